@@ -1,0 +1,1 @@
+"""sandchat_cli."""

@@ -1,0 +1,88 @@
+"""The one engine and session factory. SQLite runs in WAL mode with a busy timeout and foreign keys."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger("sandchat.database")
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        mode = cursor.fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("SQLite could not switch to WAL mode (journal_mode=%s); concurrent writers will block", mode)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets its pragmas on every new connection."""
+    if url.startswith("sqlite"):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **options)
+
+
+class Database:
+    """An engine plus the session factory every service uses."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **options)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def describe(self) -> str:
+        """One startup log line: which backend, and for SQLite whether WAL is on."""
+        url = make_url(self.url)
+        if url.drivername.startswith("sqlite"):
+            async with self.engine.connect() as connection:
+                mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+                busy = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+                keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+            return f"database: SQLite {url.database} (journal_mode={mode}, busy_timeout={busy}ms, foreign_keys={keys})"
+        return f"database: {url.get_backend_name()} at {url.host}:{url.port or ''}/{url.database}"
+
+    async def log_startup(self) -> None:
+        line = await self.describe()
+        log.info("%s", line)
+        if "journal_mode=" in line and "journal_mode=wal" not in line:
+            log.warning("SQLite is not in WAL mode; concurrent readers and writers will block each other")
+
+    async def close(self) -> None:
+        await self.engine.dispose()

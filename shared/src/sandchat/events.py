@@ -1,0 +1,165 @@
+"""The chat wire protocol (DESIGN §6): client requests and server events, one JSON object per frame.
+
+Worker and gateway use these same types. The worker encodes each turn event once; the bytes it
+publishes to Redis are exactly the frame the gateway sends to browsers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+import msgspec
+
+MAX_CONTENT_CHARS: Final = 100_000
+AGENT_OFFLINE_MESSAGE: Final = "Agent is offline. Check the Docker sandbox."
+
+ErrorCode = Literal[
+    "invalid_message",
+    "thread_not_found",
+    "thread_busy",
+    "too_large",
+    "unauthorized",
+    "agent_offline",
+    "agent_error",
+    "timeout",
+    "cancelled",
+    "interrupted",
+]
+
+# Codes that end a turn (the others answer a request and leave any running turn alone).
+TURN_ENDING_CODES: Final = frozenset({"agent_offline", "agent_error", "timeout", "cancelled", "interrupted"})
+# The final status of the assistant message for each turn-ending code.
+STATUS_FOR_CODE: Final = {
+    "agent_offline": "error",
+    "agent_error": "error",
+    "timeout": "error",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+}
+
+
+class _Wire(msgspec.Struct, rename="camel", tag_field="type", omit_defaults=True, forbid_unknown_fields=False):
+    pass
+
+
+# --- client -> server -------------------------------------------------------------------------
+
+
+class SendMessage(_Wire, tag="message"):
+    thread_id: str
+    content: str
+
+
+class Cancel(_Wire, tag="cancel"):
+    thread_id: str
+
+
+class Resume(_Wire, tag="resume"):
+    thread_id: str
+    after_seq: int = 0
+
+
+ClientRequest = SendMessage | Cancel | Resume
+
+# --- server -> client -------------------------------------------------------------------------
+
+
+class Started(_Wire, tag="started"):
+    thread_id: str
+    turn_id: str
+    user_message_id: str
+    message_id: str
+
+
+class Token(_Wire, tag="token"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    text: str
+
+
+class Tool(_Wire, tag="tool"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    tool_use_id: str
+    name: str
+    input: Any
+
+
+class ToolResult(_Wire, tag="tool_result"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    tool_use_id: str
+    output: str
+    is_error: bool
+
+
+class Status(_Wire, tag="status"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    message: str
+
+
+class Title(_Wire, tag="title"):
+    thread_id: str
+    title: str
+
+
+class Done(_Wire, tag="done"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    message_id: str
+    session_id: str | None
+    cost_usd: float | None
+    duration_ms: int | None = None
+
+
+class Error(_Wire, tag="error"):
+    thread_id: str | None
+    code: ErrorCode
+    message: str
+    turn_id: str | None = None
+    seq: int | None = None
+    message_id: str | None = None
+
+
+ServerEvent = Started | Token | Tool | ToolResult | Status | Title | Done | Error
+TurnEvent = Token | Tool | ToolResult | Status | Done | Error
+
+
+class TurnEventHead(msgspec.Struct):
+    """The two fields a relay needs from a published frame, decoded without the rest."""
+
+    type: str
+    seq: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.type in ("done", "error")
+
+
+_encoder = msgspec.json.Encoder()
+_client_decoder = msgspec.json.Decoder(ClientRequest)
+_head_decoder = msgspec.json.Decoder(TurnEventHead)
+_server_decoder = msgspec.json.Decoder(ServerEvent)
+
+
+def encode(event: ServerEvent | ClientRequest) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_request(frame: str | bytes) -> ClientRequest:
+    """Decode one client frame; raises :class:`msgspec.ValidationError` or ``DecodeError`` when bad."""
+    return _client_decoder.decode(frame)
+
+
+def decode_head(frame: bytes) -> TurnEventHead:
+    return _head_decoder.decode(frame)
+
+
+def decode_event(frame: str | bytes) -> ServerEvent:
+    return _server_decoder.decode(frame)

@@ -1,0 +1,145 @@
+"""The one settings object: environment variables (and `.env`), validated once at start.
+
+A bad value never surfaces as a traceback: :func:`load_settings` prints one line naming the
+variable and what it accepts, then exits with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+AgentRunnerName = Literal["docker-sandbox", "local", "simulator"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+# What each variable accepts, for the one-line error message.
+_ACCEPTS: dict[str, str] = {
+    "database_url": "an async SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
+    "redis_url": "a Redis URL such as redis://127.0.0.1:6379/0",
+    "api_port": "a port number from 1 to 65535",
+    "gateway_port": "a port number from 1 to 65535",
+    "agent_runner": "one of docker-sandbox, local, simulator",
+    "agent_inactivity_timeout_s": "a number of seconds greater than 0",
+    "worker_max_jobs": "a whole number of at least 1",
+    "allowed_origins": "a comma-separated list of origins such as http://127.0.0.1:8000",
+    "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
+}
+
+
+_SECRET_BEARING = frozenset({"auth_token", "database_url", "redis_url"})
+
+
+class Settings(BaseSettings):
+    """Every setting of every service (DESIGN §3). Field names are the env var names, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/sandchat.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8000
+    gateway_host: str = "127.0.0.1"
+    gateway_port: Port = 8001
+    # Where browsers reach the gateway when it is not API host + GATEWAY_PORT (a proxy, TLS).
+    gateway_public_url: str | None = None
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = (
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+    )
+    auth_token: SecretStr | None = None
+    agent_runner: AgentRunnerName = "docker-sandbox"
+    sandbox_name: str = "my-sandbox"
+    sandbox_workspace: str = "/workspace"
+    claude_bin: str = "claude"
+    agent_inactivity_timeout_s: Annotated[float, Field(gt=0)] = 600
+    worker_max_jobs: Annotated[int, Field(ge=1)] = 50
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a database URL") from exc
+        if url.drivername not in _ASYNC_DRIVERS:
+            raise ValueError(f"driver {url.drivername!r} is not an async driver")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(_REDIS_SCHEMES):
+            raise ValueError("not a Redis URL")
+        return value
+
+    @field_validator("gateway_public_url")
+    @classmethod
+    def _check_gateway_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("not a WebSocket URL")
+        return value or None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+            for origin in origins:
+                if not origin.startswith(("http://", "https://")):
+                    raise ValueError(f"{origin!r} is not an http(s) origin")
+            return origins
+        return value
+
+    @field_validator("auth_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def auth_token_value(self) -> str | None:
+        return self.auth_token.get_secret_value() if self.auth_token else None
+
+
+class SettingsError(Exception):
+    """A setting has a value the services cannot use; the message is the one line to print."""
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the first bad variable and what it accepts."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    accepts = _ACCEPTS.get(field, first["msg"])
+    given = first.get("input")
+    # URLs may carry passwords and the token is a secret: never echo those back.
+    shown = "" if field in _SECRET_BEARING else f" (got {given!r})"
+    return f"invalid setting {field.upper()}{shown}: expected {accepts}"
+
+
+def build_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`SettingsError` with one line on a bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings; on a bad value print one line and exit (never a traceback)."""
+    try:
+        return build_settings()
+    except SettingsError as exc:
+        print(f"sandchat: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,156 @@
+"""Thread and message operations, the same for the API, the gateway and the worker.
+
+Every function takes an open :class:`AsyncSession`; the caller owns the transaction
+(``async with database.transaction() as session``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sandchat.models import DEFAULT_TITLE, Message, Thread, utcnow
+
+TITLE_FROM_MESSAGE_LENGTH: Final = 60
+MAX_PAGE_SIZE: Final = 200
+
+
+class InvalidCursorError(ValueError):
+    """A pagination cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPage:
+    threads: list[Thread]
+    next_cursor: str | None
+
+
+def title_from_message(content: str) -> str:
+    """A thread title from its first message: the first 60 characters, cut back to a word boundary."""
+    flat = " ".join(content.split())
+    if len(flat) <= TITLE_FROM_MESSAGE_LENGTH:
+        return flat or DEFAULT_TITLE
+    cut = flat[:TITLE_FROM_MESSAGE_LENGTH]
+    if flat[TITLE_FROM_MESSAGE_LENGTH] != " " and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() or DEFAULT_TITLE
+
+
+def encode_cursor(thread: Thread) -> str:
+    raw = f"{thread.updated_at.isoformat()}|{thread.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, thread_id = raw.split("|", 1)
+        return datetime.fromisoformat(stamp), thread_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursorError(cursor) from exc
+
+
+async def create_thread(session: AsyncSession, title: str | None = None) -> Thread:
+    thread = Thread(title=title or DEFAULT_TITLE)
+    session.add(thread)
+    await session.flush()
+    return thread
+
+
+async def get_thread(session: AsyncSession, thread_id: str) -> Thread | None:
+    return await session.get(Thread, thread_id)
+
+
+async def list_threads(session: AsyncSession, limit: int = 50, cursor: str | None = None) -> ThreadPage:
+    """Threads, most recently updated first; ``cursor`` continues after the last thread of a page."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    query = select(Thread).order_by(Thread.updated_at.desc(), Thread.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        stamp, thread_id = decode_cursor(cursor)
+        query = query.where(
+            or_(Thread.updated_at < stamp, and_(Thread.updated_at == stamp, Thread.id < thread_id)),
+        )
+    threads = list((await session.scalars(query)).all())
+    more = len(threads) > limit
+    threads = threads[:limit]
+    return ThreadPage(threads, encode_cursor(threads[-1]) if more else None)
+
+
+async def list_messages(session: AsyncSession, thread_id: str) -> list[Message]:
+    query = select(Message).where(Message.thread_id == thread_id).order_by(Message.created_at, Message.id)
+    return list((await session.scalars(query)).all())
+
+
+async def count_messages(session: AsyncSession, thread_id: str) -> int:
+    return int(await session.scalar(select(func.count()).where(Message.thread_id == thread_id)) or 0)
+
+
+async def add_message(
+    session: AsyncSession,
+    thread_id: str,
+    role: str,
+    content: str,
+    *,
+    status: str = "complete",
+    turn_id: str | None = None,
+) -> Message:
+    """Store a message and bump its thread's ``updated_at``."""
+    message = Message(thread_id=thread_id, role=role, content=content, status=status, turn_id=turn_id)
+    session.add(message)
+    await session.execute(update(Thread).where(Thread.id == thread_id).values(updated_at=utcnow()))
+    await session.flush()
+    return message
+
+
+async def get_message(session: AsyncSession, message_id: str) -> Message | None:
+    return await session.get(Message, message_id)
+
+
+async def update_message(
+    session: AsyncSession,
+    message_id: str,
+    *,
+    content: str | None = None,
+    status: str | None = None,
+    error: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Change the given fields of a message (a streaming reply's text so far, its final status)."""
+    values: dict[str, Any] = {}
+    if content is not None:
+        values["content"] = content
+    if status is not None:
+        values["status"] = status
+    if error is not None:
+        values["error"] = error
+    if meta is not None:
+        values["meta"] = meta
+    if values:
+        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+
+
+async def set_session_id(session: AsyncSession, thread_id: str, session_id: str | None) -> None:
+    await session.execute(update(Thread).where(Thread.id == thread_id).values(claude_session_id=session_id))
+
+
+async def rename_thread(session: AsyncSession, thread_id: str, title: str) -> Thread | None:
+    """Set a thread's title (by its owner, or from its first message); ``None`` when no such thread."""
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        return None
+    thread.title = title
+    thread.updated_at = utcnow()
+    await session.flush()
+    return thread
+
+
+async def delete_thread(session: AsyncSession, thread_id: str) -> bool:
+    """Delete a thread and (by cascade) its messages; ``False`` when no such thread."""
+    result = await session.execute(delete(Thread).where(Thread.id == thread_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

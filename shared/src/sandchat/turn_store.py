@@ -1,0 +1,180 @@
+"""A turn's life in Redis: the thread lock, the event channel and replay log, liveness, cancel.
+
+The gateway and the worker meet only here (and in the database).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from redis.asyncio import Redis
+
+from sandchat import redis_keys
+
+# How long a finished turn's replay log and lock history stay, for late resumes.
+REPLAY_RETENTION_S: Final = 600
+# Entries kept in a turn's replay log (about 40 MB of tokens at most).
+REPLAY_MAX_EVENTS: Final = 200_000
+# The worker refreshes the alive key every ALIVE_REFRESH_S; missing for ALIVE_TTL_S means it died.
+ALIVE_TTL_S: Final = 5
+ALIVE_REFRESH_S: Final = 1.5
+
+# Release the thread lock only if it still names this turn; expire the logs; forget the turn.
+_END_TURN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[5])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInfo:
+    turn_id: str
+    thread_id: str
+    message_id: str
+    user_message_id: str
+    state: str  # queued | running
+
+
+class TurnStore:
+    """Redis operations on turns. Holds no state of its own besides the client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._end_turn = redis.register_script(_END_TURN)
+
+    # --- the thread lock -------------------------------------------------------------------------
+
+    async def lock_thread(self, thread_id: str, turn_id: str) -> bool:
+        """Take the thread's lock for ``turn_id``; ``False`` when another turn holds it."""
+        return bool(await self.redis.set(redis_keys.thread_turn(thread_id), turn_id, nx=True))
+
+    async def unlock_thread(self, thread_id: str, turn_id: str) -> None:
+        """Give the lock back (a turn that could not be queued)."""
+        await self._end_turn(
+            keys=[
+                redis_keys.thread_turn(thread_id),
+                redis_keys.turn_log(turn_id),
+                redis_keys.turn_info(turn_id),
+                redis_keys.ACTIVE_TURNS,
+                redis_keys.turn_alive(turn_id),
+            ],
+            args=[turn_id, REPLAY_RETENTION_S],
+        )
+
+    async def running_turn(self, thread_id: str) -> str | None:
+        value = await self.redis.get(redis_keys.thread_turn(thread_id))
+        return value.decode() if value else None
+
+    async def latest_turn(self, thread_id: str) -> str | None:
+        """The running turn, else the last one that ran within the replay retention."""
+        running, last = await self.redis.mget(
+            redis_keys.thread_turn(thread_id), redis_keys.thread_last_turn(thread_id)
+        )
+        value = running or last
+        return value.decode() if value else None
+
+    # --- registration ----------------------------------------------------------------------------
+
+    async def register(self, info: TurnInfo) -> None:
+        """Record a newly queued turn so workers, reapers and resumes can find it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                redis_keys.turn_info(info.turn_id),
+                mapping={
+                    "thread_id": info.thread_id,
+                    "message_id": info.message_id,
+                    "user_message_id": info.user_message_id,
+                    "state": info.state,
+                },
+            )
+            pipe.set(redis_keys.thread_last_turn(info.thread_id), info.turn_id, ex=REPLAY_RETENTION_S * 6)
+            pipe.zadd(redis_keys.ACTIVE_TURNS, {info.turn_id: time.time()})
+            await pipe.execute()
+
+    async def info(self, turn_id: str) -> TurnInfo | None:
+        raw = await self.redis.hgetall(redis_keys.turn_info(turn_id))
+        if not raw:
+            return None
+        fields = {key.decode(): value.decode() for key, value in raw.items()}
+        return TurnInfo(
+            turn_id=turn_id,
+            thread_id=fields.get("thread_id", ""),
+            message_id=fields.get("message_id", ""),
+            user_message_id=fields.get("user_message_id", ""),
+            state=fields.get("state", "queued"),
+        )
+
+    async def mark_running(self, turn_id: str, worker: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(redis_keys.turn_info(turn_id), mapping={"state": "running", "worker": worker})
+            pipe.set(redis_keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
+            await pipe.execute()
+
+    async def heartbeat(self, turn_ids: Sequence[str], worker: str) -> None:
+        """Keep the running turns of one worker alive (one round trip for all of them)."""
+        if not turn_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for turn_id in turn_ids:
+                pipe.set(redis_keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
+            await pipe.execute()
+
+    async def active_turns(self) -> list[str]:
+        return [member.decode() for member in await self.redis.zrange(redis_keys.ACTIVE_TURNS, 0, -1)]
+
+    async def is_alive(self, turn_id: str) -> bool:
+        return bool(await self.redis.exists(redis_keys.turn_alive(turn_id)))
+
+    # --- events ----------------------------------------------------------------------------------
+
+    async def publish(self, turn_id: str, events: Sequence[tuple[int, bytes]]) -> None:
+        """Publish encoded events (seq, frame) and append them to the replay log, in one round trip."""
+        channel = redis_keys.turn_channel(turn_id)
+        log = redis_keys.turn_log(turn_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for seq, frame in events:
+                pipe.xadd(log, {"f": frame}, id=f"0-{seq}", maxlen=REPLAY_MAX_EVENTS, approximate=True)
+                pipe.publish(channel, frame)
+            await pipe.execute()
+
+    async def replay(self, turn_id: str, after_seq: int = 0) -> list[bytes]:
+        """Every logged event with ``seq > after_seq``, in order."""
+        entries = await self.redis.xrange(redis_keys.turn_log(turn_id), min=f"(0-{after_seq}", max="+")
+        return [fields[b"f"] for _entry_id, fields in entries]
+
+    async def last_seq(self, turn_id: str) -> int:
+        entries = await self.redis.xrevrange(redis_keys.turn_log(turn_id), count=1)
+        if not entries:
+            return 0
+        return int(entries[0][0].decode().split("-", 1)[1])
+
+    # --- ending ----------------------------------------------------------------------------------
+
+    async def claim_finish(self, turn_id: str) -> bool:
+        """Become the one who ends this turn (the worker, or a reaper after it died)."""
+        return bool(await self.redis.set(redis_keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
+
+    async def is_finished(self, turn_id: str) -> bool:
+        return bool(await self.redis.exists(redis_keys.turn_finished(turn_id)))
+
+    async def end(self, thread_id: str, turn_id: str) -> None:
+        """After the final event: free the thread, let the logs expire, forget the turn."""
+        await self.unlock_thread(thread_id, turn_id)
+
+    # --- cancel ----------------------------------------------------------------------------------
+
+    async def request_cancel(self, turn_id: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(redis_keys.turn_cancel(turn_id), 1, ex=REPLAY_RETENTION_S)
+            pipe.publish(redis_keys.turn_control(turn_id), b"cancel")
+            await pipe.execute()
+
+    async def cancel_requested(self, turn_id: str) -> bool:
+        return bool(await self.redis.exists(redis_keys.turn_cancel(turn_id)))
