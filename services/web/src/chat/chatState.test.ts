@@ -1,0 +1,268 @@
+import { describe, expect, it } from "vitest";
+import { chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
+import { AGENT_OFFLINE_MESSAGE, type ServerEvent, type StoredMessage } from "./protocol";
+import { resumeAfterSeq } from "./resume";
+
+const T = "thread-1";
+
+function run(state: ChatState, ...actions: ChatAction[]): ChatState {
+  return actions.reduce(chatReducer, state);
+}
+
+function ev(event: ServerEvent): ChatAction {
+  return { type: "event", event };
+}
+
+const token = (seq: number, text: string, turnId = "turn-1"): ChatAction =>
+  ev({ type: "token", threadId: T, turnId, seq, text });
+
+const started: ChatAction = ev({
+  type: "started",
+  threadId: T,
+  turnId: "turn-1",
+  userMessageId: "u1",
+  messageId: "a1",
+});
+
+function stored(over: Partial<StoredMessage> & Pick<StoredMessage, "id" | "role">): StoredMessage {
+  return { threadId: T, content: "", status: "complete", createdAt: "2025-01-01T00:00:00Z", ...over };
+}
+
+function openWithHistory(messages: StoredMessage[]): ChatState {
+  return run(initialChatState, { type: "open", threadId: T }, { type: "history", threadId: T, messages });
+}
+
+function sent(content = "hello"): ChatState {
+  return run(
+    openWithHistory([]),
+    { type: "draft", threadId: T, text: content },
+    { type: "send", threadId: T, localId: "local-1", content, createdAt: "2025-01-01T00:00:01Z" },
+  );
+}
+
+const assistant = (s: ChatState) => s.messages.find((m) => m.role === "assistant");
+
+describe("sending and streaming", () => {
+  it("shows the user's message at once and clears the input", () => {
+    const s = sent();
+    expect(s.messages).toHaveLength(1);
+    expect(s.messages[0]).toMatchObject({ role: "user", content: "hello", pending: true });
+    expect(draftOf(s, T)).toBe("");
+    expect(isBusy(s)).toBe(true);
+  });
+
+  it("started names the user message and opens an empty streaming reply", () => {
+    const s = run(sent(), started);
+    expect(s.messages.map((m) => [m.id, m.role, m.status])).toEqual([
+      ["u1", "user", "complete"],
+      ["a1", "assistant", "streaming"],
+    ]);
+    expect(s.messages[0].pending).toBe(false);
+    expect(s.pending).toBeNull();
+  });
+
+  it("appends tokens in order as they arrive", () => {
+    const s = run(sent(), started, token(1, "Hel"), token(2, "lo"), token(3, "!"));
+    expect(assistant(s)?.content).toBe("Hello!");
+    expect(s.turn?.cursor.lastSeq).toBe(3);
+  });
+
+  it("drops events whose seq was already applied", () => {
+    const s = run(sent(), started, token(1, "a"), token(2, "b"), token(1, "a"), token(2, "b"), token(3, "c"));
+    expect(assistant(s)?.content).toBe("abc");
+  });
+
+  it("ignores events of another thread", () => {
+    const other: ChatAction = ev({ type: "token", threadId: "other", turnId: "turn-1", seq: 2, text: "X" });
+    const s = run(sent(), started, token(1, "a"), other);
+    expect(assistant(s)?.content).toBe("a");
+    expect(s.turn?.cursor.lastSeq).toBe(1);
+  });
+
+  it("records tools where they ran in the text and fills in their result", () => {
+    const s = run(
+      sent(),
+      started,
+      token(1, "Let me look. "),
+      ev({ type: "tool", threadId: T, turnId: "turn-1", seq: 2, toolUseId: "x", name: "Bash", input: { command: "ls" } }),
+      ev({ type: "tool_result", threadId: T, turnId: "turn-1", seq: 3, toolUseId: "x", output: "a.txt", isError: false }),
+      token(4, "Done."),
+    );
+    const a = assistant(s)!;
+    expect(a.content).toBe("Let me look. Done.");
+    expect(a.tools).toEqual([
+      { toolUseId: "x", name: "Bash", input: { command: "ls" }, offset: 13, output: "a.txt", isError: false },
+    ]);
+  });
+
+  it("done completes the reply with cost and duration and frees the input", () => {
+    const s = run(
+      sent(),
+      started,
+      token(1, "ok"),
+      ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", costUsd: 0.0123, durationMs: 2100 }),
+    );
+    expect(assistant(s)).toMatchObject({ status: "complete", costUsd: 0.0123, durationMs: 2100 });
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("shows a status line while streaming and clears it when done", () => {
+    let s = run(sent(), started, ev({ type: "status", threadId: T, turnId: "turn-1", seq: 1, message: "Retrying" }));
+    expect(assistant(s)?.statusLine).toBe("Retrying");
+    s = run(s, ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1" }));
+    expect(assistant(s)?.statusLine).toBeNull();
+  });
+});
+
+describe("errors", () => {
+  it("thread_busy gives the text back to the input and removes the unsent bubble", () => {
+    const s = run(sent("my precious words"), ev({ type: "error", threadId: T, code: "thread_busy", message: "busy" }));
+    expect(draftOf(s, T)).toBe("my precious words");
+    expect(s.messages).toHaveLength(0);
+    expect(s.notice?.code).toBe("thread_busy");
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("thread_busy keeps what was typed after sending too", () => {
+    let s = sent("first");
+    s = run(s, { type: "draft", threadId: T, text: "second" });
+    s = run(s, ev({ type: "error", threadId: T, code: "thread_busy", message: "busy" }));
+    expect(draftOf(s, T)).toBe("first\nsecond");
+  });
+
+  it("a refusal during a running turn leaves the turn alone", () => {
+    const s = run(sent(), started, token(1, "a"), ev({ type: "error", threadId: T, code: "thread_busy", message: "busy" }));
+    expect(s.turn).not.toBeNull();
+    expect(assistant(s)?.status).toBe("streaming");
+  });
+
+  it("a turn-ending error keeps the partial reply and marks it", () => {
+    const s = run(
+      sent(),
+      started,
+      token(1, "partial"),
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "agent_error", message: "boom" }),
+    );
+    expect(assistant(s)).toMatchObject({ content: "partial", status: "error", error: "boom" });
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("cancel ends the reply as cancelled", () => {
+    const s = run(
+      sent(),
+      started,
+      token(1, "part"),
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "cancelled", message: "Cancelled." }),
+    );
+    expect(assistant(s)?.status).toBe("cancelled");
+  });
+
+  it("agent_offline always reads as the documented sentence", () => {
+    const s = run(
+      sent(),
+      started,
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 1, messageId: "a1", code: "agent_offline", message: "x" }),
+    );
+    expect(assistant(s)?.error).toBe(AGENT_OFFLINE_MESSAGE);
+  });
+
+  it("agent_offline before the turn started keeps the stored user message and shows a notice", () => {
+    const s = run(sent("hi"), ev({ type: "error", threadId: T, code: "agent_offline", message: AGENT_OFFLINE_MESSAGE }));
+    expect(s.messages).toHaveLength(1);
+    expect(s.messages[0].pending).toBe(false);
+    expect(s.notice?.message).toBe(AGENT_OFFLINE_MESSAGE);
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("a connection lost before started gives the text back", () => {
+    const s = run(sent("keep me"), { type: "connection_lost" });
+    expect(draftOf(s, T)).toBe("keep me");
+    expect(s.messages).toHaveLength(0);
+  });
+
+  it("a connection lost mid-turn keeps the turn for resume", () => {
+    const s = run(sent(), started, token(1, "a"), token(2, "b"), { type: "connection_lost" });
+    expect(s.turn).not.toBeNull();
+    expect(resumeAfterSeq(s.turn!.cursor)).toBe(2);
+  });
+});
+
+describe("resume", () => {
+  it("after a reconnect, replayed events are not doubled", () => {
+    let s = run(sent(), started, token(1, "a"), token(2, "b"), { type: "connection_lost" });
+    const after = resumeAfterSeq(s.turn!.cursor);
+    // A gateway may replay a little more than asked; seq dedupe absorbs it.
+    s = run(s, token(after, "b"), token(3, "c"), token(4, "d"));
+    expect(assistant(s)?.content).toBe("abcd");
+  });
+
+  it("a reload with a streaming message resumes from zero and rebuilds the text", () => {
+    let s = openWithHistory([
+      stored({ id: "u1", role: "user", content: "hi" }),
+      stored({ id: "a1", role: "assistant", content: "Hel", status: "streaming" }),
+    ]);
+    expect(s.turn).toMatchObject({ messageId: "a1", replaceOnReplay: true });
+    expect(resumeAfterSeq(s.turn!.cursor)).toBe(0);
+    // The stored partial text shows until the replay arrives…
+    expect(assistant(s)?.content).toBe("Hel");
+    // …then the replay from seq 1 replaces it rather than appending to it.
+    s = run(s, token(1, "Hel", "turn-9"), token(2, "lo", "turn-9"), token(1, "Hel", "turn-9"));
+    expect(assistant(s)?.content).toBe("Hello");
+    expect(s.turn?.cursor).toEqual({ turnId: "turn-9", lastSeq: 2 });
+  });
+
+  it("a refetch of history during a live turn keeps the live text", () => {
+    let s = run(sent(), started, token(1, "abc"));
+    s = run(s, {
+      type: "history",
+      threadId: T,
+      messages: [
+        stored({ id: "u1", role: "user", content: "hello" }),
+        stored({ id: "a1", role: "assistant", content: "a", status: "streaming" }),
+      ],
+    });
+    expect(assistant(s)?.content).toBe("abc");
+    expect(s.turn).not.toBeNull();
+  });
+
+  it("history that shows the turn ended wins over a stale live turn", () => {
+    let s = run(sent(), started, token(1, "abc"));
+    s = run(s, {
+      type: "history",
+      threadId: T,
+      messages: [
+        stored({ id: "u1", role: "user", content: "hello" }),
+        stored({ id: "a1", role: "assistant", content: "abcdef", status: "complete", meta: { costUsd: 0.5 } }),
+      ],
+    });
+    expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5 });
+    expect(s.turn).toBeNull();
+  });
+
+  it("stored tools come back with their offsets", () => {
+    const s = openWithHistory([
+      stored({
+        id: "a1",
+        role: "assistant",
+        content: "xy",
+        meta: { tools: [{ toolUseId: "t", name: "Read", input: {}, output: "o", offset: 1 }] },
+      }),
+    ]);
+    expect(assistant(s)?.tools[0]).toMatchObject({ name: "Read", offset: 1 });
+  });
+});
+
+describe("drafts", () => {
+  it("are kept per thread across switches", () => {
+    let s = run(openWithHistory([]), { type: "draft", threadId: T, text: "half a thought" });
+    s = run(s, { type: "open", threadId: "other" });
+    expect(draftOf(s, "other")).toBe("");
+    s = run(s, { type: "open", threadId: T });
+    expect(draftOf(s, T)).toBe("half a thought");
+  });
+
+  it("a second send while busy is ignored", () => {
+    const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "x" });
+    expect(s.messages).toHaveLength(1);
+  });
+});
