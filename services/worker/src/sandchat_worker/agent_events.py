@@ -1,0 +1,75 @@
+"""What one agent turn yields: the typed events a turn streams and the outcome it ends with.
+
+These are the worker's own values, independent of the CLI's NDJSON and of the wire protocol: the
+parser (:mod:`sandchat_worker.agent_stream`) makes them, the turn job turns them into wire events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """The agent asked to run a tool; emitted once, with its complete input."""
+
+    tool_use_id: str
+    name: str
+    input: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """What a tool printed, as text, bounded (see :data:`sandchat_worker.agent_stream.MAX_TOOL_OUTPUT_CHARS`)."""
+
+    tool_use_id: str
+    output: str
+    is_error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusNote:
+    """Something the user should know while waiting, e.g. the agent's API is retrying."""
+
+    message: str
+
+
+AgentEvent = TextDelta | ToolUse | ToolOutput | StatusNote
+
+OutcomeKind = Literal["complete", "error", "unauthenticated", "offline", "timeout", "cancelled"]
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    """How a turn ended. Errors are values: a turn never raises for an agent problem."""
+
+    kind: OutcomeKind
+    text: str
+    session_id: str | None
+    cost_usd: float | None = None
+    duration_ms: int | None = None
+    num_turns: int | None = None
+    error: str | None = None
+
+
+def merge_text_deltas(events: list[AgentEvent]) -> list[AgentEvent]:
+    """Join adjacent text deltas into one, so a burst of tokens becomes one event (order kept)."""
+    merged: list[AgentEvent] = []
+    pending: list[str] = []
+    for event in events:
+        if isinstance(event, TextDelta):
+            pending.append(event.text)
+            continue
+        if pending:
+            merged.append(TextDelta("".join(pending)))
+            pending = []
+        merged.append(event)
+    if pending:
+        merged.append(TextDelta("".join(pending)))
+    return merged

@@ -1,0 +1,240 @@
+"""The one parser of the Claude Code CLI's `--output-format stream-json` output (pure, no I/O).
+
+Every runner (docker sandbox, local, simulator) prints the same NDJSON; :class:`AgentStreamParser`
+turns each line into typed :mod:`agent events <sandchat_worker.agent_events>` and remembers what
+ends the turn (session id, final result, an authentication failure). The CLI adds event types and
+fields between versions and does not keep key order, so lines are parsed as JSON and anything
+unknown is ignored rather than refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_OUTPUT_CHARS: Final = 64 * 1024
+TRUNCATED_MARKER: Final = "… (truncated)"
+STALE_SESSION_SENTENCE: Final = "No conversation found with session ID"
+AUTH_FAILED_ERROR: Final = "authentication_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentResult:
+    """The CLI's final `result` line."""
+
+    is_error: bool
+    subtype: str | None
+    text: str | None
+    errors: tuple[str, ...]
+    session_id: str | None
+    cost_usd: float | None
+    duration_ms: int | None
+    num_turns: int | None
+
+    @property
+    def is_stale_session(self) -> bool:
+        """The CLI no longer has the session that `--resume` named."""
+        return self.is_error and any(STALE_SESSION_SENTENCE in error for error in self.errors)
+
+
+@dataclass(slots=True)
+class _PendingToolUse:
+    tool_use_id: str
+    name: str
+    partial_json: list[str] = field(default_factory=list)
+
+
+class AgentStreamParser:
+    """Feed it lines; it returns the events in each and keeps the turn's session id and result."""
+
+    def __init__(self) -> None:
+        self.session_id: str | None = None
+        self.result: AgentResult | None = None
+        # Set on the first `api_retry` caused by rejected credentials: retrying cannot help.
+        self.auth_failed = False
+        self.skipped_lines = 0
+        self._pending_tools: dict[int, _PendingToolUse] = {}
+        self._emitted_tool_ids: set[str] = set()
+        # API messages whose text arrived as deltas; their `assistant` copy must not repeat it.
+        self._streamed_messages: set[str] = set()
+
+    def feed(self, line: bytes | str) -> list[AgentEvent]:
+        """The events in one NDJSON line (often none). Never raises on bad input."""
+        if not line.strip():
+            return []
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.skipped_lines += 1
+            log.warning("skipped a line of agent output that is not JSON: %.120r", line)
+            return []
+        if not isinstance(event, dict):
+            self.skipped_lines += 1
+            return []
+        # Sub-agents (the Task tool) stream their own messages; the user sees only the main agent.
+        if event.get("parent_tool_use_id"):
+            return []
+        match event.get("type"):
+            case "stream_event":
+                return self._on_stream_event(event)
+            case "assistant":
+                return self._on_assistant(event)
+            case "user":
+                return self._on_user(event)
+            case "system":
+                return self._on_system(event)
+            case "result":
+                self._on_result(event)
+        return []
+
+    def _remember_session(self, event: dict[str, Any]) -> None:
+        session_id = event.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            self.session_id = session_id
+
+    def _on_stream_event(self, event: dict[str, Any]) -> list[AgentEvent]:
+        inner = event.get("event")
+        if not isinstance(inner, dict):
+            return []
+        index = inner.get("index")
+        match inner.get("type"):
+            case "content_block_start":
+                block = inner.get("content_block")
+                if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(index, int):
+                    self._pending_tools[index] = _PendingToolUse(str(block.get("id", "")), str(block.get("name", "")))
+            case "content_block_delta":
+                return self._on_delta(event, inner.get("delta"), index)
+            case "content_block_stop" if isinstance(index, int):
+                return self._finish_tool_from_deltas(index)
+        return []
+
+    def _on_delta(self, event: dict[str, Any], delta: object, index: object) -> list[AgentEvent]:
+        if not isinstance(delta, dict):
+            return []
+        if delta.get("type") == "text_delta":
+            text = delta.get("text")
+            if isinstance(text, str) and text:
+                message_id = event.get("api_message_id")
+                if isinstance(message_id, str):
+                    self._streamed_messages.add(message_id)
+                return [TextDelta(text)]
+        elif delta.get("type") == "input_json_delta" and isinstance(index, int):
+            pending = self._pending_tools.get(index)
+            partial = delta.get("partial_json")
+            if pending is not None and isinstance(partial, str):
+                pending.partial_json.append(partial)
+        return []
+
+    def _finish_tool_from_deltas(self, index: int) -> list[AgentEvent]:
+        pending = self._pending_tools.pop(index, None)
+        if pending is None or pending.tool_use_id in self._emitted_tool_ids:
+            return []
+        raw = "".join(pending.partial_json)
+        try:
+            tool_input = json.loads(raw) if raw else {}
+        except ValueError:
+            # Leave it to the `assistant` event, which carries the complete input.
+            return []
+        return self._emit_tool(pending.tool_use_id, pending.name, tool_input)
+
+    def _emit_tool(self, tool_use_id: str, name: str, tool_input: Any) -> list[AgentEvent]:
+        if tool_use_id in self._emitted_tool_ids:
+            return []
+        self._emitted_tool_ids.add(tool_use_id)
+        return [ToolUse(tool_use_id, name, tool_input)]
+
+    def _on_assistant(self, event: dict[str, Any]) -> list[AgentEvent]:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return []
+        events: list[AgentEvent] = []
+        streamed = message.get("id") in self._streamed_messages
+        for block in _blocks(message.get("content")):
+            if block.get("type") == "tool_use":
+                events += self._emit_tool(str(block.get("id", "")), str(block.get("name", "")), block.get("input"))
+            elif block.get("type") == "text" and not streamed:
+                # Without partial messages the text comes only here.
+                text = block.get("text")
+                if isinstance(text, str) and text:
+                    events.append(TextDelta(text))
+        return events
+
+    def _on_user(self, event: dict[str, Any]) -> list[AgentEvent]:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return []
+        return [
+            ToolOutput(str(block.get("tool_use_id", "")), _tool_output_text(block.get("content")), _is_error(block))
+            for block in _blocks(message.get("content"))
+            if block.get("type") == "tool_result"
+        ]
+
+    def _on_system(self, event: dict[str, Any]) -> list[AgentEvent]:
+        match event.get("subtype"):
+            case "init":
+                self._remember_session(event)
+            case "api_retry":
+                error = str(event.get("error") or "unknown error")
+                if error == AUTH_FAILED_ERROR:
+                    self.auth_failed = True
+                attempt, max_retries = event.get("attempt", "?"), event.get("max_retries", "?")
+                return [StatusNote(f"Claude API retrying (attempt {attempt}/{max_retries}): {error}")]
+        return []
+
+    def _on_result(self, event: dict[str, Any]) -> None:
+        self._remember_session(event)
+        errors = event.get("errors")
+        text = event.get("result")
+        self.result = AgentResult(
+            is_error=bool(event.get("is_error")),
+            subtype=_str_or_none(event.get("subtype")),
+            text=text if isinstance(text, str) else None,
+            errors=tuple(str(error) for error in errors) if isinstance(errors, list) else (),
+            session_id=self.session_id,
+            cost_usd=_number_or_none(event.get("total_cost_usd")),
+            duration_ms=_int_or_none(event.get("duration_ms")),
+            num_turns=_int_or_none(event.get("num_turns")),
+        )
+
+
+def bound_text(text: str, limit: int = MAX_TOOL_OUTPUT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + TRUNCATED_MARKER
+
+
+def _blocks(content: object) -> list[dict[str, Any]]:
+    return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+
+
+def _tool_output_text(content: object) -> str:
+    """A tool result's content is a string or a list of blocks (text, images); keep the text."""
+    if isinstance(content, str):
+        return bound_text(content)
+    parts = []
+    for block in _blocks(content):
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif block.get("type") == "image":
+            parts.append("[image]")
+    return bound_text("\n".join(parts))
+
+
+def _is_error(block: dict[str, Any]) -> bool:
+    return block.get("is_error") is True
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,241 @@
+"""One agent turn: start the CLI through a runner, stream its events, and say how it ended.
+
+The CLI runs in its own process group (so a kill reaches everything it started), reads the prompt
+on stdin and prints NDJSON on stdout. Agent problems never raise: they end the turn with a
+:class:`~sandchat_worker.agent_events.TurnOutcome` of the matching kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypedDict
+
+from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
+from sandchat_worker.agent_failures import describe_exit, looks_offline, redact
+from sandchat_worker.agent_runners import AgentRunner, turn_args
+from sandchat_worker.agent_stream import AgentResult, AgentStreamParser
+
+log = logging.getLogger(__name__)
+
+OnEvents = Callable[[Sequence[AgentEvent]], Awaitable[None]]
+
+# One read takes whatever has arrived, up to this much: a burst of tokens becomes one batch,
+# and a multi-MB line (big tool output) is simply assembled from several reads.
+READ_CHUNK_BYTES: Final = 1 << 20
+STDERR_TAIL_BYTES: Final = 8 * 1024
+# SIGTERM first so the CLI can tidy up, SIGKILL after this; keeps a cancel well under 1 s.
+KILL_GRACE_S: Final = 0.4
+# After stdout closes, how long an exiting CLI may take before it is killed.
+EXIT_WAIT_S: Final = 10.0
+
+Stop = Literal["cancelled", "timeout", "unauthenticated"]
+
+CANCELLED_MESSAGE: Final = "The turn was cancelled."
+UNAUTHENTICATED_MESSAGE: Final = (
+    "Claude Code is not logged in: the Claude API refused its credentials. Log in inside the sandbox."
+)
+
+
+class _RunOptions(TypedDict):
+    on_events: OnEvents
+    cancel: asyncio.Event
+    inactivity_timeout_s: float
+
+
+@dataclass(slots=True)
+class _CliRun:
+    """What one run of the CLI produced."""
+
+    parser: AgentStreamParser = field(default_factory=AgentStreamParser)
+    text: list[str] = field(default_factory=list)
+    stderr_tail: bytearray = field(default_factory=bytearray)
+    returncode: int | None = None
+    stopped: Stop | None = None
+    not_started: str | None = None
+
+
+async def run_agent_turn(
+    runner: AgentRunner,
+    prompt: str,
+    session_id: str | None,
+    *,
+    on_events: OnEvents,
+    cancel: asyncio.Event,
+    inactivity_timeout_s: float,
+) -> TurnOutcome:
+    """Run one turn to its end; errors come back as the outcome's kind, never as exceptions."""
+    options = _RunOptions(on_events=on_events, cancel=cancel, inactivity_timeout_s=inactivity_timeout_s)
+    run = await _run_cli(runner, prompt, session_id, **options)
+    result = run.parser.result
+    if session_id and result is not None and result.is_stale_session and not run.text:
+        # The agent lost the thread's session (new sandbox, wiped home): start a fresh one in this turn.
+        log.info("agent session %s is gone; starting a new one", session_id)
+        run = await _run_cli(runner, prompt, None, **options)
+        session_id = None
+    return _outcome(run, session_id, inactivity_timeout_s)
+
+
+async def _run_cli(
+    runner: AgentRunner,
+    prompt: str,
+    session_id: str | None,
+    *,
+    on_events: OnEvents,
+    cancel: asyncio.Event,
+    inactivity_timeout_s: float,
+) -> _CliRun:
+    run = _CliRun()
+    argv = runner.command(turn_args(session_id))
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        run.not_started = f"{os.path.basename(argv[0])} could not be started ({exc.strerror or type(exc).__name__})"
+        return run
+    feeding = asyncio.create_task(_feed_prompt(process, prompt))
+    collecting = asyncio.create_task(_collect_stderr(process, run.stderr_tail))
+    cancelled = asyncio.create_task(cancel.wait())
+    try:
+        run.stopped = await _stream(process, run, on_events, cancelled, inactivity_timeout_s)
+        if run.stopped is None:
+            run.stopped = await _wait_for_exit(process, cancelled, inactivity_timeout_s)
+    finally:
+        # Also on CancelledError and on a failing on_events: never leave the agent running.
+        await _stop(process)
+        cancelled.cancel()
+        feeding.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collecting, 1.0)
+        run.returncode = process.returncode
+    return run
+
+
+async def _stream(
+    process: asyncio.subprocess.Process,
+    run: _CliRun,
+    on_events: OnEvents,
+    cancelled: asyncio.Task[Literal[True]],
+    inactivity_timeout_s: float,
+) -> Stop | None:
+    """Read stdout until EOF; returns why it stopped early, or None at EOF."""
+    assert process.stdout is not None
+    pending = b""
+    while True:
+        if cancelled.done():
+            return "cancelled"
+        reading = asyncio.ensure_future(process.stdout.read(READ_CHUNK_BYTES))
+        done, _ = await asyncio.wait({reading, cancelled}, timeout=inactivity_timeout_s, return_when="FIRST_COMPLETED")
+        if reading not in done:
+            reading.cancel()
+            return "cancelled" if cancelled in done else "timeout"
+        chunk = reading.result()
+        if not chunk:
+            lines = [pending] if pending else []
+        else:
+            *lines, pending = (pending + chunk).split(b"\n")
+        events: list[AgentEvent] = []
+        for line in lines:
+            events += run.parser.feed(line)
+        if events:
+            run.text += [event.text for event in events if isinstance(event, TextDelta)]
+            await on_events(merge_text_deltas(events))
+        if run.parser.auth_failed:
+            # The CLI would retry rejected credentials ten times over minutes; none can succeed.
+            return "unauthenticated"
+        if not chunk:
+            return None
+
+
+async def _wait_for_exit(
+    process: asyncio.subprocess.Process, cancelled: asyncio.Task[Literal[True]], inactivity_timeout_s: float
+) -> Stop | None:
+    exiting = asyncio.ensure_future(process.wait())
+    done, _ = await asyncio.wait(
+        {exiting, cancelled}, timeout=min(EXIT_WAIT_S, inactivity_timeout_s), return_when="FIRST_COMPLETED"
+    )
+    if exiting in done:
+        return None
+    exiting.cancel()
+    return "cancelled" if cancelled in done else "timeout"
+
+
+async def _feed_prompt(process: asyncio.subprocess.Process, prompt: str) -> None:
+    assert process.stdin is not None
+    # A CLI that dies before reading its prompt shows up in its exit, not here.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(prompt.encode())
+        await process.stdin.drain()
+    process.stdin.close()
+
+
+async def _collect_stderr(process: asyncio.subprocess.Process, tail: bytearray) -> None:
+    assert process.stderr is not None
+    while chunk := await process.stderr.read(READ_CHUNK_BYTES):
+        tail += chunk
+        del tail[:-STDERR_TAIL_BYTES]
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """Kill the CLI's whole process group: SIGTERM, then SIGKILL after a short grace."""
+    if process.returncode is None:
+        _signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_S)
+    # Whatever the CLI started (tool commands) dies with it.
+    _signal_group(process, signal.SIGKILL)
+    await process.wait()
+    # Drain what is left so the pipes reach EOF and the transport closes cleanly.
+    if process.stdout is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_drain(process.stdout), 1.0)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(READ_CHUNK_BYTES):
+        pass
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) -> TurnOutcome:
+    result = run.parser.result
+    outcome = TurnOutcome(kind="complete", text="".join(run.text), session_id=run.parser.session_id or session_id)
+    if result is not None:
+        outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
+    if run.not_started is not None:
+        outcome.kind, outcome.error = "offline", f"The agent is offline: {run.not_started}."
+    elif run.stopped == "cancelled":
+        outcome.kind, outcome.error = "cancelled", CANCELLED_MESSAGE
+    elif run.stopped == "timeout":
+        outcome.kind = "timeout"
+        outcome.error = f"The agent printed nothing for {inactivity_timeout_s:g} seconds and was stopped."
+    elif run.stopped == "unauthenticated" or run.parser.auth_failed:
+        outcome.kind, outcome.error = "unauthenticated", UNAUTHENTICATED_MESSAGE
+    elif result is not None:
+        if result.is_error:
+            outcome.kind, outcome.error = "error", _result_error(result)
+    else:
+        stderr = run.stderr_tail.decode(errors="replace")
+        started = run.parser.session_id is not None
+        outcome.kind = "offline" if not started and looks_offline(run.returncode, stderr) else "error"
+        outcome.error = describe_exit(run.returncode, stderr)
+    return outcome
+
+
+def _result_error(result: AgentResult) -> str:
+    detail = "; ".join(result.errors) or result.text or result.subtype or "unknown error"
+    return redact(f"The agent failed: {detail}")
