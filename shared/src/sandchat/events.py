@@ -143,9 +143,9 @@ class TurnEventHead(msgspec.Struct):
 
 
 _encoder = msgspec.json.Encoder()
-_client_decoder = msgspec.json.Decoder(ClientRequest)
+_client_decoder: msgspec.json.Decoder[ClientRequest] = msgspec.json.Decoder(ClientRequest)
 _head_decoder = msgspec.json.Decoder(TurnEventHead)
-_server_decoder = msgspec.json.Decoder(ServerEvent)
+_server_decoder: msgspec.json.Decoder[ServerEvent] = msgspec.json.Decoder(ServerEvent)
 
 
 def encode(event: ServerEvent | ClientRequest) -> bytes:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from sandchat.redis_keys import RedisKeys
 
 AgentRunnerName = Literal["docker-sandbox", "local", "simulator"]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -31,6 +34,7 @@ _ACCEPTS: dict[str, str] = {
     "agent_inactivity_timeout_s": "a number of seconds greater than 0",
     "worker_max_jobs": "a whole number of at least 1",
     "allowed_origins": "a comma-separated list of origins such as http://127.0.0.1:8000",
+    "redis_namespace": "1 to 64 letters, digits, dots, dashes or underscores",
     "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
 }
 
@@ -62,6 +66,10 @@ class Settings(BaseSettings):
     claude_bin: str = "claude"
     agent_inactivity_timeout_s: Annotated[float, Field(gt=0)] = 600
     worker_max_jobs: Annotated[int, Field(ge=1)] = 50
+    # Prefix of every Redis key, queue and channel: stacks sharing one Redis need different ones.
+    redis_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "sandchat"
+    # The built web UI; found next to the sources when unset (services/web/dist).
+    web_dist_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def redis_keys(self) -> RedisKeys:
+        return RedisKeys(self.redis_namespace)
 
     def auth_token_value(self) -> str | None:
         return self.auth_token.get_secret_value() if self.auth_token else None

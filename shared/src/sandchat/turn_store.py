@@ -12,7 +12,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from sandchat import redis_keys
+from sandchat.redis_keys import RedisKeys
 
 # How long a finished turn's replay log and lock history stay, for late resumes.
 REPLAY_RETENTION_S: Final = 600
@@ -45,38 +45,37 @@ class TurnInfo:
 class TurnStore:
     """Redis operations on turns. Holds no state of its own besides the client."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
+        self.keys = keys
         self._end_turn = redis.register_script(_END_TURN)
 
     # --- the thread lock -------------------------------------------------------------------------
 
     async def lock_thread(self, thread_id: str, turn_id: str) -> bool:
         """Take the thread's lock for ``turn_id``; ``False`` when another turn holds it."""
-        return bool(await self.redis.set(redis_keys.thread_turn(thread_id), turn_id, nx=True))
+        return bool(await self.redis.set(self.keys.thread_turn(thread_id), turn_id, nx=True))
 
     async def unlock_thread(self, thread_id: str, turn_id: str) -> None:
         """Give the lock back (a turn that could not be queued)."""
         await self._end_turn(
             keys=[
-                redis_keys.thread_turn(thread_id),
-                redis_keys.turn_log(turn_id),
-                redis_keys.turn_info(turn_id),
-                redis_keys.ACTIVE_TURNS,
-                redis_keys.turn_alive(turn_id),
+                self.keys.thread_turn(thread_id),
+                self.keys.turn_log(turn_id),
+                self.keys.turn_info(turn_id),
+                self.keys.active_turns,
+                self.keys.turn_alive(turn_id),
             ],
             args=[turn_id, REPLAY_RETENTION_S],
         )
 
     async def running_turn(self, thread_id: str) -> str | None:
-        value = await self.redis.get(redis_keys.thread_turn(thread_id))
+        value = await self.redis.get(self.keys.thread_turn(thread_id))
         return value.decode() if value else None
 
     async def latest_turn(self, thread_id: str) -> str | None:
         """The running turn, else the last one that ran within the replay retention."""
-        running, last = await self.redis.mget(
-            redis_keys.thread_turn(thread_id), redis_keys.thread_last_turn(thread_id)
-        )
+        running, last = await self.redis.mget(self.keys.thread_turn(thread_id), self.keys.thread_last_turn(thread_id))
         value = running or last
         return value.decode() if value else None
 
@@ -86,7 +85,7 @@ class TurnStore:
         """Record a newly queued turn so workers, reapers and resumes can find it."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                redis_keys.turn_info(info.turn_id),
+                self.keys.turn_info(info.turn_id),
                 mapping={
                     "thread_id": info.thread_id,
                     "message_id": info.message_id,
@@ -94,12 +93,12 @@ class TurnStore:
                     "state": info.state,
                 },
             )
-            pipe.set(redis_keys.thread_last_turn(info.thread_id), info.turn_id, ex=REPLAY_RETENTION_S * 6)
-            pipe.zadd(redis_keys.ACTIVE_TURNS, {info.turn_id: time.time()})
+            pipe.set(self.keys.thread_last_turn(info.thread_id), info.turn_id, ex=REPLAY_RETENTION_S * 6)
+            pipe.zadd(self.keys.active_turns, {info.turn_id: time.time()})
             await pipe.execute()
 
     async def info(self, turn_id: str) -> TurnInfo | None:
-        raw = await self.redis.hgetall(redis_keys.turn_info(turn_id))
+        raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.turn_info(turn_id))  # type: ignore[misc]
         if not raw:
             return None
         fields = {key.decode(): value.decode() for key, value in raw.items()}
@@ -113,8 +112,8 @@ class TurnStore:
 
     async def mark_running(self, turn_id: str, worker: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(redis_keys.turn_info(turn_id), mapping={"state": "running", "worker": worker})
-            pipe.set(redis_keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
+            pipe.hset(self.keys.turn_info(turn_id), mapping={"state": "running", "worker": worker})
+            pipe.set(self.keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
             await pipe.execute()
 
     async def heartbeat(self, turn_ids: Sequence[str], worker: str) -> None:
@@ -123,21 +122,21 @@ class TurnStore:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for turn_id in turn_ids:
-                pipe.set(redis_keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
+                pipe.set(self.keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
             await pipe.execute()
 
     async def active_turns(self) -> list[str]:
-        return [member.decode() for member in await self.redis.zrange(redis_keys.ACTIVE_TURNS, 0, -1)]
+        return [member.decode() for member in await self.redis.zrange(self.keys.active_turns, 0, -1)]
 
     async def is_alive(self, turn_id: str) -> bool:
-        return bool(await self.redis.exists(redis_keys.turn_alive(turn_id)))
+        return bool(await self.redis.exists(self.keys.turn_alive(turn_id)))
 
     # --- events ----------------------------------------------------------------------------------
 
     async def publish(self, turn_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         """Publish encoded events (seq, frame) and append them to the replay log, in one round trip."""
-        channel = redis_keys.turn_channel(turn_id)
-        log = redis_keys.turn_log(turn_id)
+        channel = self.keys.turn_channel(turn_id)
+        log = self.keys.turn_log(turn_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             for seq, frame in events:
                 pipe.xadd(log, {"f": frame}, id=f"0-{seq}", maxlen=REPLAY_MAX_EVENTS, approximate=True)
@@ -146,11 +145,11 @@ class TurnStore:
 
     async def replay(self, turn_id: str, after_seq: int = 0) -> list[bytes]:
         """Every logged event with ``seq > after_seq``, in order."""
-        entries = await self.redis.xrange(redis_keys.turn_log(turn_id), min=f"(0-{after_seq}", max="+")
+        entries = await self.redis.xrange(self.keys.turn_log(turn_id), min=f"(0-{after_seq}", max="+")
         return [fields[b"f"] for _entry_id, fields in entries]
 
     async def last_seq(self, turn_id: str) -> int:
-        entries = await self.redis.xrevrange(redis_keys.turn_log(turn_id), count=1)
+        entries = await self.redis.xrevrange(self.keys.turn_log(turn_id), count=1)
         if not entries:
             return 0
         return int(entries[0][0].decode().split("-", 1)[1])
@@ -159,10 +158,10 @@ class TurnStore:
 
     async def claim_finish(self, turn_id: str) -> bool:
         """Become the one who ends this turn (the worker, or a reaper after it died)."""
-        return bool(await self.redis.set(redis_keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
+        return bool(await self.redis.set(self.keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
 
     async def is_finished(self, turn_id: str) -> bool:
-        return bool(await self.redis.exists(redis_keys.turn_finished(turn_id)))
+        return bool(await self.redis.exists(self.keys.turn_finished(turn_id)))
 
     async def end(self, thread_id: str, turn_id: str) -> None:
         """After the final event: free the thread, let the logs expire, forget the turn."""
@@ -172,9 +171,9 @@ class TurnStore:
 
     async def request_cancel(self, turn_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(redis_keys.turn_cancel(turn_id), 1, ex=REPLAY_RETENTION_S)
-            pipe.publish(redis_keys.turn_control(turn_id), b"cancel")
+            pipe.set(self.keys.turn_cancel(turn_id), 1, ex=REPLAY_RETENTION_S)
+            pipe.publish(self.keys.turn_control(turn_id), b"cancel")
             await pipe.execute()
 
     async def cancel_requested(self, turn_id: str) -> bool:
-        return bool(await self.redis.exists(redis_keys.turn_cancel(turn_id)))
+        return bool(await self.redis.exists(self.keys.turn_cancel(turn_id)))

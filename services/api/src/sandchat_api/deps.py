@@ -1,0 +1,15 @@
+"""Typed aliases for what the app injects into handlers (by parameter name)."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+from redis.asyncio import Redis
+from sandchat.database import Database
+from sandchat.settings import Settings
+
+DatabaseDep: TypeAlias = NamedDependency[SkipValidation[Database]]
+RedisDep: TypeAlias = NamedDependency[SkipValidation[Redis]]
+SettingsDep: TypeAlias = NamedDependency[SkipValidation[Settings]]

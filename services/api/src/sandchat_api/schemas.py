@@ -1,0 +1,94 @@
+"""HTTP request and response bodies (camelCase JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
+
+
+class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+class CreateThread(_Body):
+    title: Title | None = None
+
+
+class RenameThread(_Body):
+    title: Title
+
+
+class ThreadOut(msgspec.Struct, rename="camel"):
+    id: str
+    title: str
+    claude_session_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, thread: Thread) -> ThreadOut:
+        return cls(thread.id, thread.title, thread.claude_session_id, thread.created_at, thread.updated_at)
+
+
+class ThreadEnvelope(msgspec.Struct):
+    thread: ThreadOut
+
+
+class ThreadList(msgspec.Struct, rename="camel"):
+    threads: list[ThreadOut]
+    next_cursor: str | None
+
+
+class MessageOut(msgspec.Struct, rename="camel"):
+    id: str
+    thread_id: str
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    error: str | None
+    meta: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls(
+            message.id,
+            message.thread_id,
+            message.role,
+            message.content,
+            message.status,
+            message.created_at,
+            message.error,
+            message.meta,
+        )
+
+
+class MessageList(msgspec.Struct):
+    messages: list[MessageOut]
+
+
+class SandboxHealth(msgspec.Struct):
+    status: str
+    message: str
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+    redis: str
+    sandbox: SandboxHealth
+
+
+class ClientConfig(msgspec.Struct, rename="camel"):
+    gateway_url: str
+    runner: str
+    auth_required: bool
+
+
+class WebSocketTicket(msgspec.Struct):
+    ticket: str

@@ -1,0 +1,112 @@
+"""The HTTP API (DESIGN §6) through Litestar's test client, on SQLite and PostgreSQL with real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sandchat.settings import build_settings
+from sandchat_api.app import create_app
+
+Client = AsyncTestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture
+async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
+    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+async def test_created_thread_is_listed_first_with_no_messages(client: Client) -> None:
+    await client.post("/threads", json={"title": "older"})
+    created = await client.post("/threads", json={})
+    assert created.status_code == 201
+    thread = created.json()["thread"]
+    assert thread["title"] == "New conversation"
+    assert set(thread) == {"id", "title", "claudeSessionId", "createdAt", "updatedAt"}
+
+    listing = (await client.get("/threads")).json()
+    assert listing["threads"][0]["id"] == thread["id"]
+    assert listing["nextCursor"] is None
+    assert (await client.get(f"/threads/{thread['id']}/messages")).json() == {"messages": []}
+
+
+async def test_listing_pages_with_next_cursor(client: Client) -> None:
+    for index in range(5):
+        await client.post("/threads", json={"title": f"t{index}"})
+    first = (await client.get("/threads", params={"limit": 2})).json()
+    assert [thread["title"] for thread in first["threads"]] == ["t4", "t3"]
+    second = (await client.get("/threads", params={"limit": 2, "cursor": first["nextCursor"]})).json()
+    assert [thread["title"] for thread in second["threads"]] == ["t2", "t1"]
+
+
+async def test_rename_and_delete(client: Client) -> None:
+    thread_id = (await client.post("/threads", json={})).json()["thread"]["id"]
+    renamed = await client.patch(f"/threads/{thread_id}", json={"title": "Deploy plan"})
+    assert renamed.status_code == 200
+    assert renamed.json()["thread"]["title"] == "Deploy plan"
+    assert (await client.delete(f"/threads/{thread_id}")).status_code == 204
+    assert (await client.get(f"/threads/{thread_id}/messages")).status_code == 404
+    assert (await client.delete(f"/threads/{thread_id}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/threads/does-not-exist/messages", None),
+        ("PATCH", "/threads/does-not-exist", {"title": "x"}),
+        ("DELETE", "/threads/does-not-exist", None),
+    ],
+)
+async def test_unknown_thread_is_404_with_detail(client: Client, method: str, path: str, body: object) -> None:
+    response = await client.request(method, path, json=body)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No thread with this id."}
+
+
+@pytest.mark.parametrize(
+    ("content", "detail_part"),
+    [
+        (b"{", "not valid JSON"),
+        (b'{"title": 5}', "Expected `str"),
+        (b'{"title": "' + b"x" * 201 + b'"}', "length <= 200"),
+        (b'{"colour": "red"}', "unknown field `colour`"),
+        (b"[1, 2]", "Expected `object"),
+    ],
+)
+async def test_bad_body_is_400_with_one_clear_detail(client: Client, content: bytes, detail_part: str) -> None:
+    response = await client.post("/threads", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"detail"}
+    assert detail_part in body["detail"]
+    assert "Traceback" not in body["detail"]
+
+
+async def test_bad_query_parameters_are_400(client: Client) -> None:
+    for params in ({"limit": "abc"}, {"limit": "0"}, {"cursor": "forged"}):
+        response = await client.get("/threads", params=params)
+        assert response.status_code == 400, params
+        assert "detail" in response.json()
+
+
+async def test_health_reports_database_redis_and_unknown_sandbox(client: Client) -> None:
+    body = (await client.get("/health")).json()
+    assert body["status"] == "ok"
+    assert (body["database"], body["redis"]) == ("ok", "ok")
+    assert body["sandbox"]["status"] == "unknown"
+
+
+async def test_openapi_schema_lists_the_thread_routes(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert {"/threads", "/threads/{thread_id}/messages", "/threads/{thread_id}", "/health"} <= set(schema["paths"])
+
+
+async def test_cors_preflight_only_for_allowed_origins(client: Client) -> None:
+    headers = {"Access-Control-Request-Method": "POST"}
+    allowed = await client.options("/threads", headers={**headers, "Origin": "http://127.0.0.1:8000"})
+    assert allowed.headers.get("access-control-allow-origin") == "http://127.0.0.1:8000"
+    evil = await client.options("/threads", headers={**headers, "Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in evil.headers

@@ -1,0 +1,60 @@
+"""A bad setting stops a service at start with one line naming the variable — never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sandchat.settings import SettingsError, build_settings
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("API_PORT", "abc", "invalid setting API_PORT (got 'abc'): expected a port number from 1 to 65535"),
+        ("GATEWAY_PORT", "70000", "invalid setting GATEWAY_PORT (got '70000')"),
+        ("AGENT_RUNNER", "kubernetes", "expected one of docker-sandbox, local, simulator"),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x", "invalid setting DATABASE_URL: expected an async SQLAlchemy URL"),
+        ("REDIS_URL", "http://nope", "invalid setting REDIS_URL: expected a Redis URL"),
+        ("WORKER_MAX_JOBS", "0", "invalid setting WORKER_MAX_JOBS (got '0')"),
+        ("ALLOWED_ORIGINS", "evil.example", "invalid setting ALLOWED_ORIGINS"),
+    ],
+)
+@pytest.mark.parametrize("command", ["sandchat-api", "sandchat-gateway", "sandchat-worker"])
+def test_service_refuses_a_bad_setting_with_one_line(command: str, variable: str, value: str, expected: str) -> None:
+    env = {**os.environ, variable: value}
+    binary = os.path.join(os.path.dirname(sys.executable), command)
+    result = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_defaults_match_the_design() -> None:
+    settings = build_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./data/sandchat.db"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert (settings.gateway_host, settings.gateway_port) == ("127.0.0.1", 8001)
+    assert settings.allowed_origins == ("http://127.0.0.1:8000", "http://localhost:8000")
+    assert settings.auth_token is None
+    assert settings.agent_runner == "docker-sandbox"
+    assert (settings.sandbox_name, settings.sandbox_workspace, settings.claude_bin) == ("my-sandbox", "/workspace", "claude")
+    assert (settings.agent_inactivity_timeout_s, settings.worker_max_jobs) == (600, 50)
+
+
+def test_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://chat.example.com, http://localhost:5173/")
+    assert build_settings().allowed_origins == ("https://chat.example.com", "http://localhost:5173")
+
+
+def test_the_token_is_never_echoed() -> None:
+    with pytest.raises(SettingsError) as error:
+        build_settings(auth_token=123, api_port="x")
+    assert "123" not in str(error.value)
