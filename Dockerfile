@@ -1,0 +1,119 @@
+# syntax=docker/dockerfile:1
+#
+# sandchat images, built from the repository root. One file, one target per service:
+#
+#   docker build --target api     -t sandchat-api .      # HTTP API + web UI; also runs the migrations
+#   docker build --target gateway -t sandchat-gateway .  # WebSocket gateway
+#   docker build --target worker  -t sandchat-worker .   # arq worker + the pinned Claude Code CLI (the sandbox)
+#
+# docker-compose.yml builds all three. Python packages come only from the hash-pinned
+# requirements.lock, installed with the same commands as `make install` (tests/deploy checks it).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# The web UI: static files that the API serves (WEB_DIST_DIR).
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/services/web
+COPY services/web/package.json services/web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund --loglevel=error
+COPY services/web/ ./
+RUN npm run build && test -f dist/index.html
+
+# ---------------------------------------------------------------------------------------------
+# The pinned Claude Code CLI. The npm package ships the native binary for this platform; its
+# postinstall links it to bin/claude.exe, which needs nothing but glibc at run time (no Node).
+FROM ${NODE_IMAGE} AS claude-cli
+WORKDIR /src/claude-cli
+COPY services/worker/claude-cli/package.json services/worker/claude-cli/package-lock.json services/worker/claude-cli/.npmrc ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund --loglevel=error \
+ && cp node_modules/@anthropic-ai/claude-code/bin/claude.exe /claude \
+ && HOME=/tmp /claude --version
+
+# ---------------------------------------------------------------------------------------------
+# Python: the same two steps as `make install` (the lock, then the workspace members; here not
+# editable), then the packages that only development needs (pytest, mypy, playwright …) are
+# removed from the venv. Nothing is resolved here: --no-deps everywhere, hashes required.
+FROM ${PYTHON_IMAGE} AS python-build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements.lock ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m pip install --require-hashes --no-deps -r requirements.lock
+COPY shared/ shared/
+COPY services/api/pyproject.toml services/api/
+COPY services/api/src/ services/api/src/
+COPY services/worker/pyproject.toml services/worker/
+COPY services/worker/src/ services/worker/src/
+COPY services/gateway/pyproject.toml services/gateway/
+COPY services/gateway/src/ services/gateway/src/
+COPY services/cli/pyproject.toml services/cli/
+COPY services/cli/src/ services/cli/src/
+RUN python -m pip install --no-deps --no-build-isolation \
+        ./shared ./services/api ./services/worker ./services/gateway ./services/cli
+COPY docker/prune_venv.py /src/docker/
+RUN python /src/docker/prune_venv.py \
+ && python -m pip check \
+ && sandchat-fake-claude --help >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# What every service image shares: the venv, the migrations, a non-root user, tini as PID 1.
+FROM ${PYTHON_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 sandchat \
+ && useradd --system --uid 10001 --gid sandchat --create-home --home-dir /home/sandchat --shell /bin/bash sandchat \
+ && install -d -o sandchat -g sandchat /app /app/data /workspace
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    API_HOST=0.0.0.0 \
+    GATEWAY_HOST=0.0.0.0
+COPY --from=python-build /opt/venv /opt/venv
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations/ migrations/
+COPY docker/healthcheck.py /app/docker/healthcheck.py
+USER sandchat
+ENTRYPOINT ["/usr/bin/tini", "--"]
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime AS gateway
+EXPOSE 8001
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "/app/docker/healthcheck.py", "gateway"]
+CMD ["sandchat-gateway"]
+
+# ---------------------------------------------------------------------------------------------
+# The worker is itself the agent's sandbox (AGENT_RUNNER=local): the CLI runs as the non-root
+# user in /workspace, with its login kept in /home/sandchat (a volume in compose).
+FROM runtime AS worker
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates curl ripgrep procps less \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=claude-cli /claude /usr/local/bin/claude
+USER sandchat
+ENV AGENT_RUNNER=local \
+    CLAUDE_BIN=claude \
+    DISABLE_AUTOUPDATER=1
+WORKDIR /workspace
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["sandchat-worker", "check"]
+CMD ["sandchat-worker"]
+
+# ---------------------------------------------------------------------------------------------
+# Last, so that a plain `docker build .` gives the API image (it also runs `alembic upgrade head`).
+FROM runtime AS api
+COPY --from=web /src/services/web/dist /app/web
+ENV WEB_DIST_DIR=/app/web
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "/app/docker/healthcheck.py", "api"]
+CMD ["sandchat-api"]
