@@ -1,3 +1,19 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createRoot } from "react-dom/client";
+import { App } from "./App";
+import { ErrorBoundary } from "./components/ErrorBoundary";
+import "./index.css";
 
-createRoot(document.getElementById("root")!).render(<p>sandchat</p>);
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: { staleTime: 10_000, refetchOnWindowFocus: true },
+  },
+});
+
+createRoot(document.getElementById("root")!).render(
+  <ErrorBoundary>
+    <QueryClientProvider client={queryClient}>
+      <App />
+    </QueryClientProvider>
+  </ErrorBoundary>,
+);

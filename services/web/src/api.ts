@@ -1,0 +1,101 @@
+// The HTTP API (DESIGN §6 plus /config and /ws-ticket), with the bearer token when one is needed.
+
+import type { StoredMessage, Thread } from "./chat/protocol";
+
+export type Runner = "simulator" | "local" | "docker-sandbox";
+
+export interface AppConfig {
+  gatewayUrl: string;
+  runner: Runner | string;
+  authRequired: boolean;
+}
+
+const TOKEN_KEY = "sandchat.token";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+type AuthListener = () => void;
+const authListeners = new Set<AuthListener>();
+
+/** Called when the API refuses the token, so the page can ask for it again. */
+export function onAuthRequired(listener: AuthListener): () => void {
+  authListeners.add(listener);
+  return () => authListeners.delete(listener);
+}
+
+export function getToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setToken(token: string | null): void {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the token lives only as long as this call chain; nothing else to do.
+  }
+}
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set("Accept", "application/json");
+  if (init.body !== undefined) headers.set("Content-Type", "application/json");
+  const token = getToken();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  let response: Response;
+  try {
+    response = await fetch(path, { ...init, headers });
+  } catch {
+    throw new ApiError(0, "The server cannot be reached.");
+  }
+  if (response.status === 401) {
+    setToken(null);
+    for (const listener of authListeners) listener();
+  }
+  if (!response.ok) {
+    let detail = `The server answered ${response.status}.`;
+    try {
+      const body = (await response.json()) as { detail?: unknown };
+      if (typeof body.detail === "string") detail = body.detail;
+    } catch {
+      // Not JSON: keep the generic sentence.
+    }
+    throw new ApiError(response.status, detail);
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export const api = {
+  config: () => request<AppConfig>("/config"),
+  threads: () => request<{ threads: Thread[]; nextCursor: string | null }>("/threads"),
+  createThread: (title?: string) =>
+    request<{ thread: Thread }>("/threads", { method: "POST", body: JSON.stringify(title ? { title } : {}) }),
+  messages: (threadId: string) =>
+    request<{ messages: StoredMessage[] }>(`/threads/${encodeURIComponent(threadId)}/messages`),
+  renameThread: (threadId: string, title: string) =>
+    request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "PATCH", body: JSON.stringify({ title }) }),
+  deleteThread: (threadId: string) =>
+    request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "DELETE" }),
+  wsTicket: () => request<{ ticket: string }>("/ws-ticket", { method: "POST", body: "{}" }),
+};
+
+/** The address for the next WebSocket attempt: with a fresh single-use ticket when auth is on. */
+export async function gatewayAddress(config: AppConfig): Promise<string> {
+  if (!config.authRequired) return config.gatewayUrl;
+  const { ticket } = await api.wsTicket();
+  const sep = config.gatewayUrl.includes("?") ? "&" : "?";
+  return `${config.gatewayUrl}${sep}ticket=${encodeURIComponent(ticket)}`;
+}

@@ -1,0 +1,122 @@
+import { memo, type ReactNode } from "react";
+import type { ChatMessage } from "../chat/chatState";
+import { Markdown } from "./Markdown";
+import { ToolBlock } from "./ToolBlock";
+
+function formatCost(usd: number): string {
+  if (usd === 0) return "$0";
+  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(3)}`;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
+}
+
+/** The reply's text with each tool block placed where the tool ran. */
+function body(message: ChatMessage): ReactNode[] {
+  const parts: ReactNode[] = [];
+  let at = 0;
+  const tools = [...message.tools].sort((a, b) => a.offset - b.offset);
+  tools.forEach((tool, i) => {
+    const cut = Math.min(Math.max(tool.offset, at), message.content.length);
+    const text = message.content.slice(at, cut);
+    if (text.trim()) parts.push(<Markdown key={`t${i}`} text={text} />);
+    parts.push(<ToolBlock key={tool.toolUseId || `tool${i}`} tool={tool} />);
+    at = cut;
+  });
+  const rest = message.content.slice(at);
+  if (rest.trim() || parts.length === 0) parts.push(<Markdown key="rest" text={rest} />);
+  return parts;
+}
+
+const FINAL_LABEL: Record<string, string> = {
+  error: "Error",
+  cancelled: "Stopped",
+  interrupted: "Interrupted",
+};
+
+function AssistantMessage({ message }: { message: ChatMessage }) {
+  const streaming = message.status === "streaming";
+  const empty = message.content === "" && message.tools.length === 0;
+  const meta = [
+    message.costUsd !== null ? formatCost(message.costUsd) : null,
+    message.durationMs !== null ? formatDuration(message.durationMs) : null,
+  ].filter(Boolean);
+  return (
+    <div
+      data-testid="message"
+      data-role="assistant"
+      data-status={message.status}
+      data-message-id={message.id}
+      className="group/msg"
+    >
+      {streaming && empty ? (
+        <div className="flex items-center gap-1.5 py-2" aria-label="Thinking">
+          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.3s]" />
+          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.15s]" />
+          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500" />
+        </div>
+      ) : (
+        <div className="text-[15px] text-neutral-200">{body(message)}</div>
+      )}
+      {streaming && !empty && <span className="caret" aria-hidden="true" />}
+      {message.statusLine && streaming && (
+        <div className="mt-1 text-xs text-amber-300/80" data-testid="message-status-line">
+          {message.statusLine}
+        </div>
+      )}
+      {FINAL_LABEL[message.status] && (
+        <div
+          data-testid="message-error"
+          role={message.status === "error" ? "alert" : undefined}
+          className={
+            "mt-2 flex items-start gap-2 rounded-lg border px-3 py-2 text-sm " +
+            (message.status === "error"
+              ? "border-red-900/70 bg-red-950/40 text-red-200"
+              : "border-neutral-800 bg-neutral-900/60 text-neutral-400")
+          }
+        >
+          <span className="font-medium">{FINAL_LABEL[message.status]}</span>
+          {message.error && <span className="text-neutral-300">{message.error}</span>}
+        </div>
+      )}
+      {meta.length > 0 && message.status === "complete" && (
+        <div
+          data-testid="message-meta"
+          className="mt-1.5 text-xs text-neutral-600 opacity-70 transition-opacity group-hover/msg:opacity-100"
+        >
+          {meta.join(" · ")}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function UserMessage({ message }: { message: ChatMessage }) {
+  return (
+    <div
+      data-testid="message"
+      data-role="user"
+      data-status={message.pending ? "pending" : message.status}
+      data-message-id={message.id}
+      className="flex justify-end"
+    >
+      <div
+        className={
+          "max-w-[88%] rounded-2xl rounded-br-md bg-neutral-800 px-4 py-2.5 text-[15px] leading-relaxed whitespace-pre-wrap text-neutral-100 @2xl:max-w-[75%] " +
+          (message.pending ? "opacity-70" : "")
+        }
+        style={{ overflowWrap: "anywhere" }}
+      >
+        {message.content}
+      </div>
+    </div>
+  );
+}
+
+export const Message = memo(function Message({ message }: { message: ChatMessage }) {
+  return message.role === "user" ? <UserMessage message={message} /> : <AssistantMessage message={message} />;
+});
