@@ -28,6 +28,7 @@ _OFFLINE_SIGNS: Final = (
     "error during connect",
     "unknown command: docker sandbox",
     "is not a docker command",
+    "unknown shorthand flag",
     "no such sandbox",
     "sandbox not found",
     "no such container",

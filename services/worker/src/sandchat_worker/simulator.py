@@ -137,11 +137,11 @@ class Simulator:
         self.stream(message_id, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}})
         self.stream(message_id, {"type": "message_stop"})
 
-    def tool_use(self) -> None:
+    def tool_use(self, echo: str) -> None:
         message_id = "msg_" + uuid.uuid4().hex[:20]
         tool_id = "toolu_" + uuid.uuid4().hex[:20]
         tool_input = {"command": "echo hi", "description": "Say hi"}
-        self.text_message(["Let me check."])
+        self.text_message([echo, "Let me check."])
         start = {"type": "tool_use", "id": tool_id, "name": "Bash", "input": {}}
         self.stream(message_id, {"type": "message_start", "message": _message_start(message_id)})
         self.stream(message_id, {"type": "content_block_start", "index": 1, "content_block": start})
@@ -216,30 +216,31 @@ def _turn(prompt: str, resume: str | None) -> int:
         return 1
     if "retry" in modes:
         simulator.api_retries("overloaded", 529, 2, 50)
-    num_turns = 1
-    if "tool" in modes:
-        simulator.tool_use()
-        num_turns = 2
     deltas = _reply_deltas(prompt, _env_int("SIMULATOR_TOKENS", 40), markdown="markdown" in modes)
-    return _reply(simulator, deltas, num_turns)
+    if "tool" in modes:
+        # The reply still starts with the echo; the tool runs between it and the rest.
+        simulator.tool_use(deltas[0])
+        return _reply(simulator, deltas[1:], num_turns=2)
+    return _reply(simulator, deltas, num_turns=1)
 
 
-def _reply(simulator: Simulator, deltas: list[str], num_turns: int) -> int:
+def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     modes = simulator.modes
     if "hang" in modes:
-        simulator.text_message(deltas, stop_after=1)
+        simulator.text_message(deltas[:1] or ["…"], stop_after=1)
         while True:
             time.sleep(3600)
     if "die" in modes:
-        simulator.text_message(deltas, stop_after=max(1, len(deltas) // 2))
+        simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
         print("Error: the simulator crashed mid-stream (as asked by [[die]])", file=sys.stderr, flush=True)
         os._exit(1)
     if "fail" in modes:
-        simulator.text_message(deltas, stop_after=1)
+        simulator.text_message(deltas[:1] or ["…"], stop_after=1)
         error = 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'
         simulator.result(text=error, is_error=True, num_turns=num_turns)
         return 1
-    simulator.text_message(deltas)
+    if deltas:
+        simulator.text_message(deltas)
     simulator.result(text="".join(deltas), is_error=False, num_turns=num_turns)
     return 0
 
