@@ -15,6 +15,16 @@ function textOf(node: ReactNode): string {
   return "";
 }
 
+function languageOf(node: ReactNode): string | null {
+  const child = Array.isArray(node) ? node[0] : node;
+  if (child && typeof child === "object" && "props" in child) {
+    const className = (child.props as { className?: unknown }).className;
+    const match = typeof className === "string" ? /language-([\w+#.-]+)/.exec(className) : null;
+    if (match) return match[1];
+  }
+  return null;
+}
+
 function CodeBlock({ children }: { children?: ReactNode }) {
   const [copied, setCopied] = useState(false);
   const copy = () => {
@@ -23,16 +33,16 @@ function CodeBlock({ children }: { children?: ReactNode }) {
       setTimeout(() => setCopied(false), 1500);
     });
   };
+  const language = languageOf(children);
   return (
-    <div className="group/code relative">
+    <div className="code-block" data-testid="code-block">
+      <div className="flex items-center justify-between border-b border-neutral-800 px-3 py-1 text-xs text-neutral-500">
+        <span className="font-mono">{language ?? "text"}</span>
+        <button type="button" onClick={copy} className="rounded px-1.5 py-0.5 hover:bg-neutral-800 hover:text-neutral-200">
+          {copied ? "Copied" : "Copy"}
+        </button>
+      </div>
       <pre>{children}</pre>
-      <button
-        type="button"
-        onClick={copy}
-        className="absolute top-2 right-2 rounded-md border border-neutral-700 bg-neutral-900/90 px-2 py-0.5 text-xs text-neutral-400 opacity-0 transition group-hover/code:opacity-100 hover:text-neutral-100 focus:opacity-100"
-      >
-        {copied ? "Copied" : "Copy"}
-      </button>
     </div>
   );
 }

@@ -62,7 +62,13 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
       ) : (
         <div className="text-[15px] text-neutral-200">{body(message)}</div>
       )}
-      {streaming && !empty && <span className="caret" aria-hidden="true" />}
+      {streaming && !empty && (
+        <div className="mt-2 flex items-center gap-1" aria-label="Still writing" data-testid="streaming-indicator">
+          <span className="size-1 animate-pulse rounded-full bg-sky-400" />
+          <span className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.2s]" />
+          <span className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.4s]" />
+        </div>
+      )}
       {message.statusLine && streaming && (
         <div className="mt-1 text-xs text-amber-300/80" data-testid="message-status-line">
           {message.statusLine}
