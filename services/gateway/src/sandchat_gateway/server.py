@@ -1,0 +1,133 @@
+"""The WebSocket server: /chat for the chat protocol, GET /health, Origin and token checks."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import json
+import logging
+import signal
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+from redis.exceptions import RedisError
+from sandchat import turn_queue
+from sandchat.database import Database
+from sandchat.settings import Settings
+from sandchat.turn_end import run_reaper
+from sandchat.turn_store import TurnStore
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from sandchat_gateway.chat import Chat
+from sandchat_gateway.connection import ChatConnection
+from sandchat_gateway.fanout import TurnFanout
+
+log = logging.getLogger(__name__)
+
+# The largest frame a client may send: 100,000 characters escaped as JSON, with room to spare.
+MAX_FRAME_BYTES: Final = 1 << 20
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = turn_queue.connect(settings.redis_url)
+        self.database = Database(settings.database_url)
+        self.store = TurnStore(self.redis, settings.redis_keys)
+        self.fanout = TurnFanout(self.redis, settings.redis_keys)
+        self.chat = Chat(self.database, self.store, self.redis, settings.redis_keys.queue)
+        self.connections: set[ChatConnection] = set()
+        self._refused_origins: set[str] = set()
+
+    # --- the opening handshake -------------------------------------------------------------------
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == "/health":
+            return self._health(connection)
+        if path != "/chat":
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "Not found: the chat WebSocket is at /chat.\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") not in self.settings.allowed_origins:
+            if origin not in self._refused_origins:
+                self._refused_origins.add(origin)
+                log.warning("refused a WebSocket from origin %r (not in ALLOWED_ORIGINS)", origin[:200])
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
+        if self.settings.auth_token is not None and not await self._authorised(request):
+            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "A valid ticket or bearer token is required.\n")
+        return None
+
+    def _health(self, connection: ServerConnection) -> Response:
+        body = json.dumps({"status": "ok", "connections": len(self.connections)}) + "\n"
+        response = connection.respond(http.HTTPStatus.OK, body)
+        response.headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return response
+
+    async def _authorised(self, request: Request) -> bool:
+        expected = self.settings.auth_token_value() or ""
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+            return True
+        tickets = parse_qs(urlsplit(request.path).query).get("ticket", [])
+        if len(tickets) != 1:
+            return False
+        try:  # single use: GETDEL, so a replayed ticket finds nothing
+            return await self.redis.getdel(self.settings.redis_keys.ws_ticket(tickets[0])) is not None
+        except RedisError:
+            return False
+
+    # --- one connection --------------------------------------------------------------------------
+
+    async def handle(self, websocket: ServerConnection) -> None:
+        connection = ChatConnection(websocket, self.fanout, self.store)
+        self.connections.add(connection)
+        writer = asyncio.create_task(connection.write_forever())
+        try:
+            async for frame in websocket:
+                try:
+                    await self.chat.handle(connection, frame)
+                except RedisError as exc:
+                    log.warning("request failed, Redis unavailable: %s", type(exc).__name__)
+                    connection.send_error(None, "agent_error", "Redis is unavailable; try again in a moment.")
+                except Exception:
+                    log.exception("request failed")
+                    connection.send_error(None, "agent_error", "Something went wrong on our side; try again.")
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connections.discard(connection)
+            await connection.close()
+            writer.cancel()
+
+    # --- the process -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.database.log_startup()
+        await self.fanout.start()
+        reaper = asyncio.create_task(run_reaper(self.store, self.database))
+        settings = self.settings
+        async with serve(
+            self.handle,
+            settings.gateway_host,
+            settings.gateway_port,
+            process_request=self.process_request,
+            max_size=MAX_FRAME_BYTES,
+            compression=None,  # per-connection zlib state would cost more memory than it saves
+            ping_interval=20,
+            ping_timeout=20,
+            server_header=None,
+        ) as server:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, server.close)
+            loop.add_signal_handler(signal.SIGINT, server.close)
+            log.info("gateway on ws://%s:%d/chat", settings.gateway_host, settings.gateway_port)
+            await server.wait_closed()
+        reaper.cancel()
+        await self.fanout.close()
+        await self.redis.aclose()
+        await self.database.close()
+        log.info("gateway stopped")

@@ -1,0 +1,149 @@
+"""The arq worker process: turn jobs plus its background duties.
+
+Duties: heart-beat the turns it runs, stop a turn when someone cancels it (from any gateway),
+probe the agent at start and every 30 s for the API's /health, and reap turns of dead workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from typing import Any, Final
+
+import msgspec
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from sandchat import turn_queue
+from sandchat.database import Database
+from sandchat.settings import Settings
+from sandchat.turn_end import run_reaper
+from sandchat.turn_store import ALIVE_REFRESH_S, TurnStore
+
+from sandchat_worker.agent_probe import probe
+from sandchat_worker.agent_runners import build_runner
+from sandchat_worker.turn_job import WorkerContext, run_turn
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_S: Final = 30.0
+PROBE_TTL_S: Final = 120
+# Polling the queue this often bounds the wait from enqueue to start (arq's default is 0.5 s).
+POLL_DELAY_S: Final = 0.005
+# On SIGTERM, let running turns finish for this long before interrupting them.
+SHUTDOWN_GRACE_S: Final = 20
+HEALTH_CHECK_INTERVAL_S: Final = 10
+
+
+class _SandboxState(msgspec.Struct):
+    status: str
+    message: str
+
+
+async def _heartbeat(context: WorkerContext) -> None:
+    while True:
+        with contextlib.suppress(Exception):
+            await context.store.heartbeat(list(context.cancels), context.worker_id)
+        await asyncio.sleep(ALIVE_REFRESH_S)
+
+
+async def _listen_for_cancels(context: WorkerContext, redis: Redis) -> None:
+    """One pattern subscription per worker: a cancel for a turn this worker runs sets its event."""
+    pattern = context.store.keys.turn_control("*")
+    while True:
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.psubscribe(pattern)
+                async for message in pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    turn_id = message["channel"].decode().split(":")[-2]
+                    event = context.cancels.get(turn_id)
+                    if event is not None:
+                        log.info("turn %s: cancel requested", turn_id)
+                        event.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("cancel listener lost Redis (%s); reconnecting", type(exc).__name__)
+            # A cancel sent meanwhile is still readable from its key.
+            for turn_id, event in list(context.cancels.items()):
+                with contextlib.suppress(Exception):
+                    if await context.store.cancel_requested(turn_id):
+                        event.set()
+            await asyncio.sleep(1)
+
+
+async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
+    while True:
+        result = await probe(context.runner)
+        state = _SandboxState(result.health_status, result.message)
+        try:
+            await redis.set(context.store.keys.sandbox_status, msgspec.json.encode(state), ex=PROBE_TTL_S)
+        except Exception as exc:
+            log.warning("could not publish the sandbox state: %s", type(exc).__name__)
+        log.log(logging.INFO if result.status == "healthy" else logging.WARNING, "agent probe: %s", result.message)
+        await asyncio.sleep(PROBE_INTERVAL_S)
+
+
+def health_check_key(settings: Settings) -> str:
+    """Per host, so that a container's health check reads its own worker's sentinel."""
+    return f"{settings.redis_keys.queue}:health-check:{socket.gethostname()}"
+
+
+def build_worker(settings: Settings) -> Worker:
+    database = Database(settings.database_url)
+    runner = build_runner(settings)
+    keys = settings.redis_keys
+    background: list[asyncio.Task[None]] = []
+
+    async def on_startup(ctx: dict[Any, Any]) -> None:
+        redis: Redis = ctx["redis"]
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        context = WorkerContext(
+            worker_id, TurnStore(redis, keys), database, runner, settings.agent_inactivity_timeout_s
+        )
+        ctx["sandchat"] = context
+        with contextlib.suppress(Exception):
+            await database.log_startup()
+        log.info(
+            "worker %s: runner %s, %d concurrent turns, queue %s",
+            worker_id,
+            runner.name,
+            settings.worker_max_jobs,
+            keys.queue,
+        )
+        background.extend(
+            [
+                asyncio.create_task(_heartbeat(context)),
+                asyncio.create_task(_listen_for_cancels(context, redis)),
+                asyncio.create_task(_probe_forever(context, redis)),
+                asyncio.create_task(run_reaper(context.store, database)),
+            ]
+        )
+
+    async def on_shutdown(ctx: dict[Any, Any]) -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await database.close()
+
+    return Worker(
+        functions=[func(run_turn, name=turn_queue.RUN_TURN, max_tries=1)],
+        queue_name=keys.queue,
+        redis_settings=turn_queue.redis_settings(settings.redis_url),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=7 * 24 * 3600,  # the inactivity timeout bounds a turn, not its total length
+        keep_result=300,
+        poll_delay=POLL_DELAY_S,
+        max_tries=1,
+        retry_jobs=False,
+        job_completion_wait=SHUTDOWN_GRACE_S,
+        health_check_interval=HEALTH_CHECK_INTERVAL_S,
+        health_check_key=health_check_key(settings),
+    )

@@ -1,0 +1,119 @@
+"""Ending a turn, once: store the final message, publish the final event, free the thread.
+
+Called by the worker when its agent finishes, by a gateway that cancels a turn no worker has
+started, and by reapers when the worker running a turn died (then the text comes from the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Final
+
+from sandchat import events, threads
+from sandchat.database import Database
+from sandchat.transcript import Transcript
+from sandchat.turn_store import ALIVE_TTL_S, TurnInfo, TurnStore
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_MESSAGE: Final = "The worker running this reply stopped; the reply was interrupted."
+CANCELLED_MESSAGE: Final = "Stopped."
+# A queued turn whose arq job has vanished for this long was lost (its worker died picking it up).
+LOST_JOB_GRACE_S: Final = 5.0
+REAP_INTERVAL_S: Final = 2.0
+
+
+async def finish_turn(
+    store: TurnStore,
+    database: Database,
+    info: TurnInfo,
+    transcript: Transcript,
+    *,
+    code: events.ErrorCode | None = None,
+    error: str | None = None,
+    session_id: str | None = None,
+    cost_usd: float | None = None,
+    duration_ms: int | None = None,
+    extra_meta: dict[str, Any] | None = None,
+) -> bool:
+    """End the turn with ``done`` (no ``code``) or an ``error``; ``False`` if someone else ended it."""
+    if not await store.claim_finish(info.turn_id):
+        return False
+    status = "complete" if code is None else events.STATUS_FOR_CODE.get(code, "error")
+    meta = transcript.meta(costUsd=cost_usd, durationMs=duration_ms, **(extra_meta or {}))
+    seq = max(transcript.last_seq, await store.last_seq(info.turn_id)) + 1
+    final: events.Done | events.Error
+    if code is None:
+        final = events.Done(info.thread_id, info.turn_id, seq, info.message_id, session_id, cost_usd, duration_ms)
+    else:
+        final = events.Error(
+            info.thread_id, code, error or code, turn_id=info.turn_id, seq=seq, message_id=info.message_id
+        )
+    try:
+        async with database.transaction() as session:
+            await threads.update_message(
+                session,
+                info.message_id,
+                content=transcript.text,
+                status=status,
+                error=error if code is not None else None,
+                meta=meta or None,
+            )
+            if session_id:
+                await threads.set_session_id(session, info.thread_id, session_id)
+    finally:
+        # Whatever happened to the database, clients hear the end and the thread is freed.
+        await store.publish(info.turn_id, [(seq, events.encode(final))])
+        await store.end(info.thread_id, info.turn_id)
+    return True
+
+
+async def interrupt_turn(store: TurnStore, database: Database, turn_id: str, reason: str = INTERRUPTED_MESSAGE) -> bool:
+    """End a turn whose worker is gone, keeping every token it had published."""
+    info = await store.info(turn_id)
+    if info is None:
+        await store.redis.zrem(store.keys.active_turns, turn_id)
+        return False
+    transcript = Transcript.from_frames(await store.replay(turn_id))
+    ended = await finish_turn(store, database, info, transcript, code="interrupted", error=reason)
+    if ended:
+        log.warning("turn %s of thread %s interrupted: %s", turn_id, info.thread_id, reason)
+    return ended
+
+
+async def _job_is_known(store: TurnStore, turn_id: str) -> bool:
+    """Whether arq still has the turn's job queued or running."""
+    return bool(await store.redis.exists(f"arq:job:{turn_id}", f"arq:in-progress:{turn_id}"))
+
+
+async def reap_dead_turns(store: TurnStore, database: Database) -> int:
+    """Interrupt turns whose worker stopped heart-beating, or whose queued job was lost."""
+    reaped = 0
+    now = time.time()
+    for turn_id, queued_at in await store.redis.zrange(store.keys.active_turns, 0, -1, withscores=True):
+        turn = turn_id.decode()
+        if await store.is_alive(turn):
+            continue
+        info = await store.info(turn)
+        if info is None:
+            await store.redis.zrem(store.keys.active_turns, turn)
+            continue
+        if info.state == "running" or (
+            now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S) and not await _job_is_known(store, turn)
+        ):
+            reaped += await interrupt_turn(store, database, turn)
+    return reaped
+
+
+async def run_reaper(store: TurnStore, database: Database, interval_s: float = REAP_INTERVAL_S) -> None:
+    """Forever: reap dead turns every few seconds. Survives Redis and database outages."""
+    while True:
+        try:
+            await reap_dead_turns(store, database)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("reaper round failed (%s: %s); retrying", type(exc).__name__, exc)
+        await asyncio.sleep(interval_s)
