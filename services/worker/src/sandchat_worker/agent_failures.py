@@ -29,14 +29,13 @@ _OFFLINE_SIGNS: Final = (
     "unknown command: docker sandbox",
     "is not a docker command",
     "unknown shorthand flag",
-    "no such sandbox",
-    "sandbox not found",
     "no such container",
     "is not running",
     "executable file not found",
     "command not found",
     "no such file or directory",
 )
+_SANDBOX_MISSING: Final = re.compile(r"sandbox\b.*\b(not found|does not exist|no such)|no such sandbox")
 # docker exec: 125 the daemon/sandbox failed, 126 the CLI cannot run, 127 the CLI is not there.
 _OFFLINE_EXIT_CODES: Final = frozenset({125, 126, 127})
 
@@ -57,7 +56,11 @@ def stderr_tail(stderr: str) -> str:
 def looks_offline(returncode: int | None, stderr: str) -> bool:
     """Did the agent never start because docker, the sandbox or the CLI is missing or down?"""
     lowered = stderr.lower()
-    return returncode in _OFFLINE_EXIT_CODES or any(sign in lowered for sign in _OFFLINE_SIGNS)
+    return (
+        returncode in _OFFLINE_EXIT_CODES
+        or any(sign in lowered for sign in _OFFLINE_SIGNS)
+        or bool(_SANDBOX_MISSING.search(lowered))
+    )
 
 
 def describe_exit(returncode: int | None, stderr: str) -> str:

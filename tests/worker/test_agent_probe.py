@@ -1,0 +1,86 @@
+"""The probe classifies every state of the agent, through the runner, and never raises."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sandchat_worker.agent_probe import probe
+from sandchat_worker.agent_runners import DockerSandboxRunner, LocalRunner, SimulatorRunner
+
+from tests.worker.fake_docker import install_fake_docker, path_with, recorded_argvs
+
+SANDBOX = DockerSandboxRunner("my-sandbox", "/workspace", "claude")
+
+
+@pytest.fixture
+def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "bin"
+    log = install_fake_docker(folder)
+    monkeypatch.setenv("PATH", path_with(folder))
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    return log
+
+
+async def test_a_logged_in_cli_in_the_sandbox_is_healthy(docker_log: Path) -> None:
+    result = await probe(SANDBOX)
+    assert result.status == "healthy"
+    assert result.health_status == "healthy"
+    [argv] = recorded_argvs(docker_log)
+    assert argv[-4:] == ["claude", "auth", "status", "--json"]
+
+
+async def test_the_simulator_is_healthy() -> None:
+    assert (await probe(SimulatorRunner())).status == "healthy"
+
+
+@pytest.mark.parametrize(("auth", "says"), [("logged-out", "not logged in"), ("api-key", "API key")])
+async def test_no_claude_login_is_unauthenticated(
+    docker_log: Path, monkeypatch: pytest.MonkeyPatch, auth: str, says: str
+) -> None:
+    monkeypatch.setenv("SIMULATOR_AUTH", auth)
+    result = await probe(SANDBOX)
+    assert result.status == "unauthenticated"
+    assert says in result.message
+    assert "claude auth login" in result.message
+
+
+@pytest.mark.parametrize(
+    ("mode", "runner", "says"),
+    [
+        ("stopped", SANDBOX, "Docker is not running"),
+        ("sandbox", DockerSandboxRunner("other-sandbox", "/workspace", "claude"), "SANDBOX_NAME"),
+        ("no-cli", SANDBOX, "CLAUDE_BIN"),
+    ],
+    ids=["docker-stopped", "no-sandbox", "no-cli"],
+)
+async def test_nothing_to_ask_is_unavailable(
+    docker_log: Path, monkeypatch: pytest.MonkeyPatch, mode: str, runner: DockerSandboxRunner, says: str
+) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_MODE", mode)
+    result = await probe(runner)
+    assert result.status == "unavailable"
+    assert says in result.message
+
+
+async def test_no_docker_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = await probe(SANDBOX)
+    assert result.status == "unavailable"
+    assert "docker was not found" in result.message
+
+
+async def test_a_missing_local_cli_is_unavailable() -> None:
+    result = await probe(LocalRunner("/nonexistent/claude"))
+    assert result.status == "unavailable"
+    assert "make install" in result.message
+
+
+async def test_a_probe_that_gets_no_answer_times_out(docker_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_MODE", "hang")
+    started = time.monotonic()
+    result = await probe(SANDBOX, timeout_s=0.5)
+    assert time.monotonic() - started < 3
+    assert result.status == "timeout"
+    assert result.health_status == "unavailable"
