@@ -102,16 +102,23 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
             message = _message(body, [], None)
             self._event("message_start", {"type": "message_start", "message": message})
             for index, block in enumerate(blocks):
+                start: dict[str, Any]
                 if block["type"] == "text":
                     start = {"type": "text", "text": ""}
-                    self._event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+                    self._event(
+                        "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
+                    )
                     text = block["text"]
                     for offset in range(0, len(text), 6):
                         delta = {"type": "text_delta", "text": text[offset : offset + 6]}
-                        self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                        self._event(
+                            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+                        )
                 else:
                     start = {**block, "input": {}}
-                    self._event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+                    self._event(
+                        "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
+                    )
                     delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
                     self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
                 self._event("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import psutil
@@ -47,7 +48,7 @@ async def test_a_reply_streams_and_completes_with_a_session(recorder: Recorder) 
     assert outcome.num_turns == 1
     assert outcome.error is None
     for batch in recorder.batches:  # coalesced: never two text deltas side by side
-        assert not any(isinstance(a, TextDelta) and isinstance(b, TextDelta) for a, b in zip(batch, batch[1:]))
+        assert not any(isinstance(a, TextDelta) and isinstance(b, TextDelta) for a, b in itertools.pairwise(batch))
 
 
 @pytest.mark.parametrize("prompt", ["--help", "-p", "--resume=x", "$(id)", "; rm -rf ~", "two\nlines ünï 🎉"])
