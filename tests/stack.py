@@ -112,14 +112,22 @@ class Stack:
 
     def start(self, workers: int = 1, timeout: float = 60) -> None:
         migrate = subprocess.run(
-            [str(BIN / "alembic"), "upgrade", "head"], env=self.env, cwd=ROOT, capture_output=True, text=True, check=False
+            [str(BIN / "alembic"), "upgrade", "head"],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"migrations failed:\n{migrate.stderr}")
         self.add("api", "sandchat-api")
         for index, port in enumerate(self.gateway_ports):
-            self.add(f"gateway{index + 1}" if len(self.gateway_ports) > 1 else "gateway", "sandchat-gateway",
-                     GATEWAY_PORT=str(port))
+            self.add(
+                f"gateway{index + 1}" if len(self.gateway_ports) > 1 else "gateway",
+                "sandchat-gateway",
+                GATEWAY_PORT=str(port),
+            )
         for index in range(workers):
             self.add(f"worker{index + 1}" if workers > 1 else "worker", "sandchat-worker")
         for index, service in enumerate(self.services):
@@ -137,10 +145,9 @@ class Stack:
                 dead = [service.name for service in self.services if not service.running]
                 if dead:
                     raise RuntimeError(f"{', '.join(dead)} exited during start:\n" + self.logs())
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
-                        if response.status == 200:
-                            break
+                with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{url} not healthy after {timeout}s:\n" + self.logs())
                 time.sleep(0.1)
@@ -210,8 +217,9 @@ def main() -> None:
         if binary is None:
             sys.exit(f"make dev: nothing answers at REDIS_URL ({settings.redis_url}) and redis-server is not on PATH")
         port = free_port()
-        private_redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-                                         stdout=subprocess.DEVNULL)
+        private_redis = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
+        )
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         print(f"make dev: started a private redis-server on {env['REDIS_URL']}", file=sys.stderr)
     gateway_ports = [settings.gateway_port + index for index in range(args.gateways)]

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from sandchat.settings import SettingsError, build_settings
 
 
@@ -45,7 +44,11 @@ def test_defaults_match_the_design() -> None:
     assert settings.allowed_origins == ("http://127.0.0.1:8000", "http://localhost:8000")
     assert settings.auth_token is None
     assert settings.agent_runner == "docker-sandbox"
-    assert (settings.sandbox_name, settings.sandbox_workspace, settings.claude_bin) == ("my-sandbox", "/workspace", "claude")
+    assert (settings.sandbox_name, settings.sandbox_workspace, settings.claude_bin) == (
+        "my-sandbox",
+        "/workspace",
+        "claude",
+    )
     assert (settings.agent_inactivity_timeout_s, settings.worker_max_jobs) == (600, 50)
 
 

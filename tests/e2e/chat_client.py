@@ -1,0 +1,103 @@
+"""A small WebSocket + HTTP client for the end-to-end tests: what a browser would do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+Event = dict[str, Any]
+FINAL = ("done", "error")
+
+
+def is_final(event: Event) -> bool:
+    return event["type"] in FINAL and "turnId" in event and "seq" in event
+
+
+@dataclass
+class TurnRecord:
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> list[Event]:
+        return [event for event in self.events if event["type"] == "token"]
+
+    @property
+    def text(self) -> str:
+        return "".join(event["text"] for event in self.tokens)
+
+    @property
+    def final(self) -> Event:
+        return self.events[-1]
+
+    @property
+    def seqs(self) -> list[int]:
+        return [event["seq"] for event in self.events if "seq" in event]
+
+
+class ChatClient:
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+
+    @classmethod
+    async def open(cls, url: str, **kwargs: Any) -> ChatClient:
+        return cls(await connect(url, **kwargs))
+
+    async def close(self) -> None:
+        await self.websocket.close()
+
+    async def send(self, payload: Event | str | bytes) -> None:
+        await self.websocket.send(payload if isinstance(payload, (str, bytes)) else json.dumps(payload))
+
+    async def receive(self, timeout: float = 15) -> Event:
+        event: Event = json.loads(await asyncio.wait_for(self.websocket.recv(), timeout))
+        return event
+
+    async def message(self, thread_id: str, content: str) -> Event:
+        """Send a message and return the `started` event (or the `error` that refused it)."""
+        await self.send({"type": "message", "threadId": thread_id, "content": content})
+        while True:
+            event = await self.receive()
+            if event["type"] in ("started", "error"):
+                return event
+
+    async def until_final(self, record: TurnRecord | None = None, timeout: float = 30) -> TurnRecord:
+        record = record or TurnRecord()
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.receive(timeout)
+                if "turnId" in event and event["type"] != "started":
+                    record.events.append(event)
+                if is_final(event):
+                    return record
+
+    async def turn(self, thread_id: str, content: str) -> tuple[Event, TurnRecord]:
+        started = await self.message(thread_id, content)
+        assert started["type"] == "started", started
+        return started, await self.until_final()
+
+
+def new_thread(api_url: str, title: str | None = None) -> str:
+    body = {"title": title} if title else {}
+    response = httpx.post(f"{api_url}/threads", json=body)
+    response.raise_for_status()
+    thread_id: str = response.json()["thread"]["id"]
+    return thread_id
+
+
+def messages(api_url: str, thread_id: str) -> list[Event]:
+    response = httpx.get(f"{api_url}/threads/{thread_id}/messages")
+    response.raise_for_status()
+    result: list[Event] = response.json()["messages"]
+    return result
+
+
+def thread(api_url: str, thread_id: str) -> Event:
+    response = httpx.get(f"{api_url}/threads/{thread_id}")
+    response.raise_for_status()
+    result: Event = response.json()["thread"]
+    return result

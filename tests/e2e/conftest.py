@@ -1,0 +1,56 @@
+"""The three services as separate processes (simulator runner), like compose runs them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import backends
+from tests.stack import Stack, running_stack
+
+pytestmark = pytest.mark.e2e
+
+
+def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    database_url = extra.pop("DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}")
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_NAMESPACE": f"sandchat-e2e-{uuid.uuid4().hex[:8]}",
+        "AGENT_RUNNER": "simulator",
+        "SIMULATOR_STATE_DIR": str(tmp / "simulator"),
+        "SIMULATOR_TOKENS": "40",
+        "SIMULATOR_DELAY_MS": "50",
+        "AGENT_INACTIVITY_TIMEOUT_S": "3",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
+    """Two workers and two gateways sharing one Redis and one SQLite database."""
+    tmp = tmp_path_factory.mktemp("stack")
+    with running_stack(workers=2, gateways=2, **stack_settings(tmp, redis_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+    """A stack for one test that kills or restarts its services."""
+    with running_stack(workers=1, gateways=2, **stack_settings(tmp_path, redis_url)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def postgres_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, postgres_admin_url: str
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("pgstack")
+    with backends.fresh_postgres_database(postgres_admin_url) as database_url:
+        settings = stack_settings(tmp, redis_url, DATABASE_URL=database_url)
+        with running_stack(workers=1, gateways=1, **settings) as running:
+            yield running

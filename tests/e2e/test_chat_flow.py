@@ -1,0 +1,215 @@
+"""The chat protocol end to end: three services as processes, real Redis, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sandchat.database import Database
+from sqlalchemy import text
+
+from tests.e2e.chat_client import ChatClient, TurnRecord, messages, new_thread, thread
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+async def _full_flow(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        await client.send({"type": "message", "threadId": thread_id, "content": "Explain the parser, please"})
+        started = await client.receive()
+        assert started["type"] == "started"
+        assert started["threadId"] == thread_id
+        title = await client.receive()
+        assert title == {"type": "title", "threadId": thread_id, "title": "Explain the parser, please"}
+        record = await client.until_final()
+    finally:
+        await client.close()
+
+    assert record.final["type"] == "done"
+    assert record.seqs == list(range(1, len(record.seqs) + 1)), "seq strictly increasing from 1"
+    assert record.text.startswith("You said: Explain the parser, please")
+    assert record.final["messageId"] == started["messageId"]
+    assert record.final["sessionId"]
+    assert isinstance(record.final["costUsd"], float)
+
+    stored = messages(stack.api_url, thread_id)
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "complete")]
+    assert stored[0]["id"] == started["userMessageId"]
+    assert stored[0]["content"] == "Explain the parser, please"
+    assert stored[1]["content"] == record.text
+    assert thread(stack.api_url, thread_id)["claudeSessionId"] == record.final["sessionId"]
+
+
+async def test_a_message_streams_tokens_then_done_and_both_messages_are_stored(stack: Stack) -> None:
+    await _full_flow(stack)
+
+
+async def test_the_same_flow_on_postgresql(postgres_stack: Stack) -> None:
+    await _full_flow(postgres_stack)
+
+
+async def test_second_message_resumes_the_agent_session_of_the_first(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, first = await client.turn(thread_id, "remember the number 7")
+        _, second = await client.turn(thread_id, "which number?")
+    finally:
+        await client.close()
+    # The simulator keeps a session only when the worker passed --resume=<id>; a fresh run gets a new id.
+    assert first.final["sessionId"] == second.final["sessionId"]
+    assert second.text.startswith("You said: which number?")
+    assert [m["role"] for m in messages(stack.api_url, thread_id)] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_a_session_the_agent_no_longer_has_falls_back_to_a_new_one(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    stale = str(uuid.uuid4())
+    database = Database(stack.env["DATABASE_URL"])
+    async with database.transaction() as session:
+        await session.execute(
+            text("UPDATE thread SET claude_session_id = :sid WHERE id = :tid"), {"sid": stale, "tid": thread_id}
+        )
+    await database.close()
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, record = await client.turn(thread_id, "hello again")
+    finally:
+        await client.close()
+    assert record.final["type"] == "done"
+    assert record.final["sessionId"] not in (None, stale)
+    assert record.text.startswith("You said: hello again")
+    assert thread(stack.api_url, thread_id)["claudeSessionId"] == record.final["sessionId"]
+
+
+async def test_a_prompt_that_looks_like_a_flag_is_text_to_the_agent(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, record = await client.turn(thread_id, "--help")
+        _, shell = await client.turn(thread_id, "-rf / ; $(id) `whoami`\nsecond line ✓")
+    finally:
+        await client.close()
+    assert record.text.startswith("You said: --help")
+    assert shell.text.startswith("You said: -rf / ; $(id) `whoami`\nsecond line ✓")
+
+
+async def test_second_message_while_streaming_is_refused_as_busy_from_any_gateway(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    first = await ChatClient.open(stack.gateway_url(0))
+    other = await ChatClient.open(stack.gateway_url(1))
+    try:
+        started = await first.message(thread_id, "a long answer please")
+        assert started["type"] == "started"
+        refused = await other.message(thread_id, "me too")
+        assert refused["type"] == "error"
+        assert refused["code"] == "thread_busy"
+        record = await first.until_final()
+        assert record.final["type"] == "done"
+        # The thread is free again afterwards, and the refused message was not stored.
+        _, after = await other.turn(thread_id, "now it is my turn")
+        assert after.final["type"] == "done"
+    finally:
+        await first.close()
+        await other.close()
+    contents = [m["content"] for m in messages(stack.api_url, thread_id) if m["role"] == "user"]
+    assert contents == ["a long answer please", "now it is my turn"]
+
+
+async def test_cancel_from_another_gateway_stops_the_turn_and_keeps_the_text(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url(0))
+    canceller = await ChatClient.open(stack.gateway_url(1))
+    try:
+        await client.message(thread_id, "write a lot")
+        record = await _read_tokens(client, 5)
+        await canceller.send({"type": "cancel", "threadId": thread_id})
+        record = await client.until_final(record, timeout=5)
+    finally:
+        await client.close()
+        await canceller.close()
+    assert record.final["type"] == "error"
+    assert record.final["code"] == "cancelled"
+    assert len(record.tokens) < 40
+    reply = messages(stack.api_url, thread_id)[-1]
+    assert reply["status"] == "cancelled"
+    assert reply["content"] == record.text
+
+
+async def test_an_agent_that_goes_silent_is_stopped_with_a_timeout(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, record = await client.turn(thread_id, "[[hang]] think forever")
+    finally:
+        await client.close()
+    assert record.final["type"] == "error"
+    assert record.final["code"] == "timeout"
+    reply = messages(stack.api_url, thread_id)[-1]
+    assert reply["status"] == "error"
+    assert reply["content"] == record.text
+    assert reply["content"].startswith("You said")
+
+
+async def test_agent_failure_keeps_the_partial_reply_with_an_error(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, record = await client.turn(thread_id, "[[die]] crash halfway")
+    finally:
+        await client.close()
+    assert (record.final["type"], record.final["code"]) == ("error", "agent_error")
+    reply = messages(stack.api_url, thread_id)[-1]
+    assert (reply["status"], reply["content"]) == ("error", record.text)
+    assert reply["error"]
+
+
+async def test_tool_calls_are_relayed_and_stored(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        _, record = await client.turn(thread_id, "[[tool]] list files")
+    finally:
+        await client.close()
+    kinds = [event["type"] for event in record.events]
+    assert "tool" in kinds
+    assert "tool_result" in kinds
+    tool = next(event for event in record.events if event["type"] == "tool")
+    result = next(event for event in record.events if event["type"] == "tool_result")
+    assert tool["name"] == "Bash"
+    assert result["toolUseId"] == tool["toolUseId"]
+    stored_tools = messages(stack.api_url, thread_id)[-1]["meta"]["tools"]
+    assert stored_tools[0]["name"] == "Bash"
+    assert stored_tools[0]["output"] == result["output"]
+
+
+async def _read_tokens(client: ChatClient, count: int) -> TurnRecord:
+    record = TurnRecord()
+    while len(record.tokens) < count:
+        event = await client.receive()
+        if "turnId" in event and event["type"] != "started":
+            record.events.append(event)
+    return record
+
+
+async def test_fifty_concurrent_chats_over_two_workers_and_two_gateways_do_not_cross(stack: Stack) -> None:
+    async def chat(index: int) -> tuple[str, str, str]:
+        thread_id = new_thread(stack.api_url)
+        client = await ChatClient.open(stack.gateway_url(index % 2))
+        try:
+            _, record = await client.turn(thread_id, f"chat number {index} unique-{index * 7919}")
+        finally:
+            await client.close()
+        return thread_id, f"chat number {index} unique-{index * 7919}", record.text
+
+    results = await asyncio.gather(*(chat(index) for index in range(50)))
+    for thread_id, prompt, text_received in results:
+        assert text_received.startswith(f"You said: {prompt}\n")
+        assert messages(stack.api_url, thread_id)[-1]["content"] == text_received
+    worker_lines = [line for worker in stack.workers() for line in worker.log if "ended: done" in line]
+    assert len(worker_lines) >= 50
+    assert all(any("ended: done" in line for line in worker.log) for worker in stack.workers())

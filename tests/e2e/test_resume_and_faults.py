@@ -1,0 +1,114 @@
+"""Reconnects and dying workers: nothing missing, nothing doubled, the thread freed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.e2e.chat_client import ChatClient, TurnRecord, messages, new_thread
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+async def _tokens(client: ChatClient, count: int) -> TurnRecord:
+    record = TurnRecord()
+    while len(record.tokens) < count:
+        event = await client.receive()
+        if "turnId" in event and event["type"] != "started":
+            record.events.append(event)
+    return record
+
+
+async def test_reconnecting_to_another_gateway_gets_the_rest_exactly_once(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    first = await ChatClient.open(stack.gateway_url(0))
+    await first.message(thread_id, "a reply to resume")
+    before = await _tokens(first, 6)
+    await first.close()  # the tab goes away mid-reply
+    await asyncio.sleep(0.3)  # more tokens are published meanwhile
+
+    second = await ChatClient.open(stack.gateway_url(1))
+    try:
+        await second.send({"type": "resume", "threadId": thread_id, "afterSeq": before.seqs[-1]})
+        after = await second.until_final()
+    finally:
+        await second.close()
+    seqs = before.seqs + after.seqs
+    assert seqs == list(range(1, len(seqs) + 1)), "every seq exactly once"
+    assert after.final["type"] == "done"
+    assert before.text + after.text == messages(stack.api_url, thread_id)[-1]["content"]
+
+
+async def test_resume_after_the_turn_ended_gets_the_final_event(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url(0))
+    try:
+        _, record = await client.turn(thread_id, "quick one")
+        await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 3})
+        replay = await client.until_final()
+    finally:
+        await client.close()
+    assert replay.seqs == record.seqs[3:]
+    assert replay.final == record.final
+
+
+async def test_resume_with_nothing_running_gets_a_clear_answer(stack: Stack) -> None:
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url(1))
+    try:
+        await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 0})
+        answer = await client.receive()
+    finally:
+        await client.close()
+    assert answer["type"] == "error"
+    assert "No reply is streaming" in answer["message"]
+
+
+async def test_worker_killed_mid_turn_ends_it_as_interrupted_within_ten_seconds(own_stack: Stack) -> None:
+    thread_id = new_thread(own_stack.api_url)
+    client = await ChatClient.open(own_stack.gateway_url(0))
+    try:
+        await client.message(thread_id, "a reply that will be cut")
+        record = await _tokens(client, 5)
+        own_stack.service("worker").kill()
+        killed_at = time.monotonic()
+        record = await client.until_final(record, timeout=15)
+        elapsed = time.monotonic() - killed_at
+    finally:
+        await client.close()
+    assert (record.final["type"], record.final["code"]) == ("error", "interrupted")
+    assert elapsed < 10, f"interrupted after {elapsed:.1f}s"
+    reply = messages(own_stack.api_url, thread_id)[-1]
+    assert reply["status"] == "interrupted"
+    assert reply["content"] == record.text, "every token a client saw is stored"
+
+    # The thread is free: with a worker back, the next message runs.
+    worker = own_stack.service("worker")
+    own_stack.start_service(worker)
+    own_stack.wait_healthy()
+    client = await ChatClient.open(own_stack.gateway_url(1))
+    try:
+        _, again = await client.turn(thread_id, "are you back?")
+    finally:
+        await client.close()
+    assert again.final["type"] == "done"
+
+
+async def test_gateway_killed_mid_turn_the_client_resumes_on_the_other(own_stack: Stack) -> None:
+    thread_id = new_thread(own_stack.api_url)
+    client = await ChatClient.open(own_stack.gateway_url(0))
+    await client.message(thread_id, "survive the gateway")
+    before = await _tokens(client, 4)
+    own_stack.service("gateway1").kill()
+    other = await ChatClient.open(own_stack.gateway_url(1))
+    try:
+        await other.send({"type": "resume", "threadId": thread_id, "afterSeq": before.seqs[-1]})
+        after = await other.until_final()
+    finally:
+        await other.close()
+    seqs = before.seqs + after.seqs
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert before.text + after.text == messages(own_stack.api_url, thread_id)[-1]["content"]
