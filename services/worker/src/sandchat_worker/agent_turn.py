@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,20 @@ KILL_GRACE_S: Final = 0.4
 # After stdout closes, how long an exiting CLI may take before it is killed.
 EXIT_WAIT_S: Final = 10.0
 
+# Benchmarks only: with SIMULATOR_STAMP=1 the simulator stamps each delta with the time it wrote it,
+# and the earliest stamp of each read rides along to the client (see docs/performance.md). Off, it
+# costs one boolean test per read.
+RELAY_STAMPS: Final = os.environ.get("SIMULATOR_STAMP") == "1"
+_STAMP: Final = re.compile(rb'"sandchat_stamp":([0-9.eE+-]+)')
+
 Stop = Literal["cancelled", "timeout", "unauthenticated"]
+
+
+@dataclass(frozen=True, slots=True)
+class StampedText(TextDelta):
+    """A text delta carrying when the agent wrote its first part (benchmarks only)."""
+
+    stamp: float
 
 CANCELLED_MESSAGE: Final = "The turn was cancelled."
 UNAUTHENTICATED_MESSAGE: Final = (
@@ -149,12 +163,24 @@ async def _stream(
             events += run.parser.feed(line)
         if events:
             run.text += [event.text for event in events if isinstance(event, TextDelta)]
-            await on_events(merge_text_deltas(events))
+            merged = merge_text_deltas(events)
+            if RELAY_STAMPS:
+                _stamp_first_text(merged, lines)
+            await on_events(merged)
         if run.parser.auth_failed:
             # The CLI would retry rejected credentials ten times over minutes; none can succeed.
             return "unauthenticated"
         if not chunk:
             return None
+
+
+def _stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
+    stamp = next((match.group(1) for line in lines if (match := _STAMP.search(line))), None)
+    for index, event in enumerate(events):
+        if isinstance(event, TextDelta):
+            if stamp is not None:
+                events[index] = StampedText(event.text, float(stamp))
+            return
 
 
 async def _wait_for_exit(

@@ -22,7 +22,7 @@ from sandchat.turn_store import TurnInfo, TurnStore
 
 from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
 from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_turn import run_agent_turn
+from sandchat_worker.agent_turn import StampedText, run_agent_turn
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class TurnRelay:
         if isinstance(event, TextDelta):
             self.transcript.add_text(event.text)
             wire = events.Token(info.thread_id, info.turn_id, self._next(), event.text)
+            if isinstance(event, StampedText):  # benchmarks only: pass the agent's stamp to the client
+                return events.encode(wire)[:-1] + b',"stamp":' + repr(event.stamp).encode() + b"}"
         elif isinstance(event, ToolUse):
             self.transcript.add_tool(event.tool_use_id, event.name, event.input)
             wire = events.Tool(info.thread_id, info.turn_id, self._next(), event.tool_use_id, event.name, event.input)

@@ -1,0 +1,106 @@
+"""The HTTP API at scale: GET /threads and GET /threads/{id}/messages, SQLite and PostgreSQL.
+
+The database is seeded directly with SQLAlchemy bulk inserts. The baseline is the API's cheapest
+database read, GET /threads/{id} (one primary-key lookup), timed in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sandchat.database import create_engine
+from sandchat.models import Message, Thread
+from sqlalchemy import insert
+
+from bench.report import Figure, ScenarioResult, summary
+from tests.stack import Stack
+
+BATCH = 2000
+
+
+async def seed(database_url: str, threads: int, big_thread_messages: int) -> str:
+    """``threads`` threads with two messages each, one of them with ``big_thread_messages``; returns its id."""
+    engine = create_engine(database_url)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    big = str(uuid.uuid4())
+    thread_rows: list[dict[str, Any]] = []
+    message_rows: list[dict[str, Any]] = []
+    for index in range(threads):
+        thread_id = big if index == threads // 2 else str(uuid.uuid4())
+        stamp = start + timedelta(seconds=index)
+        thread_rows.append({"id": thread_id, "title": f"Thread {index}", "created_at": stamp, "updated_at": stamp})
+        count = big_thread_messages if thread_id == big else 2
+        for number in range(count):
+            message_rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "thread_id": thread_id,
+                    "role": "user" if number % 2 == 0 else "assistant",
+                    "content": f"Message {number} of thread {index}. " * 5,
+                    "status": "complete",
+                    "created_at": stamp + timedelta(microseconds=number),
+                }
+            )
+    try:
+        async with engine.begin() as connection:
+            for offset in range(0, len(thread_rows), BATCH):
+                await connection.execute(insert(Thread), thread_rows[offset : offset + BATCH])
+            for offset in range(0, len(message_rows), BATCH):
+                await connection.execute(insert(Message), message_rows[offset : offset + BATCH])
+    finally:
+        await engine.dispose()
+    return big
+
+
+async def _timed(http: httpx.AsyncClient, path: str, count: int) -> list[float]:
+    timings: list[float] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = await http.get(path)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        timings.append(elapsed * 1000)
+    return timings
+
+
+async def api_reads(stack: Stack, backend: str, big: str, requests: int, seeded: dict[str, int]) -> ScenarioResult:
+    result = ScenarioResult(f"api_{backend}", {"requests": requests, **seeded})
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        paths = {"baseline": f"/threads/{big}", "threads": "/threads", "messages": f"/threads/{big}/messages"}
+        for path in paths.values():  # warm-up: connection pool, statement caches
+            await _timed(http, path, 10)
+        # Interleaved rounds, so that load from other processes hits all three alike.
+        timings: dict[str, list[float]] = {name: [] for name in paths}
+        rounds = 5
+        for _ in range(rounds):
+            for name, path in paths.items():
+                timings[name] += await _timed(http, path, max(1, requests // rounds))
+        sizes = {name: len((await http.get(path)).content) for name, path in paths.items()}
+    stats = {name: summary(values) for name, values in timings.items()}
+    result.raw = {"ms": stats, "response_bytes": sizes}
+    limit = 10 if backend == "sqlite" else 15
+    base = stats["baseline"]
+    result.figures = [
+        Figure("GET /threads p50", stats["threads"]["p50"], "ms", base["p50"]),
+        Figure(
+            "GET /threads p99",
+            stats["threads"]["p99"],
+            "ms",
+            base["p99"],
+            f"<= {limit} ms",
+            stats["threads"]["p99"] <= limit,
+        ),
+        Figure("GET messages (2k) p50", stats["messages"]["p50"], "ms", base["p50"]),
+        Figure("GET messages (2k) p99", stats["messages"]["p99"], "ms", base["p99"]),
+    ]
+    result.notes.append("baseline = GET /threads/{id} (one primary-key read through the same API)")
+    return result
+
+
+def run_seed(database_url: str, threads: int, big_thread_messages: int) -> str:
+    return asyncio.run(seed(database_url, threads, big_thread_messages))
