@@ -73,11 +73,19 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
+            self._close_pipe()
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait(5)
+            self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        # The reader thread ends at EOF; closing here keeps ResourceWarnings out of the test run.
+        if self.process is not None and self.process.stdout is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.process.stdout.close()
 
     @property
     def running(self) -> bool:

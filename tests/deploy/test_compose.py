@@ -217,17 +217,10 @@ def _compose_command() -> tuple[list[str], str] | None:
     return None
 
 
-def test_compose_config_validates_or_no_compose_tool_is_installed(tmp_path: Path) -> None:
-    """`docker compose config` (or docker-compose) accepts the file, with no .env and with the example.
-
-    When neither tool runs here, this test does not pass quietly as if it had validated anything: it
-    asserts that the tool is absent and says so in its output (see -ra / -s).
-    """
+def test_compose_config_validates(tmp_path: Path) -> None:
+    """`docker compose config` (or docker-compose) accepts the file, with no .env and with the example."""
     found = _compose_command()
-    if found is None:
-        assert shutil.which("docker-compose") is None
-        print("NOT VALIDATED: neither `docker compose` nor `docker-compose` is installed on this machine")
-        return
+    assert found is not None, "needs `docker compose` or docker-compose: apt-get install docker-compose (.ci/run does)"
     command, version = found
     text = files.COMPOSE_FILE.read_text()
     if "version 1." in version:

@@ -27,7 +27,12 @@ from websockets.datastructures import Headers
 from tests.deploy import deploy_files as files
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="no nginx binary here to run the edge proxy's config")
+
+
+@pytest.fixture(autouse=True)
+def _nginx_is_installed() -> None:
+    # Never skipped: without nginx this proves nothing, so it fails and says what to install.
+    assert NGINX is not None, "the edge proxy tests need nginx: apt-get install nginx-light (.ci/run does)"
 BACKEND_HOST = "127.0.0.2"
 
 

@@ -76,7 +76,7 @@ async def test_a_binary_frame_is_refused_with_an_error(stack: Stack) -> None:
 
 async def test_a_frame_over_the_size_limit_closes_only_that_connection(stack: Stack) -> None:
     client = await ChatClient.open(stack.gateway_url())
-    await client.send("x" * (2 << 20))
+    await client.send("x" * (17 << 20))  # beyond the 16 MiB the gateway reads (smaller: `too_large`)
     with pytest.raises(Exception):  # noqa: B017, PT011 - closed with 1009 (message too big)
         await client.receive(timeout=5)
     assert client.websocket.close_code == 1009

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 from sandchat.database import Database
 from sqlalchemy import text
 
 from tests.e2e.chat_client import ChatClient, TurnRecord, messages, new_thread, thread
-from tests.stack import Stack
+from tests.e2e.conftest import stack_settings
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -213,3 +215,31 @@ async def test_fifty_concurrent_chats_over_two_workers_and_two_gateways_do_not_c
     worker_lines = [line for worker in stack.workers() for line in worker.log if "ended: done" in line]
     assert len(worker_lines) >= 50
     assert all(any("ended: done" in line for line in worker.log) for worker in stack.workers())
+
+
+async def test_thirty_chats_spread_over_three_workers_and_two_gateways(tmp_path: Path, redis_url: str) -> None:
+    """The native twin of `docker compose up --scale worker=3 --scale gateway=2`."""
+    # Ten turns per worker at most, so thirty at once must use all three.
+    settings = stack_settings(tmp_path, redis_url, SIMULATOR_DELAY_MS="40", SIMULATOR_TOKENS="25", WORKER_MAX_JOBS="10")
+    with running_stack(workers=3, gateways=2, **settings) as stack:
+
+        async def chat(index: int) -> str:
+            thread_id = new_thread(stack.api_url)
+            client = await ChatClient.open(stack.gateway_url(index % 2))
+            try:
+                _, record = await client.turn(thread_id, f"spread {index}")
+            finally:
+                await client.close()
+            assert record.final["type"] == "done"
+            return record.text
+
+        texts = await asyncio.gather(*(chat(index) for index in range(30)))
+        # Each worker logs a turn's end just after publishing it: give the log pipes a moment.
+        for _ in range(50):
+            ran = {worker.name: sum("ended: done" in line for line in worker.log) for worker in stack.workers()}
+            if sum(ran.values()) >= 30:
+                break
+            await asyncio.sleep(0.1)
+    assert all(text.startswith(f"You said: spread {index}\n") for index, text in enumerate(texts))
+    assert sum(ran.values()) == 30
+    assert all(count > 0 for count in ran.values()), f"every worker ran some turns: {ran}"

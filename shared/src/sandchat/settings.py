@@ -107,10 +107,16 @@ class Settings(BaseSettings):
             return origins
         return value
 
-    @field_validator("auth_token", mode="before")
+    @field_validator("auth_token", "gateway_public_url", "web_dist_dir", mode="before")
     @classmethod
-    def _empty_token_is_unset(cls, value: object) -> object:
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` in .env or compose means "not set", not "set to nothing".
         return None if value == "" else value
+
+    @field_validator("redis_namespace", mode="before")
+    @classmethod
+    def _default_namespace(cls, value: object) -> object:
+        return "sandchat" if value == "" else value
 
     @property
     def is_sqlite(self) -> bool:

@@ -94,11 +94,13 @@ async def reap_dead_turns(store: TurnStore, database: Database) -> int:
     now = time.time()
     for turn_id, queued_at in await store.redis.zrange(store.keys.active_turns, 0, -1, withscores=True):
         turn = turn_id.decode()
-        if await store.is_alive(turn):
-            continue
+        # Read the state before liveness: a worker sets both at once when it starts, so "running"
+        # followed by "not alive" means its heartbeat expired, not that it was just starting.
         info = await store.info(turn)
         if info is None:
             await store.redis.zrem(store.keys.active_turns, turn)
+            continue
+        if await store.is_alive(turn):
             continue
         if info.state == "running" or (
             now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S) and not await _job_is_known(store, turn)
