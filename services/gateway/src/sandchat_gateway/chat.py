@@ -26,6 +26,8 @@ BUSY: Final = "A reply is still streaming in this thread; wait for it or stop it
 EMPTY: Final = "The message is empty."
 TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
+# The longest frame worth decoding: 100,000 characters escaped as JSON, with room to spare.
+MAX_REQUEST_CHARS: Final = 1 << 20
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
 QUEUE_FAILED: Final = "Your message was stored but could not be queued (Redis is unavailable); try again."
@@ -45,6 +47,9 @@ class Chat:
             connection.send_error(None, "invalid_message", "Frames must be text: one JSON object each.")
             return
         if not connection.allow_request():
+            return
+        if len(frame) > MAX_REQUEST_CHARS:
+            connection.send_error(_thread_id_of(frame), "too_large", TOO_LARGE)
             return
         try:
             request = events.decode_request(frame)

@@ -28,8 +28,10 @@ from sandchat_gateway.fanout import TurnFanout
 
 log = logging.getLogger(__name__)
 
-# The largest frame a client may send: 100,000 characters escaped as JSON, with room to spare.
-MAX_FRAME_BYTES: Final = 1 << 20
+# The largest frame the gateway reads. Requests are far smaller (MAX_REQUEST_CHARS), but a frame up
+# to this size is still read so that its sender gets a `too_large` error event on a connection that
+# carries on; only beyond it is the connection closed (1009). Bounds the memory one sender can pin.
+MAX_FRAME_BYTES: Final = 16 << 20
 
 
 class Gateway:

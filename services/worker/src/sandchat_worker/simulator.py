@@ -47,9 +47,35 @@ Magic words anywhere in the prompt:
   [[die]]        crash halfway through the reply: a line on stderr, no result, exit code 1
   [[auth-fail]]  the API refuses the credentials: api_retry with authentication_failed, 10 times
   [[markdown]]   reply with **bold**, a list and a ```python code block
+  [[flood]]      stream 20,000 deltas of 100 characters (2 MB) with no pause, then reply normally
+  [[garbage]]    mix lines that are not stream-json into the reply (text, arrays, invalid UTF-8,
+                 wrong shapes, a 100 kB line); the reply itself is normal
+  [[no-result]]  stream half the reply, print secret-looking lines and host paths on stderr, then
+                 exit 0 without a result line
 """
 
-MODES = ("tool", "retry", "fail", "hang", "die", "auth-fail", "markdown")
+MODES = ("tool", "retry", "fail", "hang", "die", "auth-fail", "markdown", "flood", "garbage", "no-result")
+FLOOD_DELTAS = 20_000
+GARBAGE_LINES = (
+    b"this is not json",
+    b"[1, 2, 3]",
+    b"42",
+    b'"a string"',
+    b"\xff\xfe\x00 invalid utf-8",
+    b'{"type": "stream_event", "event": "not an object"}',
+    b'{"type": "stream_event", "event": {"type": "content_block_delta", "delta": 5}}',
+    b'{"type": "assistant", "message": {"content": "not a list"}}',
+    b'{"type": "user", "message": {"content": [{"type": "tool_result", "content": {"x": 1}}]}}',
+    b'{"type": "something_new", "payload": {}}',
+    b"{" + b"x" * 100_000,
+)
+LEAKY_STDERR = (
+    "Error: request failed with ANTHROPIC_API_KEY=sk-ant-api03-SECRETSECRETSECRET",
+    "  headers: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.SECRET.SECRET",
+    '  config: {"token": "SECRET-TOKEN-VALUE", "password": "hunter2"}',
+    "  at /root/.claude/.credentials.json and /home/operator/projects/secret-plans/notes.md",
+    "  " + "noise " * 5_000,
+)
 FILLER = (
     "Here is a **simulated** answer. It streams like the real agent would, a few words at a time, "
     "so that the chat shows tokens as they arrive.\n\n- first point\n- second point\n\n"
@@ -67,8 +93,13 @@ class Simulator:
         self.stamp = os.environ.get("SIMULATOR_STAMP") == "1"
         self.delay_s = _env_int("SIMULATOR_DELAY_MS", 20) / 1000
         self.started = time.monotonic()
+        self.garbage = False
+        self._lines = 0
 
     def emit(self, event: dict[str, Any]) -> None:
+        if self.garbage:  # one line of garbage before each real line, in turn
+            self.out.write(GARBAGE_LINES[self._lines % len(GARBAGE_LINES)] + b"\n")
+            self._lines += 1
         self.out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
         self.out.flush()
 
@@ -217,6 +248,9 @@ def _turn(prompt: str, resume: str | None) -> int:
     if "retry" in modes:
         simulator.api_retries("overloaded", 529, 2, 50)
     deltas = _reply_deltas(prompt, _env_int("SIMULATOR_TOKENS", 40), markdown="markdown" in modes)
+    if "flood" in modes:
+        simulator.delay_s = 0
+        deltas += [f"{number:>8} " + "flood " * 15 + "\n" for number in range(FLOOD_DELTAS)]
     if "tool" in modes:
         # The reply still starts with the echo; the tool runs between it and the rest.
         simulator.tool_use(deltas[0])
@@ -234,6 +268,12 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
         simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
         print("Error: the simulator crashed mid-stream (as asked by [[die]])", file=sys.stderr, flush=True)
         os._exit(1)
+    if "no-result" in modes:
+        simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
+        print("\n".join(LEAKY_STDERR), file=sys.stderr, flush=True)
+        return 0
+    if "garbage" in modes:
+        simulator.garbage = True
     if "fail" in modes:
         simulator.text_message(deltas[:1] or ["…"], stop_after=1)
         error = 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'
