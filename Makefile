@@ -47,6 +47,11 @@ lint: install ## ruff + mypy (strict) + the web UI's type check + dependency aud
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd $(WEB) && npm run --silent typecheck
+	$(BIN)/python -m tests.security.dependency_audit
+
+.PHONY: soak
+soak: install ## 10 minutes of 50 chats at a time: nothing lost, memory flat (SOAK_MINUTES=2 for less)
+	$(BIN)/python -m tests.reliability.soak
 
 .PHONY: migrate
 migrate: $(VENV)/.installed ## Upgrade the database (DATABASE_URL) to the latest schema
