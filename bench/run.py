@@ -25,6 +25,8 @@ from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
+GROUPS = ("first_token", "throughput", "concurrency", "api_sqlite", "api_postgres")
+PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -123,6 +125,10 @@ class Bench:
             print(f"bench: stack for {name} FAILED\n{traceback.format_exc()}", flush=True)
 
     def run_all(self) -> None:
+        for group in GROUPS:
+            getattr(self, group)()
+
+    def first_token(self) -> None:
         sizes = self.sizes
         first = {"SIMULATOR_TOKENS": "5", "SIMULATOR_DELAY_MS": "0", "SIMULATOR_STAMP": "1"}
         self.scenario(
@@ -132,6 +138,9 @@ class Bench:
             ("time_to_first_token", lambda s: relay.time_to_first_token(s, self.env("ttft", **first), sizes.turns)),
             ("idle_sockets", lambda s: sockets.idle_sockets(s, sizes.connections)),
         )
+
+    def throughput(self) -> None:
+        sizes = self.sizes
         fast = {"SIMULATOR_TOKENS": str(sizes.deltas), "SIMULATOR_DELAY_MS": "0"}
         self.scenario(
             "relay_throughput",
@@ -139,6 +148,9 @@ class Bench:
             1,
             ("relay_throughput", lambda s: relay.relay_throughput(s, self.env("throughput", **fast), sizes.deltas)),
         )
+
+    def concurrency(self) -> None:
+        sizes = self.sizes
         paced = {"SIMULATOR_TOKENS": "40", "SIMULATOR_DELAY_MS": "25", "SIMULATOR_STAMP": "1"}
         jobs = str(max(50, -(-sizes.chats // 2)))
         self.scenario(
@@ -147,8 +159,6 @@ class Bench:
             2,
             ("concurrency", lambda s: relay.concurrency(s, self.env("concurrency", **paced), sizes.chats)),
         )
-        self.api_sqlite()
-        self.api_postgres()
 
     def _api(self, backend: str, database_url: str) -> None:
         sizes = self.sizes
@@ -179,9 +189,16 @@ class Bench:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer turns and connections: about a minute")
-    parser.add_argument("--only", action="append", default=[], help="run only these scenario groups (repeatable)")
+    parser.add_argument("--profile", action="store_true", help="profile the services (pyinstrument) into bench/results")
+    parser.add_argument(
+        "--only", action="append", default=[], choices=GROUPS, help="run only this group of scenarios (repeatable)"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.profile:
+        # Inherited by the services: bench/profiling/sitecustomize.py starts pyinstrument in each.
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROFILING), os.environ.get("PYTHONPATH")]))
+        os.environ["BENCH_PROFILE_DIR"] = str(RESULTS)
     _raise_open_files_limit(2 * sizes.connections + 1024)
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_path = RESULTS / "services.log"

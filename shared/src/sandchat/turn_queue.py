@@ -9,6 +9,11 @@ from arq.connections import ArqRedis, RedisSettings
 RUN_TURN: Final = "run_turn"
 
 
+def wake_channel(queue_name: str) -> str:
+    """Where an enqueue tells the workers to look at the queue now, instead of at their next poll."""
+    return f"{queue_name}:wake"
+
+
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
@@ -22,4 +27,8 @@ def connect(url: str) -> ArqRedis:
 async def enqueue_turn(redis: ArqRedis, queue_name: str, turn_id: str) -> bool:
     """Queue the turn; its id is the job id, so the same turn can never be queued twice."""
     job = await redis.enqueue_job(RUN_TURN, turn_id, _job_id=turn_id, _queue_name=queue_name)
-    return job is not None
+    if job is None:
+        return False
+    # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
+    await redis.publish(wake_channel(queue_name), b"")
+    return True

@@ -50,6 +50,7 @@ class StampedText(TextDelta):
 
     stamp: float
 
+
 CANCELLED_MESSAGE: Final = "The turn was cancelled."
 UNAUTHENTICATED_MESSAGE: Final = (
     "Claude Code is not logged in: the Claude API refused its credentials. Log in inside the sandbox."

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S: Final = 30.0
 PROBE_TTL_S: Final = 120
-# Polling the queue this often bounds the wait from enqueue to start (arq's default is 0.5 s).
-POLL_DELAY_S: Final = 0.005
+# A gateway wakes the workers right after each enqueue (turn_queue.wake_channel), so the queue is
+# polled only as a fallback for a lost wake-up. Polling every 5 ms cost each idle worker ~10 % of a
+# core and still added 2.5 ms on average to the time to first token (docs/performance.md).
+POLL_DELAY_S: Final = 0.25
 # On SIGTERM, let running turns finish for this long before interrupting them.
 SHUTDOWN_GRACE_S: Final = 20
 HEALTH_CHECK_INTERVAL_S: Final = 10
@@ -50,14 +52,40 @@ async def _heartbeat(context: WorkerContext) -> None:
         await asyncio.sleep(ALIVE_REFRESH_S)
 
 
-async def _listen_for_cancels(context: WorkerContext, redis: Redis) -> None:
-    """One pattern subscription per worker: a cancel for a turn this worker runs sets its event."""
+class TurnWorker(Worker):
+    """arq's worker, woken by an enqueue (or a freed job slot) instead of polling every few ms."""
+
+    def __init__(self, *args: Any, idle_poll_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, poll_delay=0, **kwargs)
+        self.idle_poll_s = idle_poll_s
+        self.wake = asyncio.Event()
+
+    async def _poll_iteration(self) -> None:
+        # arq's loop calls this back to back (poll_delay=0); the wait between polls happens here.
+        self.wake.clear()
+        await super()._poll_iteration()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), self.idle_poll_s)
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        self.wake.set()  # a slot is free: a queued turn may start now
+
+
+async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> None:
+    """One pub/sub connection per worker: wake-ups after an enqueue, and cancels of the turns it runs."""
     pattern = context.store.keys.turn_control("*")
+    wake = turn_queue.wake_channel(context.store.keys.queue)
     while True:
         try:
             async with redis.pubsub() as pubsub:
                 await pubsub.psubscribe(pattern)
+                await pubsub.subscribe(wake)
+                worker.wake.set()  # anything enqueued while not listening
                 async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        worker.wake.set()
+                        continue
                     if message.get("type") != "pmessage":
                         continue
                     turn_id = message["channel"].decode().split(":")[-2]
@@ -119,7 +147,7 @@ def build_worker(settings: Settings) -> Worker:
         background.extend(
             [
                 asyncio.create_task(_heartbeat(context)),
-                asyncio.create_task(_listen_for_cancels(context, redis)),
+                asyncio.create_task(_listen(context, redis, worker)),
                 asyncio.create_task(_probe_forever(context, redis)),
                 asyncio.create_task(run_reaper(context.store, database)),
             ]
@@ -131,7 +159,7 @@ def build_worker(settings: Settings) -> Worker:
         await asyncio.gather(*background, return_exceptions=True)
         await database.close()
 
-    return Worker(
+    worker = TurnWorker(
         functions=[func(run_turn, name=turn_queue.RUN_TURN, max_tries=1)],
         queue_name=keys.queue,
         redis_settings=turn_queue.redis_settings(settings.redis_url),
@@ -140,10 +168,11 @@ def build_worker(settings: Settings) -> Worker:
         max_jobs=settings.worker_max_jobs,
         job_timeout=7 * 24 * 3600,  # the inactivity timeout bounds a turn, not its total length
         keep_result=300,
-        poll_delay=POLL_DELAY_S,
+        idle_poll_s=POLL_DELAY_S,
         max_tries=1,
         retry_jobs=False,
         job_completion_wait=SHUTDOWN_GRACE_S,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         health_check_key=health_check_key(settings),
     )
+    return worker
