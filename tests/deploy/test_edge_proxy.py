@@ -33,6 +33,8 @@ NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p
 def _nginx_is_installed() -> None:
     # Never skipped: without nginx this proves nothing, so it fails and says what to install.
     assert NGINX is not None, "the edge proxy tests need nginx: apt-get install nginx-light (.ci/run does)"
+
+
 BACKEND_HOST = "127.0.0.2"
 
 

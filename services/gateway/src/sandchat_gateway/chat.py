@@ -12,6 +12,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sandchat import events, threads, turn_queue
 from sandchat.database import Database
+from sandchat.models import DEFAULT_TITLE
 from sandchat.transcript import Transcript
 from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
 from sandchat.turn_store import TurnInfo, TurnStore
@@ -91,7 +92,8 @@ class Chat:
                 reply = await threads.add_message(
                     session, thread_id, "assistant", "", status="streaming", turn_id=turn_id
                 )
-                title = threads.title_from_message(content) if first else None
+                # A title the user chose (at creation or by renaming) is theirs to keep.
+                title = threads.title_from_message(content) if first and thread.title == DEFAULT_TITLE else None
                 if title:
                     await threads.rename_thread(session, thread_id, title)
         except SQLAlchemyError:
@@ -109,6 +111,7 @@ class Chat:
             log.exception("turn %s: could not be queued", turn_id)
             queued = False
         if not queued:
+            await connection.unfollow(turn_id)
             await self._fail_unqueued(info)
             connection.send(events.Error(thread_id, "agent_error", QUEUE_FAILED, turn_id=turn_id, message_id=reply.id))
             return

@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import Protocol
+from typing import Final, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sandchat import events
 from sandchat.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
+
+# How long a new subscription waits for a lost pub/sub connection to come back.
+READY_TIMEOUT_S: Final = 5.0
 
 
 class TurnSubscriber(Protocol):
@@ -53,7 +57,11 @@ class TurnFanout:
         first = not subscribers
         subscribers.add(subscriber)
         if first:
-            await self._ready.wait()
+            try:
+                await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_S)
+            except TimeoutError:
+                subscribers.discard(subscriber)
+                raise RedisConnectionError("the gateway's pub/sub connection to Redis is down") from None
             assert self._pubsub is not None
             await self._pubsub.subscribe(self.keys.turn_channel(turn_id))
 

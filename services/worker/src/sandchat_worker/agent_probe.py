@@ -27,7 +27,17 @@ HealthStatus = Literal["healthy", "unauthenticated", "unavailable"]
 _API_KEY_METHODS: Final = frozenset({"api_key", "api_key_helper"})
 # How a docker without the sandbox plugin refuses `docker sandbox exec -i …`.
 _NO_SANDBOX_COMMAND: Final = ("unknown command: docker sandbox", "is not a docker command", "unknown shorthand flag")
-LOGIN_HINT: Final = "log in inside the sandbox with `claude auth login` (docker sandbox exec -it <sandbox> claude)"
+# Where the one-time login happens depends on where the CLI runs (docs/operating.md, "The agent").
+LOGIN_HINTS: Final = {
+    "docker-sandbox": "log in inside the sandbox with `claude auth login` (docker sandbox exec -it <sandbox> claude)",
+    "local": "log in where the worker runs with `claude auth login` "
+    "(in compose: docker compose run --rm --no-deps worker claude auth login)",
+    "simulator": "the simulator was told to act logged out (SIMULATOR_AUTH)",
+}
+
+
+def login_hint(runner: AgentRunner) -> str:
+    return LOGIN_HINTS.get(runner.name, LOGIN_HINTS["local"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +85,13 @@ def classify(runner: AgentRunner, returncode: int | None, stdout: str, stderr: s
         return _no_answer(runner, returncode, stderr)
     provider, method = status.get("apiProvider"), status.get("authMethod")
     if status.get("loggedIn") is not True:
-        return ProbeResult("unauthenticated", f"Claude Code is not logged in: {LOGIN_HINT}.")
+        return ProbeResult("unauthenticated", f"Claude Code is not logged in: {login_hint(runner)}.")
     if provider != "firstParty":
         return ProbeResult(
-            "unauthenticated", f"Claude Code uses the {provider} provider, not a Claude login: {LOGIN_HINT}."
+            "unauthenticated", f"Claude Code uses the {provider} provider, not a Claude login: {login_hint(runner)}."
         )
     if method in _API_KEY_METHODS:
-        return ProbeResult("unauthenticated", f"Claude Code uses an API key, not a Claude login: {LOGIN_HINT}.")
+        return ProbeResult("unauthenticated", f"Claude Code uses an API key, not a Claude login: {login_hint(runner)}.")
     return ProbeResult("healthy", f"Claude Code is logged in ({method}) and ready ({runner.name} runner).")
 
 
