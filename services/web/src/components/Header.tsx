@@ -81,7 +81,11 @@ function ThreadDropdown({ threads, current, onSelect, onClose }: {
             }
           >
             <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
-            <span className="shrink-0 text-xs text-neutral-500" title={new Date(t.updatedAt).toLocaleString()}>
+            <span
+              data-testid="thread-time"
+              className="shrink-0 text-xs text-neutral-500"
+              title={new Date(t.updatedAt).toLocaleString()}
+            >
               {relativeTime(t.updatedAt, now)}
             </span>
           </button>

@@ -60,7 +60,9 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
           <span className="size-1.5 animate-bounce rounded-full bg-neutral-500" />
         </div>
       ) : (
-        <div className="text-[15px] text-neutral-200">{body(message)}</div>
+        <div data-testid="message-body" className="text-[15px] text-neutral-200">
+          {body(message)}
+        </div>
       )}
       {streaming && !empty && (
         <div className="mt-2 flex items-center gap-1" aria-label="Still writing" data-testid="streaming-indicator">

@@ -1,0 +1,119 @@
+"""What a person does on /chat, as steps a test can read (a page object over the data-testids)."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from dataclasses import dataclass
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.stack import Stack
+
+REPLY_TIMEOUT_MS = 30_000
+
+
+def plain_words(text: str) -> str:
+    """Text without markdown marks and layout, to compare what is shown with what is stored."""
+    return " ".join(word for word in text.replace("*", "").replace("`", "").split() if word not in {"-", "#"})
+
+
+@dataclass
+class ChatPage:
+    page: Page
+    stack: Stack
+
+    # --- navigation -------------------------------------------------------------------------------
+    def open(self, path: str = "/chat") -> ChatPage:
+        with urllib.request.urlopen(self.stack.api_url + path, timeout=5) as response:
+            served_as = response.headers.get("content-type", "")
+        # A browser downloads the page instead of showing it when it is not served as HTML.
+        assert served_as.startswith("text/html"), f"GET {path} is served as {served_as!r}, not text/html"
+        self.page.goto(self.stack.api_url + path)
+        expect(self.input).to_be_visible()
+        self.wait_connected()
+        return self
+
+    def new_thread(self) -> str:
+        before = self.thread_id
+        self.page.get_by_test_id("new-thread").click()
+        self.page.wait_for_url(lambda url: "/chat/" in url and not url.endswith(f"/chat/{before}"))
+        expect(self.page.get_by_test_id("empty-thread")).to_be_visible()
+        return self.thread_id
+
+    @property
+    def thread_id(self) -> str:
+        match = re.search(r"/chat/([^/?#]+)", self.page.url)
+        return match.group(1) if match else ""
+
+    def wait_connected(self) -> None:
+        expect(self.indicator).to_have_attribute("data-state", "open", timeout=REPLY_TIMEOUT_MS)
+
+    # --- elements ---------------------------------------------------------------------------------
+    @property
+    def input(self) -> Locator:
+        return self.page.get_by_test_id("chat-input")
+
+    @property
+    def indicator(self) -> Locator:
+        return self.page.get_by_test_id("connection-indicator")
+
+    @property
+    def messages(self) -> Locator:
+        return self.page.get_by_test_id("message-list").get_by_test_id("message")
+
+    def replies(self) -> Locator:
+        return self.page.locator('[data-testid=message][data-role="assistant"]')
+
+    def user_messages(self) -> Locator:
+        return self.page.locator('[data-testid=message][data-role="user"]')
+
+    def reply(self, index: int = -1) -> Locator:
+        replies = self.replies()
+        return replies.last if index == -1 else replies.nth(index)
+
+    # --- actions ----------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        count = self.replies().count()
+        self.input.fill(text)
+        self.input.press("Enter")
+        expect(self.replies()).to_have_count(count + 1, timeout=REPLY_TIMEOUT_MS)
+
+    def wait_reply(self, status: str = "complete", index: int = -1) -> Locator:
+        reply = self.reply(index)
+        expect(reply).to_have_attribute("data-status", status, timeout=REPLY_TIMEOUT_MS)
+        return reply
+
+    def reply_text(self, index: int = -1) -> str:
+        """The reply's words as shown (its body: no error marker, no cost line)."""
+        body = self.reply(index).get_by_test_id("message-body")
+        return plain_words(body.inner_text()) if body.count() else ""
+
+    def watch_reply_until_done(self) -> list[str]:
+        """Samples of the streaming reply's text, until it reaches a final status."""
+        samples: list[str] = []
+        reply = self.reply()
+        while reply.get_attribute("data-status") in ("streaming", None):
+            samples.append(self.reply_text())
+            self.page.wait_for_timeout(60)
+        return samples
+
+    def assert_no_gaps_or_repeats(self, samples: list[str]) -> None:
+        """Every text shown while streaming was a beginning of the stored reply, which is shown at the end."""
+        stored = self.stored_messages()[-1]
+        full = plain_words(str(stored["content"]))
+        assert self.reply_text() == full
+        assert full.count("You said:") == 1
+        for sample in samples:
+            assert full.startswith(sample), f"shown while streaming, but not a prefix of the reply:\n{sample}"
+
+    def ask(self, text: str) -> Locator:
+        self.send(text)
+        return self.wait_reply()
+
+    # --- the store, as the API reports it --------------------------------------------------------
+    def stored_messages(self, thread_id: str | None = None) -> list[dict[str, object]]:
+        url = f"{self.stack.api_url}/threads/{thread_id or self.thread_id}/messages"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return list(json.load(response)["messages"])

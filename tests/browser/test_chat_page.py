@@ -1,0 +1,180 @@
+"""The /chat page in a real Chromium against the real stack: what a person sees and does."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, plain_words
+from tests.stack import Stack
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chat(page: Page, stack: Stack) -> ChatPage:
+    return ChatPage(page, stack).open()
+
+
+def test_first_visit_opens_a_thread_named_in_the_url(chat: ChatPage) -> None:
+    chat.page.wait_for_url("**/chat/*")
+    assert chat.thread_id, chat.page.url
+    expect(chat.page.get_by_test_id("thread-title")).to_be_visible()
+    expect(chat.page.get_by_test_id("runner-label")).to_have_text("Demo: simulated agent")
+
+
+def test_reply_streams_in_token_by_token_and_renders_markdown(chat: ChatPage) -> None:
+    chat.new_thread()
+    chat.send("[[markdown]] show me some code")
+    reply = chat.reply()
+    expect(reply).to_have_attribute("data-status", "streaming")
+    expect(reply).to_contain_text("You said: [[markdown]] show me some code", timeout=REPLY_TIMEOUT_MS)
+    lengths = {len(reply.inner_text())}
+    while reply.get_attribute("data-status") == "streaming":
+        lengths.add(len(reply.inner_text()))
+        chat.page.wait_for_timeout(100)
+    assert len(lengths) > 2, "the reply should grow while it streams, not appear at once"
+    chat.wait_reply()
+    expect(reply.locator("strong").first).to_be_visible()
+    code = reply.locator("pre code.hljs.language-python")
+    expect(code).to_be_visible()
+    expect(code.locator("span[class^='hljs-']").first).to_be_attached()
+    expect(reply.get_by_test_id("message-meta")).to_be_visible()
+
+
+def test_title_of_a_new_thread_comes_from_its_first_message(chat: ChatPage) -> None:
+    chat.new_thread()
+    chat.ask("Plan the garden shed roof")
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("Plan the garden shed roof")
+
+
+def test_enter_sends_and_shift_enter_breaks_the_line(chat: ChatPage) -> None:
+    chat.new_thread()
+    chat.input.click()
+    chat.input.type("first line")
+    chat.input.press("Shift+Enter")
+    chat.input.type("second line")
+    expect(chat.input).to_have_value("first line\nsecond line")
+    expect(chat.user_messages()).to_have_count(0)
+    chat.input.press("Enter")
+    expect(chat.user_messages()).to_have_count(1)
+    assert chat.user_messages().first.inner_text() == "first line\nsecond line"
+    expect(chat.input).to_have_value("")
+    chat.wait_reply()
+
+
+def test_input_is_disabled_while_streaming_and_stop_cancels(chat: ChatPage) -> None:
+    chat.new_thread()
+    chat.send("Tell me a long story")
+    expect(chat.reply()).to_have_attribute("data-status", "streaming")
+    expect(chat.input).to_be_disabled()
+    expect(chat.page.get_by_test_id("send-button")).to_have_count(0)
+    chat.page.get_by_test_id("stop-button").click()
+    reply = chat.wait_reply("cancelled")
+    expect(reply.get_by_test_id("message-error")).to_be_visible()
+    expect(chat.input).to_be_enabled()
+    expect(chat.page.get_by_test_id("send-button")).to_be_visible()
+    stored = chat.stored_messages()
+    assert stored[-1]["status"] == "cancelled"
+    assert chat.reply_text() == plain_words(str(stored[-1]["content"]))
+
+
+def test_new_thread_then_switching_back_shows_its_history(chat: ChatPage) -> None:
+    first = chat.new_thread()
+    chat.ask("Remember the word pineapple")
+    second = chat.new_thread()
+    assert second != first
+    expect(chat.messages).to_have_count(0)
+    chat.page.get_by_test_id("thread-dropdown-toggle").click()
+    dropdown = chat.page.get_by_test_id("thread-dropdown")
+    expect(dropdown).to_be_visible()
+    items = dropdown.get_by_test_id("thread-item")
+    expect(items.first).to_have_attribute("data-thread-id", second)
+    expect(items.first).to_have_attribute("data-current", "true")
+    previous = dropdown.locator(f'[data-thread-id="{first}"]')
+    expect(previous).to_contain_text("Remember the word pineapple")
+    expect(previous.get_by_test_id("thread-time")).to_have_text(re.compile(r"^(just now|\d+ \w+ ago)$"))
+    previous.click()
+    chat.page.wait_for_url(f"**/chat/{first}")
+    expect(chat.user_messages()).to_have_text(["Remember the word pineapple"])
+    expect(chat.reply()).to_contain_text("You said: Remember the word pineapple")
+    chat.page.go_back()
+    chat.page.wait_for_url(f"**/chat/{second}")
+    expect(chat.messages).to_have_count(0)
+
+
+def test_reload_keeps_the_thread_open(chat: ChatPage) -> None:
+    thread = chat.new_thread()
+    chat.ask("Still here after a reload?")
+    chat.page.reload()
+    chat.wait_connected()
+    assert chat.thread_id == thread
+    expect(chat.user_messages()).to_have_text(["Still here after a reload?"])
+
+
+def test_reload_mid_reply_continues_it_without_gaps_or_repeats(chat: ChatPage) -> None:
+    chat.new_thread()
+    chat.send("Keep talking while I reload")
+    reply = chat.reply()
+    expect(reply).to_contain_text("You said: Keep talking while I reload")
+    chat.page.reload()
+    expect(chat.reply()).to_have_attribute("data-status", "streaming", timeout=REPLY_TIMEOUT_MS)
+    expect(chat.input).to_be_disabled()
+    samples = chat.watch_reply_until_done()
+    assert samples, "the reply should still have been streaming after the reload"
+    chat.wait_reply()
+    assert chat.stored_messages()[-1]["status"] == "complete"
+    chat.assert_no_gaps_or_repeats(samples)
+
+
+def test_rename_and_delete_a_thread(chat: ChatPage) -> None:
+    thread = chat.new_thread()
+    chat.ask("A thread to rename")
+    chat.page.get_by_test_id("rename-thread").click()
+    title_input = chat.page.get_by_test_id("title-input")
+    title_input.fill("Renamed by hand")
+    title_input.press("Enter")
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("Renamed by hand")
+    chat.page.reload()
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("Renamed by hand")
+
+    chat.page.get_by_test_id("delete-thread").click()
+    chat.page.get_by_test_id("confirm-delete").click()
+    chat.page.wait_for_url(lambda url: thread not in url)
+    chat.page.get_by_test_id("thread-dropdown-toggle").click()
+    expect(chat.page.locator(f'[data-thread-id="{thread}"]')).to_have_count(0)
+
+
+def test_html_and_script_in_a_reply_execute_nothing(chat: ChatPage) -> None:
+    chat.new_thread()
+    payload = '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> **still markdown**'
+    reply = chat.ask(payload)
+    expect(reply).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    expect(reply).to_contain_text("<script>window.__pwned=2</script>")
+    assert reply.locator("img, script").count() == 0
+    assert chat.page.evaluate("window.__pwned") is None
+    chat.page.reload()
+    chat.wait_connected()
+    expect(chat.reply()).to_contain_text("<script>window.__pwned=2</script>")
+    assert chat.page.evaluate("window.__pwned") is None
+
+
+def test_scrolling_up_stops_following_and_the_button_returns_to_the_end(chat: ChatPage) -> None:
+    chat.new_thread()
+    for n in range(3):
+        chat.ask(f"Message number {n} " + "with some words " * 20)
+    chat.send("One more, long")
+    listing = chat.page.get_by_test_id("message-list")
+    listing.evaluate("el => el.scrollTo({ top: 0 })")
+    button = chat.page.get_by_test_id("scroll-to-bottom")
+    expect(button).to_be_visible()
+    chat.wait_reply()
+    assert listing.evaluate("el => el.scrollTop") < 50, "the page must not jump while the reader is up"
+    button.click()
+    chat.page.wait_for_function(
+        "() => { const el = document.querySelector('[data-testid=message-list]');"
+        " return el.scrollHeight - el.scrollTop - el.clientHeight < 50 }"
+    )
+    expect(button).to_have_count(0)

@@ -1,0 +1,58 @@
+"""Connection loss, reconnects and agent failures, as the page shows them."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.chat_page import ChatPage
+from tests.browser.conftest import screenshot
+from tests.stack import Stack
+
+pytestmark = pytest.mark.browser
+
+AGENT_OFFLINE = "Agent is offline. Check the Docker sandbox."
+
+
+def test_gateway_restart_shows_the_indicator_then_reconnects_and_the_reply_continues(page: Page, stack: Stack) -> None:
+    chat = ChatPage(page, stack).open()
+    chat.new_thread()
+    chat.send("Keep going while the gateway restarts")
+    reply = chat.reply()
+    expect(reply).to_contain_text("You said:")
+    gateway = stack.service("gateway")
+    gateway.stop()
+    try:
+        expect(chat.indicator).not_to_have_attribute("data-state", "open", timeout=10_000)
+        expect(chat.indicator).to_contain_text("Offline")
+        screenshot(page, "gateway-down")
+    finally:
+        stack.start_service(gateway)
+    samples = chat.watch_reply_until_done()
+    chat.wait_connected()
+    chat.wait_reply()
+    chat.assert_no_gaps_or_repeats(samples)
+    chat.ask("And after the restart?")
+
+
+def test_agent_failure_keeps_the_partial_reply_with_an_error_marker(page: Page, stack: Stack) -> None:
+    chat = ChatPage(page, stack).open()
+    chat.new_thread()
+    chat.send("[[fail]] this will break")
+    reply = chat.wait_reply("error")
+    expect(reply).to_contain_text("You said: [[fail]] this will break")
+    expect(reply.get_by_test_id("message-error")).to_be_visible()
+    expect(chat.input).to_be_enabled()
+    screenshot(page, "agent-error")
+
+
+def test_agent_offline_is_said_inline(page: Page, offline_stack: Stack) -> None:
+    chat = ChatPage(page, offline_stack).open()
+    chat.new_thread()
+    chat.input.fill("Is anyone there?")
+    chat.input.press("Enter")
+    error = page.get_by_text(AGENT_OFFLINE)
+    expect(error).to_be_visible(timeout=30_000)
+    expect(chat.user_messages()).to_have_text(["Is anyone there?"])
+    expect(chat.input).to_be_enabled()
+    screenshot(page, "agent-offline")
