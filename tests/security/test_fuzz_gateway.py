@@ -1,0 +1,148 @@
+"""Hypothesis throws arbitrary frames at a running gateway: it must answer or ignore each one,
+keep the connection open (unless the frame breaks the WebSocket protocol), and keep serving."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.chat_client import ChatClient
+from tests.security.conftest import AuthStack
+
+pytestmark = pytest.mark.e2e
+
+SERVER_TYPES = {"started", "token", "tool", "tool_result", "status", "title", "done", "error"}
+ERROR_CODES = {
+    "invalid_message",
+    "thread_not_found",
+    "thread_busy",
+    "too_large",
+    "unauthorized",
+    "agent_offline",
+    "agent_error",
+    "timeout",
+    "cancelled",
+    "interrupted",
+}
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+field_values = st.one_of(json_values, st.just("THREAD"), st.text(max_size=300), st.integers(-(2**70), 2**70))
+requests = st.fixed_dictionaries(
+    {"type": st.sampled_from(["message", "cancel", "resume", "MESSAGE", "", "ping", "done"])},
+    optional={"threadId": field_values, "content": field_values, "afterSeq": field_values, "extra": json_values},
+)
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> str | bytes:
+    kind = draw(st.sampled_from(["request", "json", "text", "binary"]))
+    if kind == "request":
+        return json.dumps(draw(requests))
+    if kind == "json":
+        return json.dumps(draw(json_values))
+    if kind == "text":
+        return draw(st.text(max_size=200))
+    return draw(st.binary(max_size=200))
+
+
+async def _assert_answers_like_a_gateway(client: ChatClient, probe_thread: str) -> list[dict[str, Any]]:
+    """Every event is a known wire event; then the probe resume gets its answer (the connection is alive)."""
+    await client.send({"type": "resume", "threadId": probe_thread, "afterSeq": 0})
+    seen = []
+    while True:
+        event = await client.receive(timeout=10)
+        assert event["type"] in SERVER_TYPES, event
+        if event["type"] == "error":
+            assert event["code"] in ERROR_CODES, event
+            assert isinstance(event["message"], str)
+            assert event["message"]
+            if event.get("threadId") == probe_thread and "No reply is streaming" in event["message"]:
+                return seen
+        seen.append(event)
+
+
+async def _one_frame(auth_stack: AuthStack, frame: str | bytes, real_thread: str, probe_thread: str) -> None:
+    if isinstance(frame, str):
+        frame = frame.replace("THREAD", real_thread)
+    client = await auth_stack.client()
+    try:
+        await client.send(frame)
+        await _assert_answers_like_a_gateway(client, probe_thread)
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="module")
+def threads(auth_stack: AuthStack) -> tuple[str, str]:
+    """A thread the frames may name (and start turns on), and one only the probe uses."""
+    return auth_stack.new_thread(), auth_stack.new_thread()
+
+
+@FUZZ
+@given(frame=frames())
+def test_any_frame_gets_an_error_event_or_nothing_and_the_connection_carries_on(
+    auth_stack: AuthStack, threads: tuple[str, str], frame: str | bytes
+) -> None:
+    asyncio.run(_one_frame(auth_stack, frame, *threads))
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_only_that_connection(
+    auth_stack: AuthStack, threads: tuple[str, str]
+) -> None:
+    client = await auth_stack.client()
+    await client.websocket.send(b'{"type": "cancel", "threadId": "\xff\xfe"}', text=True)
+    with pytest.raises(ConnectionClosed):
+        await client.receive(timeout=5)
+    assert client.websocket.close_code == 1007  # invalid frame payload data
+    other = await auth_stack.client()
+    try:
+        await _assert_answers_like_a_gateway(other, threads[1])
+    finally:
+        await other.close()
+
+
+async def test_a_burst_of_1000_messages_is_rate_limited_and_everyone_else_is_served(auth_stack: AuthStack) -> None:
+    thread_id, bystander_thread = auth_stack.new_thread(), auth_stack.new_thread()
+    flooder, bystander = await auth_stack.client(), await auth_stack.client()
+    try:
+        bystander_turn = asyncio.ensure_future(bystander.turn(bystander_thread, "business as usual"))
+        for number in range(1000):
+            await flooder.send({"type": "message", "threadId": thread_id, "content": f"spam {number}"})
+        answers: list[dict[str, Any]] = []
+        async with asyncio.timeout(20):
+            while not any(a["type"] in ("done", "error") and "seq" in a for a in answers):
+                answers.append(await flooder.receive())
+        codes = [answer.get("code") for answer in answers if answer["type"] == "error" and "seq" not in answer]
+        assert [a["type"] for a in answers].count("started") == 1
+        assert "thread_busy" in codes
+        assert any("slow down" in a.get("message", "") for a in answers), "the client is told it is limited"
+        assert len(answers) < 100, "rate-limited requests are dropped, not each answered"
+        _, record = await bystander_turn
+        assert record.final["type"] == "done"
+        await asyncio.sleep(1.5)  # the bucket refills: the flooder's connection is still usable
+        _, again = await flooder.turn(thread_id, "calm now")
+        assert again.final["type"] == "done"
+    finally:
+        await flooder.close()
+        await bystander.close()
+    users = [m["content"] for m in auth_stack.messages(thread_id) if m["role"] == "user"]
+    assert users == ["spam 0", "calm now"]
+    health = httpx.get(f"http://127.0.0.1:{auth_stack.stack.gateway_ports[0]}/health").json()
+    assert health["status"] == "ok"
