@@ -20,6 +20,7 @@ class TurnTrace:
 
     sent_at: float = 0.0
     sent_wall: float = 0.0
+    started_at: float | None = None  # the gateway's `started`: the message is stored and queued
     first_token_at: float | None = None
     last_token_at: float | None = None
     text: list[str] = field(default_factory=list)
@@ -68,7 +69,9 @@ async def run_turn(websocket: ClientConnection, thread_id: str, content: str, ti
             arrived, wall = time.perf_counter(), time.time()
             event = _decoder.decode(frame)
             kind = event["type"]
-            if kind == "token":
+            if kind == "started":
+                trace.started_at = arrived
+            elif kind == "token":
                 if trace.first_token_at is None:
                     trace.first_token_at = arrived
                 trace.last_token_at = arrived

@@ -28,6 +28,7 @@ async def time_to_first_token(stack: Stack, env: dict[str, str], turns: int) -> 
     threads = await new_threads(stack.api_url, turns + 5)
     relay_ms: list[float] = []
     floor_ms: list[float] = []
+    to_started_ms: list[float] = []  # message sent -> `started` (gateway: store the messages, lock, enqueue)
     to_agent_ms: list[float] = []  # message sent -> the agent wrote its first delta (queue, worker, spawn)
     from_agent_ms: list[float] = []  # the agent wrote it -> the client has it (publish, fan-out, socket)
     failures = 0
@@ -43,6 +44,8 @@ async def time_to_first_token(stack: Stack, env: dict[str, str], turns: int) -> 
                 continue
             floor_ms.append(floor.first_delta_s * 1000)
             relay_ms.append((trace.first_token_at - trace.sent_at) * 1000)
+            if trace.started_at is not None:
+                to_started_ms.append((trace.started_at - trace.sent_at) * 1000)
             if trace.stamps:
                 to_agent_ms.append((trace.stamps[0] - trace.sent_wall) * 1000)
                 from_agent_ms.append(trace.delivery_s[0] * 1000)
@@ -55,6 +58,7 @@ async def time_to_first_token(stack: Stack, env: dict[str, str], turns: int) -> 
         "relay_ms": relay,
         "floor_ms": floor_summary,
         "over_floor_ms": over,
+        "message_to_started_ms": summary(to_started_ms),
         "message_to_agent_write_ms": summary(to_agent_ms),
         "agent_write_to_client_ms": summary(from_agent_ms),
         "failures": failures,

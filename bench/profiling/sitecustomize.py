@@ -26,8 +26,10 @@ def _start() -> None:
 
     def write() -> None:
         profiler.stop()
-        path = Path(target) / f"{name}-{os.getpid()}.txt"
-        path.write_text(profiler.output_text(unicode=True, show_all=False, short_mode=False))
+        stem = Path(target) / f"profile-{name}-{os.getpid()}"
+        options = {"filter_threshold": 0.002}
+        Path(f"{stem}.txt").write_text(profiler.output_text(unicode=True, processor_options=options))
+        Path(f"{stem}-flat.txt").write_text(profiler.output_text(unicode=True, flat=True))
 
     atexit.register(write)
 

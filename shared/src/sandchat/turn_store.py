@@ -32,6 +32,17 @@ redis.call('DEL', KEYS[5])
 return 1
 """
 
+# A worker takes a queued turn, in one round trip: nothing if it ended (or vanished) already; else
+# mark it running and alive, and return its info and whether a cancel came before the worker did.
+_START_TURN = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local info = redis.call('HGETALL', KEYS[1])
+if #info == 0 then return false end
+redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[1])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+return {info, redis.call('EXISTS', KEYS[4])}
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class TurnInfo:
@@ -42,6 +53,16 @@ class TurnInfo:
     state: str  # queued | running
 
 
+def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
+    return TurnInfo(
+        turn_id=turn_id,
+        thread_id=fields.get("thread_id", ""),
+        message_id=fields.get("message_id", ""),
+        user_message_id=fields.get("user_message_id", ""),
+        state=fields.get("state", "queued"),
+    )
+
+
 class TurnStore:
     """Redis operations on turns. Holds no state of its own besides the client."""
 
@@ -49,6 +70,7 @@ class TurnStore:
         self.redis = redis
         self.keys = keys
         self._end_turn = redis.register_script(_END_TURN)
+        self._start_turn = redis.register_script(_START_TURN)
 
     # --- the thread lock -------------------------------------------------------------------------
 
@@ -101,14 +123,25 @@ class TurnStore:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.turn_info(turn_id))  # type: ignore[misc]
         if not raw:
             return None
-        fields = {key.decode(): value.decode() for key, value in raw.items()}
-        return TurnInfo(
-            turn_id=turn_id,
-            thread_id=fields.get("thread_id", ""),
-            message_id=fields.get("message_id", ""),
-            user_message_id=fields.get("user_message_id", ""),
-            state=fields.get("state", "queued"),
+        return _turn_info(turn_id, {key.decode(): value.decode() for key, value in raw.items()})
+
+    async def start(self, turn_id: str, worker: str) -> tuple[TurnInfo, bool] | None:
+        """Take a queued turn for ``worker``: its info and whether a cancel is pending; ``None`` if it ended."""
+        keys = self.keys
+        reply = await self._start_turn(
+            keys=[
+                keys.turn_info(turn_id),
+                keys.turn_finished(turn_id),
+                keys.turn_alive(turn_id),
+                keys.turn_cancel(turn_id),
+            ],
+            args=[worker, ALIVE_TTL_S],
         )
+        if not reply:
+            return None
+        flat, cancel = reply
+        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        return _turn_info(turn_id, fields), bool(cancel)
 
     async def mark_running(self, turn_id: str, worker: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -127,20 +127,22 @@ async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
     """arq entry point. Returns the final status (arq keeps it as the job result)."""
     context: WorkerContext = ctx["sandchat"]
     store = context.store
-    info = await store.info(turn_id)
-    if info is None or await store.is_finished(turn_id):
+    # Listen for a cancel before taking the turn: one sent earlier is seen by `start`, later ones by the listener.
+    cancel = context.cancels.setdefault(turn_id, asyncio.Event())
+    started = await store.start(turn_id, context.worker_id)  # one round trip
+    if started is None:
+        context.cancels.pop(turn_id, None)
         log.info("turn %s already ended before a worker took it", turn_id)
         return "skipped"
-    cancel = context.cancels.setdefault(turn_id, asyncio.Event())
-    await store.mark_running(turn_id, context.worker_id)
+    info, cancel_requested = started
+    if cancel_requested:
+        cancel.set()
     relay = TurnRelay(context, info)
     try:
         loaded = await _load_turn(context, info)
         if loaded is None:  # the thread was deleted while the turn waited
             await finish_turn(store, context.database, info, relay.transcript, code="agent_error", error="Thread gone.")
             return "error"
-        if await store.cancel_requested(turn_id):
-            cancel.set()
         prompt, session_id = loaded
         outcome = await run_agent_turn(
             context.runner,
