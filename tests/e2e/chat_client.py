@@ -65,6 +65,16 @@ class ChatClient:
             if event["type"] in ("started", "error"):
                 return event
 
+    async def until_tokens(self, count: int, timeout: float = 15) -> TurnRecord:
+        """Read the running turn's events until `count` tokens have arrived (mid-reply, on purpose)."""
+        record = TurnRecord()
+        async with asyncio.timeout(timeout):
+            while len(record.tokens) < count:
+                event = await self.receive(timeout)
+                if "turnId" in event and event["type"] != "started":
+                    record.events.append(event)
+        return record
+
     async def until_final(self, record: TurnRecord | None = None, timeout: float = 30) -> TurnRecord:
         record = record or TurnRecord()
         async with asyncio.timeout(timeout):

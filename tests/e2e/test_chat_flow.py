@@ -10,7 +10,7 @@ import pytest
 from sandchat.database import Database
 from sqlalchemy import text
 
-from tests.e2e.chat_client import ChatClient, TurnRecord, messages, new_thread, thread
+from tests.e2e.chat_client import ChatClient, messages, new_thread, thread
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
 
@@ -128,7 +128,7 @@ async def test_cancel_from_another_gateway_stops_the_turn_and_keeps_the_text(sta
     canceller = await ChatClient.open(stack.gateway_url(1))
     try:
         await client.message(thread_id, "write a lot")
-        record = await _read_tokens(client, 5)
+        record = await client.until_tokens(5)
         await canceller.send({"type": "cancel", "threadId": thread_id})
         record = await client.until_final(record, timeout=5)
     finally:
@@ -187,15 +187,6 @@ async def test_tool_calls_are_relayed_and_stored(stack: Stack) -> None:
     stored_tools = messages(stack.api_url, thread_id)[-1]["meta"]["tools"]
     assert stored_tools[0]["name"] == "Bash"
     assert stored_tools[0]["output"] == result["output"]
-
-
-async def _read_tokens(client: ChatClient, count: int) -> TurnRecord:
-    record = TurnRecord()
-    while len(record.tokens) < count:
-        event = await client.receive()
-        if "turnId" in event and event["type"] != "started":
-            record.events.append(event)
-    return record
 
 
 async def test_fifty_concurrent_chats_over_two_workers_and_two_gateways_do_not_cross(stack: Stack) -> None:

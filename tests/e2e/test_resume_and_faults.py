@@ -7,26 +7,17 @@ import time
 
 import pytest
 
-from tests.e2e.chat_client import ChatClient, TurnRecord, messages, new_thread
+from tests.e2e.chat_client import ChatClient, messages, new_thread
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
-
-
-async def _tokens(client: ChatClient, count: int) -> TurnRecord:
-    record = TurnRecord()
-    while len(record.tokens) < count:
-        event = await client.receive()
-        if "turnId" in event and event["type"] != "started":
-            record.events.append(event)
-    return record
 
 
 async def test_reconnecting_to_another_gateway_gets_the_rest_exactly_once(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
     first = await ChatClient.open(stack.gateway_url(0))
     await first.message(thread_id, "a reply to resume")
-    before = await _tokens(first, 6)
+    before = await first.until_tokens(6)
     await first.close()  # the tab goes away mid-reply
     await asyncio.sleep(0.3)  # more tokens are published meanwhile
 
@@ -72,7 +63,7 @@ async def test_worker_killed_mid_turn_ends_it_as_interrupted_within_ten_seconds(
     client = await ChatClient.open(own_stack.gateway_url(0))
     try:
         await client.message(thread_id, "a reply that will be cut")
-        record = await _tokens(client, 5)
+        record = await client.until_tokens(5)
         own_stack.service("worker").kill()
         killed_at = time.monotonic()
         record = await client.until_final(record, timeout=15)
@@ -101,7 +92,7 @@ async def test_gateway_killed_mid_turn_the_client_resumes_on_the_other(own_stack
     thread_id = new_thread(own_stack.api_url)
     client = await ChatClient.open(own_stack.gateway_url(0))
     await client.message(thread_id, "survive the gateway")
-    before = await _tokens(client, 4)
+    before = await client.until_tokens(4)
     own_stack.service("gateway1").kill()
     other = await ChatClient.open(own_stack.gateway_url(1))
     try:
