@@ -48,6 +48,8 @@ class ChatPage:
         return match.group(1) if match else ""
 
     def wait_connected(self) -> None:
+        """A thread is open (named in the URL) and the socket is up: the page is ready to send."""
+        self.page.wait_for_url("**/chat/*", timeout=REPLY_TIMEOUT_MS)
         expect(self.indicator).to_have_attribute("data-state", "open", timeout=REPLY_TIMEOUT_MS)
 
     # --- elements ---------------------------------------------------------------------------------
@@ -78,6 +80,7 @@ class ChatPage:
         count = self.replies().count()
         self.input.fill(text)
         self.input.press("Enter")
+        expect(self.input).to_have_value("")
         expect(self.replies()).to_have_count(count + 1, timeout=REPLY_TIMEOUT_MS)
 
     def wait_reply(self, status: str = "complete", index: int = -1) -> Locator:

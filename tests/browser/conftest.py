@@ -82,6 +82,15 @@ def offline_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     yield from _stack(redis_url, tmp, AGENT_RUNNER="local", CLAUDE_BIN=str(tmp / "no-such-claude"))
 
 
+AUTH_TOKEN = "browser-test-token"
+
+
+@pytest.fixture(scope="module")
+def auth_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack that needs AUTH_TOKEN: the page asks for it once and opens the socket with tickets."""
+    yield from _stack(redis_url, tmp_path_factory.mktemp("auth-stack"), AUTH_TOKEN=AUTH_TOKEN)
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.chat_page import ChatPage
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import AUTH_TOKEN, screenshot
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -25,6 +25,7 @@ def test_gateway_restart_shows_the_indicator_then_reconnects_and_the_reply_conti
     try:
         expect(chat.indicator).not_to_have_attribute("data-state", "open", timeout=10_000)
         expect(chat.indicator).to_contain_text("Offline")
+        expect(page.get_by_test_id("connection-lost")).to_be_visible()
         screenshot(page, "gateway-down")
     finally:
         stack.start_service(gateway)
@@ -56,3 +57,22 @@ def test_agent_offline_is_said_inline(page: Page, offline_stack: Stack) -> None:
     expect(chat.user_messages()).to_have_text(["Is anyone there?"])
     expect(chat.input).to_be_enabled()
     screenshot(page, "agent-offline")
+
+
+def test_with_auth_the_page_asks_for_the_token_once_and_then_chats(page: Page, auth_stack: Stack) -> None:
+    page.goto(auth_stack.api_url + "/chat")
+    form = page.get_by_test_id("token-form")
+    expect(form).to_be_visible()
+    page.get_by_test_id("token-input").fill("not the token")
+    page.get_by_test_id("token-input").press("Enter")
+    expect(form).to_contain_text("not accepted")
+    page.get_by_test_id("token-input").fill(AUTH_TOKEN)
+    page.get_by_test_id("token-input").press("Enter")
+    chat = ChatPage(page, auth_stack)
+    chat.wait_connected()
+    chat.ask("Hello with a ticket")
+    expect(chat.reply()).to_contain_text("You said: Hello with a ticket")
+    page.reload()
+    chat.wait_connected()
+    expect(form).to_have_count(0)
+    expect(chat.user_messages()).to_have_text(["Hello with a ticket"])

@@ -27,6 +27,8 @@ export function App() {
   const client = useQueryClient();
   const [authNeeded, setAuthNeeded] = useState(false);
   const [rejected, setRejected] = useState(false);
+  // Bumped when a token is entered, so the page re-reads it from storage.
+  const [, setTokenVersion] = useState(0);
   useEffect(
     () =>
       onAuthRequired(() => {
@@ -43,6 +45,7 @@ export function App() {
         rejected={rejected}
         onDone={() => {
           setAuthNeeded(false);
+          setTokenVersion((v) => v + 1);
           void client.invalidateQueries();
         }}
       />
@@ -168,7 +171,28 @@ function ChatPage({ config }: { config: AppConfig }) {
   const connected = chat.connection.status === "open";
   const historyLoading = threadId !== null && !chat.state.historyLoaded;
 
-  const footer =
+  const lost = chat.connection.status !== "open" && chat.connection.epoch > 0;
+  const connectionNotice = lost ? (
+    <div
+      data-testid="connection-lost"
+      className="flex items-center gap-3 rounded-xl border border-amber-900/50 bg-amber-950/20 px-4 py-3 text-sm text-amber-100/90"
+    >
+      <span className="size-2 shrink-0 animate-pulse rounded-full bg-amber-400" />
+      <span className="min-w-0 flex-1">
+        Connection to the chat server lost. Reconnecting…
+        {chat.state.turn ? " The reply continues where it left off." : ""}
+      </span>
+      <button
+        type="button"
+        onClick={chat.reconnectNow}
+        className="rounded-md border border-amber-800/60 px-2 py-0.5 text-xs hover:bg-amber-900/30"
+      >
+        Retry now
+      </button>
+    </div>
+  ) : null;
+
+  const errorNotice =
     notice || actionError ? (
       <div
         data-testid="chat-error"
@@ -194,6 +218,14 @@ function ChatPage({ config }: { config: AppConfig }) {
           ✕
         </button>
       </div>
+    ) : null;
+
+  const footer =
+    connectionNotice || errorNotice ? (
+      <>
+        {errorNotice}
+        {connectionNotice}
+      </>
     ) : undefined;
 
   const empty = (

@@ -162,7 +162,7 @@ export function Header({ threads, current, onSelect, onNew, onRename, onDelete, 
             aria-haspopup="listbox"
             aria-expanded={open}
             onClick={() => setOpen((v) => !v)}
-            className="flex max-w-full min-w-0 items-center gap-1.5 rounded-lg px-2.5 py-1.5 hover:bg-neutral-900"
+            className="flex max-w-[min(100%,40rem)] min-w-0 items-center gap-1.5 rounded-lg px-2.5 py-1.5 hover:bg-neutral-900"
           >
             <span data-testid="thread-title" className="truncate text-[15px] font-medium text-neutral-100">
               {title}

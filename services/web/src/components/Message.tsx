@@ -53,7 +53,7 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
       data-message-id={message.id}
       className="group/msg"
     >
-      {streaming && empty ? (
+      {empty && !streaming ? null : streaming && empty ? (
         <div className="flex items-center gap-1.5 py-2" aria-label="Thinking">
           <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.3s]" />
           <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.15s]" />
@@ -81,7 +81,8 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
           data-testid="message-error"
           role={message.status === "error" ? "alert" : undefined}
           className={
-            "mt-2 flex items-start gap-2 rounded-lg border px-3 py-2 text-sm " +
+            (empty ? "" : "mt-2 ") +
+            "flex items-start gap-2 rounded-lg border px-3 py-2 text-sm " +
             (message.status === "error"
               ? "border-red-900/70 bg-red-950/40 text-red-200"
               : "border-neutral-800 bg-neutral-900/60 text-neutral-400")
