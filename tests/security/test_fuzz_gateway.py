@@ -65,7 +65,7 @@ def frames(draw: st.DrawFn) -> str | bytes:
 async def _assert_answers_like_a_gateway(client: ChatClient, probe_thread: str) -> list[dict[str, Any]]:
     """Every event is a known wire event; then the probe resume gets its answer (the connection is alive)."""
     await client.send({"type": "resume", "threadId": probe_thread, "afterSeq": 0})
-    seen = []
+    seen: list[dict[str, Any]] = []
     while True:
         event = await client.receive(timeout=10)
         assert event["type"] in SERVER_TYPES, event

@@ -1,4 +1,4 @@
-"""Ending a turn, once: store the final message, publish the final event, free the thread.
+"""Ending a turn, once: store the final message, free the thread, publish the final event.
 
 Called by the worker when its agent finishes, by a gateway that cancels a turn no worker has
 started, and by reapers when the worker running a turn died (then the text comes from the log).
@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat import events, threads
 from sandchat.database import Database
 from sandchat.transcript import Transcript
-from sandchat.turn_store import ALIVE_TTL_S, TurnInfo, TurnStore
+from sandchat.turn_store import ALIVE_TTL_S, REPLAY_RETENTION_S, TurnInfo, TurnStore
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ CANCELLED_MESSAGE: Final = "Stopped."
 # A queued turn whose arq job has vanished for this long was lost (its worker died picking it up).
 LOST_JOB_GRACE_S: Final = 5.0
 REAP_INTERVAL_S: Final = 2.0
+# How long a final write is retried while the database is away.
+FINAL_WRITE_RETRY_S: Final = 120.0
 
 
 async def finish_turn(
@@ -51,7 +56,8 @@ async def finish_turn(
         final = events.Error(
             info.thread_id, code, error or code, turn_id=info.turn_id, seq=seq, message_id=info.message_id
         )
-    try:
+
+    async def store_final() -> None:
         async with database.transaction() as session:
             await threads.update_message(
                 session,
@@ -63,11 +69,37 @@ async def finish_turn(
             )
             if session_id:
                 await threads.set_session_id(session, info.thread_id, session_id)
-    finally:
-        # Whatever happened to the database, clients hear the end and the thread is freed.
-        await store.publish(info.turn_id, [(seq, events.encode(final))])
-        await store.end(info.thread_id, info.turn_id)
+
+    stored = False
+    try:
+        await store_final()
+        stored = True
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("turn %s: final write failed (%s); retrying after the end is published", info.turn_id, exc)
+    # Whatever happened to the database, the thread is freed and clients hear the end. Freed first:
+    # a client may send its next message the moment it sees the end, and must not find the thread busy.
+    await store.end(info.thread_id, info.turn_id)
+    await store.publish(info.turn_id, [(seq, events.encode(final))])
+    await store.redis.expire(store.keys.turn_log(info.turn_id), REPLAY_RETENTION_S)  # if the final made the log
+    if not stored:
+        await _retry(store_final, info.turn_id)
     return True
+
+
+async def _retry(write: Callable[[], Awaitable[None]], turn_id: str) -> None:
+    """The database is away (restarting): keep trying, so the reply never stays `streaming`."""
+    delay, deadline = 0.5, time.monotonic() + FINAL_WRITE_RETRY_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(delay)
+        try:
+            await write()
+        except (SQLAlchemyError, OSError) as exc:
+            delay = min(delay * 2, 5.0)
+            log.debug("turn %s: final write still failing: %s", turn_id, type(exc).__name__)
+        else:
+            log.info("turn %s: final write stored after the database came back", turn_id)
+            return
+    log.error("turn %s: final write failed for %.0f s; the reply stays as last written", turn_id, FINAL_WRITE_RETRY_S)
 
 
 async def interrupt_turn(store: TurnStore, database: Database, turn_id: str, reason: str = INTERRUPTED_MESSAGE) -> bool:

@@ -75,8 +75,13 @@ class Chat:
         if "\x00" in content:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
-        async with self.database.transaction() as session:
-            thread = await threads.get_thread(session, thread_id)
+        try:
+            async with self.database.transaction() as session:
+                thread = await threads.get_thread(session, thread_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("thread %s: database unavailable: %s", thread_id, type(exc).__name__)
+            connection.send_error(thread_id, "agent_error", STORE_FAILED)
+            return
         if thread is None:
             connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
@@ -96,7 +101,7 @@ class Chat:
                 title = threads.title_from_message(content) if first and thread.title == DEFAULT_TITLE else None
                 if title:
                     await threads.rename_thread(session, thread_id, title)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             log.exception("thread %s: could not store the message", thread_id)
             await self.store.unlock_thread(thread_id, turn_id)
             connection.send_error(thread_id, "agent_error", STORE_FAILED)

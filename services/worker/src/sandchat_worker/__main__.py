@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
+from typing import Final
 
-from arq.worker import async_check_health
+from arq.worker import Worker, async_check_health
+from redis.exceptions import RedisError
 from sandchat import turn_queue
 from sandchat.logs import configure_logging
 from sandchat.settings import load_settings
 
 from sandchat_worker.worker_app import build_worker, health_check_key
+
+log = logging.getLogger("sandchat_worker")
+RESTART_DELAY_S: Final = 1.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,9 +33,31 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         # arq binds its worker to the running loop (and its signal handlers), so build it inside.
-        await build_worker(settings).async_run()
+        while True:
+            worker = build_worker(settings)
+            try:
+                await worker.async_run()
+            except asyncio.CancelledError:
+                # SIGTERM/SIGINT: arq let the running turns finish within the grace, then stopped polling.
+                await _close(worker)
+                log.info("worker stopped")
+                return
+            except (RedisError, OSError) as exc:
+                # arq's poll loop dies with its Redis connection; start over instead of serving nothing.
+                log.warning("worker lost Redis (%s); starting over in %.0f s", type(exc).__name__, RESTART_DELAY_S)
+                await _close(worker)
+                await asyncio.sleep(RESTART_DELAY_S)
 
     asyncio.run(run())
+
+
+async def _close(worker: Worker) -> None:
+    try:
+        await worker.close()
+    except Exception:  # Redis is away: at least stop the worker's own background duties
+        if worker.on_shutdown is not None:
+            with contextlib.suppress(Exception):
+                await worker.on_shutdown(worker.ctx)
 
 
 if __name__ == "__main__":

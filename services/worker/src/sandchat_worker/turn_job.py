@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from redis.exceptions import RedisError
 from sandchat import events, threads
 from sandchat.database import Database
 from sandchat.transcript import Transcript
@@ -185,14 +186,18 @@ async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
     except Exception as exc:
         log.exception("turn %s failed", turn_id)
         await relay.settle()
-        await finish_turn(
-            store,
-            context.database,
-            info,
-            relay.transcript,
-            code="agent_error",
-            error=f"Internal error: {type(exc).__name__}.",
-        )
+        try:
+            await finish_turn(
+                store,
+                context.database,
+                info,
+                relay.transcript,
+                code="agent_error",
+                error=f"Internal error: {type(exc).__name__}.",
+            )
+        except RedisError:
+            # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
+            log.warning("turn %s: Redis unavailable; a reaper will end it", turn_id)
         return "error"
     finally:
         context.cancels.pop(turn_id, None)

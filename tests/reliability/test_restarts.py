@@ -1,0 +1,179 @@
+"""Redis and PostgreSQL restarted under a running stack, and a worker stopped with SIGTERM mid-turn.
+
+Every service must reconnect by itself: nothing is restarted but the backend under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.chat_client import ChatClient, new_thread
+from tests.e2e.conftest import stack_settings
+from tests.reliability.conftest import assert_thread_usable, assert_turn_kept, read_tokens, wait_until
+from tests.reliability.restartable import (
+    RestartablePostgres,
+    RestartableRedis,
+    restartable_postgres,
+    restartable_redis,
+)
+from tests.stack import Stack, running_stack
+
+pytestmark = pytest.mark.e2e
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again in a moment."
+
+
+def _healthy(stack: Stack) -> bool:
+    return httpx.get(f"{stack.api_url}/health", timeout=5).status_code == 200
+
+
+@pytest.fixture
+def redis_stack(tmp_path: Path) -> Iterator[tuple[Stack, RestartableRedis]]:
+    with restartable_redis() as redis, running_stack(workers=1, gateways=1, **stack_settings(tmp_path, redis.url)) as s:
+        yield s, redis
+
+
+@pytest.fixture
+def postgres_stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[Stack, RestartablePostgres]]:
+    with restartable_postgres() as postgres:
+        settings = stack_settings(tmp_path, redis_url, DATABASE_URL=postgres.url)
+        with running_stack(workers=1, gateways=1, **settings) as stack:
+            yield stack, postgres
+
+
+async def test_redis_restarted_mid_turn_the_turn_ends_cleanly_and_everything_reconnects(
+    redis_stack: tuple[Stack, RestartableRedis],
+) -> None:
+    stack, redis = redis_stack
+    thread_id = new_thread(stack.api_url)
+    prompt = "a reply across a Redis restart"
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        assert (await client.message(thread_id, prompt))["type"] == "started"
+        record = await read_tokens(client, 5)
+        redis.stop()
+        await asyncio.sleep(2)
+        redis.start()
+        record = await client.until_final(record, timeout=30)
+    finally:
+        await client.close()
+    final = record.final
+    assert final["type"] == "done" or final["code"] in ("agent_error", "interrupted"), final
+    wait_until(lambda: _healthy(stack), 15, "the API's /health after the Redis restart")
+    assert_turn_kept(stack, thread_id, prompt, record)
+    await assert_thread_usable(stack, thread_id)
+    await assert_thread_usable(stack, new_thread(stack.api_url))
+
+
+async def test_redis_down_between_turns_a_message_gets_a_clear_error_then_works_again(
+    redis_stack: tuple[Stack, RestartableRedis],
+) -> None:
+    stack, redis = redis_stack
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        redis.stop()
+        health = httpx.get(f"{stack.api_url}/health", timeout=10)
+        assert (health.status_code, health.json()["redis"]) == (503, "unreachable")
+        refused = await client.message(thread_id, "while Redis is away")
+        assert refused["type"] == "error"
+        assert "Redis" in refused["message"]
+        redis.start()
+        wait_until(lambda: _healthy(stack), 15, "the API's /health after Redis came back")
+    finally:
+        await client.close()
+    await assert_thread_usable(stack, thread_id)
+
+
+async def test_postgres_restarted_the_api_answers_503_then_recovers_by_itself(
+    postgres_stack: tuple[Stack, RestartablePostgres],
+) -> None:
+    stack, postgres = postgres_stack
+    thread_id = new_thread(stack.api_url)
+    postgres.stop()
+    try:
+        for method, path in (("GET", "/threads"), ("POST", "/threads"), ("GET", f"/threads/{thread_id}/messages")):
+            response = httpx.request(method, f"{stack.api_url}{path}", json={}, timeout=15)
+            assert response.status_code == 503, (method, path, response.status_code)
+            assert response.json() == {"detail": DATABASE_UNAVAILABLE}
+        health = httpx.get(f"{stack.api_url}/health", timeout=15)
+        assert (health.status_code, health.json()["database"]) == (503, "unreachable")
+        client = await ChatClient.open(stack.gateway_url())
+        try:
+            refused = await client.message(thread_id, "while the database is away")
+        finally:
+            await client.close()
+        assert refused["type"] == "error"
+        assert "database" in refused["message"]
+    finally:
+        postgres.start()
+    took = wait_until(lambda: httpx.get(f"{stack.api_url}/threads").status_code == 200, 15, "/threads after restart")
+    assert took < 10
+    assert _healthy(stack)
+    await assert_thread_usable(stack, thread_id)
+
+
+async def test_postgres_restarted_mid_turn_the_reply_still_ends_final_and_stored(
+    postgres_stack: tuple[Stack, RestartablePostgres],
+) -> None:
+    stack, postgres = postgres_stack
+    thread_id = new_thread(stack.api_url)
+    prompt = "a reply across a database restart"
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        assert (await client.message(thread_id, prompt))["type"] == "started"
+        record = await read_tokens(client, 3)
+        postgres.stop()
+        try:
+            record = await client.until_final(record, timeout=30)  # the end is heard while the database is away
+        finally:
+            postgres.start()
+    finally:
+        await client.close()
+    wait_until(lambda: httpx.get(f"{stack.api_url}/threads").status_code == 200, 15, "/threads after restart")
+
+    def stored_final() -> bool:
+        reply = httpx.get(f"{stack.api_url}/threads/{thread_id}/messages").json()["messages"][-1]
+        return bool(reply["status"] != "streaming")
+
+    wait_until(stored_final, 15, "the reply's final status stored once the database is back")
+    assert_turn_kept(stack, thread_id, prompt, record)
+    await assert_thread_usable(stack, thread_id)
+
+
+async def test_worker_sigterm_mid_turn_finishes_the_turn_then_exits(tmp_path: Path, redis_url: str) -> None:
+    """Graceful: arq stops taking jobs and lets running turns finish (20 s grace); queued ones wait."""
+    with running_stack(workers=1, gateways=1, **stack_settings(tmp_path, redis_url)) as stack:
+        worker = stack.service("worker")
+        thread_id, waiting_thread = new_thread(stack.api_url), new_thread(stack.api_url)
+        prompt = "finish me before you go"
+        client = await ChatClient.open(stack.gateway_url())
+        other = await ChatClient.open(stack.gateway_url())
+        try:
+            assert (await client.message(thread_id, prompt))["type"] == "started"
+            record = await read_tokens(client, 5)
+            worker.signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            await asyncio.sleep(0.2)
+            assert (await other.message(waiting_thread, "queued while the worker drains"))["type"] == "started"
+            record = await client.until_final(record, timeout=25)
+            assert record.final["type"] == "done", record.final
+            assert worker.process is not None
+            assert worker.process.wait(25) == 0
+            assert time.monotonic() - stopped_at < 20
+            assert_turn_kept(stack, thread_id, prompt, record)
+            # The turn queued meanwhile was left in the queue, not taken and dropped: a new worker runs it.
+            stack.start_service(worker)
+            waited = await other.until_final(timeout=30)
+            assert waited.final["type"] == "done", waited.final
+        finally:
+            await client.close()
+            await other.close()
+        await assert_thread_usable(stack, thread_id)
