@@ -211,6 +211,16 @@ describe("resume", () => {
     expect(s.turn?.cursor).toEqual({ turnId: "turn-9", lastSeq: 2 });
   });
 
+  it("a failed resume stops waiting for the turn, without a notice", () => {
+    const s = run(
+      openWithHistory([stored({ id: "a1", role: "assistant", content: "Hel", status: "streaming" })]),
+      { type: "resume_failed", threadId: T },
+    );
+    expect(s.turn).toBeNull();
+    expect(s.notice).toBeNull();
+    expect(isBusy(s)).toBe(false);
+  });
+
   it("a refetch of history during a live turn keeps the live text", () => {
     let s = run(sent(), started, token(1, "abc"));
     s = run(s, {

@@ -64,6 +64,8 @@ export type ChatAction =
   | { type: "send"; threadId: string; localId: string; content: string; createdAt: string }
   | { type: "event"; event: ServerEvent }
   | { type: "connection_lost" }
+  /** The gateway has no turn to resume: the store is the truth; stop waiting for events. */
+  | { type: "resume_failed"; threadId: string }
   | { type: "dismiss_notice" };
 
 export const initialChatState: ChatState = {
@@ -364,6 +366,9 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         drafts: restoreDraft(state, state.threadId, pending.content),
       };
     }
+    case "resume_failed":
+      if (action.threadId !== state.threadId || !state.turn) return state;
+      return { ...state, turn: null };
     case "dismiss_notice":
       return { ...state, notice: null };
   }

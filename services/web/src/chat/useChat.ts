@@ -52,6 +52,8 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
   /** Which (connection, thread opening, message) a resume was already asked for. */
   const resumedKey = useRef("");
   const socketEpoch = useRef(0);
+  /** The thread a resume was sent for and not yet answered. */
+  const resumingThread = useRef<string | null>(null);
 
   // --- the thread on screen -----------------------------------------------------------------------
   useEffect(() => {
@@ -76,6 +78,15 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     (event: ServerEvent) => {
       lastEventAt.current = Date.now();
       const current = stateRef.current;
+      if (resumingThread.current !== null && event.threadId === resumingThread.current) {
+        resumingThread.current = null;
+        if (event.type === "error" && !event.turnId && !current.pending) {
+          // "Nothing to resume": the turn ended beyond the replay log; re-read the store instead.
+          dispatch({ type: "resume_failed", threadId: event.threadId });
+          void client.invalidateQueries({ queryKey: messagesKey(event.threadId) });
+          return;
+        }
+      }
       if (event.type === "started" && event.threadId === current.threadId) {
         // We asked for this turn on this connection: its events come without a resume.
         resumedKey.current = `${socketEpoch.current}:${openGeneration.current}:${event.messageId}`;
@@ -129,6 +140,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     if (resumedKey.current === key) return;
     if (socket.send({ type: "resume", threadId, afterSeq: resumeAfterSeq(turn.cursor) })) {
       resumedKey.current = key;
+      resumingThread.current = threadId;
       lastEventAt.current = Date.now();
     }
   }, [connection.status, connection.epoch, threadId, turnMessageId, state.historyLoaded]);
