@@ -111,3 +111,22 @@ async def test_cors_preflight_only_for_allowed_origins(client: Client) -> None:
     assert allowed.headers.get("access-control-allow-origin") == "http://127.0.0.1:8000"
     evil = await client.options("/threads", headers={**headers, "Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in evil.headers
+
+
+@pytest.mark.parametrize("path", ["/", "/chat", "/chat/some-thread-id"])
+async def test_the_page_is_served_as_html_under_a_strict_csp(client: Client, path: str) -> None:
+    response = await client.get(path)
+    if response.status_code == 404:  # the UI must be built (make install) for this test to mean anything
+        pytest.fail(f"{path}: {response.json()['detail']}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "attachment" not in response.headers.get("content-disposition", "")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert '<div id="root">' in response.text or "<div id=" in response.text
+
+
+async def test_config_tells_the_page_where_the_gateway_is(client: Client) -> None:
+    body = (await client.get("/config")).json()
+    assert body["gatewayUrl"].endswith(":8001/chat")
+    assert body["gatewayUrl"].startswith("ws://")
+    assert body["authRequired"] is False

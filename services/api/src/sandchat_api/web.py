@@ -40,7 +40,12 @@ def _index(request: Request) -> File:  # type: ignore[type-arg]
     index = web_dist_dir(request.app.state.settings) / "index.html"
     if not index.is_file():
         raise NotFoundException(UI_NOT_BUILT)
-    return File(index, content_disposition_type="inline", headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+    return File(
+        index,
+        media_type="text/html; charset=utf-8",
+        content_disposition_type="inline",
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+    )
 
 
 @get(["/", "/chat", "/chat/{thread_id:str}"], include_in_schema=False)
