@@ -7,6 +7,7 @@ test fails with the reason; it never skips.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -37,8 +38,10 @@ class RestartableRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"]
-            + ["--appendfsync", "always", "--dir", str(self.workdir)],
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -129,7 +132,5 @@ def restartable_postgres() -> Iterator[RestartablePostgres]:
         try:
             yield server
         finally:
-            try:
+            with contextlib.suppress(BackendUnavailableError):  # already stopped by the test
                 server.stop()
-            except BackendUnavailableError:
-                pass  # already stopped by the test
