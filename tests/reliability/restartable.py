@@ -66,12 +66,11 @@ def restartable_redis() -> Iterator[RestartableRedis]:
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or (
-        [shutil.which(name)] if shutil.which(name) else []
-    )
-    if not found or found[-1] is None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    binary = found[-1] if found else shutil.which(name)
+    if binary is None:
         raise BackendUnavailableError(f"restart tests need PostgreSQL's {name} (apt-get install postgresql)")
-    return str(found[-1])
+    return binary
 
 
 def _as_postgres(*command: str) -> list[str]:
