@@ -15,6 +15,7 @@ import uuid
 from typing import Any, Final
 
 import msgspec
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import turn_queue
@@ -67,9 +68,23 @@ class TurnWorker(Worker):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), self.idle_poll_s)
 
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # A running job stays in arq's queue until it ends, and arq checks each id it reads with three
+        # round trips. Drop this worker's own running jobs, and others' in one round trip for all.
+        candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
+        if candidates:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                for job_id in candidates:
+                    pipe.exists(in_progress_key_prefix + job_id.decode())
+                running = await pipe.execute()
+            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
+        await super().start_jobs(candidates)
+
     def _release_sem_dec_counter_on_complete(self) -> None:
+        full = self.job_counter >= self.max_jobs
         super()._release_sem_dec_counter_on_complete()
-        self.wake.set()  # a slot is free: a queued turn may start now
+        if full:
+            self.wake.set()  # a slot is free and queued turns may have been left waiting for one
 
 
 async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> None:
