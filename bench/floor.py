@@ -7,6 +7,7 @@ so the difference between a relay figure and its floor is what the relay adds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -28,11 +29,11 @@ class FloorRun:
     total_s: float  # spawn -> EOF
 
 
-async def run_simulator(env: dict[str, str], prompt: str = "hello") -> FloorRun:
-    """One simulator turn, read like the worker reads it; times are wall-clock seconds."""
+async def run_simulator(env: dict[str, str], prompt: str = "hello", command: list[str] | None = None) -> FloorRun:
+    """One simulator turn (or ``command``'s), read like the worker reads it; times are wall-clock seconds."""
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *simulator_command(),
+        *(command or simulator_command()),
         *turn_args(None),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -42,8 +43,9 @@ async def run_simulator(env: dict[str, str], prompt: str = "hello") -> FloorRun:
     )
     assert process.stdin is not None
     assert process.stdout is not None
-    process.stdin.write(prompt.encode())
-    await process.stdin.drain()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a recorded agent never reads it
+        process.stdin.write(prompt.encode())
+        await process.stdin.drain()
     process.stdin.close()
     first_line = first_delta = last_delta = None
     chars = deltas = 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+from sandchat_worker.agent_runners import simulator_command, turn_args
 from sandchat_worker.simulator import _reply_deltas
 
 from bench.client import TurnTrace, new_threads, open_socket, run_turn
@@ -75,10 +78,41 @@ async def time_to_first_token(stack: Stack, env: dict[str, str], turns: int) -> 
     return result
 
 
-async def relay_throughput(stack: Stack, env: dict[str, str], deltas: int) -> ScenarioResult:
-    """One long turn at full speed: characters per second at the client vs read from the simulator."""
-    result = ScenarioResult("relay_throughput", {"deltas": deltas, "SIMULATOR_DELAY_MS": 0})
-    floor = await run_simulator(env, PROMPT)
+REPLAY_SCRIPT = """#!/bin/sh
+# The agent for the recorded-stream benchmark: prints a recorded simulator turn as fast as a pipe takes it.
+if [ "$1" = auth ]; then echo '{"loggedIn": true, "authMethod": "claude.ai", "apiProvider": "firstParty"}'; exit 0; fi
+exec cat "$0.ndjson"
+"""
+
+
+async def record_agent(workdir: Path, env: dict[str, str], deltas: int) -> Path:
+    """A stand-in CLI that replays one recorded simulator turn of ``deltas`` deltas at pipe speed."""
+    script = workdir / "recorded-agent"
+    process = await asyncio.create_subprocess_exec(
+        *simulator_command(),
+        *turn_args(None),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **env, "SIMULATOR_TOKENS": str(deltas), "SIMULATOR_DELAY_MS": "0"},
+    )
+    recording, _ = await process.communicate(PROMPT.encode())
+    script.with_name(script.name + ".ndjson").write_bytes(recording)
+    script.write_text(REPLAY_SCRIPT)
+    script.chmod(0o755)
+    return script
+
+
+async def relay_throughput(
+    stack: Stack, env: dict[str, str], deltas: int, *, recorded: Path | None = None
+) -> ScenarioResult:
+    """One long turn at full speed: characters per second at the client vs read from the agent directly.
+
+    With ``recorded``, the agent is a recorded turn replayed by ``cat``: a producer much faster than
+    the simulator, so the relay itself is the bottleneck.
+    """
+    name = "relay_throughput_recorded" if recorded else "relay_throughput"
+    result = ScenarioResult(name, {"deltas": deltas, "SIMULATOR_DELAY_MS": 0, "agent": str(recorded or "simulator")})
+    floor = await run_simulator(env, PROMPT, [str(recorded)] if recorded else None)
     (thread_id,) = await new_threads(stack.api_url, 1)
     websocket = await open_socket(stack.gateway_url())
     try:
@@ -100,6 +134,7 @@ async def relay_throughput(stack: Stack, env: dict[str, str], deltas: int) -> Sc
     result.figures = [
         Figure("chars/s at client", relay_cps, "ch/s", floor_cps, ">= 50% of floor", relay_cps >= 0.5 * floor_cps),
         Figure("chars/s absolute", relay_cps, "ch/s", target=">= 200,000 ch/s", met=relay_cps >= 200_000),
+        Figure("tokens (frames) at client", len(trace.seqs) - 1, "", floor.deltas),
         Figure("text exact", float(exact), "", target="1", met=exact),
     ]
     return result

