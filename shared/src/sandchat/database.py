@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger("sandchat.database")
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+# Execution option marking a read-only transaction (SQLite then begins it DEFERRED).
+READ_ONLY: Final = "sandchat_read_only"
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -24,6 +26,10 @@ def _prepare_sqlite_file(url: str) -> None:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event below start transactions, instead of the driver's own lazy
+    # BEGIN (which would make a read-then-write transaction fail with "database is locked"
+    # instead of waiting for the lock).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -37,12 +43,20 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _on_sqlite_begin(connection: Connection) -> None:
+    # A writer takes SQLite's write lock up front (waiting up to the busy timeout for it): two
+    # writers then queue up instead of one failing. Readers stay deferred and never block.
+    mode = "DEFERRED" if connection.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets its pragmas on every new connection."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **options)
@@ -58,8 +72,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error."""
+        """A session in a transaction that may write: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only; on SQLite it never waits for, nor holds, the write lock."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options={READ_ONLY: True})
             yield session
 
     async def ping(self) -> None:

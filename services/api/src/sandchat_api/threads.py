@@ -36,7 +36,7 @@ class ThreadController(Controller):
     ) -> ThreadList:
         """Threads, most recently updated first; pass `nextCursor` back as `cursor` for the next page."""
         try:
-            async with database.transaction() as session:
+            async with database.reading() as session:
                 page = await threads.list_threads(session, limit, cursor)
         except threads.InvalidCursorError:
             raise ValidationException("The cursor is not one this service handed out.") from None
@@ -52,7 +52,7 @@ class ThreadController(Controller):
     @get("/{thread_id:str}/messages")
     async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
         """The thread's messages in order."""
-        async with database.transaction() as session:
+        async with database.reading() as session:
             if await threads.get_thread(session, thread_id) is None:
                 raise NotFoundException(NO_SUCH_THREAD)
             messages = await threads.list_messages(session, thread_id)
@@ -60,7 +60,7 @@ class ThreadController(Controller):
 
     @get("/{thread_id:str}")
     async def get_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> ThreadEnvelope:
-        async with database.transaction() as session:
+        async with database.reading() as session:
             thread = await threads.get_thread(session, thread_id)
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)

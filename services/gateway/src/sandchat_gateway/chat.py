@@ -76,7 +76,7 @@ class Chat:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
         try:
-            async with self.database.transaction() as session:
+            async with self.database.reading() as session:
                 thread = await threads.get_thread(session, thread_id)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("thread %s: database unavailable: %s", thread_id, type(exc).__name__)
@@ -150,7 +150,7 @@ class Chat:
     async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
         turn_id = await self.store.latest_turn(request.thread_id)
         if turn_id is None:
-            async with self.database.transaction() as session:
+            async with self.database.reading() as session:
                 exists = await threads.get_thread(session, request.thread_id) is not None
             code: events.ErrorCode = "invalid_message" if exists else "thread_not_found"
             connection.send_error(request.thread_id, code, NOTHING_TO_RESUME if exists else NO_SUCH_THREAD)

@@ -116,7 +116,7 @@ def _ending(outcome: TurnOutcome, inactivity_timeout_s: float) -> tuple[events.E
 
 
 async def _load_turn(context: WorkerContext, info: TurnInfo) -> tuple[str, str | None] | None:
-    async with context.database.transaction() as session:
+    async with context.database.reading() as session:
         prompt = await threads.get_message(session, info.user_message_id)
         thread = await threads.get_thread(session, info.thread_id)
     if prompt is None or thread is None:

@@ -1,0 +1,65 @@
+"""SQLite busy: a writer that finds the write lock taken waits for it instead of failing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from sandchat import threads
+from sandchat.database import Database
+
+from tests import backends
+
+HOLD_S = 1.5
+
+
+def _hold_write_lock(path: Path, held: threading.Event, released: threading.Event) -> None:
+    """Another process's long write: it takes SQLite's write lock and keeps it for a while."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(HOLD_S)
+        released.set()
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+async def test_writers_wait_for_a_held_write_lock_and_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(backends.migrate, url)
+    databases = [Database(url) for _ in range(3)]  # like the gateway, worker and API processes
+    async with databases[0].transaction() as session:
+        thread_id = (await threads.create_thread(session)).id
+
+    held, released = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, held, released))
+    holder.start()
+    await asyncio.to_thread(held.wait, 5)
+
+    async def write(database: Database, index: int) -> None:
+        async with database.transaction() as session:
+            await threads.count_messages(session, thread_id)  # read, then write in one transaction
+            await threads.add_message(session, thread_id, "user", f"message {index}")
+
+    async def read(database: Database) -> int:
+        async with database.reading() as session:
+            return len(await threads.list_messages(session, thread_id))
+
+    # Readers are not blocked by a writer (WAL): they finish while the lock is still held.
+    assert await asyncio.gather(*(read(databases[index % 3]) for index in range(10))) == [0] * 10
+    assert not released.is_set()
+    # Writers wait for the lock (busy timeout) rather than failing, and finish only after it is released.
+    await asyncio.gather(*(write(databases[index % 3], index) for index in range(30)))
+    assert released.is_set()
+    holder.join()
+    async with databases[1].reading() as session:
+        stored = await threads.list_messages(session, thread_id)
+    for database in databases:
+        await database.close()
+    assert sorted(message.content for message in stored) == sorted(f"message {index}" for index in range(30))
