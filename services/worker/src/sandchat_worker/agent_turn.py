@@ -19,6 +19,7 @@ from typing import Final, Literal, TypedDict
 
 from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
 from sandchat_worker.agent_failures import describe_exit, looks_offline, redact
+from sandchat_worker.agent_process import AgentProcess, spawn
 from sandchat_worker.agent_runners import AgentRunner, turn_args
 from sandchat_worker.agent_stream import AgentResult, AgentStreamParser
 
@@ -108,13 +109,7 @@ async def _run_cli(
     run = _CliRun()
     argv = runner.command(turn_args(session_id))
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = await spawn(argv)  # off the event loop: fork/exec stalls it for 8-20 ms
     except OSError as exc:
         run.not_started = f"{os.path.basename(argv[0])} could not be started ({exc.strerror or type(exc).__name__})"
         return run
@@ -132,12 +127,13 @@ async def _run_cli(
         feeding.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(collecting, 1.0)
+        process.close_pipes()
         run.returncode = process.returncode
     return run
 
 
 async def _stream(
-    process: asyncio.subprocess.Process,
+    process: AgentProcess,
     run: _CliRun,
     on_events: OnEvents,
     cancelled: asyncio.Task[Literal[True]],
@@ -185,7 +181,7 @@ def _stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
 
 
 async def _wait_for_exit(
-    process: asyncio.subprocess.Process, cancelled: asyncio.Task[Literal[True]], inactivity_timeout_s: float
+    process: AgentProcess, cancelled: asyncio.Task[Literal[True]], inactivity_timeout_s: float
 ) -> Stop | None:
     exiting = asyncio.ensure_future(process.wait())
     done, _ = await asyncio.wait(
@@ -197,7 +193,7 @@ async def _wait_for_exit(
     return "cancelled" if cancelled in done else "timeout"
 
 
-async def _feed_prompt(process: asyncio.subprocess.Process, prompt: str) -> None:
+async def _feed_prompt(process: AgentProcess, prompt: str) -> None:
     assert process.stdin is not None
     # A CLI that dies before reading its prompt shows up in its exit, not here.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -206,14 +202,14 @@ async def _feed_prompt(process: asyncio.subprocess.Process, prompt: str) -> None
     process.stdin.close()
 
 
-async def _collect_stderr(process: asyncio.subprocess.Process, tail: bytearray) -> None:
+async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
     assert process.stderr is not None
     while chunk := await process.stderr.read(READ_CHUNK_BYTES):
         tail += chunk
         del tail[:-STDERR_TAIL_BYTES]
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
+async def _stop(process: AgentProcess) -> None:
     """Kill the CLI's whole process group: SIGTERM, then SIGKILL after a short grace."""
     if process.returncode is None:
         _signal_group(process, signal.SIGTERM)
@@ -233,7 +229,7 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+def _signal_group(process: AgentProcess, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
 
