@@ -39,6 +39,7 @@ install: $(VENV)/.installed $(WEB)/dist/index.html $(CLAUDE_CLI)/node_modules/.i
 
 .PHONY: test
 test: install ## Install what is needed, then run every test (non-zero on any failure)
+	cd $(WEB) && npm run --silent test
 	$(BIN)/pytest
 
 .PHONY: lint
