@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -92,13 +93,24 @@ async def spawn(argv: Sequence[str]) -> AgentProcess:
         # Cancelled while the thread was starting it: never leave it running.
         with contextlib.suppress(Exception):
             started = await starting
-            started.kill()
+            _kill_group(started)
             started.wait()
         raise
-    assert popen.stdin is not None
-    transport, protocol = await loop.connect_write_pipe(
-        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), popen.stdin
-    )
-    process = AgentProcess(popen, asyncio.StreamWriter(transport, protocol, None, loop))
-    await process._watch()
+    try:
+        assert popen.stdin is not None
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), popen.stdin
+        )
+        process = AgentProcess(popen, asyncio.StreamWriter(transport, protocol, None, loop))
+        await process._watch()
+    except BaseException:
+        _kill_group(popen)  # started but not watched: it must not outlive the turn
+        await loop.run_in_executor(None, popen.wait)
+        raise
     return process
+
+
+def _kill_group(popen: subprocess.Popen[bytes]) -> None:
+    """The agent leads its own session: kill it and whatever it started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
