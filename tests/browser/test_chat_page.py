@@ -167,7 +167,8 @@ def test_scrolling_up_stops_following_and_the_button_returns_to_the_end(chat: Ch
         chat.ask(f"Message number {n} " + "with some words " * 20)
     chat.send("One more, long")
     listing = chat.page.get_by_test_id("message-list")
-    listing.evaluate("el => el.scrollTo({ top: 0 })")
+    listing.hover()  # scroll up the way a reader does, with the mouse wheel
+    chat.page.mouse.wheel(0, -20_000)
     button = chat.page.get_by_test_id("scroll-to-bottom")
     expect(button).to_be_visible()
     chat.wait_reply()

@@ -124,17 +124,21 @@ async def reap_dead_turns(store: TurnStore, database: Database) -> int:
     """Interrupt turns whose worker stopped heart-beating, or whose queued job was lost."""
     reaped = 0
     now = time.time()
-    for turn_id, queued_at in await store.redis.zrange(store.keys.active_turns, 0, -1, withscores=True):
-        turn = turn_id.decode()
-        # Read the state before liveness: a worker sets both at once when it starts, so "running"
-        # followed by "not alive" means its heartbeat expired, not that it was just starting.
-        info = await store.info(turn)
-        if info is None:
+    active = [
+        (turn.decode(), queued_at)
+        for turn, queued_at in await store.redis.zrange(store.keys.active_turns, 0, -1, withscores=True)
+    ]
+    if not active:
+        return 0
+    # One round trip for all of them; the few that look dead are looked at one by one.
+    states = await store.states([turn for turn, _ in active])
+    for (turn, queued_at), (state, alive) in zip(active, states, strict=True):
+        if state is None:
             await store.redis.zrem(store.keys.active_turns, turn)
             continue
-        if await store.is_alive(turn):
+        if alive:
             continue
-        if info.state == "running" or (
+        if state == "running" or (
             now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S) and not await _job_is_known(store, turn)
         ):
             reaped += await interrupt_turn(store, database, turn)

@@ -161,6 +161,21 @@ class TurnStore:
     async def active_turns(self) -> list[str]:
         return [member.decode() for member in await self.redis.zrange(self.keys.active_turns, 0, -1)]
 
+    async def states(self, turn_ids: Sequence[str]) -> list[tuple[str | None, bool]]:
+        """For each turn, its state (None when unknown) and whether its worker is alive: one round trip.
+
+        Per turn the state is read before liveness (a worker sets both at once when it starts).
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for turn_id in turn_ids:
+                pipe.hget(self.keys.turn_info(turn_id), "state")
+                pipe.exists(self.keys.turn_alive(turn_id))
+            replies = await pipe.execute()
+        return [
+            (state.decode() if state is not None else None, bool(alive))
+            for state, alive in zip(replies[::2], replies[1::2], strict=True)
+        ]
+
     async def is_alive(self, turn_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.turn_alive(turn_id)))
 

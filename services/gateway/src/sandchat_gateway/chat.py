@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sandchat import events, threads, turn_queue
 from sandchat.database import Database
-from sandchat.models import DEFAULT_TITLE
+from sandchat.models import DEFAULT_TITLE, Message
 from sandchat.transcript import Transcript
 from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
 from sandchat.turn_store import TurnInfo, TurnStore
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sandchat_gateway.connection import ChatConnection
 
@@ -29,8 +29,11 @@ TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} cha
 NUL: Final = "The message contains a NUL character."
 # The longest frame worth decoding: 100,000 characters escaped as JSON, with room to spare.
 MAX_REQUEST_CHARS: Final = 1 << 20
+RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
+# Tries of the store transaction when SQLite stays busy past its timeout.
+STORE_ATTEMPTS: Final = 3
 QUEUE_FAILED: Final = "Your message was stored but could not be queued (Redis is unavailable); try again."
 
 
@@ -48,6 +51,8 @@ class Chat:
             connection.send_error(None, "invalid_message", "Frames must be text: one JSON object each.")
             return
         if not connection.allow_request():
+            # Answer every refused request, so that a client never waits for a turn that will not start.
+            connection.send_error(_thread_id_of(frame), "invalid_message", RATE_LIMITED)
             return
         if len(frame) > MAX_REQUEST_CHARS:
             connection.send_error(_thread_id_of(frame), "too_large", TOO_LARGE)
@@ -75,37 +80,24 @@ class Chat:
         if "\x00" in content:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
-        try:
-            async with self.database.reading() as session:
-                thread = await threads.get_thread(session, thread_id)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("thread %s: database unavailable: %s", thread_id, type(exc).__name__)
-            connection.send_error(thread_id, "agent_error", STORE_FAILED)
-            return
-        if thread is None:
-            connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
-            return
-
+        # The lock first: it is one Redis round trip, and a busy thread then costs no database work.
         turn_id = str(uuid.uuid4())
         if not await self.store.lock_thread(thread_id, turn_id):
             connection.send_error(thread_id, "thread_busy", BUSY)
             return
         try:
-            async with self.database.transaction() as session:
-                first = await threads.count_messages(session, thread_id) == 0
-                user = await threads.add_message(session, thread_id, "user", content)
-                reply = await threads.add_message(
-                    session, thread_id, "assistant", "", status="streaming", turn_id=turn_id
-                )
-                # A title the user chose (at creation or by renaming) is theirs to keep.
-                title = threads.title_from_message(content) if first and thread.title == DEFAULT_TITLE else None
-                if title:
-                    await threads.rename_thread(session, thread_id, title)
-        except (SQLAlchemyError, OSError):
-            log.exception("thread %s: could not store the message", thread_id)
+            stored = await self._store_turn(thread_id, turn_id, content)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("thread %s: could not store the message: %s", thread_id, exc)
+            stored = None
+        if stored is None or stored == "no thread":
             await self.store.unlock_thread(thread_id, turn_id)
-            connection.send_error(thread_id, "agent_error", STORE_FAILED)
+            if stored is None:
+                connection.send_error(thread_id, "agent_error", STORE_FAILED)
+            else:
+                connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
+        user, reply, title = stored
 
         info = TurnInfo(turn_id, thread_id, reply.id, user.id, "queued")
         try:
@@ -124,6 +116,37 @@ class Chat:
         if title:
             connection.send(events.Title(thread_id, title))
         log.info("thread %s: turn %s queued", thread_id, turn_id)
+
+    async def _store_turn(
+        self, thread_id: str, turn_id: str, content: str
+    ) -> tuple[Message, Message, str | None] | Literal["no thread"]:
+        """In one transaction: the user message, the empty streaming reply, the title if it is the first.
+
+        SQLite under heavy write load can exhaust its busy timeout; the transaction then wrote
+        nothing, so it is simply tried again.
+        """
+        attempt = 1
+        while True:
+            try:
+                async with self.database.transaction() as session:
+                    thread = await threads.get_thread(session, thread_id)
+                    if thread is None:
+                        return "no thread"
+                    first = await threads.count_messages(session, thread_id) == 0
+                    user = await threads.add_message(session, thread_id, "user", content)
+                    reply = await threads.add_message(
+                        session, thread_id, "assistant", "", status="streaming", turn_id=turn_id
+                    )
+                    # A title the user chose (at creation or by renaming) is theirs to keep.
+                    title = threads.title_from_message(content) if first and thread.title == DEFAULT_TITLE else None
+                    if title:
+                        await threads.rename_thread(session, thread_id, title)
+                    return user, reply, title
+            except OperationalError as exc:
+                if attempt >= STORE_ATTEMPTS or "locked" not in str(exc):
+                    raise
+                attempt += 1
+                log.warning("thread %s: database busy, storing again (attempt %d)", thread_id, attempt)
 
     async def _fail_unqueued(self, info: TurnInfo) -> None:
         try:

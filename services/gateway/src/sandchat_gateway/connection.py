@@ -48,7 +48,6 @@ class ChatConnection:
         self._closing = False
         self._tokens = float(RATE_BURST)
         self._refilled_at = time.monotonic()
-        self._limited_notice_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- sending ---------------------------------------------------------------------------------
@@ -128,16 +127,13 @@ class ChatConnection:
     # --- housekeeping ----------------------------------------------------------------------------
 
     def allow_request(self) -> bool:
-        """A token bucket per connection; tells the client (at most once a second) when it is limited."""
+        """A token bucket per connection. A refused request is always answered (the caller says so)."""
         now = time.monotonic()
         self._tokens = min(RATE_BURST, self._tokens + (now - self._refilled_at) * RATE_PER_S)
         self._refilled_at = now
         if self._tokens >= 1:
             self._tokens -= 1
             return True
-        if now - self._limited_notice_at >= 1:
-            self._limited_notice_at = now
-            self.send_error(None, "invalid_message", "Too many messages: slow down and try again in a moment.")
         return False
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:

@@ -1,4 +1,13 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
+import {
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useRef,
+  useState,
+  type KeyboardEvent,
+  type ReactNode,
+  type WheelEvent,
+} from "react";
 import type { ChatMessage } from "../chat/chatState";
 import { Message } from "./Message";
 
@@ -34,6 +43,25 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
     setAwayFromEnd(!atEnd);
   }, []);
 
+  // The reader's intent to go up is known before the scroll event: stop following at once, so a
+  // token arriving in between cannot pull the view back down.
+  const leaveEnd = useCallback(() => {
+    follow.current = false;
+    setAwayFromEnd(true);
+  }, []);
+  const onWheel = useCallback(
+    (event: WheelEvent) => {
+      if (event.deltaY < 0) leaveEnd();
+    },
+    [leaveEnd],
+  );
+  const onKeyDown = useCallback(
+    (event: KeyboardEvent) => {
+      if (["ArrowUp", "PageUp", "Home"].includes(event.key)) leaveEnd();
+    },
+    [leaveEnd],
+  );
+
   // A new thread opens at its end.
   useLayoutEffect(() => {
     follow.current = true;
@@ -63,6 +91,9 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
       <div
         ref={scroller}
         onScroll={onScroll}
+        onWheel={onWheel}
+        onKeyDown={onKeyDown}
+        onTouchMove={leaveEnd}
         data-testid="message-list"
         className="@container h-full overflow-y-auto overscroll-contain"
       >
