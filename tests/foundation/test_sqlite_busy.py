@@ -44,7 +44,7 @@ async def test_writers_wait_for_a_held_write_lock_and_all_succeed(tmp_path: Path
 
     async def write(database: Database, index: int) -> None:
         async with database.transaction() as session:
-            await threads.count_messages(session, thread_id)  # read, then write in one transaction
+            await threads.list_messages(session, thread_id)  # read, then write in one transaction
             await threads.add_message(session, thread_id, "user", f"message {index}")
 
     async def read(database: Database) -> int:

@@ -137,3 +137,36 @@ async def test_an_unknown_role_is_refused_by_the_schema(database: Database) -> N
 def test_title_is_the_first_sixty_characters_cut_at_a_word(content: str, title: str) -> None:
     assert threads.title_from_message(content) == title
     assert len(threads.title_from_message(content)) <= 60
+
+
+async def test_beginning_an_exchange_stores_both_messages_and_titles_the_first(database: Database) -> None:
+    async with database.transaction() as session:
+        thread = await threads.create_thread(session)
+    async with database.transaction() as session:
+        first = await threads.begin_exchange(session, thread.id, "Refactor the gateway please", "turn-1")
+    async with database.transaction() as session:
+        second = await threads.begin_exchange(session, thread.id, "And now the worker", "turn-2")
+    assert first is not None
+    assert second is not None
+    assert (first.title, second.title) == ("Refactor the gateway please", None)
+    async with database.transaction() as session:
+        stored = await threads.list_messages(session, thread.id)
+        renamed = await threads.get_thread(session, thread.id)
+    assert [(m.role, m.status, m.turn_id) for m in stored] == [
+        ("user", "complete", None),
+        ("assistant", "streaming", "turn-1"),
+        ("user", "complete", None),
+        ("assistant", "streaming", "turn-2"),
+    ]
+    assert renamed is not None
+    assert renamed.title == "Refactor the gateway please"
+
+
+async def test_a_title_the_user_chose_is_kept_and_a_missing_thread_is_none(database: Database) -> None:
+    async with database.transaction() as session:
+        thread = await threads.create_thread(session, "My plan")
+        exchange = await threads.begin_exchange(session, thread.id, "first words", "turn-1")
+        missing = await threads.begin_exchange(session, "no-such-thread", "hello", "turn-2")
+    assert exchange is not None
+    assert exchange.title is None
+    assert missing is None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sandchat.models import DEFAULT_TITLE, Message, Thread, utcnow
@@ -23,6 +23,15 @@ MAX_PAGE_SIZE: Final = 200
 
 class InvalidCursorError(ValueError):
     """A pagination cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What starting a turn stored: the user's message, the empty streaming reply, a new title."""
+
+    user: Message
+    reply: Message
+    title: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +96,6 @@ async def list_messages(session: AsyncSession, thread_id: str) -> list[Message]:
     return list((await session.scalars(query)).all())
 
 
-async def count_messages(session: AsyncSession, thread_id: str) -> int:
-    return int(await session.scalar(select(func.count()).where(Message.thread_id == thread_id)) or 0)
-
-
 async def add_message(
     session: AsyncSession,
     thread_id: str,
@@ -106,6 +111,31 @@ async def add_message(
     await session.execute(update(Thread).where(Thread.id == thread_id).values(updated_at=utcnow()))
     await session.flush()
     return message
+
+
+async def begin_exchange(session: AsyncSession, thread_id: str, content: str, turn_id: str) -> Exchange | None:
+    """Store a user message and the assistant's empty `streaming` reply; ``None`` when no such thread.
+
+    On the thread's first message the title becomes its first words, unless the user chose one.
+    The few statements a turn's start costs are on the path to its first token, so this is one
+    read and one flush rather than a call per row.
+    """
+    has_messages = exists().where(Message.thread_id == Thread.id)
+    row = (await session.execute(select(Thread, has_messages).where(Thread.id == thread_id))).first()
+    if row is None:
+        return None
+    thread, started_before = row
+    user = Message(thread_id=thread_id, role="user", content=content, created_at=utcnow())
+    reply = Message(
+        thread_id=thread_id, role="assistant", content="", status="streaming", turn_id=turn_id, created_at=utcnow()
+    )
+    session.add_all([user, reply])
+    title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(content)
+    if title:
+        thread.title = title
+    thread.updated_at = utcnow()
+    await session.flush()
+    return Exchange(user, reply, title)
 
 
 async def get_message(session: AsyncSession, message_id: str) -> Message | None:

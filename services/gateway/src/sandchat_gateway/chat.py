@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sandchat import events, threads, turn_queue
 from sandchat.database import Database
-from sandchat.models import DEFAULT_TITLE, Message
 from sandchat.transcript import Transcript
 from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
 from sandchat.turn_store import TurnInfo, TurnStore
@@ -86,18 +85,17 @@ class Chat:
             connection.send_error(thread_id, "thread_busy", BUSY)
             return
         try:
-            stored = await self._store_turn(thread_id, turn_id, content)
+            exchange = await self._store_turn(thread_id, turn_id, content)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("thread %s: could not store the message: %s", thread_id, exc)
-            stored = None
-        if stored is None or stored == "no thread":
             await self.store.unlock_thread(thread_id, turn_id)
-            if stored is None:
-                connection.send_error(thread_id, "agent_error", STORE_FAILED)
-            else:
-                connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
+            connection.send_error(thread_id, "agent_error", STORE_FAILED)
             return
-        user, reply, title = stored
+        if exchange is None:
+            await self.store.unlock_thread(thread_id, turn_id)
+            connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
+            return
+        user, reply, title = exchange.user, exchange.reply, exchange.title
 
         info = TurnInfo(turn_id, thread_id, reply.id, user.id, "queued")
         try:
@@ -117,10 +115,8 @@ class Chat:
             connection.send(events.Title(thread_id, title))
         log.info("thread %s: turn %s queued", thread_id, turn_id)
 
-    async def _store_turn(
-        self, thread_id: str, turn_id: str, content: str
-    ) -> tuple[Message, Message, str | None] | Literal["no thread"]:
-        """In one transaction: the user message, the empty streaming reply, the title if it is the first.
+    async def _store_turn(self, thread_id: str, turn_id: str, content: str) -> threads.Exchange | None:
+        """The user message and the streaming reply (``None``: no such thread).
 
         SQLite under heavy write load can exhaust its busy timeout; the transaction then wrote
         nothing, so it is simply tried again.
@@ -129,19 +125,7 @@ class Chat:
         while True:
             try:
                 async with self.database.transaction() as session:
-                    thread = await threads.get_thread(session, thread_id)
-                    if thread is None:
-                        return "no thread"
-                    first = await threads.count_messages(session, thread_id) == 0
-                    user = await threads.add_message(session, thread_id, "user", content)
-                    reply = await threads.add_message(
-                        session, thread_id, "assistant", "", status="streaming", turn_id=turn_id
-                    )
-                    # A title the user chose (at creation or by renaming) is theirs to keep.
-                    title = threads.title_from_message(content) if first and thread.title == DEFAULT_TITLE else None
-                    if title:
-                        await threads.rename_thread(session, thread_id, title)
-                    return user, reply, title
+                    return await threads.begin_exchange(session, thread_id, content, turn_id)
             except OperationalError as exc:
                 if attempt >= STORE_ATTEMPTS or "locked" not in str(exc):
                     raise
