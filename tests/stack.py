@@ -87,6 +87,15 @@ class Service:
             with contextlib.suppress(OSError, ValueError):
                 self.process.stdout.close()
 
+    def lines_with(self, text: str, at_least: int = 1, timeout: float = 5) -> list[str]:
+        """Log lines containing `text`, waiting up to `timeout` for `at_least` of them (logs come through a pipe)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log if text in line]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.e2e
         ('{"type": "message", "threadId": "THREAD", "content": "  \\n "}', "invalid_message"),
         ('{"type": "message", "threadId": "THREAD", "content": "nul \\u0000 byte"}', "invalid_message"),
         ('{"type": "message", "threadId": "no-such-thread", "content": "hi"}', "thread_not_found"),
+        ('{"type": "message", "threadId": "' + "x" * 5000 + '", "content": "hi"}', "thread_not_found"),
+        ('{"type": "cancel", "threadId": "' + "y" * 5000 + '"}', "thread_not_found"),
         ('{"type": "resume", "threadId": "no-such-thread", "afterSeq": 0}', "thread_not_found"),
         ('{"type": "resume", "threadId": "THREAD", "afterSeq": "x"}', "invalid_message"),
     ],

@@ -21,6 +21,7 @@ from sandchat_gateway.connection import ChatConnection
 
 log = logging.getLogger(__name__)
 
+MAX_THREAD_ID_CHARS: Final = 64
 NO_SUCH_THREAD: Final = "No thread with this id."
 BUSY: Final = "A reply is still streaming in this thread; wait for it or stop it."
 EMPTY: Final = "The message is empty."
@@ -60,6 +61,10 @@ class Chat:
             request = events.decode_request(frame)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {exc}.")
+            return
+        if len(request.thread_id) > MAX_THREAD_ID_CHARS:
+            # Thread ids are UUIDs; a longer one names no thread and must not become a Redis key.
+            connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
         if isinstance(request, events.SendMessage):
             await self.start_turn(connection, request)
