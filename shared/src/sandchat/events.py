@@ -26,8 +26,6 @@ ErrorCode = Literal[
     "interrupted",
 ]
 
-# Codes that end a turn (the others answer a request and leave any running turn alone).
-TURN_ENDING_CODES: Final = frozenset({"agent_offline", "agent_error", "timeout", "cancelled", "interrupted"})
 # The final status of the assistant message for each turn-ending code.
 STATUS_FOR_CODE: Final = {
     "agent_offline": "error",

@@ -30,7 +30,6 @@ NAMING_CONVENTION: Final = {
 
 ROLES: Final = ("user", "assistant")
 STATUSES: Final = ("complete", "streaming", "error", "cancelled", "interrupted")
-FINAL_STATUSES: Final = frozenset({"complete", "error", "cancelled", "interrupted"})
 DEFAULT_TITLE: Final = "New conversation"
 TITLE_MAX_LENGTH: Final = 200
 
@@ -49,6 +48,10 @@ def utcnow() -> datetime:
         now = _last_stamp + timedelta(microseconds=1)
     _last_stamp = now
     return now
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
 
 
 def new_id() -> str:
@@ -113,9 +116,6 @@ class Message(Base):
 
     __table_args__ = (
         Index("ix_message_thread_id_created_at", "thread_id", "created_at", "id"),
-        CheckConstraint("role IN ('user', 'assistant')", name="role"),
-        CheckConstraint(
-            "status IN ('complete', 'streaming', 'error', 'cancelled', 'interrupted')",
-            name="status",
-        ),
+        CheckConstraint(f"role IN ({_sql_list(ROLES)})", name="role"),
+        CheckConstraint(f"status IN ({_sql_list(STATUSES)})", name="status"),
     )

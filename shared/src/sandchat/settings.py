@@ -119,10 +119,6 @@ class Settings(BaseSettings):
         return "sandchat" if value == "" else value
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def redis_keys(self) -> RedisKeys:
         return RedisKeys(self.redis_namespace)
 

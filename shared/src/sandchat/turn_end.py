@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from sandchat import events, threads
+from sandchat import events, threads, turn_queue
 from sandchat.database import Database
 from sandchat.transcript import Transcript
 from sandchat.turn_store import ALIVE_TTL_S, REPLAY_RETENTION_S, TurnInfo, TurnStore
@@ -78,7 +78,7 @@ async def finish_turn(
         log.warning("turn %s: final write failed (%s); retrying after the end is published", info.turn_id, exc)
     # Whatever happened to the database, the thread is freed and clients hear the end. Freed first:
     # a client may send its next message the moment it sees the end, and must not find the thread busy.
-    await store.end(info.thread_id, info.turn_id)
+    await store.unlock_thread(info.thread_id, info.turn_id)
     await store.publish(info.turn_id, [(seq, events.encode(final))])
     await store.redis.expire(store.keys.turn_log(info.turn_id), REPLAY_RETENTION_S)  # if the final made the log
     if not stored:
@@ -115,11 +115,6 @@ async def interrupt_turn(store: TurnStore, database: Database, turn_id: str, rea
     return ended
 
 
-async def _job_is_known(store: TurnStore, turn_id: str) -> bool:
-    """Whether arq still has the turn's job queued or running."""
-    return bool(await store.redis.exists(f"arq:job:{turn_id}", f"arq:in-progress:{turn_id}"))
-
-
 async def reap_dead_turns(store: TurnStore, database: Database) -> int:
     """Interrupt turns whose worker stopped heart-beating, or whose queued job was lost."""
     reaped = 0
@@ -139,7 +134,8 @@ async def reap_dead_turns(store: TurnStore, database: Database) -> int:
         if alive:
             continue
         if state == "running" or (
-            now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S) and not await _job_is_known(store, turn)
+            now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S)
+            and not await turn_queue.job_is_pending(store.redis, turn)
         ):
             reaped += await interrupt_turn(store, database, turn)
     return reaped

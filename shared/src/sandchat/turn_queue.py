@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio import Redis
 
 RUN_TURN: Final = "run_turn"
 
@@ -32,3 +34,8 @@ async def enqueue_turn(redis: ArqRedis, queue_name: str, turn_id: str) -> bool:
     # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
     await redis.publish(wake_channel(queue_name), b"")
     return True
+
+
+async def job_is_pending(redis: Redis, turn_id: str) -> bool:
+    """Whether the turn's job is still queued or running (a reaper's test for a lost job)."""
+    return bool(await redis.exists(job_key_prefix + turn_id, in_progress_key_prefix + turn_id))

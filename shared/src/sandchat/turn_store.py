@@ -79,7 +79,10 @@ class TurnStore:
         return bool(await self.redis.set(self.keys.thread_turn(thread_id), turn_id, nx=True))
 
     async def unlock_thread(self, thread_id: str, turn_id: str) -> None:
-        """Give the lock back (a turn that could not be queued)."""
+        """Free the thread (if this turn still holds it), let the turn's logs expire, forget the turn.
+
+        After a turn's final event, and for a turn that could not be stored or queued.
+        """
         await self._end_turn(
             keys=[
                 self.keys.thread_turn(thread_id),
@@ -143,12 +146,6 @@ class TurnStore:
         fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
         return _turn_info(turn_id, fields), bool(cancel)
 
-    async def mark_running(self, turn_id: str, worker: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.turn_info(turn_id), mapping={"state": "running", "worker": worker})
-            pipe.set(self.keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
-            await pipe.execute()
-
     async def heartbeat(self, turn_ids: Sequence[str], worker: str) -> None:
         """Keep the running turns of one worker alive (one round trip for all of them)."""
         if not turn_ids:
@@ -157,9 +154,6 @@ class TurnStore:
             for turn_id in turn_ids:
                 pipe.set(self.keys.turn_alive(turn_id), worker, ex=ALIVE_TTL_S)
             await pipe.execute()
-
-    async def active_turns(self) -> list[str]:
-        return [member.decode() for member in await self.redis.zrange(self.keys.active_turns, 0, -1)]
 
     async def states(self, turn_ids: Sequence[str]) -> list[tuple[str | None, bool]]:
         """For each turn, its state (None when unknown) and whether its worker is alive: one round trip.
@@ -175,9 +169,6 @@ class TurnStore:
             (state.decode() if state is not None else None, bool(alive))
             for state, alive in zip(replies[::2], replies[1::2], strict=True)
         ]
-
-    async def is_alive(self, turn_id: str) -> bool:
-        return bool(await self.redis.exists(self.keys.turn_alive(turn_id)))
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -207,13 +198,6 @@ class TurnStore:
     async def claim_finish(self, turn_id: str) -> bool:
         """Become the one who ends this turn (the worker, or a reaper after it died)."""
         return bool(await self.redis.set(self.keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
-
-    async def is_finished(self, turn_id: str) -> bool:
-        return bool(await self.redis.exists(self.keys.turn_finished(turn_id)))
-
-    async def end(self, thread_id: str, turn_id: str) -> None:
-        """After the final event: free the thread, let the logs expire, forget the turn."""
-        await self.unlock_thread(thread_id, turn_id)
 
     # --- cancel ----------------------------------------------------------------------------------
 

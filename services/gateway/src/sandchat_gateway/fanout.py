@@ -78,9 +78,6 @@ class TurnFanout:
                 except Exception as exc:
                     log.debug("unsubscribe failed: %s", exc)
 
-    def subscriber_count(self) -> int:
-        return sum(len(subscribers) for subscribers in self._subscribers.values())
-
     async def _read_forever(self) -> None:
         backoff = 0.1
         while True:
