@@ -57,7 +57,27 @@ class Resume(_Wire, tag="resume"):
     after_seq: int = 0
 
 
-ClientRequest = SendMessage | Cancel | Resume
+Decision = Literal["allow", "allow_always", "deny"]
+
+
+class Approve(_Wire, tag="approve"):
+    """A person's answer to an approval request; the first answer to a request wins."""
+
+    thread_id: str
+    request_id: str
+    decision: Decision
+    message: str | None = None
+    # AskUserQuestion: the chosen label (or free text) for each question, keyed by the question's text.
+    answers: dict[str, str] | None = None
+
+
+class Watch(_Wire, tag="watch"):
+    """Follow a thread: every turn that starts on it, and its queue, from now on."""
+
+    thread_id: str
+
+
+ClientRequest = SendMessage | Cancel | Resume | Approve | Watch
 
 # --- server -> client -------------------------------------------------------------------------
 
@@ -106,6 +126,53 @@ class Title(_Wire, tag="title"):
     title: str
 
 
+class Approval(_Wire, tag="approval"):
+    """The agent asks before using a tool; it waits until a person answers (or the turn ends)."""
+
+    thread_id: str
+    turn_id: str
+    seq: int
+    request_id: str
+    tool: str
+    input: Any
+    suggestions: list[Any]
+    tool_use_id: str | None = None
+
+
+# How an approval request ended: a person's decision, or why nobody's answer reached the agent.
+Resolution = Literal["allow", "allow_always", "deny", "interrupted", "cancelled", "expired"]
+
+
+class ApprovalAnswered(_Wire, tag="approval_answered"):
+    thread_id: str
+    turn_id: str
+    seq: int
+    request_id: str
+    decision: Resolution
+
+
+class Queued(_Wire, tag="queued"):
+    """A message sent while a turn runs: stored, and it starts when the turns before it have ended."""
+
+    thread_id: str
+    message_id: str
+    position: int
+
+
+class Unqueued(_Wire, tag="unqueued"):
+    """A queued message was removed before it started."""
+
+    thread_id: str
+    message_id: str
+
+
+class Watching(_Wire, tag="watching"):
+    """The answer to ``watch``: the turn running on the thread now, if any (resume it to catch up)."""
+
+    thread_id: str
+    turn_id: str | None
+
+
 class Done(_Wire, tag="done"):
     thread_id: str
     turn_id: str
@@ -125,8 +192,25 @@ class Error(_Wire, tag="error"):
     message_id: str | None = None
 
 
-ServerEvent = Started | Token | Tool | ToolResult | Status | Title | Done | Error
-TurnEvent = Token | Tool | ToolResult | Status | Done | Error
+ServerEvent = (
+    Started
+    | Token
+    | Tool
+    | ToolResult
+    | Status
+    | Title
+    | Done
+    | Error
+    | Approval
+    | ApprovalAnswered
+    | Queued
+    | Unqueued
+    | Watching
+)
+# Events of one turn: numbered by `seq` and kept in the turn's replay log.
+TurnEvent = Token | Tool | ToolResult | Status | Approval | ApprovalAnswered | Done | Error
+# Events of a thread: published to its watchers, never numbered or logged.
+ThreadEvent = Started | Queued | Unqueued | Title
 
 
 class TurnEventHead(msgspec.Struct):
