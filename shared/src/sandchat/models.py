@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -29,7 +30,9 @@ NAMING_CONVENTION: Final = {
 }
 
 ROLES: Final = ("user", "assistant")
-STATUSES: Final = ("complete", "streaming", "error", "cancelled", "interrupted")
+# `queued`: a user message sent while a turn ran, waiting for its own turn (then `complete`).
+STATUSES: Final = ("complete", "streaming", "error", "cancelled", "interrupted", "queued")
+PERMISSION_MODES: Final = ("bypassPermissions", "acceptEdits", "default", "plan")
 DEFAULT_TITLE: Final = "New conversation"
 TITLE_MAX_LENGTH: Final = 200
 
@@ -87,6 +90,10 @@ class Thread(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH), default=DEFAULT_TITLE)
     claude_session_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    # How the agent asks before it acts in this thread; NULL follows AGENT_PERMISSION_MODE.
+    permission_mode: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Permission rules granted with "Allow always" in this thread, given to every agent started for it.
+    allowed_tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -94,7 +101,12 @@ class Thread(Base):
         back_populates="thread", cascade="all, delete-orphan", passive_deletes=True, order_by="Message.created_at"
     )
 
-    __table_args__ = (Index("ix_thread_updated_at", "updated_at", "id"),)
+    __table_args__ = (
+        Index("ix_thread_updated_at", "updated_at", "id"),
+        CheckConstraint(
+            f"permission_mode IS NULL OR permission_mode IN ({_sql_list(PERMISSION_MODES)})", name="permission_mode"
+        ),
+    )
 
 
 class Message(Base):
@@ -116,6 +128,14 @@ class Message(Base):
 
     __table_args__ = (
         Index("ix_message_thread_id_created_at", "thread_id", "created_at", "id"),
+        # Queued messages are few and looked for often (each turn's end, the reapers): a partial index.
+        Index(
+            "ix_message_queued",
+            "thread_id",
+            "created_at",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
         CheckConstraint(f"role IN ({_sql_list(ROLES)})", name="role"),
         CheckConstraint(f"status IN ({_sql_list(STATUSES)})", name="status"),
     )

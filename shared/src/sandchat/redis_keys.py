@@ -1,7 +1,8 @@
-"""Every Redis key and channel name, in one place.
+"""Every Redis key and channel name, built and parsed in this one place.
 
 All names live under one namespace (REDIS_NAMESPACE, default ``sandchat``) so that several
-stacks can share a Redis server without seeing each other's turns, queue or locks.
+stacks can share a Redis server without seeing each other's turns, queue or locks. The lifetime of
+each key is said where it is named; docs/architecture.md has the table.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ from dataclasses import dataclass
 class RedisKeys:
     namespace: str = "sandchat"
 
+    # --- the queue and the processes -------------------------------------------------------------
+
     @property
     def queue(self) -> str:
-        """The arq queue of turns."""
+        """The arq queue of turns that no worker holds an agent for (arq's own keys hang off it)."""
         return f"{self.namespace}:queue"
+
+    @property
+    def queue_wake(self) -> str:
+        """Pub/sub: an enqueue tells the workers to look at the queue now, not at their next poll."""
+        return f"{self.namespace}:queue:wake"
+
+    def worker_health_check(self, host: str) -> str:
+        """arq's health-check sentinel, per host so a container's health check reads its own worker's."""
+        return f"{self.namespace}:queue:health-check:{host}"
 
     @property
     def active_turns(self) -> str:
@@ -25,16 +37,41 @@ class RedisKeys:
 
     @property
     def sandbox_status(self) -> str:
-        """The worker's latest agent probe, read by the API's /health."""
+        """The workers' latest agent probe, read by the API's /health (expires)."""
         return f"{self.namespace}:sandbox:status"
 
+    @property
+    def gateway_keepalive(self) -> str:
+        """A channel nobody publishes to: keeps a gateway's pub/sub connection subscribed while idle."""
+        return f"{self.namespace}:gateway:keepalive"
+
+    def worker_alive(self, worker_id: str) -> str:
+        """Set with a short expiry and refreshed by a live worker process."""
+        return f"{self.namespace}:worker:{worker_id}:alive"
+
+    def worker_inbox(self, worker_id: str) -> str:
+        """A list of turns routed to this worker because it holds their thread's live agent."""
+        return f"{self.namespace}:worker:{worker_id}:turns"
+
+    # --- threads ---------------------------------------------------------------------------------
+
     def thread_turn(self, thread_id: str) -> str:
-        """The thread's lock: holds the id of the turn running on it (DESIGN §7.2)."""
+        """The thread's lock: the id of the turn running (or about to run) on it (invariant 2)."""
         return f"{self.namespace}:thread:{thread_id}:turn"
 
     def thread_last_turn(self, thread_id: str) -> str:
         """The id of the thread's latest turn, kept a while after it ends so late resumes find it."""
         return f"{self.namespace}:thread:{thread_id}:last-turn"
+
+    def thread_channel(self, thread_id: str) -> str:
+        """Pub/sub of the thread's own events: turns starting, messages queued, its title."""
+        return f"{self.namespace}:thread:{thread_id}:events"
+
+    def thread_agent(self, thread_id: str) -> str:
+        """The worker holding the thread's live agent (expires unless that worker refreshes it)."""
+        return f"{self.namespace}:thread:{thread_id}:agent"
+
+    # --- turns -----------------------------------------------------------------------------------
 
     def turn_channel(self, turn_id: str) -> str:
         """The pub/sub channel of a turn's events."""
@@ -45,7 +82,7 @@ class RedisKeys:
         return f"{self.namespace}:turn:{turn_id}:log"
 
     def turn_info(self, turn_id: str) -> str:
-        """A hash: thread id, message ids, state (queued, running), worker."""
+        """A hash: thread id, message ids, state (queued, running, waiting), worker, routing."""
         return f"{self.namespace}:turn:{turn_id}:info"
 
     def turn_alive(self, turn_id: str) -> str:
@@ -53,17 +90,46 @@ class RedisKeys:
         return f"{self.namespace}:turn:{turn_id}:alive"
 
     def turn_cancel(self, turn_id: str) -> str:
-        """Set when someone asked to cancel the turn (read by a worker that starts it late)."""
+        """Set when someone asked to stop the turn (read by a worker that starts it late)."""
         return f"{self.namespace}:turn:{turn_id}:cancel"
 
     def turn_control(self, turn_id: str) -> str:
-        """The pub/sub channel that tells the worker running a turn to stop it."""
+        """Pub/sub to the worker running a turn: ``cancel`` or ``approve:<request id>``."""
         return f"{self.namespace}:turn:{turn_id}:control"
+
+    @property
+    def turn_control_pattern(self) -> str:
+        """Every turn's control channel, for one pattern subscription per worker."""
+        return self.turn_control("*")
+
+    def turn_approvals(self, turn_id: str) -> str:
+        """A hash: approval request id → its state and, once a person answered, the answer."""
+        return f"{self.namespace}:turn:{turn_id}:approvals"
 
     def turn_finished(self, turn_id: str) -> str:
         """Claimed (SET NX) by whoever ends the turn: the worker or a reaper, never both."""
         return f"{self.namespace}:turn:{turn_id}:finished"
 
+    # --- auth ------------------------------------------------------------------------------------
+
     def ws_ticket(self, ticket: str) -> str:
-        """A single-use WebSocket ticket handed out by the API when AUTH_TOKEN is set."""
+        """A single-use WebSocket ticket handed out by the API."""
         return f"{self.namespace}:ws-ticket:{ticket}"
+
+    # --- parsing names back ----------------------------------------------------------------------
+
+    def turn_of_channel(self, channel: bytes | str) -> str | None:
+        """The turn id in a turn's event or control channel name; ``None`` for any other name."""
+        return self._middle(channel, "turn", ("events", "control"))
+
+    def thread_of_channel(self, channel: bytes | str) -> str | None:
+        """The thread id in a thread's event channel name; ``None`` for any other name."""
+        return self._middle(channel, "thread", ("events",))
+
+    def _middle(self, channel: bytes | str, kind: str, suffixes: tuple[str, ...]) -> str | None:
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        prefix = f"{self.namespace}:{kind}:"
+        if not name.startswith(prefix):
+            return None
+        middle, _, suffix = name[len(prefix) :].rpartition(":")
+        return middle if middle and suffix in suffixes else None

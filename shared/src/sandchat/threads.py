@@ -10,12 +10,12 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import DEFAULT_TITLE, Message, Thread, utcnow
+from sandchat.models import DEFAULT_TITLE, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
 MAX_PAGE_SIZE: Final = 200
@@ -113,8 +113,18 @@ async def add_message(
     return message
 
 
-async def begin_exchange(session: AsyncSession, thread_id: str, content: str, turn_id: str) -> Exchange | None:
+async def begin_exchange(
+    session: AsyncSession,
+    thread_id: str,
+    content: str,
+    turn_id: str,
+    *,
+    user_message_id: str | None = None,
+    reply_id: str | None = None,
+) -> Exchange | None:
     """Store a user message and the assistant's empty `streaming` reply; ``None`` when no such thread.
+
+    The ids may be chosen by the caller beforehand (the turn is registered in Redis before it is stored).
 
     On the thread's first message the title becomes its first words, unless the user chose one.
     The few statements a turn's start costs are on the path to its first token, so this is one
@@ -125,10 +135,8 @@ async def begin_exchange(session: AsyncSession, thread_id: str, content: str, tu
     if row is None:
         return None
     thread, started_before = row
-    user = Message(thread_id=thread_id, role="user", content=content, created_at=utcnow())
-    reply = Message(
-        thread_id=thread_id, role="assistant", content="", status="streaming", turn_id=turn_id, created_at=utcnow()
-    )
+    user = Message(id=user_message_id or new_id(), thread_id=thread_id, role="user", content=content, created_at=utcnow())
+    reply = _reply(thread_id, turn_id, reply_id)
     session.add_all([user, reply])
     title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(content)
     if title:
@@ -184,3 +192,92 @@ async def delete_thread(session: AsyncSession, thread_id: str) -> bool:
     """Delete a thread and (by cascade) its messages; ``False`` when no such thread."""
     result = await session.execute(delete(Thread).where(Thread.id == thread_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _reply(thread_id: str, turn_id: str, reply_id: str | None) -> Message:
+    """The assistant's empty reply of a turn that is starting."""
+    return Message(
+        id=reply_id or new_id(),
+        thread_id=thread_id,
+        role="assistant",
+        content="",
+        status="streaming",
+        turn_id=turn_id,
+        created_at=utcnow(),
+    )
+
+
+# --- the thread's queue: messages sent while a turn ran ---------------------------------------
+
+QueueRemoval = Literal["removed", "started", "missing"]
+
+
+async def queue_message(session: AsyncSession, thread_id: str, content: str, message_id: str) -> Message | None:
+    """Store a user message that waits for the running turn to end; ``None`` when no such thread."""
+    bumped = await session.execute(update(Thread).where(Thread.id == thread_id).values(updated_at=utcnow()))
+    if not bumped.rowcount:  # type: ignore[attr-defined]
+        return None
+    message = Message(
+        id=message_id, thread_id=thread_id, role="user", content=content, status="queued", created_at=utcnow()
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def queue_position(session: AsyncSession, message: Message) -> int:
+    """1 for the next message to start, 2 for the one after it, ..."""
+    query = select(func.count()).where(
+        Message.thread_id == message.thread_id,
+        Message.status == "queued",
+        Message.created_at <= message.created_at,
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def next_queued(session: AsyncSession, thread_id: str) -> Message | None:
+    """The thread's oldest queued message: the one its next turn answers."""
+    query = (
+        select(Message)
+        .where(Message.thread_id == thread_id, Message.status == "queued")
+        .order_by(Message.created_at, Message.id)
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def start_queued(session: AsyncSession, message: Message, turn_id: str, reply_id: str) -> Message | None:
+    """The queued message's turn starts: it is sent, and its reply begins; ``None`` if it was removed.
+
+    Messages still queued keep their place at the end of the conversation (clients show them there).
+    """
+    # Sent to the agent now: its time becomes now, so the conversation reads in the order it happened.
+    started = await session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == "queued")
+        .values(status="complete", created_at=utcnow())
+    )
+    if not started.rowcount:  # type: ignore[attr-defined]
+        return None
+    reply = _reply(message.thread_id, turn_id, reply_id)
+    session.add(reply)
+    await session.execute(update(Thread).where(Thread.id == message.thread_id).values(updated_at=utcnow()))
+    await session.flush()
+    return reply
+
+
+async def remove_queued(session: AsyncSession, thread_id: str, message_id: str) -> QueueRemoval:
+    """Take back a queued message before its turn starts."""
+    removed = await session.execute(
+        delete(Message).where(Message.id == message_id, Message.thread_id == thread_id, Message.status == "queued")
+    )
+    if removed.rowcount:  # type: ignore[attr-defined]
+        return "removed"
+    found = await session.get(Message, message_id)
+    return "started" if found is not None and found.thread_id == thread_id else "missing"
+
+
+async def threads_with_queued(session: AsyncSession, limit: int = 100) -> list[str]:
+    """Threads that have messages waiting (a reaper makes sure each one gets its turn)."""
+    query = select(Message.thread_id).where(Message.status == "queued").distinct().limit(limit)
+    return list((await session.scalars(query)).all())

@@ -1,4 +1,4 @@
-"""The turn queue. arq is in maintenance mode, so it stays behind this one thin module."""
+"""The shared turn queue. arq is in maintenance mode, so it stays behind this one thin module."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
 
+from sandchat.redis_keys import RedisKeys
+
 RUN_TURN: Final = "run_turn"
-
-
-def wake_channel(queue_name: str) -> str:
-    """Where an enqueue tells the workers to look at the queue now, instead of at their next poll."""
-    return f"{queue_name}:wake"
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -26,16 +23,21 @@ def connect(url: str) -> ArqRedis:
     return client
 
 
-async def enqueue_turn(redis: ArqRedis, queue_name: str, turn_id: str) -> bool:
-    """Queue the turn; its id is the job id, so the same turn can never be queued twice."""
-    job = await redis.enqueue_job(RUN_TURN, turn_id, _job_id=turn_id, _queue_name=queue_name)
+async def enqueue_turn(redis: ArqRedis, keys: RedisKeys, turn_id: str) -> bool:
+    """Queue the turn for any worker; its id is the job id, so the same turn is never queued twice."""
+    job = await redis.enqueue_job(RUN_TURN, turn_id, _job_id=turn_id, _queue_name=keys.queue)
     if job is None:
         return False
     # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
-    await redis.publish(wake_channel(queue_name), b"")
+    await redis.publish(keys.queue_wake, b"")
     return True
 
 
 async def job_is_pending(redis: Redis, turn_id: str) -> bool:
     """Whether the turn's job is still queued or running (a reaper's test for a lost job)."""
     return bool(await redis.exists(job_key_prefix + turn_id, in_progress_key_prefix + turn_id))
+
+
+def running_job_keys(job_ids: list[bytes]) -> list[str]:
+    """arq's marker of a job some worker is running, for each job id."""
+    return [in_progress_key_prefix + job_id.decode() for job_id in job_ids]

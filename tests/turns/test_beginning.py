@@ -1,0 +1,75 @@
+"""A message starts a turn on a free thread, and waits in the thread's queue on a busy one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sandchat import events
+from sandchat.database import Database
+from sandchat.turns import Turns, queue
+from sandchat.turns.beginning import MessageQueued, MessageRefused, TurnBegun
+
+from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
+
+Listen = Callable[[str], Awaitable[ChannelRecorder]]
+
+
+async def test_a_message_on_a_free_thread_is_stored_then_started_and_queued_for_a_worker(
+    turns: Turns, database: Database, listen: Listen
+) -> None:
+    thread_id = await new_thread(database)
+    watchers = await listen(turns.keys.thread_channel(thread_id))
+
+    begun = await send(turns, thread_id, "hello there")
+
+    assert isinstance(begun, TurnBegun)
+    assert begun.title == "hello there"
+    stored = await messages(database, thread_id)
+    assert [(m.id, m.role, m.status, m.content) for m in stored] == [
+        (begun.info.user_message_id, "user", "complete", "hello there"),
+        (begun.info.message_id, "assistant", "streaming", ""),
+    ]
+    assert await turns.store.running_turn(thread_id) == begun.info.turn_id
+    assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+    await watchers.until(lambda frames: len(frames) == 2)
+    assert watchers.frames == [
+        events.Started(thread_id, begun.info.turn_id, begun.info.user_message_id, begun.info.message_id),
+        events.Title(thread_id, "hello there"),
+    ]
+
+
+async def test_messages_sent_while_a_turn_runs_are_queued_in_order(
+    turns: Turns, database: Database, listen: Listen
+) -> None:
+    thread_id = await new_thread(database)
+    first = await send(turns, thread_id, "first")
+    watchers = await listen(turns.keys.thread_channel(thread_id))
+
+    second = await send(turns, thread_id, "second")
+    third = await send(turns, thread_id, "third")
+
+    assert isinstance(first, TurnBegun)
+    assert isinstance(second, MessageQueued)
+    assert isinstance(third, MessageQueued)
+    assert (second.position, third.position) == (1, 2)
+    assert await turns.store.running_turn(thread_id) == first.info.turn_id
+    stored = await messages(database, thread_id)
+    assert [(m.content, m.status) for m in stored] == [
+        ("first", "complete"),
+        ("", "streaming"),
+        ("second", "queued"),
+        ("third", "queued"),
+    ]
+    await watchers.until(lambda frames: len(frames) == 2)
+    assert watchers.frames == [
+        events.Queued(thread_id, second.message_id, 1),
+        events.Queued(thread_id, third.message_id, 2),
+    ]
+
+
+async def test_a_message_to_a_missing_thread_is_refused_and_leaves_no_lock(turns: Turns) -> None:
+    refused = await send(turns, "7a0c2c3e-0000-4000-8000-000000000000", "hello")
+
+    assert refused == MessageRefused("thread_not_found", "No thread with this id.")
+    assert await turns.store.running_turn("7a0c2c3e-0000-4000-8000-000000000000") is None
+    assert await turns.store.active() == []
