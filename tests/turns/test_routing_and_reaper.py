@@ -1,0 +1,177 @@
+"""Where turns run, and what happens to turns whose worker died or that no worker took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from sandchat import events
+from sandchat.database import Database
+from sandchat.turns import Turns, queue
+from sandchat.turns.beginning import MessageQueued, TurnBegun
+from sandchat.turns.outcomes import no_worker_message
+from sandchat.turns.reaper import LOST_MESSAGE, WAITING_NOTICE_S, ReaperPolicy, reap
+
+from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
+
+Listen = Callable[[str], Awaitable[ChannelRecorder]]
+POLICY = ReaperPolicy(pickup_timeout_s=30)
+
+
+async def _age(turns: Turns, turn_id: str, seconds: float) -> None:
+    """Make a registered turn look as if it had been queued ``seconds`` ago."""
+    await turns.store.redis.zadd(turns.keys.active_turns, {turn_id: time.time() - seconds})
+
+
+async def test_a_turn_of_a_thread_whose_agent_a_live_worker_holds_goes_to_that_worker(
+    turns: Turns, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    await turns.routing.heartbeat("worker-a", [thread_id])
+    await turns.routing.hold(thread_id, "worker-a")
+
+    begun = await send(turns, thread_id, "hello")
+
+    assert isinstance(begun, TurnBegun)
+    assert await turns.routing.next_routed("worker-a", 1) == begun.info.turn_id
+    assert not await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+
+
+async def test_a_thread_held_by_a_dead_worker_goes_to_the_shared_queue(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    await turns.routing.hold(thread_id, "worker-gone")  # its alive key has expired (never set here)
+
+    begun = await send(turns, thread_id, "hello")
+
+    assert isinstance(begun, TurnBegun)
+    assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+
+
+async def test_only_the_holder_releases_a_thread(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    await turns.routing.hold(thread_id, "worker-a")
+
+    await turns.routing.release(thread_id, "worker-b")
+    assert await turns.store.redis.get(turns.keys.thread_agent(thread_id)) == b"worker-a"
+    await turns.routing.release(thread_id, "worker-a")
+    assert await turns.store.redis.get(turns.keys.thread_agent(thread_id)) is None
+
+
+async def test_a_turn_is_claimed_by_one_worker_only(turns: Turns, database: Database) -> None:
+    begun = await send(turns, await new_thread(database), "hello")
+    assert isinstance(begun, TurnBegun)
+
+    first = await turns.store.claim(begun.info.turn_id, "worker-a")
+    second = await turns.store.claim(begun.info.turn_id, "worker-b")
+
+    assert first is not None
+    assert second is None
+
+
+async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_message_starts(
+    turns: Turns, database: Database, listen: Listen
+) -> None:
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, "first")
+    queued = await send(turns, thread_id, "second")
+    assert isinstance(begun, TurnBegun)
+    assert isinstance(queued, MessageQueued)
+    assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
+    token = events.Token(thread_id, begun.info.turn_id, 1, "partial")
+    await turns.store.publish(begun.info.turn_id, [(1, events.encode(token))])
+    await turns.store.redis.delete(turns.keys.turn_alive(begun.info.turn_id))  # the worker stopped heart-beating
+    watchers = await listen(turns.keys.thread_channel(thread_id))
+
+    assert await reap(turns, POLICY) == 1
+
+    stored = await messages(database, thread_id)
+    interrupted = next(m for m in stored if m.id == begun.info.message_id)
+    assert (interrupted.content, interrupted.status) == ("partial", "interrupted")
+    await watchers.until(lambda frames: len(frames) == 1)
+    assert isinstance(watchers.frames[0], events.Started)
+    assert watchers.frames[0].user_message_id == queued.message_id
+
+
+async def test_a_turn_routed_to_a_worker_that_died_before_taking_it_is_queued_for_any_worker(
+    turns: Turns, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    await turns.routing.heartbeat("worker-a", [thread_id])
+    begun = await send(turns, thread_id, "hello")
+    assert isinstance(begun, TurnBegun)
+    await turns.store.redis.delete(turns.keys.worker_alive("worker-a"))
+
+    assert await reap(turns, POLICY) == 0
+
+    assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+    assert await turns.store.claim(begun.info.turn_id, "worker-b") is not None
+
+
+async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error(
+    turns: Turns, database: Database, listen: Listen
+) -> None:
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, "anyone there?")
+    assert isinstance(begun, TurnBegun)
+    turn = await listen(turns.keys.turn_channel(begun.info.turn_id))
+
+    await _age(turns, begun.info.turn_id, WAITING_NOTICE_S + 0.1)
+    await reap(turns, POLICY)
+    await reap(turns, POLICY)  # said once only
+    await _age(turns, begun.info.turn_id, POLICY.pickup_timeout_s)
+    assert await reap(turns, POLICY) == 1
+
+    await turn.until(lambda frames: len(frames) == 2)
+    waiting, final = turn.frames
+    assert isinstance(waiting, events.Status)
+    assert waiting.seq == 1
+    assert isinstance(final, events.Error)
+    assert (final.code, final.message, final.seq) == ("agent_offline", no_worker_message(30), 2)
+    stored = await messages(database, thread_id)
+    assert [(m.content, m.status) for m in stored] == [("anyone there?", "complete"), ("", "error")]
+    assert await turns.store.running_turn(thread_id) is None
+
+
+async def test_a_worker_claiming_late_continues_after_the_waiting_notice(turns: Turns, database: Database) -> None:
+    begun = await send(turns, await new_thread(database), "hello")
+    assert isinstance(begun, TurnBegun)
+    await _age(turns, begun.info.turn_id, WAITING_NOTICE_S + 0.1)
+    await reap(turns, POLICY)
+
+    claimed = await turns.store.claim(begun.info.turn_id, "worker-a")
+
+    assert claimed is not None
+    assert claimed.last_seq == 1
+
+
+async def test_a_turn_whose_job_vanished_before_any_claim_ends_and_frees_the_thread(
+    turns: Turns, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, "hello")
+    assert isinstance(begun, TurnBegun)
+    await turns.store.redis.delete(f"arq:job:{begun.info.turn_id}")  # a worker died picking it up
+    await _age(turns, begun.info.turn_id, 10)
+
+    assert await reap(turns, POLICY) == 1
+
+    reply = (await messages(database, thread_id))[-1]
+    assert (reply.status, reply.error) == ("error", LOST_MESSAGE)
+    assert await turns.store.running_turn(thread_id) is None
+
+
+async def test_a_queued_message_left_without_a_coming_turn_is_started(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, "first")
+    queued = await send(turns, thread_id, "second")
+    assert isinstance(begun, TurnBegun)
+    assert isinstance(queued, MessageQueued)
+    # A finisher that died after freeing the thread and before starting its next message.
+    await turns.store.end(thread_id, begun.info.turn_id)
+
+    await reap(turns, POLICY)
+
+    running = await turns.store.running_turn(thread_id)
+    info = await turns.store.info(running or "")
+    assert info is not None
+    assert info.user_message_id == queued.message_id
