@@ -100,26 +100,33 @@ async def test_a_prompt_that_looks_like_a_flag_is_text_to_the_agent(stack: Stack
     assert shell.text.startswith("You said: -rf / ; $(id) `whoami`\nsecond line ✓")
 
 
-async def test_second_message_while_streaming_is_refused_as_busy_from_any_gateway(stack: Stack) -> None:
+async def test_a_message_sent_while_a_reply_streams_is_queued_from_any_gateway_and_runs_next(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
     first = await ChatClient.open(stack.gateway_url(0))
     other = await ChatClient.open(stack.gateway_url(1))
     try:
         started = await first.message(thread_id, "a long answer please")
         assert started["type"] == "started"
-        refused = await other.message(thread_id, "me too")
-        assert refused["type"] == "error"
-        assert refused["code"] == "thread_busy"
-        record = await first.until_final()
-        assert record.final["type"] == "done"
-        # The thread is free again afterwards, and the refused message was not stored.
-        _, after = await other.turn(thread_id, "now it is my turn")
-        assert after.final["type"] == "done"
+        await other.send({"type": "message", "threadId": thread_id, "content": "me too"})
+        queued = await other.receive()
+        assert (queued["type"], queued["position"]) == ("queued", 1)
+        assert (await first.until_final()).final["type"] == "done"
+        # The queued message becomes the next turn; both connections watch the thread and see it start.
+        for client in (first, other):
+            while (event := await client.receive())["type"] != "started":
+                pass
+            assert event["userMessageId"] == queued["messageId"]
+        assert (await other.until_final()).final["type"] == "done"
     finally:
         await first.close()
         await other.close()
-    contents = [m["content"] for m in messages(stack.api_url, thread_id) if m["role"] == "user"]
-    assert contents == ["a long answer please", "now it is my turn"]
+    stored = messages(stack.api_url, thread_id)
+    assert [(m["role"], m["content"][:8]) for m in stored] == [
+        ("user", "a long a"),
+        ("assistant", "You said"),
+        ("user", "me too"),
+        ("assistant", "You said"),
+    ]
 
 
 async def test_cancel_from_another_gateway_stops_the_turn_and_keeps_the_text(stack: Stack) -> None:

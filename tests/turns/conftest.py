@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -42,7 +42,7 @@ async def turns(redis_url: str, redis_keys: RedisKeys, database: Database) -> As
 
 
 @pytest.fixture
-async def listen(redis_url: str) -> AsyncIterator[Callable[..., ChannelRecorder]]:
+async def listen(redis_url: str) -> AsyncIterator[Callable[[str], Awaitable[ChannelRecorder]]]:
     """Subscribe to channels (a turn's or a thread's) and record what is published there."""
     client = Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -70,7 +70,7 @@ async def listen(redis_url: str) -> AsyncIterator[Callable[..., ChannelRecorder]
             await ready.wait()
         return recorder
 
-    yield subscribe  # type: ignore[misc]
+    yield subscribe
     if reader is not None:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)

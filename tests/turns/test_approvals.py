@@ -45,9 +45,7 @@ async def test_a_pending_request_makes_the_turn_wait_until_it_is_resolved(turns:
     assert await turns.approvals.open_requests(turn_id) == []
 
 
-async def test_the_first_answer_wins_and_later_ones_are_told_so(
-    turns: Turns, database: Database, redis: Redis
-) -> None:
+async def test_the_first_answer_wins_and_later_ones_are_told_so(turns: Turns, database: Database, redis: Redis) -> None:
     begun = await _running_turn(turns, database)
     turn_id = begun.info.turn_id
     await turns.approvals.ask(turn_id, "req-1")

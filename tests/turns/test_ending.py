@@ -16,7 +16,9 @@ from tests.turns.conftest import ChannelRecorder, messages, new_thread, send, te
 Listen = Callable[[str], Awaitable[ChannelRecorder]]
 
 
-async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(turns: Turns, database: Database, listen: Listen) -> None:
+async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(
+    turns: Turns, database: Database, listen: Listen
+) -> None:
     thread_id = await new_thread(database)
     begun = await send(turns, thread_id, "hi")
     assert isinstance(begun, TurnBegun)
@@ -29,9 +31,7 @@ async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(turns: Turn
     reply = (await messages(database, thread_id))[-1]
     assert (reply.content, reply.status, reply.meta) == ("Hello!", "complete", {"costUsd": 0.5})
     await turn.until(lambda frames: len(frames) == 1)
-    assert turn.frames == [
-        events.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, None)
-    ]
+    assert turn.frames == [events.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, None)]
     assert not await finish_turn(turns, begun.info, text_transcript("again"), DONE)
 
 

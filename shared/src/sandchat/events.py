@@ -26,15 +26,6 @@ ErrorCode = Literal[
     "interrupted",
 ]
 
-# The final status of the assistant message for each turn-ending code.
-STATUS_FOR_CODE: Final = {
-    "agent_offline": "error",
-    "agent_error": "error",
-    "timeout": "error",
-    "cancelled": "cancelled",
-    "interrupted": "interrupted",
-}
-
 
 class _Wire(msgspec.Struct, rename="camel", tag_field="type", omit_defaults=True, forbid_unknown_fields=False):
     pass

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from sandchat.redis_keys import RedisKeys
 
 AgentRunnerName = Literal["docker-sandbox", "local", "simulator"]
+PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -33,6 +34,9 @@ _ACCEPTS: dict[str, str] = {
     "agent_runner": "one of docker-sandbox, local, simulator",
     "agent_inactivity_timeout_s": "a number of seconds greater than 0",
     "worker_max_jobs": "a whole number of at least 1",
+    "agent_permission_mode": "one of bypassPermissions, acceptEdits, default, plan",
+    "approval_timeout_s": "a number of seconds greater than 0, or nothing to wait forever",
+    "turn_pickup_timeout_s": "a number of seconds greater than 0",
     "allowed_origins": "a comma-separated list of origins such as http://127.0.0.1:8000",
     "redis_namespace": "1 to 64 letters, digits, dots, dashes or underscores",
     "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
@@ -66,6 +70,12 @@ class Settings(BaseSettings):
     claude_bin: str = "claude"
     agent_inactivity_timeout_s: Annotated[float, Field(gt=0)] = 600
     worker_max_jobs: Annotated[int, Field(ge=1)] = 50
+    # How the agent asks before it acts, for threads that chose no mode of their own.
+    agent_permission_mode: PermissionMode = "bypassPermissions"
+    # An approval request nobody answers is refused after this long; unset: it waits forever.
+    approval_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    # A turn no worker takes within this long ends with an error (the message stays stored).
+    turn_pickup_timeout_s: Annotated[float, Field(gt=0)] = 30
     # Prefix of every Redis key, queue and channel: stacks sharing one Redis need different ones.
     redis_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "sandchat"
     # The built web UI; found next to the sources when unset (services/web/dist).
@@ -107,7 +117,7 @@ class Settings(BaseSettings):
             return origins
         return value
 
-    @field_validator("auth_token", "gateway_public_url", "web_dist_dir", mode="before")
+    @field_validator("auth_token", "gateway_public_url", "web_dist_dir", "approval_timeout_s", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `VAR=` in .env or compose means "not set", not "set to nothing".

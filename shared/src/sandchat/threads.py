@@ -135,7 +135,9 @@ async def begin_exchange(
     if row is None:
         return None
     thread, started_before = row
-    user = Message(id=user_message_id or new_id(), thread_id=thread_id, role="user", content=content, created_at=utcnow())
+    user = Message(
+        id=user_message_id or new_id(), thread_id=thread_id, role="user", content=content, created_at=utcnow()
+    )
     reply = _reply(thread_id, turn_id, reply_id)
     session.add_all([user, reply])
     title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(content)

@@ -1,29 +1,30 @@
-"""The chat protocol's requests: start a turn, cancel it, resume it (DESIGN §6, §7)."""
+"""The chat protocol's requests (docs/protocol.md): each frame becomes a call into the turn package.
+
+Every request gets exactly one answer: ``started``/``queued`` for a message, the turn's final event
+for a cancel, ``watching`` for a watch, the turn's events for a resume, ``approval_answered`` (to
+every follower of the turn) for an approve that wins — or one ``error`` event saying what was wrong.
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
-from arq.connections import ArqRedis
-from redis.exceptions import RedisError
-from sandchat import events, threads, turn_queue
-from sandchat.database import Database
+from sandchat import events, threads
 from sandchat.transcript import Transcript
-from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
-from sandchat.turn_store import TurnInfo, TurnStore
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sandchat.turns import Turns
+from sandchat.turns.approvals import Answer
+from sandchat.turns.beginning import NO_SUCH_THREAD, MessageQueued, MessageRefused, TurnBegun, submit
+from sandchat.turns.ending import finish_turn
+from sandchat.turns.outcomes import CANCELLED
 
 from sandchat_gateway.connection import ChatConnection
 
 log = logging.getLogger(__name__)
 
 MAX_THREAD_ID_CHARS: Final = 64
-NO_SUCH_THREAD: Final = "No thread with this id."
-BUSY: Final = "A reply is still streaming in this thread; wait for it or stop it."
 EMPTY: Final = "The message is empty."
 TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
@@ -31,20 +32,15 @@ NUL: Final = "The message contains a NUL character."
 MAX_REQUEST_CHARS: Final = 1 << 20
 RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
-STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
-# Tries of the store transaction when SQLite stays busy past its timeout.
-STORE_ATTEMPTS: Final = 3
-QUEUE_FAILED: Final = "Your message was stored but could not be queued (Redis is unavailable); try again."
+NOTHING_TO_APPROVE: Final = "No request with this id is waiting for an answer in this thread."
+ANSWERED_ALREADY: Final = "This request was already answered."
 
 
 @dataclass(slots=True)
 class Chat:
     """What request handlers need, shared by all connections of one gateway."""
 
-    database: Database
-    store: TurnStore
-    queue: ArqRedis
-    queue_name: str
+    turns: Turns
 
     async def handle(self, connection: ChatConnection, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
@@ -66,14 +62,19 @@ class Chat:
             # Thread ids are UUIDs; a longer one names no thread and must not become a Redis key.
             connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
-        if isinstance(request, events.SendMessage):
-            await self.start_turn(connection, request)
-        elif isinstance(request, events.Cancel):
-            await self.cancel(connection, request)
-        else:
-            await self.resume(connection, request)
+        match request:
+            case events.SendMessage():
+                await self.send_message(connection, request)
+            case events.Cancel():
+                await self.cancel(connection, request)
+            case events.Resume():
+                await self.resume(connection, request)
+            case events.Approve():
+                await self.approve(connection, request)
+            case events.Watch():
+                await self.watch(connection, request)
 
-    async def start_turn(self, connection: ChatConnection, request: events.SendMessage) -> None:
+    async def send_message(self, connection: ChatConnection, request: events.SendMessage) -> None:
         thread_id, content = request.thread_id, request.content
         if not content.strip():
             connection.send_error(thread_id, "invalid_message", EMPTY)
@@ -84,90 +85,69 @@ class Chat:
         if "\x00" in content:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
-        # The lock first: it is one Redis round trip, and a busy thread then costs no database work.
-        turn_id = str(uuid.uuid4())
-        if not await self.store.lock_thread(thread_id, turn_id):
-            connection.send_error(thread_id, "thread_busy", BUSY)
-            return
-        try:
-            exchange = await self._store_turn(thread_id, turn_id, content)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("thread %s: could not store the message: %s", thread_id, exc)
-            await self.store.unlock_thread(thread_id, turn_id)
-            connection.send_error(thread_id, "agent_error", STORE_FAILED)
-            return
-        if exchange is None:
-            await self.store.unlock_thread(thread_id, turn_id)
-            connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
-            return
-        user, reply, title = exchange.user, exchange.reply, exchange.title
 
-        info = TurnInfo(turn_id, thread_id, reply.id, user.id, "queued")
-        try:
-            await self.store.register(info)
-            await connection.follow(turn_id)
-            queued = await turn_queue.enqueue_turn(self.queue, self.queue_name, turn_id)
-        except RedisError:
-            log.exception("turn %s: could not be queued", turn_id)
-            queued = False
-        if not queued:
-            await connection.unfollow(turn_id)
-            await self._fail_unqueued(info)
-            connection.send(events.Error(thread_id, "agent_error", QUEUE_FAILED, turn_id=turn_id, message_id=reply.id))
-            return
-        connection.send(events.Started(thread_id, turn_id, user.id, reply.id))
-        if title:
-            connection.send(events.Title(thread_id, title))
-        log.info("thread %s: turn %s queued", thread_id, turn_id)
+        async def on_begun(begun: TurnBegun) -> None:
+            # Followed before it is dispatched, so the sender misses none of its events.
+            await connection.follow(begun.info.turn_id)
+            info = begun.info
+            connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id))
 
-    async def _store_turn(self, thread_id: str, turn_id: str, content: str) -> threads.Exchange | None:
-        """The user message and the streaming reply (``None``: no such thread).
-
-        SQLite under heavy write load can exhaust its busy timeout; the transaction then wrote
-        nothing, so it is simply tried again.
-        """
-        attempt = 1
-        while True:
-            try:
-                async with self.database.transaction() as session:
-                    return await threads.begin_exchange(session, thread_id, content, turn_id)
-            except OperationalError as exc:
-                if attempt >= STORE_ATTEMPTS or "locked" not in str(exc):
-                    raise
-                attempt += 1
-                log.warning("thread %s: database busy, storing again (attempt %d)", thread_id, attempt)
-
-    async def _fail_unqueued(self, info: TurnInfo) -> None:
-        try:
-            async with self.database.transaction() as session:
-                await threads.update_message(session, info.message_id, status="error", error=QUEUE_FAILED)
-        finally:
-            try:
-                await self.store.unlock_thread(info.thread_id, info.turn_id)
-            except RedisError:
-                log.warning("turn %s: lock not released; it stays until Redis is back", info.turn_id)
+        await connection.watch(thread_id)
+        submitted = await submit(self.turns, thread_id, content, on_begun)
+        if isinstance(submitted, MessageQueued):
+            connection.tell_queued(events.Queued(thread_id, submitted.message_id, submitted.position))
+        elif isinstance(submitted, MessageRefused):
+            await connection.unwatch(thread_id)
+            connection.send_error(thread_id, submitted.code, submitted.message)
 
     async def cancel(self, connection: ChatConnection, request: events.Cancel) -> None:
         """Stop the thread's running turn, whichever worker runs it. Nothing running: nothing to do."""
-        turn_id = await self.store.running_turn(request.thread_id)
+        store = self.turns.store
+        turn_id = await store.running_turn(request.thread_id)
         if turn_id is None:
             return
-        await self.store.request_cancel(turn_id)
-        info = await self.store.info(turn_id)
+        await connection.follow(turn_id, await store.last_seq(turn_id))  # the answer is the turn's end
+        await store.request_cancel(turn_id)
+        info = await store.info(turn_id)
         if info is not None and info.state == "queued":
             # No worker has it yet: end it here; a worker that picks it up later sees it ended.
-            await connection.follow(turn_id)
-            await finish_turn(self.store, self.database, info, Transcript(), code="cancelled", error=CANCELLED_MESSAGE)
+            await finish_turn(self.turns, info, Transcript(), CANCELLED)
 
     async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
-        turn_id = await self.store.latest_turn(request.thread_id)
+        turn_id = await self.turns.store.latest_turn(request.thread_id)
         if turn_id is None:
-            async with self.database.reading() as session:
-                exists = await threads.get_thread(session, request.thread_id) is not None
+            exists = await self._thread_exists(request.thread_id)
             code: events.ErrorCode = "invalid_message" if exists else "thread_not_found"
             connection.send_error(request.thread_id, code, NOTHING_TO_RESUME if exists else NO_SUCH_THREAD)
             return
+        await connection.watch(request.thread_id)
         await connection.follow(turn_id, max(request.after_seq, 0), catch_up=True)
+
+    async def approve(self, connection: ChatConnection, request: events.Approve) -> None:
+        thread_id = request.thread_id
+        turn_id = await self.turns.store.running_turn(thread_id)
+        if turn_id is None:
+            connection.send_error(thread_id, "invalid_message", NOTHING_TO_APPROVE)
+            return
+        # Followed first: the answer every follower sees is the turn's `approval_answered`.
+        await connection.follow(turn_id, await self.turns.store.last_seq(turn_id))
+        answer = Answer(request.decision, request.message, request.answers)
+        outcome = await self.turns.approvals.answer(turn_id, request.request_id, answer)
+        if outcome == "unknown":
+            connection.send_error(thread_id, "invalid_message", NOTHING_TO_APPROVE)
+        elif outcome == "answered already":
+            connection.send_error(thread_id, "invalid_message", ANSWERED_ALREADY)
+
+    async def watch(self, connection: ChatConnection, request: events.Watch) -> None:
+        if not await self._thread_exists(request.thread_id):
+            connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
+            return
+        await connection.watch(request.thread_id)
+        connection.send(events.Watching(request.thread_id, await self.turns.store.running_turn(request.thread_id)))
+
+    async def _thread_exists(self, thread_id: str) -> bool:
+        async with self.turns.database.reading() as session:
+            return await threads.get_thread(session, thread_id) is not None
 
 
 class _ThreadIdOnly(msgspec.Struct, rename="camel"):

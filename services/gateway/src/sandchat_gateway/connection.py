@@ -1,8 +1,10 @@
-"""One browser (or CLI) connection: its bounded send queue and the turns it follows.
+"""One browser (or CLI) connection: its bounded send queue, the threads it watches, the turns it follows.
 
-A turn followed by this connection delivers frames in ``seq`` order, each at most once: while a
-resume reads the replay log, live frames wait in ``pending`` and are then deduplicated by ``seq``.
-A client that cannot keep up (its queue is full) is closed with 1013 and may resume.
+A followed turn delivers frames in ``seq`` order, each at most once: while a catch-up reads the
+replay log, live frames wait in ``pending`` and are then deduplicated by ``seq``. A watched thread
+delivers its own events (a turn started, a message queued or removed, a new title); when one of its
+turns starts, the connection follows that turn from its first event. A client that cannot keep up
+(its queue is full) is closed with 1013 and may resume.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sandchat import events
-from sandchat.turn_store import TurnStore
+from sandchat.redis_keys import RedisKeys
+from sandchat.turns.store import TurnStore
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from sandchat_gateway.fanout import TurnFanout
+from sandchat_gateway.fanout import ChannelFanout
 
 log = logging.getLogger(__name__)
 
@@ -29,36 +33,115 @@ SEND_QUEUE_FRAMES: Final = 4096
 RATE_BURST: Final = 20
 RATE_PER_S: Final = 5.0
 TRY_AGAIN_LATER: Final = 1013
+# Threads one connection watches at most; watching one more forgets the least recently watched.
+MAX_WATCHED_THREADS: Final = 64
+# Messages whose `queued` answer went to their sender directly (its copy from the thread is skipped).
+MAX_TOLD: Final = 256
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class FollowedTurn:
+    """The connection's listener on one turn's channel."""
+
+    connection: ChatConnection
+    turn_id: str
     last_seq: int = 0
     syncing: bool = False
     pending: list[tuple[events.TurnEventHead, bytes]] = field(default_factory=list)
 
+    def deliver(self, frame: bytes) -> None:
+        head = events.decode_head(frame)
+        if self.syncing:
+            self.pending.append((head, frame))
+        else:
+            self.push(head, frame)
+
+    def resync(self) -> None:
+        if not self.syncing:
+            self.connection.spawn(self.catch_up())
+
+    async def catch_up(self) -> None:
+        self.syncing = True
+        try:
+            for frame in await self.connection.store.replay(self.turn_id, self.last_seq):
+                self.push(events.decode_head(frame), frame)
+        finally:
+            self.syncing = False
+            pending, self.pending = self.pending, []
+            for head, frame in pending:
+                self.push(head, frame)
+
+    def push(self, head: events.TurnEventHead, frame: bytes) -> None:
+        if head.seq <= self.last_seq:
+            return  # already sent (replay and live overlap)
+        self.last_seq = head.seq
+        self.connection.enqueue(frame)
+        if head.is_final:
+            self.connection.spawn(self.connection.unfollow(self.turn_id))
+
+
+@dataclass(eq=False, slots=True)
+class WatchedThread:
+    """The connection's listener on one thread's channel."""
+
+    connection: ChatConnection
+    thread_id: str
+
+    def deliver(self, frame: bytes) -> None:
+        event = events.decode_event(frame)
+        connection = self.connection
+        if isinstance(event, events.Started):
+            if event.turn_id in connection.turns:
+                return  # followed already: its sender was told directly, a resumer needs no `started`
+            connection.enqueue(frame)
+            connection.spawn(connection.follow(event.turn_id, catch_up=True))
+        elif isinstance(event, events.Queued) and connection.told(event.message_id):
+            return
+        else:
+            connection.enqueue(frame)
+
+    def resync(self) -> None:
+        # A turn that started while Redis was away is found by the client's next `watch` or `resume`.
+        return
+
 
 class ChatConnection:
-    def __init__(self, websocket: ServerConnection, fanout: TurnFanout, store: TurnStore) -> None:
+    def __init__(self, websocket: ServerConnection, fanout: ChannelFanout, store: TurnStore) -> None:
         self.websocket = websocket
         self.fanout = fanout
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
+        self.threads: OrderedDict[str, WatchedThread] = OrderedDict()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._closing = False
         self._tokens = float(RATE_BURST)
         self._refilled_at = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._told: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def keys(self) -> RedisKeys:
+        return self.store.keys
 
     # --- sending ---------------------------------------------------------------------------------
 
     def send(self, event: events.ServerEvent) -> None:
-        self._enqueue(events.encode(event))
+        self.enqueue(events.encode(event))
 
     def send_error(self, thread_id: str | None, code: events.ErrorCode, message: str) -> None:
         self.send(events.Error(thread_id, code, message))
 
-    def _enqueue(self, frame: bytes) -> None:
+    def tell_queued(self, queued: events.Queued) -> None:
+        """Answer a sender directly; the copy its thread's watchers get is then not sent twice."""
+        self._told[queued.message_id] = None
+        while len(self._told) > MAX_TOLD:
+            self._told.popitem(last=False)
+        self.send(queued)
+
+    def told(self, message_id: str) -> bool:
+        return self._told.pop(message_id, 1) is None
+
+    def enqueue(self, frame: bytes) -> None:
         if self._closing:
             return
         try:
@@ -66,7 +149,7 @@ class ChatConnection:
         except asyncio.QueueFull:
             self._closing = True
             log.warning("client too slow (%d frames queued); closing with 1013", self._queue.qsize())
-            self._spawn(self.websocket.close(TRY_AGAIN_LATER, "too slow: reconnect and resume"))
+            self.spawn(self.websocket.close(TRY_AGAIN_LATER, "too slow: reconnect and resume"))
 
     async def write_forever(self) -> None:
         """Drain the send queue into the socket (one task per connection)."""
@@ -75,54 +158,36 @@ class ChatConnection:
                 frame = await self._queue.get()
                 await self.websocket.send(frame, text=True)
 
-    # --- following turns -------------------------------------------------------------------------
+    # --- turns and threads -----------------------------------------------------------------------
 
     async def follow(self, turn_id: str, after_seq: int = 0, *, catch_up: bool = False) -> None:
         """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged."""
         if turn_id in self.turns:
             return
-        turn = self.turns[turn_id] = FollowedTurn(last_seq=after_seq, syncing=catch_up)
-        await self.fanout.subscribe(turn_id, self)  # subscribe first, then read the log: no gap
+        turn = self.turns[turn_id] = FollowedTurn(self, turn_id, last_seq=after_seq, syncing=catch_up)
+        await self.fanout.subscribe(self.keys.turn_channel(turn_id), turn)  # subscribe first, then read: no gap
         if catch_up:
-            await self._catch_up(turn_id, turn)
-
-    async def _catch_up(self, turn_id: str, turn: FollowedTurn) -> None:
-        turn.syncing = True
-        try:
-            for frame in await self.store.replay(turn_id, turn.last_seq):
-                self._push(turn_id, turn, events.decode_head(frame), frame)
-        finally:
-            turn.syncing = False
-            pending, turn.pending = turn.pending, []
-            for head, frame in pending:
-                self._push(turn_id, turn, head, frame)
-
-    def deliver(self, turn_id: str, head: events.TurnEventHead, frame: bytes) -> None:
-        turn = self.turns.get(turn_id)
-        if turn is None:
-            return
-        if turn.syncing:
-            turn.pending.append((head, frame))
-        else:
-            self._push(turn_id, turn, head, frame)
-
-    def resync(self, turn_id: str) -> None:
-        """Redis reconnected: fetch from the log whatever was published while it was away."""
-        turn = self.turns.get(turn_id)
-        if turn is not None and not turn.syncing:
-            self._spawn(self._catch_up(turn_id, turn))
-
-    def _push(self, turn_id: str, turn: FollowedTurn, head: events.TurnEventHead, frame: bytes) -> None:
-        if head.seq <= turn.last_seq:
-            return  # already sent (replay and live overlap)
-        turn.last_seq = head.seq
-        self._enqueue(frame)
-        if head.is_final:
-            self._spawn(self.unfollow(turn_id))
+            await turn.catch_up()
 
     async def unfollow(self, turn_id: str) -> None:
-        if self.turns.pop(turn_id, None) is not None:
-            await self.fanout.unsubscribe(turn_id, self)
+        turn = self.turns.pop(turn_id, None)
+        if turn is not None:
+            await self.fanout.unsubscribe(self.keys.turn_channel(turn_id), turn)
+
+    async def watch(self, thread_id: str) -> None:
+        """Receive the thread's events from now on (returns once subscribed)."""
+        if thread_id in self.threads:
+            self.threads.move_to_end(thread_id)
+            return
+        thread = self.threads[thread_id] = WatchedThread(self, thread_id)
+        await self.fanout.subscribe(self.keys.thread_channel(thread_id), thread)
+        while len(self.threads) > MAX_WATCHED_THREADS:
+            await self.unwatch(next(iter(self.threads)))
+
+    async def unwatch(self, thread_id: str) -> None:
+        thread = self.threads.pop(thread_id, None)
+        if thread is not None:
+            await self.fanout.unsubscribe(self.keys.thread_channel(thread_id), thread)
 
     # --- housekeeping ----------------------------------------------------------------------------
 
@@ -136,7 +201,7 @@ class ChatConnection:
             return True
         return False
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -145,5 +210,7 @@ class ChatConnection:
         self._closing = True
         for turn_id in list(self.turns):
             await self.unfollow(turn_id)
+        for thread_id in list(self.threads):
+            await self.unwatch(thread_id)
         for task in list(self._tasks):
             task.cancel()

@@ -1,8 +1,9 @@
 """One Redis pub/sub connection per gateway process, shared by all its WebSocket clients.
 
-Subscriptions are reference-counted per turn channel. Each frame's ``seq`` is decoded once and
-handed to every subscriber. When Redis drops, the reader reconnects, resubscribes, and asks
-each subscriber to catch up from the replay log, so nothing published meanwhile is lost.
+Subscriptions are per channel (a turn's events, a thread's events) and reference-counted: the
+first listener subscribes the channel, the last one to leave unsubscribes it. When Redis drops, the
+reader reconnects, resubscribes, and asks every listener to catch up (a turn's listener re-reads
+its replay log), so nothing published meanwhile is lost.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Final, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sandchat import events
 from sandchat.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -24,77 +24,86 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S: Final = 5.0
 
 
-class TurnSubscriber(Protocol):
-    def deliver(self, turn_id: str, head: events.TurnEventHead, frame: bytes) -> None: ...
+class ChannelListener(Protocol):
+    def deliver(self, frame: bytes) -> None:
+        """A frame published on the channel (called in the reader's task: must not block)."""
 
-    def resync(self, turn_id: str) -> None: ...
+    def resync(self) -> None:
+        """Redis reconnected: frames published while it was away may have been missed."""
 
 
-class TurnFanout:
+class ChannelFanout:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
-        self._subscribers: defaultdict[str, set[TurnSubscriber]] = defaultdict(set)
+        self._listeners: defaultdict[bytes, set[ChannelListener]] = defaultdict(set)
         self._pubsub: PubSub | None = None
         self._ready = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
-    def _turn_of(self, channel: bytes) -> str:
-        # "<ns>:turn:<turn id>:events"
-        return channel.decode().rsplit(":", 2)[-2]
+    @property
+    def channels(self) -> int:
+        return len(self._listeners)
 
     async def start(self) -> None:
-        self._reader = asyncio.create_task(self._read_forever(), name="turn-fanout")
+        self._reader = asyncio.create_task(self._read_forever(), name="channel-fanout")
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
 
-    async def subscribe(self, turn_id: str, subscriber: TurnSubscriber) -> None:
-        """Deliver the turn's events to ``subscriber`` from now on (returns once Redis confirmed)."""
-        subscribers = self._subscribers[turn_id]
-        first = not subscribers
-        subscribers.add(subscriber)
+    async def subscribe(self, channel: str, listener: ChannelListener) -> None:
+        """Deliver the channel's frames to ``listener`` from now on (returns once Redis confirmed)."""
+        name = channel.encode()
+        listeners = self._listeners[name]
+        first = not listeners
+        listeners.add(listener)
         if first:
             try:
                 await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_S)
             except TimeoutError:
-                subscribers.discard(subscriber)
+                self._drop(name, listener)
                 raise RedisConnectionError("the gateway's pub/sub connection to Redis is down") from None
             assert self._pubsub is not None
-            await self._pubsub.subscribe(self.keys.turn_channel(turn_id))
+            await self._pubsub.subscribe(channel)
 
-    async def unsubscribe(self, turn_id: str, subscriber: TurnSubscriber) -> None:
-        subscribers = self._subscribers.get(turn_id)
-        if subscribers is None:
-            return
-        subscribers.discard(subscriber)
-        if not subscribers:
-            del self._subscribers[turn_id]
-            if self._pubsub is not None and self._ready.is_set():
-                try:
-                    await self._pubsub.unsubscribe(self.keys.turn_channel(turn_id))
-                except Exception as exc:
-                    log.debug("unsubscribe failed: %s", exc)
+    async def unsubscribe(self, channel: str, listener: ChannelListener) -> None:
+        name = channel.encode()
+        if self._drop(name, listener) and self._pubsub is not None and self._ready.is_set():
+            try:
+                await self._pubsub.unsubscribe(channel)
+            except Exception as exc:
+                log.debug("unsubscribe failed: %s", exc)
+
+    def _drop(self, name: bytes, listener: ChannelListener) -> bool:
+        """Forget the listener; ``True`` when it was the channel's last one."""
+        listeners = self._listeners.get(name)
+        if listeners is None:
+            return False
+        listeners.discard(listener)
+        if listeners:
+            return False
+        del self._listeners[name]
+        return True
 
     async def _read_forever(self) -> None:
         backoff = 0.1
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                # A placeholder subscription keeps the connection in pub/sub mode while no turn runs.
-                await pubsub.subscribe(f"{self.keys.namespace}:gateway:keepalive")
-                channels = [self.keys.turn_channel(turn_id) for turn_id in self._subscribers]
+                # A placeholder subscription keeps the connection in pub/sub mode while nothing is followed.
+                await pubsub.subscribe(self.keys.gateway_keepalive)
+                channels = list(self._listeners)
                 if channels:
                     await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
                 self._ready.set()
                 if backoff > 0.1:
-                    log.info("pub/sub reconnected; %d turns resubscribed", len(channels))
-                    for turn_id, subscribers in list(self._subscribers.items()):
-                        for subscriber in list(subscribers):
-                            subscriber.resync(turn_id)
+                    log.info("pub/sub reconnected; %d channels resubscribed", len(channels))
+                    for listeners in list(self._listeners.values()):
+                        for listener in list(listeners):
+                            listener.resync()
                 backoff = 0.1
                 await self._dispatch(pubsub)
             except asyncio.CancelledError:
@@ -113,11 +122,9 @@ class TurnFanout:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is None or message.get("type") != "message":
                 continue
-            turn_id = self._turn_of(message["channel"])
-            subscribers = self._subscribers.get(turn_id)
-            if not subscribers:
+            listeners = self._listeners.get(message["channel"])
+            if not listeners:
                 continue
             frame: bytes = message["data"]
-            head = events.decode_head(frame)
-            for subscriber in list(subscribers):
-                subscriber.deliver(turn_id, head, frame)
+            for listener in list(listeners):
+                listener.deliver(frame)

@@ -12,11 +12,10 @@ from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import RedisError
-from sandchat import turn_queue
 from sandchat.database import Database
 from sandchat.settings import Settings
-from sandchat.turn_end import run_reaper
-from sandchat.turn_store import TurnStore
+from sandchat.turns import Turns, queue
+from sandchat.turns.reaper import ReaperPolicy, run_reaper
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -24,7 +23,7 @@ from websockets.http11 import Request, Response
 
 from sandchat_gateway.chat import Chat
 from sandchat_gateway.connection import ChatConnection
-from sandchat_gateway.fanout import TurnFanout
+from sandchat_gateway.fanout import ChannelFanout
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,11 @@ MAX_FRAME_BYTES: Final = 16 << 20
 class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = turn_queue.connect(settings.redis_url)
+        self.redis = queue.connect(settings.redis_url)
         self.database = Database(settings.database_url)
-        self.store = TurnStore(self.redis, settings.redis_keys)
-        self.fanout = TurnFanout(self.redis, settings.redis_keys)
-        self.chat = Chat(self.database, self.store, self.redis, settings.redis_keys.queue)
+        self.turns = Turns.connect(self.redis, settings.redis_keys, self.database)
+        self.fanout = ChannelFanout(self.redis, settings.redis_keys)
+        self.chat = Chat(self.turns)
         self.connections: set[ChatConnection] = set()
         self._refused_origins: set[str] = set()
 
@@ -85,7 +84,7 @@ class Gateway:
     # --- one connection --------------------------------------------------------------------------
 
     async def handle(self, websocket: ServerConnection) -> None:
-        connection = ChatConnection(websocket, self.fanout, self.store)
+        connection = ChatConnection(websocket, self.fanout, self.turns.store)
         self.connections.add(connection)
         writer = asyncio.create_task(connection.write_forever())
         try:
@@ -110,8 +109,8 @@ class Gateway:
     async def run(self) -> None:
         await self.database.log_startup()
         await self.fanout.start()
-        reaper = asyncio.create_task(run_reaper(self.store, self.database))
         settings = self.settings
+        reaper = asyncio.create_task(run_reaper(self.turns, ReaperPolicy(settings.turn_pickup_timeout_s)))
         async with serve(
             self.handle,
             settings.gateway_host,

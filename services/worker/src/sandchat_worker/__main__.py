@@ -11,9 +11,9 @@ from typing import Final
 
 from arq.worker import Worker, async_check_health
 from redis.exceptions import RedisError
-from sandchat import turn_queue
 from sandchat.logs import configure_logging
 from sandchat.settings import load_settings
+from sandchat.turns import queue
 
 from sandchat_worker.worker_app import build_worker, health_check_key
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     if args.command == "check":
-        redis_settings = turn_queue.redis_settings(settings.redis_url)
+        redis_settings = queue.redis_settings(settings.redis_url)
         sys.exit(asyncio.run(async_check_health(redis_settings, health_check_key(settings))))
     configure_logging("worker")
 

@@ -1,8 +1,9 @@
-"""The arq job: run one turn of the agent and relay what it says.
+"""Run one claimed turn: the agent answers the user's message; its events become numbered wire events.
 
 Every agent event becomes a wire event with the next ``seq``, published to the turn's channel and
 replay log in one round trip per read of the agent's output (so deltas that arrive together go
-out as one ``token``). The assistant message is written every few seconds and at the end.
+out as one ``token``). The assistant message is written every few seconds and at the end. A turn
+comes from the shared arq queue or from this worker's inbox (its thread's live agent is here).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any, Final
 
 from redis.exceptions import RedisError
 from sandchat import events, threads
-from sandchat.database import Database
 from sandchat.transcript import Transcript
-from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
-from sandchat.turn_store import TurnInfo, TurnStore
+from sandchat.turns import Turns
+from sandchat.turns.ending import TurnResult, finish_turn
+from sandchat.turns.outcomes import SHUTDOWN, THREAD_GONE, agent_ending, failed
+from sandchat.turns.store import TurnInfo
 
-from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
+from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse
 from sandchat_worker.agent_runners import AgentRunner
 from sandchat_worker.agent_turn import StampedText, run_agent_turn
 
@@ -29,28 +31,34 @@ log = logging.getLogger(__name__)
 
 # A long reply is written to the database this often while it streams (the replay log holds the rest).
 FLUSH_INTERVAL_S: Final = 3.0
-NOT_LOGGED_IN: Final = "The agent is not logged in. Log the Claude CLI in inside the sandbox (see docs/operating.md)."
+
+
+@dataclass(slots=True)
+class RunningTurn:
+    """What the worker's control listener needs to reach a turn it runs."""
+
+    info: TurnInfo | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
 class WorkerContext:
-    """What every job of one worker process shares (kept in arq's ctx)."""
+    """What every turn of one worker process shares."""
 
     worker_id: str
-    store: TurnStore
-    database: Database
+    turns: Turns
     runner: AgentRunner
     inactivity_timeout_s: float
-    cancels: dict[str, asyncio.Event] = field(default_factory=dict)
+    running: dict[str, RunningTurn] = field(default_factory=dict)
 
 
-class TurnRelay:
+class TurnPublisher:
     """Turns agent events into numbered wire events, publishes them, and keeps the transcript."""
 
-    def __init__(self, context: WorkerContext, info: TurnInfo) -> None:
+    def __init__(self, context: WorkerContext, info: TurnInfo, last_seq: int) -> None:
         self.context = context
         self.info = info
-        self.transcript = Transcript()
+        self.transcript = Transcript(last_seq=last_seq)
         self._flushed_at = time.monotonic()
         self._flush: asyncio.Task[None] | None = None
 
@@ -80,16 +88,18 @@ class TurnRelay:
         return events.encode(wire)
 
     async def on_events(self, batch: Sequence[AgentEvent]) -> None:
-        frames = [(0, self._encode(event)) for event in batch]
-        first = self.transcript.last_seq - len(frames) + 1
-        await self.context.store.publish(self.info.turn_id, [(first + i, frame) for i, (_, frame) in enumerate(frames)])
+        first = self.transcript.last_seq + 1
+        frames = [self._encode(event) for event in batch]
+        await self.context.turns.store.publish(
+            self.info.turn_id, [(first + i, frame) for i, frame in enumerate(frames)]
+        )
         if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S and (self._flush is None or self._flush.done()):
             self._flushed_at = time.monotonic()
             self._flush = asyncio.create_task(self._write_progress(self.transcript.text))
 
     async def _write_progress(self, text: str) -> None:
         try:
-            async with self.context.database.transaction() as session:
+            async with self.context.turns.database.transaction() as session:
                 await threads.update_message(session, self.info.message_id, content=text)
         except Exception as exc:
             log.warning("turn %s: progress write failed: %s", self.info.turn_id, type(exc).__name__)
@@ -99,24 +109,8 @@ class TurnRelay:
             await asyncio.gather(self._flush, return_exceptions=True)
 
 
-def _ending(outcome: TurnOutcome, inactivity_timeout_s: float) -> tuple[events.ErrorCode | None, str | None]:
-    match outcome.kind:
-        case "complete":
-            return None, None
-        case "offline":
-            return "agent_offline", events.AGENT_OFFLINE_MESSAGE
-        case "unauthenticated":
-            return "agent_error", NOT_LOGGED_IN
-        case "timeout":
-            return "timeout", f"The agent printed nothing for {inactivity_timeout_s:g} s and was stopped."
-        case "cancelled":
-            return "cancelled", CANCELLED_MESSAGE
-        case _:
-            return "agent_error", outcome.error or "The agent failed."
-
-
 async def _load_turn(context: WorkerContext, info: TurnInfo) -> tuple[str, str | None] | None:
-    async with context.database.reading() as session:
+    async with context.turns.database.reading() as session:
         prompt = await threads.get_message(session, info.user_message_id)
         thread = await threads.get_thread(session, info.thread_id)
     if prompt is None or thread is None:
@@ -125,79 +119,61 @@ async def _load_turn(context: WorkerContext, info: TurnInfo) -> tuple[str, str |
 
 
 async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
-    """arq entry point. Returns the final status (arq keeps it as the job result)."""
+    """arq's entry point (the shared queue); the inbox calls :func:`run_claimed_turn` the same way."""
     context: WorkerContext = ctx["sandchat"]
-    store = context.store
-    # Listen for a cancel before taking the turn: one sent earlier is seen by `start`, later ones by the listener.
-    cancel = context.cancels.setdefault(turn_id, asyncio.Event())
-    started = await store.start(turn_id, context.worker_id)  # one round trip
-    if started is None:
-        context.cancels.pop(turn_id, None)
-        log.info("turn %s already ended before a worker took it", turn_id)
-        return "skipped"
-    info, cancel_requested = started
-    if cancel_requested:
-        cancel.set()
-    relay = TurnRelay(context, info)
+    return await run_claimed_turn(context, turn_id)
+
+
+async def run_claimed_turn(context: WorkerContext, turn_id: str) -> str:
+    """Claim the turn and run it to its end; returns its outcome (``done`` or the error code)."""
+    # Reachable by a cancel before the claim: one sent earlier is seen by the claim, later ones by the listener.
+    running = context.running.setdefault(turn_id, RunningTurn())
+    try:
+        claimed = await context.turns.store.claim(turn_id, context.worker_id)
+        if claimed is None:
+            log.info("turn %s already ended or taken before this worker claimed it", turn_id)
+            return "skipped"
+        running.info = claimed.info
+        if claimed.cancel_requested:
+            running.stop.set()
+        return await _run(context, claimed.info, claimed.last_seq, running.stop)
+    finally:
+        context.running.pop(turn_id, None)
+
+
+async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, stop: asyncio.Event) -> str:
+    turns = context.turns
+    publisher = TurnPublisher(context, info, last_seq)
     try:
         loaded = await _load_turn(context, info)
         if loaded is None:  # the thread was deleted while the turn waited
-            await finish_turn(store, context.database, info, relay.transcript, code="agent_error", error="Thread gone.")
-            return "error"
+            await finish_turn(turns, info, publisher.transcript, THREAD_GONE)
+            return THREAD_GONE.outcome
         prompt, session_id = loaded
         outcome = await run_agent_turn(
             context.runner,
             prompt,
             session_id,
-            on_events=relay.on_events,
-            cancel=cancel,
+            on_events=publisher.on_events,
+            cancel=stop,
             inactivity_timeout_s=context.inactivity_timeout_s,
         )
-        await relay.settle()
-        code, error = _ending(outcome, context.inactivity_timeout_s)
-        await finish_turn(
-            store,
-            context.database,
-            info,
-            relay.transcript,
-            code=code,
-            error=error,
-            session_id=outcome.session_id,
-            cost_usd=outcome.cost_usd,
-            duration_ms=outcome.duration_ms,
-            extra_meta={"numTurns": outcome.num_turns},
-        )
-        log.info("turn %s ended: %s (%d chars)", turn_id, code or "done", relay.transcript.length)
-        return code or "complete"
+        await publisher.settle()
+        ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
+        result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, {"numTurns": outcome.num_turns})
+        await finish_turn(turns, info, publisher.transcript, ending, result)
+        return ending.outcome
     except asyncio.CancelledError:
         # The worker is shutting down: the agent was killed by run_agent_turn; say so and free the thread.
-        await relay.settle()
-        await asyncio.shield(
-            finish_turn(
-                store,
-                context.database,
-                info,
-                relay.transcript,
-                code="interrupted",
-                error="The worker was stopped while this reply was streaming.",
-            )
-        )
+        await publisher.settle()
+        await asyncio.shield(finish_turn(turns, info, publisher.transcript, SHUTDOWN))
         raise
     except Exception as exc:
-        log.exception("turn %s failed", turn_id)
-        await relay.settle()
+        log.exception("turn %s failed", info.turn_id)
+        await publisher.settle()
         try:
-            await finish_turn(
-                store,
-                context.database,
-                info,
-                relay.transcript,
-                code="agent_error",
-                error=f"Internal error: {type(exc).__name__}.",
-            )
+            await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
         except RedisError:
             # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
-            log.warning("turn %s: Redis unavailable; a reaper will end it", turn_id)
-        return "error"
-    finally:
-        context.cancels.pop(turn_id, None)
+            log.warning("turn %s: Redis unavailable; a reaper will end it", info.turn_id)
+        return "agent_error"

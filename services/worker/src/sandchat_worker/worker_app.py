@@ -1,7 +1,8 @@
-"""The arq worker process: turn jobs plus its background duties.
+"""The worker process: turns from the shared arq queue and from its own inbox, plus background duties.
 
-Duties: heart-beat the turns it runs, stop a turn when someone cancels it (from any gateway),
-probe the agent at start and every 30 s for the API's /health, and reap turns of dead workers.
+Duties: heart-beat itself and the turns it runs, take the turns routed to it (threads whose live
+agent it holds), stop a turn or pass it a person's approval when asked (from any gateway), probe the
+agent at start and every 30 s for the API's /health, and reap turns of dead workers.
 """
 
 from __future__ import annotations
@@ -15,24 +16,23 @@ import uuid
 from typing import Any, Final
 
 import msgspec
-from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 from redis.asyncio import Redis
-from sandchat import turn_queue
 from sandchat.database import Database
 from sandchat.settings import Settings
-from sandchat.turn_end import run_reaper
-from sandchat.turn_store import ALIVE_REFRESH_S, TurnStore
+from sandchat.turns import Turns, queue
+from sandchat.turns.reaper import ReaperPolicy, run_reaper
+from sandchat.turns.store import ALIVE_REFRESH_S
 
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import build_runner
-from sandchat_worker.turn_job import WorkerContext, run_turn
+from sandchat_worker.turn_job import WorkerContext, run_claimed_turn, run_turn
 
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S: Final = 30.0
 PROBE_TTL_S: Final = 120
-# A gateway wakes the workers right after each enqueue (turn_queue.wake_channel), so the queue is
+# A gateway wakes the workers right after each enqueue (RedisKeys.queue_wake), so the queue is
 # polled only as a fallback for a lost wake-up. Polling every 5 ms cost each idle worker ~10 % of a
 # core and still added 2.5 ms on average to the time to first token (docs/performance.md).
 POLL_DELAY_S: Final = 0.25
@@ -46,11 +46,44 @@ class _SandboxState(msgspec.Struct):
     message: str
 
 
+# How long one wait for a routed turn blocks its Redis connection.
+INBOX_WAIT_S: Final = 5.0
+
+
 async def _heartbeat(context: WorkerContext) -> None:
+    turns = context.turns
     while True:
         with contextlib.suppress(Exception):
-            await context.store.heartbeat(list(context.cancels), context.worker_id)
+            await turns.routing.heartbeat(context.worker_id, [])
+            await turns.store.heartbeat(list(context.running), context.worker_id)
         await asyncio.sleep(ALIVE_REFRESH_S)
+
+
+async def _take_routed_turns(context: WorkerContext, redis_url: str) -> None:
+    """Run the turns routed to this worker (their thread's live agent is here), each in its own task."""
+    # A blocking pop holds its connection: its own client, so the shared pool stays free.
+    client = queue.connect(redis_url)
+    routing = Turns.connect(client, context.turns.keys, context.turns.database).routing
+    tasks: set[asyncio.Task[str]] = set()
+    try:
+        while True:
+            try:
+                turn_id = await routing.next_routed(context.worker_id, INBOX_WAIT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("inbox unreachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            if turn_id is not None:
+                task = asyncio.create_task(run_claimed_turn(context, turn_id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.aclose()
 
 
 class TurnWorker(Worker):
@@ -74,8 +107,8 @@ class TurnWorker(Worker):
         candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
         if candidates:
             async with self.pool.pipeline(transaction=False) as pipe:
-                for job_id in candidates:
-                    pipe.exists(in_progress_key_prefix + job_id.decode())
+                for key in queue.running_job_keys(candidates):
+                    pipe.exists(key)
                 running = await pipe.execute()
             candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
         await super().start_jobs(candidates)
@@ -88,35 +121,32 @@ class TurnWorker(Worker):
 
 
 async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> None:
-    """One pub/sub connection per worker: wake-ups after an enqueue, and cancels of the turns it runs."""
-    pattern = context.store.keys.turn_control("*")
-    wake = turn_queue.wake_channel(context.store.keys.queue)
+    """One pub/sub connection per worker: wake-ups after an enqueue, and control of the turns it runs."""
+    keys = context.turns.keys
     while True:
         try:
             async with redis.pubsub() as pubsub:
-                await pubsub.psubscribe(pattern)
-                await pubsub.subscribe(wake)
+                await pubsub.psubscribe(keys.turn_control_pattern)
+                await pubsub.subscribe(keys.queue_wake)
                 worker.wake.set()  # anything enqueued while not listening
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         worker.wake.set()
-                        continue
-                    if message.get("type") != "pmessage":
-                        continue
-                    turn_id = message["channel"].decode().split(":")[-2]
-                    event = context.cancels.get(turn_id)
-                    if event is not None:
-                        log.info("turn %s: cancel requested", turn_id)
-                        event.set()
+                    elif message.get("type") == "pmessage":
+                        turn_id = keys.turn_of_channel(message["channel"])
+                        running = context.running.get(turn_id or "")
+                        if running is not None and message["data"] == b"cancel":
+                            log.info("turn %s: cancel requested", turn_id)
+                            running.stop.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("cancel listener lost Redis (%s); reconnecting", type(exc).__name__)
+            log.warning("control listener lost Redis (%s); reconnecting", type(exc).__name__)
             # A cancel sent meanwhile is still readable from its key.
-            for turn_id, event in list(context.cancels.items()):
+            for turn_id, running in list(context.running.items()):
                 with contextlib.suppress(Exception):
-                    if await context.store.cancel_requested(turn_id):
-                        event.set()
+                    if await context.turns.store.cancel_requested(turn_id):
+                        running.stop.set()
             await asyncio.sleep(1)
 
 
@@ -125,7 +155,7 @@ async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
         result = await probe(context.runner)
         state = _SandboxState(result.health_status, result.message)
         try:
-            await redis.set(context.store.keys.sandbox_status, msgspec.json.encode(state), ex=PROBE_TTL_S)
+            await redis.set(context.turns.keys.sandbox_status, msgspec.json.encode(state), ex=PROBE_TTL_S)
         except Exception as exc:
             log.warning("could not publish the sandbox state: %s", type(exc).__name__)
         log.log(logging.INFO if result.status == "healthy" else logging.WARNING, "agent probe: %s", result.message)
@@ -134,7 +164,7 @@ async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
 
 def health_check_key(settings: Settings) -> str:
     """Per host, so that a container's health check reads its own worker's sentinel."""
-    return f"{settings.redis_keys.queue}:health-check:{socket.gethostname()}"
+    return settings.redis_keys.worker_health_check(socket.gethostname())
 
 
 def build_worker(settings: Settings) -> Worker:
@@ -144,10 +174,10 @@ def build_worker(settings: Settings) -> Worker:
     background: list[asyncio.Task[None]] = []
 
     async def on_startup(ctx: dict[Any, Any]) -> None:
-        redis: Redis = ctx["redis"]
+        redis = ctx["redis"]
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         context = WorkerContext(
-            worker_id, TurnStore(redis, keys), database, runner, settings.agent_inactivity_timeout_s
+            worker_id, Turns.connect(redis, keys, database), runner, settings.agent_inactivity_timeout_s
         )
         ctx["sandchat"] = context
         with contextlib.suppress(Exception):
@@ -164,7 +194,8 @@ def build_worker(settings: Settings) -> Worker:
                 asyncio.create_task(_heartbeat(context)),
                 asyncio.create_task(_listen(context, redis, worker)),
                 asyncio.create_task(_probe_forever(context, redis)),
-                asyncio.create_task(run_reaper(context.store, database)),
+                asyncio.create_task(_take_routed_turns(context, settings.redis_url)),
+                asyncio.create_task(run_reaper(context.turns, ReaperPolicy(settings.turn_pickup_timeout_s))),
             ]
         )
 
@@ -172,12 +203,16 @@ def build_worker(settings: Settings) -> Worker:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        context: WorkerContext | None = ctx.get("sandchat")
+        if context is not None:
+            with contextlib.suppress(Exception):
+                await context.turns.routing.retire(context.worker_id)
         await database.close()
 
     worker = TurnWorker(
-        functions=[func(run_turn, name=turn_queue.RUN_TURN, max_tries=1)],
+        functions=[func(run_turn, name=queue.RUN_TURN, max_tries=1)],
         queue_name=keys.queue,
-        redis_settings=turn_queue.redis_settings(settings.redis_url),
+        redis_settings=queue.redis_settings(settings.redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=settings.worker_max_jobs,

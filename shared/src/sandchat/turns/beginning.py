@@ -72,10 +72,10 @@ async def submit(turns: Turns, thread_id: str, content: str, on_begun: OnBegun) 
         exchange = await _store_exchange(turns, info, content)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("thread %s: could not store the message: %s", thread_id, type(exc).__name__)
-        await turns.store.end(thread_id, info.turn_id)
+        await turns.store.end(thread_id, info.turn_id, happened=False)
         return MessageRefused("agent_error", STORE_FAILED)
     if exchange is None:
-        await turns.store.end(thread_id, info.turn_id)
+        await turns.store.end(thread_id, info.turn_id, happened=False)
         return MessageRefused("thread_not_found", NO_SUCH_THREAD)
     begun = TurnBegun(info, exchange.title)
     await on_begun(begun)
@@ -125,36 +125,52 @@ async def _queue(turns: Turns, thread_id: str, content: str, message_id: str) ->
     return MessageQueued(message_id, position)
 
 
-async def begin_next(turns: Turns, thread_id: str, *, after: TurnInfo | None = None) -> TurnInfo | None:
-    """Start the thread's oldest queued message, if any: the next turn.
+@dataclass(frozen=True, slots=True)
+class NextTurn:
+    """The thread's next queued message, holding the thread's lock, not yet started."""
+
+    info: TurnInfo
+    waiting: Message
+
+
+async def reserve_next(turns: Turns, thread_id: str, *, after: TurnInfo | None = None) -> NextTurn | None:
+    """Take the thread's lock for its oldest queued message, if any.
 
     ``after`` is the turn that just ended and still holds the lock (it hands the lock over); without
     it the lock must be free, else the turn holding it will start the message when it ends.
     """
-    for _ in range(LAUNCH_ATTEMPTS):
-        async with turns.database.reading() as session:
-            waiting = await threads.next_queued(session, thread_id)
-        if waiting is None:
-            return None
-        info = _new_turn(thread_id, waiting.id)
-        if not await turns.store.begin(info, after=after.turn_id if after else None):
-            return None
-        after = None
-        if await _launch(turns, info, waiting):
-            return info
-    return None
+    async with turns.database.reading() as session:
+        waiting = await threads.next_queued(session, thread_id)
+    if waiting is None:
+        return None
+    info = _new_turn(thread_id, waiting.id)
+    if not await turns.store.begin(info, after=after.turn_id if after else None):
+        return None
+    return NextTurn(info, waiting)
 
 
-async def _launch(turns: Turns, info: TurnInfo, waiting: Message) -> bool:
-    """The queued message's turn holds the lock: store its start, announce it, dispatch it."""
+async def launch(turns: Turns, reserved: NextTurn) -> bool:
+    """Start a reserved turn: store its start, announce it, dispatch it; ``False`` if its message was removed."""
+    info = reserved.info
     async with turns.database.transaction() as session:
-        reply = await threads.start_queued(session, waiting, info.turn_id, info.message_id)
+        reply = await threads.start_queued(session, reserved.waiting, info.turn_id, info.message_id)
     if reply is None:  # removed by its sender meanwhile
-        await turns.store.end(info.thread_id, info.turn_id)
+        await turns.store.end(info.thread_id, info.turn_id, happened=False)
         return False
     await _announce(turns, info, None)
     await _dispatch(turns, info)
     return True
+
+
+async def begin_next(turns: Turns, thread_id: str) -> TurnInfo | None:
+    """Start the thread's oldest queued message if the thread is free: its next turn."""
+    for _ in range(LAUNCH_ATTEMPTS):
+        reserved = await reserve_next(turns, thread_id)
+        if reserved is None:
+            return None
+        if await launch(turns, reserved):
+            return reserved.info
+    return None
 
 
 async def _announce(turns: Turns, info: TurnInfo, title: str | None) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sandchat import events, threads
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
-from sandchat.turns.beginning import begin_next
+from sandchat.turns.beginning import NextTurn, begin_next, launch, reserve_next
 from sandchat.turns.outcomes import INTERRUPTED, Ending
 from sandchat.turns.store import TurnInfo
 
@@ -72,11 +72,12 @@ async def finish_turn(
     except (SQLAlchemyError, OSError) as exc:
         log.warning("turn %s: final write failed (%s); retrying after the end is published", info.turn_id, exc)
     # The thread is passed on before the final event: a client may send its next message the moment
-    # it sees the end, and must find the thread free (or its queued message already starting).
-    successor = await _next_turn(turns, info)
+    # it sees the end, and must find the thread free (or its queued message reserved to go next).
+    successor = await _reserve_successor(turns, info)
     await store.end(info.thread_id, info.turn_id)
     await store.publish(info.turn_id, [(seq, events.encode(final))])
-    if successor is None:
+    # The next turn is announced after this one's end, so every client sees them in order.
+    if successor is None or not await launch(turns, successor):
         # A message queued while the lock was being freed starts now (see turns.beginning).
         await begin_next(turns, info.thread_id)
     if not stored:
@@ -100,10 +101,10 @@ def _final_event(info: TurnInfo, seq: int, ending: Ending, result: TurnResult) -
     )
 
 
-async def _next_turn(turns: Turns, info: TurnInfo) -> TurnInfo | None:
+async def _reserve_successor(turns: Turns, info: TurnInfo) -> NextTurn | None:
     """Hand the lock to the thread's next queued message, if any; never fails the ending."""
     try:
-        return await begin_next(turns, info.thread_id, after=info)
+        return await reserve_next(turns, info.thread_id, after=info)
     except (SQLAlchemyError, OSError) as exc:
         # The reapers start it once the database is back.
         log.warning("thread %s: next queued message not started (%s)", info.thread_id, type(exc).__name__)

@@ -18,7 +18,9 @@ AgentEnding = Literal["complete", "error", "unauthenticated", "offline", "timeou
 CANCELLED_MESSAGE: Final = "Stopped."
 INTERRUPTED_MESSAGE: Final = "The worker running this reply stopped; the reply was interrupted."
 SHUTDOWN_MESSAGE: Final = "The worker was stopped while this reply was streaming."
-NOT_LOGGED_IN_MESSAGE: Final = "The agent is not logged in. Log the Claude CLI in inside the sandbox (see docs/operating.md)."
+NOT_LOGGED_IN_MESSAGE: Final = (
+    "The agent is not logged in. Log the Claude CLI in inside the sandbox (see docs/operating.md)."
+)
 THREAD_GONE_MESSAGE: Final = "The thread was deleted before its reply could start."
 WAITING_FOR_WORKER_MESSAGE: Final = "Waiting for a worker to take this message…"
 

@@ -54,7 +54,15 @@ async def reap(turns: Turns, policy: ReaperPolicy) -> int:
         alive_workers = dict(zip(routed, await turns.routing.worker_alive(sorted(routed)), strict=True))
         now = time.time()
         for (turn_id, queued_at), (fields, alive) in zip(active, states, strict=True):
-            ending = await _look_at(turns, policy, turn_id, now - queued_at, fields, alive, alive_workers)
+            ending = await _look_at(
+                turns,
+                policy,
+                turn_id=turn_id,
+                age_s=now - queued_at,
+                fields=fields,
+                alive=alive,
+                alive_workers=alive_workers,
+            )
             if ending is not None and await end_unattended(turns, turn_id, ending):
                 ended += 1
     await _start_waiting_messages(turns)
@@ -64,6 +72,7 @@ async def reap(turns: Turns, policy: ReaperPolicy) -> int:
 async def _look_at(
     turns: Turns,
     policy: ReaperPolicy,
+    *,
     turn_id: str,
     age_s: float,
     fields: dict[str, str],
@@ -90,8 +99,10 @@ async def _look_at(
     if age_s >= WAITING_NOTICE_S:
         note = events.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
         await turns.store.note_while_queued(turn_id, events.encode(note))
-    if not holder and age_s > max(LOST_JOB_GRACE_S, ALIVE_TTL_S) and not await queue.job_is_pending(
-        turns.store.redis, turn_id
+    if (
+        not holder
+        and age_s > max(LOST_JOB_GRACE_S, ALIVE_TTL_S)
+        and not await queue.job_is_pending(turns.store.redis, turn_id)
     ):
         return failed(LOST_MESSAGE)
     return None

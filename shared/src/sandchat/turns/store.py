@@ -29,26 +29,27 @@ ALIVE_REFRESH_S: Final = 1.5
 
 TurnState = Literal["queued", "running", "waiting"]
 
-# Take the thread's lock for a new turn and register the turn, atomically. ARGV[7] names the turn
+# Take the thread's lock for a new turn and register the turn, atomically. ARGV[6] names the turn
 # that must hold the lock now ('' = the lock must be free): a finished turn hands over to the next.
 _BEGIN = """
 local holder = redis.call('GET', KEYS[1])
-if ARGV[7] == '' then
+if ARGV[6] == '' then
   if holder then return 0 end
-elseif holder ~= ARGV[7] then
+elseif holder ~= ARGV[6] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'thread_id', ARGV[2], 'message_id', ARGV[3], 'user_message_id', ARGV[4],
   'state', 'queued')
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[6])
 return 1
 """
 
-# Release the thread lock only if it still names this turn; expire the logs; forget the turn.
+# Release the thread lock only if it still names this turn; expire the logs; forget the turn; and
+# unless the turn never was (it could not be stored), remember it as the thread's latest for resumes.
 _END = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[3] == '1' then redis.call('SET', KEYS[7], ARGV[1], 'EX', ARGV[4]) end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[6], ARGV[2])
 redis.call('DEL', KEYS[3])
@@ -144,7 +145,6 @@ class TurnStore:
                 keys.thread_turn(info.thread_id),
                 keys.turn_info(info.turn_id),
                 keys.active_turns,
-                keys.thread_last_turn(info.thread_id),
             ],
             args=[
                 info.turn_id,
@@ -152,16 +152,16 @@ class TurnStore:
                 info.message_id,
                 info.user_message_id,
                 time.time(),
-                REPLAY_RETENTION_S * 6,
                 after or "",
             ],
         )
         return bool(taken)
 
-    async def end(self, thread_id: str, turn_id: str) -> None:
+    async def end(self, thread_id: str, turn_id: str, *, happened: bool = True) -> None:
         """Forget an ended turn: free the thread if this turn still holds it, let its logs expire.
 
-        After a turn's final event, and for a turn that could not be stored or queued.
+        After a turn's final event; and with ``happened=False`` for a turn that could not be stored
+        (then a resume must not find it).
         """
         keys = self.keys
         await self._end(
@@ -172,8 +172,9 @@ class TurnStore:
                 keys.active_turns,
                 keys.turn_alive(turn_id),
                 keys.turn_approvals(turn_id),
+                keys.thread_last_turn(thread_id),
             ],
-            args=[turn_id, REPLAY_RETENTION_S],
+            args=[turn_id, REPLAY_RETENTION_S, "1" if happened else "0", REPLAY_RETENTION_S * 6],
         )
 
     async def running_turn(self, thread_id: str) -> str | None:
