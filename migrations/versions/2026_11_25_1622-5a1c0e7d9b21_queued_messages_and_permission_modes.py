@@ -10,9 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '5a1c0e7d9b21'
-down_revision: str | None = '248afac52450'
+revision: str = "5a1c0e7d9b21"
+down_revision: str | None = "248afac52450"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

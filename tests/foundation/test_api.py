@@ -26,7 +26,16 @@ async def test_created_thread_is_listed_first_with_no_messages(client: Client) -
     assert created.status_code == 201
     thread = created.json()["thread"]
     assert thread["title"] == "New conversation"
-    assert set(thread) == {"id", "title", "claudeSessionId", "createdAt", "updatedAt"}
+    assert set(thread) == {
+        "id",
+        "title",
+        "claudeSessionId",
+        "createdAt",
+        "updatedAt",
+        "permissionMode",
+        "activity",
+    }
+    assert (thread["permissionMode"], thread["activity"]) == ("bypassPermissions", "idle")
 
     listing = (await client.get("/threads")).json()
     assert listing["threads"][0]["id"] == thread["id"]

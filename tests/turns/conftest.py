@@ -74,7 +74,7 @@ async def listen(redis_url: str) -> AsyncIterator[Callable[[str], Awaitable[Chan
     if reader is not None:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
     await client.aclose()
 
 

@@ -181,13 +181,33 @@ async def set_session_id(session: AsyncSession, thread_id: str, session_id: str 
 
 async def rename_thread(session: AsyncSession, thread_id: str, title: str) -> Thread | None:
     """Set a thread's title (by its owner, or from its first message); ``None`` when no such thread."""
+    return await update_thread(session, thread_id, title=title)
+
+
+async def update_thread(
+    session: AsyncSession, thread_id: str, *, title: str | None = None, permission_mode: str | None = None
+) -> Thread | None:
+    """Change a thread's title and/or permission mode; ``None`` when no such thread."""
     thread = await session.get(Thread, thread_id)
     if thread is None:
         return None
-    thread.title = title
-    thread.updated_at = utcnow()
+    if title is not None:
+        thread.title = title
+        thread.updated_at = utcnow()
+    if permission_mode is not None:
+        thread.permission_mode = permission_mode
     await session.flush()
     return thread
+
+
+async def allow_always(session: AsyncSession, thread_id: str, rules: list[dict[str, Any]]) -> None:
+    """Remember permission rules a person granted for every later turn of the thread."""
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        return
+    known = list(thread.allowed_tools or [])
+    thread.allowed_tools = known + [rule for rule in rules if rule not in known]
+    await session.flush()
 
 
 async def delete_thread(session: AsyncSession, thread_id: str) -> bool:

@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 from sandchat.database import Database
 from sandchat.settings import Settings
+from sandchat.turns.store import TurnStore
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.auth import issue_ticket, require_token
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> Litestar:
     database = Database(settings.database_url)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    turn_store = TurnStore(redis, settings.redis_keys)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "database": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "redis": Provide(lambda: redis, use_cache=True, sync_to_thread=False),
+            "turn_store": Provide(lambda: turn_store, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         },
         state=State({"settings": settings}),

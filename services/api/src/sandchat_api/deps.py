@@ -9,7 +9,9 @@ from litestar.params import SkipValidation
 from redis.asyncio import Redis
 from sandchat.database import Database
 from sandchat.settings import Settings
+from sandchat.turns.store import TurnStore
 
 DatabaseDep: TypeAlias = NamedDependency[SkipValidation[Database]]
 RedisDep: TypeAlias = NamedDependency[SkipValidation[Redis]]
 SettingsDep: TypeAlias = NamedDependency[SkipValidation[Settings]]
+TurnStoreDep: TypeAlias = NamedDependency[SkipValidation[TurnStore]]

@@ -35,6 +35,8 @@ def _explain_validation(exc: ValidationException) -> str:
             where = f"{source} parameter {key!r}" if source in ("query", "path") and key else None
             if where:
                 return f"Invalid {where}: {message}."
+            if key:
+                return f"Invalid request body: {key}: {message}."
             return f"Invalid request body: {message}."
     detail = str(exc.detail)
     if detail.startswith("Validation failed"):

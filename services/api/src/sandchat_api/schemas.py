@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
+from sandchat.settings import PermissionMode
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 
@@ -19,8 +20,13 @@ class CreateThread(_Body):
     title: Title | None = None
 
 
-class RenameThread(_Body):
-    title: Title
+class UpdateThread(_Body):
+    title: Title | None = None
+    permission_mode: PermissionMode | None = None
+
+
+# idle; running (a reply streams, or waits for a worker); waiting (the agent waits for a person's approval).
+Activity = Literal["idle", "running", "waiting"]
 
 
 class ThreadOut(msgspec.Struct, rename="camel"):
@@ -29,10 +35,15 @@ class ThreadOut(msgspec.Struct, rename="camel"):
     claude_session_id: str | None
     created_at: datetime
     updated_at: datetime
+    permission_mode: PermissionMode
+    activity: Activity
 
     @classmethod
-    def of(cls, thread: Thread) -> ThreadOut:
-        return cls(thread.id, thread.title, thread.claude_session_id, thread.created_at, thread.updated_at)
+    def of(cls, thread: Thread, default_mode: PermissionMode, activity: Activity = "idle") -> ThreadOut:
+        mode: PermissionMode = thread.permission_mode or default_mode  # type: ignore[assignment]
+        return cls(
+            thread.id, thread.title, thread.claude_session_id, thread.created_at, thread.updated_at, mode, activity
+        )
 
 
 class ThreadEnvelope(msgspec.Struct):

@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Final
 
 from litestar import Controller, delete, get, patch, post
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sandchat import threads
+from litestar.status_codes import HTTP_409_CONFLICT
+from redis.exceptions import RedisError
+from sandchat import events, threads
+from sandchat.models import Thread
+from sandchat.turns.beginning import NO_SUCH_THREAD
+from sandchat.turns.store import TurnStore
 
-from sandchat_api.deps import DatabaseDep
+from sandchat_api.deps import DatabaseDep, SettingsDep, TurnStoreDep
 from sandchat_api.schemas import (
+    Activity,
     CreateThread,
     MessageList,
     MessageOut,
-    RenameThread,
     ThreadEnvelope,
     ThreadList,
     ThreadOut,
+    UpdateThread,
 )
 
-NO_SUCH_THREAD = "No thread with this id."
+log = logging.getLogger(__name__)
+
+NOTHING_TO_CHANGE: Final = "Nothing to change: give a title or a permissionMode."
+NO_SUCH_MESSAGE: Final = "No queued message with this id in this thread."
+STARTED_ALREADY: Final = "This message has already been sent to the agent; it can no longer be removed."
+
+
+async def _activity(store: TurnStore, thread_ids: Sequence[str]) -> dict[str, Activity]:
+    """Which threads have a reply running or waiting for a person (idle when Redis cannot say)."""
+    try:
+        states = await store.activity(thread_ids)
+    except RedisError as exc:
+        log.warning("thread activity unknown: Redis unavailable (%s)", type(exc).__name__)
+        return {}
+    return {thread_id: "waiting" if state == "waiting" else "running" for thread_id, state in states.items()}
+
+
+async def _out(store: TurnStore, settings: SettingsDep, found: Sequence[Thread]) -> list[ThreadOut]:
+    activity = await _activity(store, [thread.id for thread in found])
+    mode = settings.agent_permission_mode
+    return [ThreadOut.of(thread, mode, activity.get(thread.id, "idle")) for thread in found]
 
 
 class ThreadController(Controller):
@@ -31,6 +59,8 @@ class ThreadController(Controller):
     async def list_threads(
         self,
         database: DatabaseDep,
+        turn_store: TurnStoreDep,
+        settings: SettingsDep,
         limit: Annotated[int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ThreadList:
@@ -40,14 +70,16 @@ class ThreadController(Controller):
                 page = await threads.list_threads(session, limit, cursor)
         except threads.InvalidCursorError:
             raise ValidationException("The cursor is not one this service handed out.") from None
-        return ThreadList([ThreadOut.of(thread) for thread in page.threads], page.next_cursor)
+        return ThreadList(await _out(turn_store, settings, page.threads), page.next_cursor)
 
     @post("/")
-    async def create_thread(self, database: DatabaseDep, data: JSONBody[CreateThread | None] = None) -> ThreadEnvelope:
+    async def create_thread(
+        self, database: DatabaseDep, settings: SettingsDep, data: JSONBody[CreateThread | None] = None
+    ) -> ThreadEnvelope:
         """Create an empty thread (title defaults to "New conversation")."""
         async with database.transaction() as session:
             thread = await threads.create_thread(session, data.title if data else None)
-        return ThreadEnvelope(ThreadOut.of(thread))
+        return ThreadEnvelope(ThreadOut.of(thread, settings.agent_permission_mode))
 
     @get("/{thread_id:str}/messages")
     async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
@@ -59,23 +91,49 @@ class ThreadController(Controller):
         return MessageList([MessageOut.of(message) for message in messages])
 
     @get("/{thread_id:str}")
-    async def get_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> ThreadEnvelope:
+    async def get_thread(
+        self, database: DatabaseDep, turn_store: TurnStoreDep, settings: SettingsDep, thread_id: FromPath[str]
+    ) -> ThreadEnvelope:
         async with database.reading() as session:
             thread = await threads.get_thread(session, thread_id)
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
-        return ThreadEnvelope(ThreadOut.of(thread))
+        return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
 
     @patch("/{thread_id:str}")
-    async def rename_thread(
-        self, database: DatabaseDep, thread_id: FromPath[str], data: JSONBody[RenameThread]
+    async def update_thread(
+        self,
+        database: DatabaseDep,
+        turn_store: TurnStoreDep,
+        settings: SettingsDep,
+        thread_id: FromPath[str],
+        data: JSONBody[UpdateThread],
     ) -> ThreadEnvelope:
-        """Rename a thread."""
+        """Rename a thread, or change how its agent asks before it acts (from its next turn on)."""
+        if data.title is None and data.permission_mode is None:
+            raise ValidationException(NOTHING_TO_CHANGE)
+        title = (data.title.strip() or data.title) if data.title is not None else None
         async with database.transaction() as session:
-            thread = await threads.rename_thread(session, thread_id, data.title.strip() or data.title)
+            thread = await threads.update_thread(session, thread_id, title=title, permission_mode=data.permission_mode)
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
-        return ThreadEnvelope(ThreadOut.of(thread))
+        return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
+
+    @delete("/{thread_id:str}/messages/{message_id:str}")
+    async def remove_queued_message(
+        self, database: DatabaseDep, turn_store: TurnStoreDep, thread_id: FromPath[str], message_id: FromPath[str]
+    ) -> None:
+        """Take back a message that waits for the running turn to end (before it is sent to the agent)."""
+        async with database.transaction() as session:
+            outcome = await threads.remove_queued(session, thread_id, message_id)
+        if outcome == "missing":
+            raise NotFoundException(NO_SUCH_MESSAGE)
+        if outcome == "started":
+            raise ClientException(STARTED_ALREADY, status_code=HTTP_409_CONFLICT)
+        try:
+            await turn_store.publish_thread(thread_id, events.encode(events.Unqueued(thread_id, message_id)))
+        except RedisError as exc:  # removed all the same; other tabs see it when they reload
+            log.warning("thread %s: removal of a queued message not announced (%s)", thread_id, type(exc).__name__)
 
     @delete("/{thread_id:str}")
     async def delete_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> None:
