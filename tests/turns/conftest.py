@@ -14,7 +14,7 @@ from sandchat.models import Message
 from sandchat.redis_keys import RedisKeys
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns, queue
-from sandchat.turns.beginning import Submitted, TurnBegun, submit
+from sandchat.turns.beginning import MessageQueued, Submitted, TurnBegun, submit
 
 
 @dataclass
@@ -84,7 +84,7 @@ async def new_thread(database: Database, title: str | None = None) -> str:
 
 
 async def send(turns: Turns, thread_id: str, content: str) -> Submitted:
-    async def nothing(_begun: TurnBegun) -> None:
+    async def nothing(_accepted: TurnBegun | MessageQueued) -> None:
         return None
 
     return await submit(turns, thread_id, content, nothing)

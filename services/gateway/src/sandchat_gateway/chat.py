@@ -86,17 +86,17 @@ class Chat:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
 
-        async def on_begun(begun: TurnBegun) -> None:
-            # Followed before it is dispatched, so the sender misses none of its events.
-            await connection.follow(begun.info.turn_id)
-            info = begun.info
+        async def on_accepted(accepted: TurnBegun | MessageQueued) -> None:
+            if isinstance(accepted, MessageQueued):
+                connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position))
+                return
+            info = accepted.info
+            await connection.follow(info.turn_id)
             connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id))
 
         await connection.watch(thread_id)
-        submitted = await submit(self.turns, thread_id, content, on_begun)
-        if isinstance(submitted, MessageQueued):
-            connection.tell_queued(events.Queued(thread_id, submitted.message_id, submitted.position))
-        elif isinstance(submitted, MessageRefused):
+        submitted = await submit(self.turns, thread_id, content, on_accepted)
+        if isinstance(submitted, MessageRefused):
             await connection.unwatch(thread_id)
             connection.send_error(thread_id, submitted.code, submitted.message)
 

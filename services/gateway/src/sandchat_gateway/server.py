@@ -8,6 +8,7 @@ import http
 import json
 import logging
 import signal
+from collections.abc import Callable
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -106,7 +107,8 @@ class Gateway:
 
     # --- the process -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until SIGTERM/SIGINT, or until ``stop`` is set (a gateway inside another program)."""
         await self.database.log_startup()
         await self.fanout.start()
         settings = self.settings
@@ -122,13 +124,24 @@ class Gateway:
             ping_timeout=20,
             server_header=None,
         ) as server:
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGTERM, server.close)
-            loop.add_signal_handler(signal.SIGINT, server.close)
+            stopping: asyncio.Task[None] | None = None
+            if stop is None:
+                loop = asyncio.get_running_loop()
+                loop.add_signal_handler(signal.SIGTERM, server.close)
+                loop.add_signal_handler(signal.SIGINT, server.close)
+            else:
+                stopping = asyncio.create_task(_close_when(stop, server.close))
             log.info("gateway on ws://%s:%d/chat", settings.gateway_host, settings.gateway_port)
             await server.wait_closed()
+            if stopping is not None:
+                stopping.cancel()
         reaper.cancel()
         await self.fanout.close()
         await self.redis.aclose()
         await self.database.close()
         log.info("gateway stopped")
+
+
+async def _close_when(stop: asyncio.Event, close: Callable[[], None]) -> None:
+    await stop.wait()
+    close()

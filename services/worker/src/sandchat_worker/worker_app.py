@@ -167,7 +167,8 @@ def health_check_key(settings: Settings) -> str:
     return settings.redis_keys.worker_health_check(socket.gethostname())
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
+    """The worker process's arq worker; without ``handle_signals`` it runs inside another program."""
     database = Database(settings.database_url)
     runner = build_runner(settings)
     keys = settings.redis_keys
@@ -224,5 +225,6 @@ def build_worker(settings: Settings) -> Worker:
         job_completion_wait=SHUTDOWN_GRACE_S,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         health_check_key=health_check_key(settings),
+        handle_signals=handle_signals,
     )
     return worker

@@ -55,19 +55,20 @@ class MessageRefused:
 
 
 Submitted = TurnBegun | MessageQueued | MessageRefused
-# Called once the turn is stored and before it is dispatched: the sender follows it and hears `started`.
-OnBegun = Callable[[TurnBegun], Awaitable[None]]
+# Called once the message is stored, before anyone else hears of it: the sender is answered first
+# (and, for a turn, follows it before it is dispatched, so it misses none of its events).
+OnAccepted = Callable[[TurnBegun | MessageQueued], Awaitable[None]]
 
 
 def _new_turn(thread_id: str, user_message_id: str) -> TurnInfo:
     return TurnInfo(turn_id=new_id(), thread_id=thread_id, message_id=new_id(), user_message_id=user_message_id)
 
 
-async def submit(turns: Turns, thread_id: str, content: str, on_begun: OnBegun) -> Submitted:
+async def submit(turns: Turns, thread_id: str, content: str, on_accepted: OnAccepted) -> Submitted:
     """Start a turn for ``content``, or queue it behind the running one. Redis errors propagate."""
     info = _new_turn(thread_id, new_id())
     if not await turns.store.begin(info):
-        return await _queue(turns, thread_id, content, info.user_message_id)
+        return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
     try:
         exchange = await _store_exchange(turns, info, content)
     except (SQLAlchemyError, OSError) as exc:
@@ -78,7 +79,7 @@ async def submit(turns: Turns, thread_id: str, content: str, on_begun: OnBegun) 
         await turns.store.end(thread_id, info.turn_id, happened=False)
         return MessageRefused("thread_not_found", NO_SUCH_THREAD)
     begun = TurnBegun(info, exchange.title)
-    await on_begun(begun)
+    await on_accepted(begun)
     await _announce(turns, info, exchange.title)
     await _dispatch(turns, info)
     return begun
@@ -109,7 +110,7 @@ async def _store_exchange(turns: Turns, info: TurnInfo, content: str) -> threads
             log.warning("thread %s: database busy, storing again (attempt %d)", info.thread_id, attempt)
 
 
-async def _queue(turns: Turns, thread_id: str, content: str, message_id: str) -> Submitted:
+async def _queue(turns: Turns, thread_id: str, content: str, message_id: str, on_accepted: OnAccepted) -> Submitted:
     try:
         async with turns.database.transaction() as session:
             message = await threads.queue_message(session, thread_id, content, message_id)
@@ -119,10 +120,12 @@ async def _queue(turns: Turns, thread_id: str, content: str, message_id: str) ->
         return MessageRefused("agent_error", STORE_FAILED)
     if message is None:
         return MessageRefused("thread_not_found", NO_SUCH_THREAD)
+    queued = MessageQueued(message_id, position)
+    await on_accepted(queued)
     await turns.store.publish_thread(thread_id, events.encode(events.Queued(thread_id, message_id, position)))
     # The running turn may have ended while this was stored: then nobody else would start it.
     await begin_next(turns, thread_id)
-    return MessageQueued(message_id, position)
+    return queued
 
 
 @dataclass(frozen=True, slots=True)

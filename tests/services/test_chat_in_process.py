@@ -1,0 +1,91 @@
+"""A chat through the gateway and a worker in this process: turns, queued messages, watchers, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandchat import threads
+from sandchat.database import Database
+
+from tests.e2e.chat_client import ChatClient
+from tests.services.conftest import Services
+from tests.turns.conftest import new_thread
+
+
+async def test_a_message_streams_a_reply_that_is_stored(services: Services, database: Database) -> None:
+    thread_id = await new_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        started, record = await client.turn(thread_id, "hello in process")
+    finally:
+        await client.close()
+    assert record.final["type"] == "done"
+    assert record.text.startswith("You said: hello in process")
+    assert record.seqs == list(range(1, len(record.seqs) + 1))
+    async with database.reading() as session:
+        reply = await threads.get_message(session, started["messageId"])
+    assert reply is not None
+    assert (reply.content, reply.status) == (record.text, "complete")
+
+
+async def test_a_second_tab_watching_the_thread_sees_the_turn_another_tab_started(
+    services: Services, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    sender = await ChatClient.open(services.gateway_url)
+    watcher = await ChatClient.open(services.gateway_url)
+    try:
+        await watcher.send({"type": "watch", "threadId": thread_id})
+        assert await watcher.receive() == {"type": "watching", "threadId": thread_id, "turnId": None}
+        started = await sender.message(thread_id, "both tabs see this")
+        seen = await watcher.receive()
+        assert seen == started
+        sent, watched = await sender.until_final(), await watcher.until_final()
+    finally:
+        await sender.close()
+        await watcher.close()
+    assert watched.text == sent.text
+    assert watched.final == sent.final
+
+
+async def test_messages_typed_while_the_agent_works_run_in_order_afterwards(
+    services: Services, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        first = await client.message(thread_id, "first")
+        await client.send({"type": "message", "threadId": thread_id, "content": "second"})
+        await client.send({"type": "message", "threadId": thread_id, "content": "third"})
+        seen: list[dict[str, Any]] = []
+        while len([event for event in seen if event["type"] in ("done", "error")]) < 3:
+            seen.append(await client.receive())
+    finally:
+        await client.close()
+    queued = [event for event in seen if event["type"] == "queued"]
+    assert [event["position"] for event in queued] == [1, 2]
+    starts = [event for event in seen if event["type"] == "started"]
+    assert [event["userMessageId"] for event in starts] == [event["messageId"] for event in queued]
+    finals = [event for event in seen if event["type"] in ("done", "error")]
+    assert [final["type"] for final in finals] == ["done", "done", "done"]
+    assert [final["turnId"] for final in finals] == [first["turnId"]] + [event["turnId"] for event in starts]
+    async with database.reading() as session:
+        stored = await threads.list_messages(session, thread_id)
+    assert [(m.role, m.content.split("\n")[0]) for m in stored] == [
+        ("user", "first"),
+        ("assistant", "You said: first"),
+        ("user", "second"),
+        ("assistant", "You said: second"),
+        ("user", "third"),
+        ("assistant", "You said: third"),
+    ]
+
+
+async def test_watching_a_thread_that_does_not_exist_is_refused(services: Services) -> None:
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.send({"type": "watch", "threadId": "0b1c2d3e-0000-4000-8000-000000000000"})
+        refused = await client.receive()
+    finally:
+        await client.close()
+    assert (refused["type"], refused["code"]) == ("error", "thread_not_found")
