@@ -50,6 +50,11 @@ lint: install ## ruff + mypy (strict) + the web UI's type check + dependency aud
 	cd $(WEB) && npm run --silent typecheck
 	$(BIN)/python -m tests.security.dependency_audit
 
+.PHONY: protocol
+protocol: $(VENV)/.installed ## Regenerate the web UI's protocol types from shared/src/sandchat/events.py
+	$(BIN)/python -m sandchat.protocol_ts > $(WEB)/src/chat/protocol.generated.ts.tmp
+	mv $(WEB)/src/chat/protocol.generated.ts.tmp $(WEB)/src/chat/protocol.generated.ts
+
 .PHONY: soak
 soak: install ## 10 minutes of 50 chats at a time: nothing lost, memory flat (SOAK_MINUTES=2 for less)
 	$(BIN)/python -m tests.reliability.soak

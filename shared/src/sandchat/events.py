@@ -27,6 +27,12 @@ ErrorCode = Literal[
 ]
 
 
+# Fields of the thread JSON (HTTP) that belong to live sessions: how the agent asks before it acts
+# (`permissionMode`, also taken by `PATCH /threads/{id}`), and what the thread is doing now.
+PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
+ThreadActivity = Literal["idle", "running", "waiting"]
+
+
 class _Wire(msgspec.Struct, rename="camel", tag_field="type", omit_defaults=True, forbid_unknown_fields=False):
     pass
 

@@ -100,7 +100,16 @@ describe("sending and streaming", () => {
       sent(),
       started,
       token(1, "ok"),
-      ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", costUsd: 0.0123, durationMs: 2100 }),
+      ev({
+        type: "done",
+        threadId: T,
+        turnId: "turn-1",
+        seq: 2,
+        messageId: "a1",
+        sessionId: "s",
+        costUsd: 0.0123,
+        durationMs: 2100,
+      }),
     );
     expect(assistant(s)).toMatchObject({ status: "complete", costUsd: 0.0123, durationMs: 2100 });
     expect(isBusy(s)).toBe(false);
@@ -109,7 +118,7 @@ describe("sending and streaming", () => {
   it("shows a status line while streaming and clears it when done", () => {
     let s = run(sent(), started, ev({ type: "status", threadId: T, turnId: "turn-1", seq: 1, message: "Retrying" }));
     expect(assistant(s)?.statusLine).toBe("Retrying");
-    s = run(s, ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1" }));
+    s = run(s, ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", sessionId: null, costUsd: null }));
     expect(assistant(s)?.statusLine).toBeNull();
   });
 });
@@ -147,14 +156,21 @@ describe("errors", () => {
     expect(isBusy(s)).toBe(false);
   });
 
-  it("cancel ends the reply as cancelled", () => {
+  it("Stop keeps the partial reply, marked stopped, and says so once", () => {
     const s = run(
       sent(),
       started,
       token(1, "part"),
-      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "cancelled", message: "Cancelled." }),
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "cancelled", message: "Stopped." }),
     );
-    expect(assistant(s)?.status).toBe("cancelled");
+    // The status reads "Stopped"; the stop's sentence is not shown a second time.
+    expect(assistant(s)).toMatchObject({ content: "part", status: "cancelled", error: null });
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("a stopped reply read back from the store says Stopped once too", () => {
+    const s = openWithHistory([stored({ id: "a1", role: "assistant", content: "part", status: "cancelled", error: "Stopped." })]);
+    expect(assistant(s)).toMatchObject({ content: "part", status: "cancelled", error: null });
   });
 
   it("agent_offline always reads as the documented sentence", () => {
@@ -271,7 +287,7 @@ describe("drafts", () => {
     expect(draftOf(s, T)).toBe("half a thought");
   });
 
-  it("a second send while busy is ignored", () => {
+  it("a second send before the first is answered is ignored", () => {
     const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "x" });
     expect(s.messages).toHaveLength(1);
   });

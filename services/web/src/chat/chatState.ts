@@ -1,40 +1,32 @@
-// The open thread as the page shows it: stored history merged with live turn events.
-// A pure reducer, so every rule (dedupe by seq, resume rebuild, drafts never lost) is unit-tested.
+// The open thread as the page shows it: stored history merged with live thread and turn events.
+// A pure reducer, so every rule (dedupe by seq, resume rebuild, queue order, approvals, drafts never
+// lost) is unit-tested.
 
+import { approvalFrom, closedWith, withAnswer, withAnswering, withApproval, type ApprovalItem } from "./approvals";
 import {
-  AGENT_OFFLINE_MESSAGE,
-  type MessageRole,
-  type MessageStatus,
-  type ServerEvent,
-  type StoredMessage,
-  type ToolCall,
-  TURN_ENDING_CODES,
-  statusForErrorCode,
-} from "./protocol";
+  emptyAssistant,
+  errorOf,
+  fromStored,
+  isQueued,
+  lastStreamingReply,
+  mapMessage,
+  ordered,
+  PLACEHOLDER,
+  type ChatMessage,
+} from "./chatMessage";
+import { statusForErrorCode, TURN_ENDING_CODES } from "./frames";
+import { AGENT_OFFLINE_MESSAGE, type Decision, type Resolution, type ServerEvent, type StoredMessage, type ToolCall } from "./protocol";
 import { acceptSeq, FRESH_CURSOR, type TurnCursor } from "./resume";
 
-export interface ChatMessage {
-  id: string;
-  role: MessageRole;
-  content: string;
-  status: MessageStatus;
-  error: string | null;
-  createdAt: string;
-  costUsd: number | null;
-  durationMs: number | null;
-  tools: ToolCall[];
-  /** The agent's latest status line while streaming (e.g. "API retrying"). */
-  statusLine: string | null;
-  /** A user message sent but not yet acknowledged by `started`. */
-  pending: boolean;
-}
+export type { ChatMessage } from "./chatMessage";
+export { fromStored, isQueued } from "./chatMessage";
 
 export interface ActiveTurn {
-  /** The assistant message being written. */
+  /** The assistant message being written (a placeholder id until the turn's message is known). */
   messageId: string;
   cursor: TurnCursor;
   /**
-   * True when the message came from stored history while still streaming (reload, thread switch):
+   * True when the message's text came from the store while still streaming (reload, thread switch):
    * the stored text is a partial flush, so the replay from seq 0 replaces it instead of appending.
    */
   replaceOnReplay: boolean;
@@ -55,6 +47,8 @@ export interface ChatState {
   /** Unsent input per thread: nothing the user wrote is ever lost, also across thread switches. */
   drafts: Record<string, string>;
   notice: Notice | null;
+  /** An event named a message this page has not read (another tab's): re-read the stored messages. */
+  stale: boolean;
 }
 
 export type ChatAction =
@@ -63,9 +57,13 @@ export type ChatAction =
   | { type: "draft"; threadId: string; text: string }
   | { type: "send"; threadId: string; localId: string; content: string; createdAt: string }
   | { type: "event"; event: ServerEvent }
+  /** This page answered an approval request (the answer that wins comes back as `approval_answered`). */
+  | { type: "answer"; requestId: string; decision: Decision }
   | { type: "connection_lost" }
   /** The gateway has no turn to resume: the store is the truth; stop waiting for events. */
   | { type: "resume_failed"; threadId: string }
+  /** Something to tell the user that came from elsewhere than the socket (an HTTP refusal). */
+  | { type: "notice"; notice: Notice }
   | { type: "dismiss_notice" };
 
 export const initialChatState: ChatState = {
@@ -76,6 +74,7 @@ export const initialChatState: ChatState = {
   pending: null,
   drafts: {},
   notice: null,
+  stale: false,
 };
 
 /** Errors that refuse a request before anything ran: the sent text goes back into the input. */
@@ -87,44 +86,33 @@ const REFUSAL_CODES: ReadonlySet<string> = new Set([
   "unauthorized",
 ]);
 
-export function fromStored(m: StoredMessage): ChatMessage {
-  return {
-    id: m.id,
-    role: m.role,
-    content: m.content ?? "",
-    status: m.status,
-    error: m.error ?? null,
-    createdAt: m.createdAt,
-    costUsd: m.meta?.costUsd ?? null,
-    durationMs: m.meta?.durationMs ?? null,
-    tools: m.meta?.tools ? m.meta.tools.map((t) => ({ ...t })) : [],
-    statusLine: null,
-    pending: false,
-  };
-}
-
-function emptyAssistant(id: string): ChatMessage {
-  return {
-    id,
-    role: "assistant",
-    content: "",
-    status: "streaming",
-    error: null,
-    createdAt: new Date().toISOString(),
-    costUsd: null,
-    durationMs: null,
-    tools: [],
-    statusLine: null,
-    pending: false,
-  };
-}
+/** What a request still waiting for a person becomes when its turn ends with this code. */
+const APPROVAL_END: Record<string, Resolution> = { cancelled: "cancelled", interrupted: "interrupted" };
 
 export function draftOf(state: ChatState, threadId: string | null): string {
   return threadId ? (state.drafts[threadId] ?? "") : "";
 }
 
+/** A reply is being written (Stop applies), or a send waits for its answer. */
 export function isBusy(state: ChatState): boolean {
   return state.turn !== null || state.pending !== null;
+}
+
+/** A new message can be sent: while a reply is written it is queued; one unanswered send at a time. */
+export function canSend(state: ChatState): boolean {
+  return state.threadId !== null && state.pending === null;
+}
+
+/** Queued messages in the order they will start (position 1 = next). */
+export function queuedMessages(state: ChatState): ChatMessage[] {
+  return state.messages.filter(isQueued);
+}
+
+/** Approval requests of the running reply that still wait for a person. */
+export function waitingApprovals(state: ChatState): ApprovalItem[] {
+  const turn = state.turn;
+  const reply = turn ? state.messages.find((m) => m.id === turn.messageId) : undefined;
+  return reply ? reply.approvals.filter((a) => a.decision === null) : [];
 }
 
 function withDraft(state: ChatState, threadId: string, text: string): Record<string, string> {
@@ -138,35 +126,33 @@ function restoreDraft(state: ChatState, threadId: string, content: string): Reco
   return withDraft(state, threadId, text);
 }
 
-function mapMessage(state: ChatState, id: string, f: (m: ChatMessage) => ChatMessage): ChatMessage[] {
-  return state.messages.map((m) => (m.id === id ? f(m) : m));
-}
-
 function applyHistory(state: ChatState, stored: StoredMessage[]): ChatState {
   const incoming = stored.map(fromStored);
-  const turn = state.turn;
-  if (turn !== null) {
-    // A live turn is ahead of the stored flush: keep the live copy of its message unless the
-    // store says the turn already ended (then we missed its end and the store is the truth).
-    const live = state.messages.find((m) => m.id === turn.messageId);
-    const storedTurn = incoming.find((m) => m.id === turn.messageId);
-    if (storedTurn && storedTurn.status !== "streaming") {
-      return { ...state, historyLoaded: true, messages: keepPending(state, incoming), turn: null };
-    }
-    if (live && (turn.cursor.lastSeq > 0 || !storedTurn)) {
-      const merged = incoming.map((m) => (m.id === turn.messageId ? live : m));
-      if (!storedTurn) merged.push(live);
-      return { ...state, historyLoaded: true, messages: keepPending(state, merged) };
-    }
-    return { ...state, historyLoaded: true, messages: keepPending(state, incoming) };
-  }
-  const streaming = [...incoming].reverse().find((m) => m.role === "assistant" && m.status === "streaming");
-  return {
+  const done = (messages: ChatMessage[], turn: ActiveTurn | null): ChatState => ({
     ...state,
     historyLoaded: true,
-    messages: keepPending(state, incoming),
-    turn: streaming ? { messageId: streaming.id, cursor: FRESH_CURSOR, replaceOnReplay: true } : null,
-  };
+    stale: false,
+    messages: ordered(keepPending(state, messages)),
+    turn,
+  });
+  const turn = state.turn;
+  if (turn === null) {
+    const streaming = lastStreamingReply(incoming);
+    return done(incoming, streaming ? { messageId: streaming.id, cursor: FRESH_CURSOR, replaceOnReplay: true } : null);
+  }
+  // A live turn is ahead of the stored flush: keep the live copy of its message unless the store says
+  // the turn already ended (then we missed its end and the store is the truth).
+  const live = state.messages.find((m) => m.id === turn.messageId);
+  const placeholder = turn.messageId.startsWith(PLACEHOLDER);
+  const storedTurn = placeholder ? lastStreamingReply(incoming) : incoming.find((m) => m.id === turn.messageId);
+  if (storedTurn && storedTurn.status !== "streaming") return done(incoming, null);
+  if (!storedTurn) return done(live ? [...incoming, live] : incoming, turn);
+  if (live && turn.cursor.lastSeq > 0) {
+    const merged = incoming.map((m) => (m.id === storedTurn.id ? { ...live, id: storedTurn.id } : m));
+    return done(merged, { ...turn, messageId: storedTurn.id });
+  }
+  // Nothing applied yet: show the stored text until the events from seq 1 replace it.
+  return done(incoming, { ...turn, messageId: storedTurn.id, replaceOnReplay: true });
 }
 
 function keepPending(state: ChatState, messages: ChatMessage[]): ChatMessage[] {
@@ -176,27 +162,81 @@ function keepPending(state: ChatState, messages: ChatMessage[]): ChatMessage[] {
   return local ? [...messages, local] : messages;
 }
 
+/** A turn starts on the thread (this page's message, a queued one, or another tab's). */
 function applyStarted(state: ChatState, e: Extract<ServerEvent, { type: "started" }>): ChatState {
   let messages = state.messages;
-  if (state.pending) {
-    const localId = state.pending.localId;
-    const known = messages.some((m) => m.id === e.userMessageId);
-    messages = known
-      ? messages.filter((m) => m.id !== localId)
-      : messages.map((m) => (m.id === localId ? { ...m, id: e.userMessageId, pending: false } : m));
+  let pending = state.pending;
+  let stale = state.stale;
+  const asStarted = (m: ChatMessage): ChatMessage => ({ ...m, id: e.userMessageId, status: "complete", pending: false });
+  const known = messages.find((m) => m.id === e.userMessageId);
+  if (known) {
+    messages = mapMessage(messages, e.userMessageId, asStarted);
+    if (pending && !isQueued(known)) {
+      // The store was re-read after this page's send: it already shows the message; drop the local copy.
+      const localId = pending.localId;
+      messages = messages.filter((m) => m.id !== localId);
+      pending = null;
+    }
+  } else if (pending) {
+    messages = mapMessage(messages, pending.localId, asStarted);
+    pending = null;
+  } else {
+    stale = true; // another tab's message: its text is in the store
   }
-  if (!messages.some((m) => m.id === e.messageId)) {
-    messages = [...messages, emptyAssistant(e.messageId)];
-  }
-  const sameTurn = state.turn?.messageId === e.messageId;
-  const turn: ActiveTurn = sameTurn && state.turn
-    ? { ...state.turn, cursor: { turnId: e.turnId, lastSeq: state.turn.cursor.lastSeq } }
+  const previous = state.turn;
+  if (previous && previous.cursor.turnId !== null && previous.cursor.turnId !== e.turnId) stale = true;
+  const placeholderId = `${PLACEHOLDER}${e.turnId}`;
+  messages = mapMessage(messages, placeholderId, (m) => ({ ...m, id: e.messageId }));
+  if (!messages.some((m) => m.id === e.messageId)) messages = [...messages, emptyAssistant(e.messageId)];
+  const sameTurn = previous !== null && (previous.messageId === e.messageId || previous.messageId === placeholderId);
+  const turn: ActiveTurn = sameTurn
+    ? { ...previous, messageId: e.messageId, cursor: { turnId: e.turnId, lastSeq: previous.cursor.lastSeq } }
     : { messageId: e.messageId, cursor: { turnId: e.turnId, lastSeq: 0 }, replaceOnReplay: false };
-  return { ...state, messages, turn, pending: null, notice: null };
+  return { ...state, messages: ordered(messages), turn, pending, stale, notice: pending ? state.notice : null };
+}
+
+function applyQueued(state: ChatState, e: Extract<ServerEvent, { type: "queued" }>): ChatState {
+  if (state.messages.some((m) => m.id === e.messageId)) return state;
+  const pending = state.pending;
+  if (!pending) return { ...state, stale: true };
+  const messages = mapMessage(state.messages, pending.localId, (m) => ({
+    ...m,
+    id: e.messageId,
+    status: "queued",
+    pending: false,
+  }));
+  return { ...state, messages: ordered(messages), pending: null, notice: null };
+}
+
+function applyUnqueued(state: ChatState, e: Extract<ServerEvent, { type: "unqueued" }>): ChatState {
+  const messages = state.messages.filter((m) => !(m.id === e.messageId && isQueued(m)));
+  return messages.length === state.messages.length ? state : { ...state, messages };
+}
+
+/** The answer to `watch`: the turn running now (resume it), or none. */
+function applyWatching(state: ChatState, e: Extract<ServerEvent, { type: "watching" }>): ChatState {
+  const turn = state.turn;
+  if (e.turnId === null) {
+    // Nothing runs: a reply the store still shows streaming ended meanwhile; the store will say how.
+    return turn ? { ...state, turn: null, stale: true } : state;
+  }
+  if (turn && (turn.cursor.turnId === null || turn.cursor.turnId === e.turnId)) {
+    return { ...state, turn: { ...turn, cursor: { turnId: e.turnId, lastSeq: turn.cursor.lastSeq } } };
+  }
+  // A turn this page has not seen start (it started after the store was read): follow it under a
+  // placeholder until the store or `done` names its message.
+  const id = `${PLACEHOLDER}${e.turnId}`;
+  const messages = state.messages.some((m) => m.id === id) ? state.messages : [...state.messages, emptyAssistant(id)];
+  return {
+    ...state,
+    messages: ordered(messages),
+    turn: { messageId: id, cursor: { turnId: e.turnId, lastSeq: 0 }, replaceOnReplay: false },
+    stale: true,
+  };
 }
 
 type SeqEvent =
-  | Extract<ServerEvent, { type: "token" | "tool" | "tool_result" | "status" | "done" }>
+  | Extract<ServerEvent, { type: "token" | "tool" | "tool_result" | "status" | "done" | "approval" | "approval_answered" }>
   | (Extract<ServerEvent, { type: "error" }> & { turnId: string; seq: number });
 
 function applyTurnEvent(state: ChatState, e: SeqEvent): ChatState {
@@ -208,38 +248,34 @@ function applyTurnEvent(state: ChatState, e: SeqEvent): ChatState {
   const reset = turn.replaceOnReplay;
   const nextTurn: ActiveTurn = { ...turn, cursor: verdict.cursor, replaceOnReplay: false };
   let messages = state.messages;
-  if (!messages.some((m) => m.id === turn.messageId)) messages = [...messages, emptyAssistant(turn.messageId)];
+  let replyId = turn.messageId;
+  if ((e.type === "done" || e.type === "error") && e.messageId && replyId.startsWith(PLACEHOLDER)) {
+    messages = mapMessage(messages, replyId, (m) => ({ ...m, id: e.messageId! }));
+    replyId = e.messageId;
+  }
+  if (!messages.some((m) => m.id === replyId)) messages = ordered([...messages, emptyAssistant(replyId)]);
   const update = (f: (m: ChatMessage) => ChatMessage): ChatMessage[] =>
-    messages.map((m) => {
-      if (m.id !== turn.messageId) return m;
-      const base = reset ? { ...m, content: "", tools: [], statusLine: null } : m;
-      return f(base);
-    });
+    mapMessage(messages, replyId, (m) => f(reset ? { ...m, content: "", tools: [], approvals: [], statusLine: null } : m));
+  const next = (f: (m: ChatMessage) => ChatMessage): ChatState => ({ ...state, turn: nextTurn, messages: update(f) });
 
   switch (e.type) {
     case "token":
-      return { ...state, turn: nextTurn, messages: update((m) => ({ ...m, content: m.content + e.text })) };
+      return next((m) => ({ ...m, content: m.content + e.text }));
     case "tool": {
       const call: ToolCall = { toolUseId: e.toolUseId, name: e.name, input: e.input, offset: 0 };
-      return {
-        ...state,
-        turn: nextTurn,
-        messages: update((m) => ({ ...m, tools: [...m.tools, { ...call, offset: m.content.length }] })),
-      };
+      return next((m) => ({ ...m, tools: [...m.tools, { ...call, offset: m.content.length }] }));
     }
     case "tool_result":
-      return {
-        ...state,
-        turn: nextTurn,
-        messages: update((m) => ({
-          ...m,
-          tools: m.tools.map((t) =>
-            t.toolUseId === e.toolUseId ? { ...t, output: e.output, isError: e.isError } : t,
-          ),
-        })),
-      };
+      return next((m) => ({
+        ...m,
+        tools: m.tools.map((t) => (t.toolUseId === e.toolUseId ? { ...t, output: e.output, isError: e.isError } : t)),
+      }));
     case "status":
-      return { ...state, turn: nextTurn, messages: update((m) => ({ ...m, statusLine: e.message })) };
+      return next((m) => ({ ...m, statusLine: e.message }));
+    case "approval":
+      return next((m) => ({ ...m, approvals: withApproval(m.approvals, approvalFrom(e, m.content.length)) }));
+    case "approval_answered":
+      return next((m) => ({ ...m, approvals: withAnswer(m.approvals, e) }));
     case "done":
       return {
         ...state,
@@ -253,7 +289,7 @@ function applyTurnEvent(state: ChatState, e: SeqEvent): ChatState {
         })),
       };
     case "error":
-      return endWithError(state, turn.messageId, e.code, e.message, update);
+      return { ...state, turn: null, messages: update(endedWith(e.code, e.message)) };
   }
 }
 
@@ -261,20 +297,17 @@ function errorText(code: string, message: string): string {
   return code === "agent_offline" ? AGENT_OFFLINE_MESSAGE : message;
 }
 
-function endWithError(
-  state: ChatState,
-  messageId: string,
-  code: string,
-  message: string,
-  update?: (f: (m: ChatMessage) => ChatMessage) => ChatMessage[],
-): ChatState {
-  const f = (m: ChatMessage): ChatMessage => ({
-    ...m,
-    status: statusForErrorCode(code),
-    error: errorText(code, message),
-    statusLine: null,
-  });
-  return { ...state, turn: null, messages: update ? update(f) : mapMessage(state, messageId, f) };
+function endedWith(code: string, message: string): (m: ChatMessage) => ChatMessage {
+  return (m) => {
+    const status = statusForErrorCode(code);
+    return {
+      ...m,
+      status,
+      error: errorOf(status, errorText(code, message)),
+      statusLine: null,
+      approvals: closedWith(m.approvals, APPROVAL_END[code] ?? null),
+    };
+  };
 }
 
 function applyError(state: ChatState, e: Extract<ServerEvent, { type: "error" }>): ChatState {
@@ -284,15 +317,19 @@ function applyError(state: ChatState, e: Extract<ServerEvent, { type: "error" }>
     if (e.turnId != null && typeof e.seq === "number") {
       return applyTurnEvent(state, { ...e, turnId: e.turnId, seq: e.seq });
     }
-    return endWithError(state, turn.messageId, e.code, e.message);
+    return { ...state, turn: null, messages: mapMessage(state.messages, turn.messageId, endedWith(e.code, e.message)) };
   }
   const notice: Notice = { code: e.code, message: errorText(e.code, e.message) };
+  // An answer that lost (or named nothing) is refused too: its buttons come back until the winner shows.
+  const messages = state.messages.map((m) =>
+    m.approvals.some((a) => a.answering) ? { ...m, approvals: m.approvals.map((a) => ({ ...a, answering: null })) } : m,
+  );
   const pending = state.pending;
   if (pending && state.threadId && REFUSAL_CODES.has(e.code)) {
     return {
       ...state,
       pending: null,
-      messages: state.messages.filter((m) => m.id !== pending.localId),
+      messages: messages.filter((m) => m.id !== pending.localId),
       drafts: restoreDraft(state, state.threadId, pending.content),
       notice,
     };
@@ -302,11 +339,11 @@ function applyError(state: ChatState, e: Extract<ServerEvent, { type: "error" }>
     return {
       ...state,
       pending: null,
-      messages: mapMessage(state, pending.localId, (m) => ({ ...m, pending: false })),
+      messages: mapMessage(messages, pending.localId, (m) => ({ ...m, pending: false })),
       notice,
     };
   }
-  return { ...state, notice };
+  return { ...state, messages, notice };
 }
 
 function applyEvent(state: ChatState, e: ServerEvent): ChatState {
@@ -317,6 +354,12 @@ function applyEvent(state: ChatState, e: ServerEvent): ChatState {
   switch (e.type) {
     case "started":
       return applyStarted(state, e);
+    case "queued":
+      return applyQueued(state, e);
+    case "unqueued":
+      return applyUnqueued(state, e);
+    case "watching":
+      return applyWatching(state, e);
     case "error":
       return applyError(state, e);
     default:
@@ -335,7 +378,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case "draft":
       return { ...state, drafts: withDraft(state, action.threadId, action.text) };
     case "send": {
-      if (action.threadId !== state.threadId || isBusy(state)) return state;
+      if (action.threadId !== state.threadId || !canSend(state)) return state;
       const message: ChatMessage = {
         ...emptyAssistant(action.localId),
         role: "user",
@@ -354,6 +397,15 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
     case "event":
       return applyEvent(state, action.event);
+    case "answer":
+      return {
+        ...state,
+        messages: state.messages.map((m) =>
+          m.approvals.some((a) => a.requestId === action.requestId)
+            ? { ...m, approvals: withAnswering(m.approvals, action.requestId, action.decision) }
+            : m,
+        ),
+      };
     case "connection_lost": {
       // A send not yet acknowledged may or may not have arrived: give the text back; the history
       // reloaded on reconnect shows it if it was stored. A running turn is resumed instead.
@@ -369,6 +421,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case "resume_failed":
       if (action.threadId !== state.threadId || !state.turn) return state;
       return { ...state, turn: null };
+    case "notice":
+      return { ...state, notice: action.notice };
     case "dismiss_notice":
       return { ...state, notice: null };
   }

@@ -2,7 +2,8 @@
 // It knows nothing about threads: it hands parsed events up and reports its state.
 
 import { backoffDelayMs } from "./backoff";
-import { parseServerEvent, type ClientRequest, type ServerEvent } from "./protocol";
+import { parseServerEvent } from "./frames";
+import type { ClientRequest, ServerEvent } from "./protocol";
 
 export type ConnectionStatus = "connecting" | "open" | "waiting" | "stopped";
 

@@ -3,9 +3,21 @@
 import { useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { api, ApiError, gatewayAddress, type AppConfig } from "../api";
-import { chatReducer, draftOf, initialChatState, isBusy, type ChatState } from "./chatState";
-import type { ServerEvent, Thread } from "./protocol";
-import { resumeAfterSeq } from "./resume";
+import { removeQueuedMessage, setPermissionMode } from "../threadApi";
+import type { ApprovalItem } from "./approvals";
+import {
+  canSend,
+  chatReducer,
+  draftOf,
+  initialChatState,
+  isBusy,
+  queuedMessages,
+  waitingApprovals,
+  type ChatMessage,
+  type ChatState,
+} from "./chatState";
+import { ThreadFollower } from "./following";
+import type { Decision, PermissionMode, ServerEvent, Thread } from "./protocol";
 import { ChatSocket, type ConnectionInfo } from "./socket";
 
 /** With no event for this long during a turn, re-read the store in case the turn ended unseen. */
@@ -22,15 +34,34 @@ function applyTitle(client: QueryClient, threadId: string, title: string): void 
   );
 }
 
+/** An answer to an approval request: a decision, a reason for a denial, AskUserQuestion's answers. */
+export interface ApprovalAnswer {
+  decision: Decision;
+  message?: string;
+  answers?: Record<string, string>;
+}
+
 export interface Chat {
   state: ChatState;
   draft: string;
+  /** A reply is being written or a send waits for its answer. */
   busy: boolean;
+  /** A reply is being written: Stop applies. */
+  running: boolean;
+  /** A message can be sent now (while a reply is written, it is queued). */
+  canSend: boolean;
+  /** Approval requests of the running reply that wait for a person. */
+  waiting: ApprovalItem[];
+  /** Messages waiting for their turn, next first. */
+  queued: ChatMessage[];
   connection: ConnectionInfo;
   historyError: ApiError | null;
   setDraft: (text: string) => void;
   send: (text: string) => boolean;
   cancel: () => void;
+  answer: (requestId: string, answer: ApprovalAnswer) => boolean;
+  removeQueued: (messageId: string) => Promise<void>;
+  changePermissionMode: (mode: PermissionMode) => Promise<void>;
   dismissNotice: () => void;
   reconnectNow: () => void;
 }
@@ -49,9 +80,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
   stateRef.current = state;
   const lastEventAt = useRef(Date.now());
   const openGeneration = useRef(0);
-  /** Which (connection, thread opening, message) a resume was already asked for. */
-  const resumedKey = useRef("");
-  const socketEpoch = useRef(0);
+  const follower = useRef<ThreadFollower | null>(null);
   /** The thread a resume was sent for and not yet answered. */
   const resumingThread = useRef<string | null>(null);
 
@@ -87,11 +116,12 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
           return;
         }
       }
-      if (event.type === "started" && event.threadId === current.threadId) {
-        // We asked for this turn on this connection: its events come without a resume.
-        resumedKey.current = `${socketEpoch.current}:${openGeneration.current}:${event.messageId}`;
-      }
       dispatch({ type: "event", event });
+      if (event.type === "watching" && event.threadId === current.threadId) {
+        // Resume from what this page has, as the reducer leaves it once `watching` is applied.
+        const next = chatReducer(current, { type: "event", event });
+        if (follower.current?.caughtUp(next, event)) resumingThread.current = event.threadId;
+      }
       if (event.type === "title") {
         applyTitle(client, event.threadId, event.title);
         void client.invalidateQueries({ queryKey: threadsKey });
@@ -108,13 +138,11 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     const socket = new ChatSocket({
       url: () => gatewayAddress(config),
       onEvent,
-      onInfo: (info) => {
-        socketEpoch.current = info.epoch;
-        setConnection(info);
-      },
+      onInfo: setConnection,
       onDrop: () => dispatch({ type: "connection_lost" }),
     });
     socketRef.current = socket;
+    follower.current = new ThreadFollower((request) => socket.send(request));
     socket.start();
     const online = () => socket.retryNow();
     window.addEventListener("online", online);
@@ -122,6 +150,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
       window.removeEventListener("online", online);
       socket.stop();
       socketRef.current = null;
+      follower.current = null;
     };
   }, [config, onEvent]);
 
@@ -130,20 +159,25 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     if (connection.epoch > 0 && threadId) void client.invalidateQueries({ queryKey: messagesKey(threadId) });
   }, [connection.epoch, threadId, client]);
 
-  // Reattach to a running turn: after a reload or a switch (from seq 0), or a reconnect (from the last seq).
-  const turnMessageId = state.turn?.messageId ?? null;
+  // Follow the open thread: after its stored messages are read, and again after every reconnect.
   useEffect(() => {
-    const socket = socketRef.current;
-    const turn = stateRef.current.turn;
-    if (!socket || connection.status !== "open" || !threadId || !turn || !turnMessageId) return;
-    const key = `${connection.epoch}:${openGeneration.current}:${turnMessageId}`;
-    if (resumedKey.current === key) return;
-    if (socket.send({ type: "resume", threadId, afterSeq: resumeAfterSeq(turn.cursor) })) {
-      resumedKey.current = key;
-      resumingThread.current = threadId;
-      lastEventAt.current = Date.now();
-    }
-  }, [connection.status, connection.epoch, threadId, turnMessageId, state.historyLoaded]);
+    follower.current?.sync({
+      epoch: connection.epoch,
+      open: connection.status === "open",
+      threadId,
+      opening: openGeneration.current,
+      historyLoaded: state.historyLoaded,
+    });
+  }, [connection.status, connection.epoch, threadId, state.historyLoaded]);
+
+  // An event named a message this page has not read (another tab's send): read the store again.
+  const refetchHistory = history.refetch;
+  useEffect(() => {
+    if (!state.stale || !threadId) return;
+    void refetchHistory().then((result) => {
+      if (result.data) dispatch({ type: "history", threadId, messages: result.data.messages });
+    });
+  }, [state.stale, threadId, refetchHistory]);
 
   // A turn that went quiet may have ended while we could not hear it; the store knows.
   const turnActive = state.turn !== null;
@@ -169,7 +203,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     (text: string): boolean => {
       const socket = socketRef.current;
       const content = text.trim();
-      if (!socket || !socket.isOpen || !threadId || !content || isBusy(stateRef.current)) return false;
+      if (!socket || !socket.isOpen || !threadId || !content || !canSend(stateRef.current)) return false;
       localCounter += 1;
       const localId = `local-${Date.now()}-${localCounter}`;
       dispatch({ type: "send", threadId, localId, content, createdAt: new Date().toISOString() });
@@ -187,6 +221,42 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     if (threadId) socketRef.current?.send({ type: "cancel", threadId });
   }, [threadId]);
 
+  const answer = useCallback(
+    (requestId: string, { decision, message, answers }: ApprovalAnswer): boolean => {
+      if (!threadId || !socketRef.current?.send({ type: "approve", threadId, requestId, decision, message, answers })) {
+        return false;
+      }
+      dispatch({ type: "answer", requestId, decision });
+      return true;
+    },
+    [threadId],
+  );
+
+  const removeQueued = useCallback(
+    async (messageId: string): Promise<void> => {
+      if (!threadId) return;
+      try {
+        await removeQueuedMessage(threadId, messageId);
+        dispatch({ type: "event", event: { type: "unqueued", threadId, messageId } });
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        dispatch({ type: "notice", notice: { code: `http_${e.status}`, message: e.detail } });
+      }
+    },
+    [threadId],
+  );
+
+  const changePermissionMode = useCallback(
+    async (mode: PermissionMode): Promise<void> => {
+      if (!threadId) return;
+      const { thread } = await setPermissionMode(threadId, mode);
+      client.setQueryData<{ threads: Thread[]; nextCursor: string | null }>(threadsKey, (data) =>
+        data ? { ...data, threads: data.threads.map((t) => (t.id === thread.id ? thread : t)) } : data,
+      );
+    },
+    [threadId, client],
+  );
+
   const dismissNotice = useCallback(() => dispatch({ type: "dismiss_notice" }), []);
   const reconnectNow = useCallback(() => socketRef.current?.retryNow(), []);
 
@@ -194,11 +264,18 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     state,
     draft: draftOf(state, threadId),
     busy: isBusy(state),
+    running: state.turn !== null,
+    canSend: canSend(state),
+    waiting: waitingApprovals(state),
+    queued: queuedMessages(state),
     connection,
     historyError: history.error instanceof ApiError ? history.error : null,
     setDraft,
     send,
     cancel,
+    answer,
+    removeQueued,
+    changePermissionMode,
     dismissNotice,
     reconnectNow,
   };

@@ -1,0 +1,209 @@
+// GENERATED from shared/src/sandchat/events.py by `make protocol` (python -m sandchat.protocol_ts).
+// Do not edit: change the Python definitions and regenerate. A test fails when this file drifts.
+// The protocol itself is described in docs/protocol.md.
+
+export const MAX_CONTENT_CHARS = 100000;
+export const AGENT_OFFLINE_MESSAGE = "Agent is offline. Check the Docker sandbox.";
+export const STATUS_FOR_CODE = {
+  agent_offline: "error",
+  agent_error: "error",
+  timeout: "error",
+  cancelled: "cancelled",
+  interrupted: "interrupted",
+} as const;
+
+export type ErrorCode = "invalid_message" | "thread_not_found" | "thread_busy" | "too_large" | "unauthorized" | "agent_offline" | "agent_error" | "timeout" | "cancelled" | "interrupted";
+export type Decision = "allow" | "allow_always" | "deny";
+export type Resolution = "allow" | "allow_always" | "deny" | "interrupted" | "cancelled" | "expired";
+export type PermissionMode = "bypassPermissions" | "acceptEdits" | "default" | "plan";
+export type ThreadActivity = "idle" | "running" | "waiting";
+
+export interface SendMessageRequest {
+  type: "message";
+  threadId: string;
+  content: string;
+}
+
+export interface CancelRequest {
+  type: "cancel";
+  threadId: string;
+}
+
+export interface ResumeRequest {
+  type: "resume";
+  threadId: string;
+  afterSeq?: number;
+}
+
+/** A person's answer to an approval request; the first answer to a request wins. */
+export interface ApproveRequest {
+  type: "approve";
+  threadId: string;
+  requestId: string;
+  decision: Decision;
+  message?: string | null;
+  answers?: Record<string, string> | null;
+}
+
+/** Follow a thread: every turn that starts on it, and its queue, from now on. */
+export interface WatchRequest {
+  type: "watch";
+  threadId: string;
+}
+
+export interface StartedEvent {
+  type: "started";
+  threadId: string;
+  turnId: string;
+  userMessageId: string;
+  messageId: string;
+}
+
+export interface TokenEvent {
+  type: "token";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  text: string;
+}
+
+export interface ToolEvent {
+  type: "tool";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  toolUseId: string;
+  name: string;
+  input: unknown;
+}
+
+export interface ToolResultEvent {
+  type: "tool_result";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  toolUseId: string;
+  output: string;
+  isError: boolean;
+}
+
+export interface StatusEvent {
+  type: "status";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  message: string;
+}
+
+export interface TitleEvent {
+  type: "title";
+  threadId: string;
+  title: string;
+}
+
+export interface DoneEvent {
+  type: "done";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  messageId: string;
+  sessionId: string | null;
+  costUsd: number | null;
+  durationMs?: number | null;
+}
+
+export interface ErrorEvent {
+  type: "error";
+  threadId: string | null;
+  code: ErrorCode;
+  message: string;
+  turnId?: string | null;
+  seq?: number | null;
+  messageId?: string | null;
+}
+
+/** The agent asks before using a tool; it waits until a person answers (or the turn ends). */
+export interface ApprovalEvent {
+  type: "approval";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  requestId: string;
+  tool: string;
+  input: unknown;
+  suggestions: unknown[];
+  toolUseId?: string | null;
+}
+
+export interface ApprovalAnsweredEvent {
+  type: "approval_answered";
+  threadId: string;
+  turnId: string;
+  seq: number;
+  requestId: string;
+  decision: Resolution;
+}
+
+/** A message sent while a turn runs: stored, and it starts when the turns before it have ended. */
+export interface QueuedEvent {
+  type: "queued";
+  threadId: string;
+  messageId: string;
+  position: number;
+}
+
+/** A queued message was removed before it started. */
+export interface UnqueuedEvent {
+  type: "unqueued";
+  threadId: string;
+  messageId: string;
+}
+
+/** The answer to ``watch``: the turn running on the thread now, if any (resume it to catch up). */
+export interface WatchingEvent {
+  type: "watching";
+  threadId: string;
+  turnId: string | null;
+}
+
+export type ClientRequest =
+  | SendMessageRequest
+  | CancelRequest
+  | ResumeRequest
+  | ApproveRequest
+  | WatchRequest;
+export const CLIENT_REQUEST_TYPES = ["message", "cancel", "resume", "approve", "watch"] as const;
+
+export type ServerEvent =
+  | StartedEvent
+  | TokenEvent
+  | ToolEvent
+  | ToolResultEvent
+  | StatusEvent
+  | TitleEvent
+  | DoneEvent
+  | ErrorEvent
+  | ApprovalEvent
+  | ApprovalAnsweredEvent
+  | QueuedEvent
+  | UnqueuedEvent
+  | WatchingEvent;
+export const SERVER_EVENT_TYPES = ["started", "token", "tool", "tool_result", "status", "title", "done", "error", "approval", "approval_answered", "queued", "unqueued", "watching"] as const;
+
+export type TurnEvent =
+  | TokenEvent
+  | ToolEvent
+  | ToolResultEvent
+  | StatusEvent
+  | ApprovalEvent
+  | ApprovalAnsweredEvent
+  | DoneEvent
+  | ErrorEvent;
+export const TURN_EVENT_TYPES = ["token", "tool", "tool_result", "status", "approval", "approval_answered", "done", "error"] as const;
+
+export type ThreadEvent =
+  | StartedEvent
+  | QueuedEvent
+  | UnqueuedEvent
+  | TitleEvent;
+export const THREAD_EVENT_TYPES = ["started", "queued", "unqueued", "title"] as const;
