@@ -3,6 +3,13 @@
 
 import type { ApprovalAnsweredEvent, ApprovalEvent, Decision, Resolution } from "./protocol";
 
+/** A person's answer to a request: a decision, a reason for a denial, AskUserQuestion's answers. */
+export interface ApprovalAnswer {
+  decision: Decision;
+  message?: string;
+  answers?: Record<string, string>;
+}
+
 export interface ApprovalItem {
   requestId: string;
   turnId: string;

@@ -4,7 +4,7 @@ import { useQuery, useQueryClient, type QueryClient } from "@tanstack/react-quer
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { api, ApiError, gatewayAddress, type AppConfig } from "../api";
 import { removeQueuedMessage, setPermissionMode } from "../threadApi";
-import type { ApprovalItem } from "./approvals";
+import type { ApprovalAnswer, ApprovalItem } from "./approvals";
 import {
   canSend,
   chatReducer,
@@ -17,7 +17,7 @@ import {
   type ChatState,
 } from "./chatState";
 import { ThreadFollower } from "./following";
-import type { Decision, PermissionMode, ServerEvent, Thread } from "./protocol";
+import type { PermissionMode, ServerEvent, Thread } from "./protocol";
 import { ChatSocket, type ConnectionInfo } from "./socket";
 
 /** With no event for this long during a turn, re-read the store in case the turn ended unseen. */
@@ -32,13 +32,6 @@ function applyTitle(client: QueryClient, threadId: string, title: string): void 
   client.setQueryData<{ threads: Thread[]; nextCursor: string | null }>(threadsKey, (data) =>
     data ? { ...data, threads: data.threads.map((t) => (t.id === threadId ? { ...t, title } : t)) } : data,
   );
-}
-
-/** An answer to an approval request: a decision, a reason for a denial, AskUserQuestion's answers. */
-export interface ApprovalAnswer {
-  decision: Decision;
-  message?: string;
-  answers?: Record<string, string>;
 }
 
 export interface Chat {

@@ -1,0 +1,141 @@
+// @vitest-environment jsdom
+// The hook's wiring against a scripted gateway: `watch` after the thread's messages are read and after
+// every reconnect, `resume` from the right seq when `watching` names a turn, `approve` frames.
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, cleanup, renderHook, waitFor } from "@testing-library/react";
+import type { ReactNode } from "react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AppConfig } from "../api";
+import type { ClientRequest, ServerEvent, StoredMessage } from "./protocol";
+import { useChat } from "./useChat";
+
+const T = "thread-1";
+const config: AppConfig = { gatewayUrl: "ws://gateway.test/chat", runner: "simulator", authRequired: false };
+
+/** A WebSocket whose server side the test plays. */
+class ScriptedSocket {
+  static OPEN = 1;
+  static all: ScriptedSocket[] = [];
+  readyState = 0;
+  sent: ClientRequest[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((msg: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+
+  constructor(readonly url: string) {
+    ScriptedSocket.all.push(this);
+  }
+  send(frame: string) {
+    this.sent.push(JSON.parse(frame) as ClientRequest);
+  }
+  close() {
+    this.readyState = 3;
+  }
+  // --- the server's side
+  accept() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  emit(event: ServerEvent) {
+    this.onmessage?.({ data: JSON.stringify(event) });
+  }
+  drop() {
+    this.readyState = 3;
+    this.onclose?.();
+  }
+}
+
+let stored: StoredMessage[] = [];
+
+beforeEach(() => {
+  ScriptedSocket.all = [];
+  vi.stubGlobal("WebSocket", ScriptedSocket);
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async () => new Response(JSON.stringify({ messages: stored }), { status: 200 })),
+  );
+  stored = [
+    { id: "u1", threadId: T, role: "user", content: "hi", status: "complete", createdAt: "2025-01-01T00:00:00Z" },
+    { id: "a1", threadId: T, role: "assistant", content: "Hel", status: "streaming", createdAt: "2025-01-01T00:00:01Z" },
+  ];
+});
+
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
+
+function mount() {
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  const wrapper = ({ children }: { children: ReactNode }) => (
+    <QueryClientProvider client={client}>{children}</QueryClientProvider>
+  );
+  return renderHook(() => useChat(config, T), { wrapper });
+}
+
+const latest = () => ScriptedSocket.all.at(-1)!;
+const token = (seq: number, text: string): ServerEvent => ({ type: "token", threadId: T, turnId: "turn-1", seq, text });
+const reply = (chat: ReturnType<typeof useChat>) => chat.state.messages.find((m) => m.id === "a1");
+
+describe("useChat follows the open thread", () => {
+  it("a reload mid-reply watches the thread, resumes from zero, and rebuilds the reply", async () => {
+    const { result } = mount();
+    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
+    act(() => latest().accept());
+    await waitFor(() => expect(latest().sent).toEqual([{ type: "watch", threadId: T }]));
+    act(() => latest().emit({ type: "watching", threadId: T, turnId: "turn-1" }));
+    expect(latest().sent.at(-1)).toEqual({ type: "resume", threadId: T, afterSeq: 0 });
+    act(() => {
+      latest().emit(token(1, "Hel"));
+      latest().emit(token(2, "lo"));
+    });
+    expect(reply(result.current)?.content).toBe("Hello");
+  });
+
+  it("after a reconnect it watches again and resumes after the last event it applied", async () => {
+    const { result } = mount();
+    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
+    act(() => latest().accept());
+    await waitFor(() => expect(latest().sent).toHaveLength(1));
+    act(() => {
+      latest().emit({ type: "watching", threadId: T, turnId: "turn-1" });
+      latest().emit(token(1, "Hel"));
+      latest().emit(token(2, "lo"));
+      latest().drop();
+    });
+    await waitFor(() => expect(result.current.connection.status).toBe("waiting"));
+    act(() => result.current.reconnectNow());
+    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(2));
+    act(() => latest().accept());
+    await waitFor(() => expect(latest().sent).toEqual([{ type: "watch", threadId: T }]));
+    act(() => latest().emit({ type: "watching", threadId: T, turnId: "turn-1" }));
+    expect(latest().sent.at(-1)).toEqual({ type: "resume", threadId: T, afterSeq: 2 });
+    act(() => latest().emit(token(3, "!")));
+    expect(reply(result.current)?.content).toBe("Hello!");
+  });
+
+  it("an answer to an approval request goes out as an approve frame", async () => {
+    const { result } = mount();
+    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
+    act(() => latest().accept());
+    await waitFor(() => expect(latest().sent).toHaveLength(1));
+    act(() => {
+      latest().emit({ type: "watching", threadId: T, turnId: "turn-1" });
+      latest().emit({
+        type: "approval",
+        threadId: T,
+        turnId: "turn-1",
+        seq: 1,
+        requestId: "r1",
+        tool: "Bash",
+        input: { command: "ls" },
+        suggestions: [],
+      });
+    });
+    expect(result.current.waiting.map((a) => a.requestId)).toEqual(["r1"]);
+    act(() => {
+      result.current.answer("r1", { decision: "deny", message: "not now" });
+    });
+    expect(latest().sent.at(-1)).toEqual({ type: "approve", threadId: T, requestId: "r1", decision: "deny", message: "not now" });
+  });
+});
