@@ -27,4 +27,7 @@ def test_every_frame_type_is_in_the_typescript_types() -> None:
 def test_an_optional_field_is_optional_and_a_nullable_one_names_null() -> None:
     rendered = protocol_ts.render()
     assert "  message?: string | null;\n  answers?: Record<string, string> | null;\n}" in rendered
-    assert "export interface WatchingEvent {\n  type: \"watching\";\n  threadId: string;\n  turnId: string | null;\n}" in rendered
+    assert (
+        'export interface WatchingEvent {\n  type: "watching";\n  threadId: string;\n  turnId: string | null;\n}'
+        in rendered
+    )

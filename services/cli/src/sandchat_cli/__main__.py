@@ -1,7 +1,7 @@
 """`sandchat`: chat with the agent from a terminal — and a worked example of the WebSocket protocol.
 
 sandchat chat "explain this repository"           # a new thread
-sandchat chat "and the tests?" --thread <id>      # continue one
+sandchat chat "and the tests?" --thread <id>      # continue one (queued if a reply is running)
 sandchat threads                                  # list them, most recent first
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from typing import Any
 
 import httpx
 from sandchat.settings import load_settings
-from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
+
+from sandchat_cli import conversation
 
 
 class ChatError(Exception):
@@ -47,36 +47,15 @@ def _request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
     return body
 
 
-async def _chat(api: str, thread_id: str | None, content: str, show_json: bool) -> int:
+def _chat(api: str, thread_id: str | None, content: str, show_json: bool) -> int:
     if thread_id is None:
         thread_id = _request("POST", f"{api}/threads", json={})["thread"]["id"]
         print(f"thread {thread_id}", file=sys.stderr)
     gateway = _request("GET", f"{api}/config")["gatewayUrl"]
     try:
-        async with connect(gateway, additional_headers=_headers(), max_size=None) as websocket:
-            await websocket.send(json.dumps({"type": "message", "threadId": thread_id, "content": content}))
-            async for frame in websocket:
-                event = json.loads(frame)
-                if show_json:
-                    print(json.dumps(event), flush=True)
-                kind = event["type"]
-                if kind == "token" and not show_json:
-                    print(event["text"], end="", flush=True)
-                elif kind == "tool" and not show_json:
-                    print(f"\n[tool {event['name']}: {json.dumps(event['input'])[:200]}]", flush=True)
-                elif kind == "status" and not show_json:
-                    print(f"\n[{event['message']}]", file=sys.stderr, flush=True)
-                elif kind == "done":
-                    if not show_json:
-                        cost = event.get("costUsd")
-                        print(f"\n\n[done · session {event['sessionId']}" + (f" · ${cost:.4f}]" if cost else "]"))
-                    return 0
-                elif kind == "error":
-                    print(f"\nerror ({event['code']}): {event['message']}", file=sys.stderr)
-                    return 1
+        return asyncio.run(conversation.chat(gateway, thread_id, content, headers=_headers(), show_json=show_json))
     except (OSError, WebSocketException) as exc:
         raise ChatError(f"cannot talk to the gateway at {gateway}: {exc}") from None
-    return 1
 
 
 def _threads(api: str) -> int:
@@ -99,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if arguments.command == "threads":
             sys.exit(_threads(api))
-        sys.exit(asyncio.run(_chat(api, arguments.thread, arguments.message, arguments.json)))
+        sys.exit(_chat(api, arguments.thread, arguments.message, arguments.json))
     except ChatError as exc:
         print(f"sandchat: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,0 +1,151 @@
+"""One message and its reply over the chat WebSocket, every frame built and read by the wire module.
+
+The reply's text goes to stdout; everything else (queue position, approvals, status lines) to the
+terminal on stderr. The message may be queued behind turns already running on the thread: the
+conversation then follows only the turn that answers it. Approval requests of that turn are asked at
+the terminal one at a time; one answered elsewhere (the web UI) first is shown and not asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from dataclasses import dataclass, field
+
+import msgspec
+from sandchat import events
+from websockets.asyncio.client import ClientConnection, connect
+
+from sandchat_cli import approval_prompt
+from sandchat_cli.terminal import Terminal
+
+
+@dataclass(slots=True)
+class _Conversation:
+    websocket: ClientConnection
+    thread_id: str
+    terminal: Terminal
+    show_json: bool
+    message_id: str | None = None  # known once the message is queued
+    turn_id: str | None = None  # known once its turn starts
+    requests: asyncio.Queue[events.Approval] = field(default_factory=asyncio.Queue)
+    answered: dict[str, asyncio.Event] = field(default_factory=dict)
+    mine: set[str] = field(default_factory=set)
+
+    # --- the turn -----------------------------------------------------------------------------
+
+    def on_thread_event(self, event: events.Queued | events.Started) -> None:
+        if self.turn_id is not None:
+            return
+        if isinstance(event, events.Queued):
+            if self.message_id is None:  # the answer to our message (others' come with other ids)
+                self.message_id = event.message_id
+                ahead = "it starts next" if event.position == 1 else f"{event.position - 1} ahead of it"
+                self.terminal.say(f"[queued behind the running reply: {ahead}]")
+        elif self.message_id is None or event.user_message_id == self.message_id:
+            self.turn_id = event.turn_id
+
+    def on_turn_event(self, event: events.TurnEvent) -> int | None:
+        """Show one event of our turn; the exit status once it has ended."""
+        if isinstance(event, events.Token):
+            if not self.show_json:
+                print(event.text, end="", flush=True)
+        elif isinstance(event, events.Tool):
+            if not self.show_json:
+                print(f"\n[tool {event.name}: {json.dumps(event.input)[:200]}]", flush=True)
+        elif isinstance(event, events.Status):
+            self.terminal.say(f"\n[{event.message}]")
+        elif isinstance(event, events.Approval):
+            self.answered.setdefault(event.request_id, asyncio.Event())
+            self.requests.put_nowait(event)
+        elif isinstance(event, events.ApprovalAnswered):
+            self.answered.setdefault(event.request_id, asyncio.Event()).set()
+            whose = "" if event.request_id in self.mine else " (answered elsewhere)"
+            self.terminal.say(f"[approval: {approval_prompt.RESOLUTION_TEXT[event.decision]}{whose}]")
+        elif isinstance(event, events.Done):
+            if not self.show_json:
+                cost = f" · ${event.cost_usd:.4f}" if event.cost_usd else ""
+                print(f"\n\n[done · session {event.session_id}{cost}]", flush=True)
+            return 0
+        elif isinstance(event, events.Error):
+            self.terminal.say(f"\nerror ({event.code}): {event.message}")
+            return 1
+        return None
+
+    # --- approvals ----------------------------------------------------------------------------
+
+    async def answer_requests(self) -> None:
+        """Ask about each request in the order they came, skipping those someone else answered."""
+        while True:
+            request = await self.requests.get()
+            answered = self.answered[request.request_id]
+            if answered.is_set():
+                continue
+            for line in approval_prompt.describe(request):
+                self.terminal.say(line)
+            asking = asyncio.ensure_future(approval_prompt.answer(request, self.terminal.ask))
+            elsewhere = asyncio.ensure_future(answered.wait())
+            await asyncio.wait({asking, elsewhere}, return_when=asyncio.FIRST_COMPLETED)
+            elsewhere.cancel()
+            if not asking.done():
+                asking.cancel()
+                self.terminal.say("")
+                continue
+            reply = asking.result()
+            if reply is None:
+                self.terminal.say("[nobody can answer here: waiting for an answer from another client]")
+                await answered.wait()
+                continue
+            self.mine.add(request.request_id)
+            approve = events.Approve(self.thread_id, request.request_id, reply.decision, reply.message, reply.answers)
+            await self.websocket.send(events.encode(approve).decode())
+
+    # --- the frames ---------------------------------------------------------------------------
+
+    async def run(self, content: str) -> int:
+        await self.websocket.send(events.encode(events.SendMessage(self.thread_id, content)).decode())
+        async for frame in self.websocket:
+            if self.show_json:
+                print(frame if isinstance(frame, str) else frame.decode(), flush=True)
+            try:
+                event = events.decode_event(frame)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                continue  # a frame of a newer protocol: nothing this client knows to do with it
+            if isinstance(event, events.Queued | events.Started):
+                self.on_thread_event(event)
+            elif isinstance(event, events.Error) and event.turn_id is None:
+                self.terminal.say(f"error ({event.code}): {event.message}")
+                if self.turn_id is None and self.message_id is None:
+                    return 1  # the message was refused
+            elif isinstance(event, events.Title | events.Unqueued | events.Watching):
+                continue
+            elif self.turn_id is not None and event.turn_id == self.turn_id:
+                status = self.on_turn_event(event)
+                if status is not None:
+                    return status
+        self.terminal.say("error: the gateway closed the connection before the reply ended")
+        return 1
+
+
+async def chat(
+    gateway: str,
+    thread_id: str,
+    content: str,
+    *,
+    headers: dict[str, str],
+    show_json: bool = False,
+    terminal: Terminal | None = None,
+) -> int:
+    """Send ``content`` to the thread and follow its reply to the end; the process exit status."""
+    async with connect(gateway, additional_headers=headers, max_size=None) as websocket:
+        conversation = _Conversation(websocket, thread_id, terminal or Terminal(), show_json)
+        answering = asyncio.create_task(conversation.answer_requests())
+        try:
+            return await conversation.run(content)
+        finally:
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
+            sys.stdout.flush()

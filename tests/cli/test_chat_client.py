@@ -1,0 +1,217 @@
+"""`sandchat chat` against an in-process gateway that speaks the protocol: the reply, the queue, approvals."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sandchat import events
+from sandchat_cli import conversation
+from sandchat_cli.terminal import Terminal
+
+from tests.cli.scripted_gateway import ScriptedClient, scripted_gateway
+
+T = "thread-1"
+
+
+def token(seq: int, text: str, turn: str = "turn-1") -> events.Token:
+    return events.Token(T, turn, seq, text)
+
+
+def done(seq: int, turn: str = "turn-1", reply: str = "a1") -> events.Done:
+    return events.Done(T, turn, seq, reply, "session-1", None)
+
+
+def approval(seq: int, request_id: str, tool: str = "Bash", tool_input: Any = None) -> events.Approval:
+    return events.Approval(T, "turn-1", seq, request_id, tool, tool_input or {"command": "npm test"}, [])
+
+
+async def chat(url: str, typed: str = "", content: str = "hello") -> int:
+    return await conversation.chat(url, T, content, headers={}, terminal=Terminal(io.StringIO(typed)))
+
+
+async def answers_approvals(client: ScriptedClient, *request_ids: str) -> None:
+    """Wait for an approve per request (in order), confirm each as the gateway does, then end the turn."""
+    seq = 10
+    for request_id in request_ids:
+        answer = await client.receive()
+        assert isinstance(answer, events.Approve)
+        assert answer.request_id == request_id
+        seq += 1
+        await client.send(events.ApprovalAnswered(T, "turn-1", seq, request_id, answer.decision))
+    await client.send(token(seq + 1, "ran it"), done(seq + 2))
+
+
+async def test_the_reply_streams_to_stdout_after_a_message_frame_of_the_wire_protocol(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"), token(2, "lo"), done(3))
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await chat(url)
+    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert capsys.readouterr().out.startswith("Hello\n")
+
+
+async def test_a_refused_message_says_why_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Error(T, "too_large", "The message is longer than 100,000 characters."))
+
+    async with scripted_gateway(script) as (url, _clients):
+        status = await chat(url)
+    assert status == 1
+    assert "error (too_large): The message is longer than 100,000 characters." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("y\n", events.Approve(T, "r1", "allow")),
+        ("a\n", events.Approve(T, "r1", "allow_always")),
+        ("n\nnot on main\n", events.Approve(T, "r1", "deny", "not on main")),
+        ("n\n\n", events.Approve(T, "r1", "deny")),
+        ("maybe\ny\n", events.Approve(T, "r1", "allow")),
+    ],
+    ids=["y-allows-once", "a-allows-always", "n-denies-with-a-reason", "n-denies-without-one", "asks-again"],
+)
+async def test_an_approval_request_is_answered_from_the_terminal(typed: str, expected: events.Approve) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await answers_approvals(client, "r1")
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await chat(url, typed)
+    assert (status, clients[0].received[1:]) == (0, [expected])
+
+
+async def test_a_bash_request_shows_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(
+            events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Bash", {"command": "rm -rf build"})
+        )
+        await answers_approvals(client, "r1")
+
+    async with scripted_gateway(script) as (url, _clients):
+        await chat(url, "y\n")
+    assert "  $ rm -rf build\n" in capsys.readouterr().err
+
+
+async def test_an_edit_request_shows_a_diff(capsys: pytest.CaptureFixture[str]) -> None:
+    edit = {"file_path": "/w/app.py", "old_string": "x = 1\ny = 2", "new_string": "x = 1\ny = 3"}
+
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Edit", edit))
+        await answers_approvals(client, "r1")
+
+    async with scripted_gateway(script) as (url, _clients):
+        await chat(url, "y\n")
+    err = capsys.readouterr().err
+    assert "  -y = 2\n  +y = 3\n" in err
+
+
+async def test_ask_user_question_is_answered_by_option_number_or_free_text() -> None:
+    questions = {
+        "questions": [
+            {"question": "Which database?", "options": [{"label": "PostgreSQL"}, {"label": "SQLite"}]},
+            {"question": "Which port?", "options": [{"label": "5432"}]},
+        ]
+    }
+
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "AskUserQuestion", questions))
+        await answers_approvals(client, "r1")
+
+    async with scripted_gateway(script) as (url, clients):
+        await chat(url, "2\n6543\n")
+    answer = events.Approve(T, "r1", "allow", answers={"Which database?": "SQLite", "Which port?": "6543"})
+    assert clients[0].received[1:] == [answer]
+
+
+async def test_several_requests_are_asked_one_after_the_other() -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"), approval(2, "r2"))
+        await answers_approvals(client, "r1", "r2")
+
+    async with scripted_gateway(script) as (url, clients):
+        await chat(url, "y\nn\n\n")
+    assert clients[0].received[1:] == [events.Approve(T, "r1", "allow"), events.Approve(T, "r2", "deny")]
+
+
+@pytest.fixture
+def silent_terminal() -> Iterator[Terminal]:
+    """A terminal where nobody types (yet): reading waits, as it does for a person who is away."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end) as lines:
+        yield Terminal(lines)
+        os.close(write_end)  # the reader thread sees the end of input and stops
+
+
+async def test_a_request_answered_elsewhere_is_shown_and_not_answered_again(
+    capsys: pytest.CaptureFixture[str], silent_terminal: Terminal
+) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await client.send(events.ApprovalAnswered(T, "turn-1", 2, "r1", "deny"), done(3))
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await conversation.chat(url, T, "hello", headers={}, terminal=silent_terminal)
+    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert "[approval: denied (answered elsewhere)]" in capsys.readouterr().err
+
+
+async def test_without_a_terminal_a_request_waits_for_an_answer_from_another_client(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await client.send(events.ApprovalAnswered(T, "turn-1", 2, "r1", "allow"), done(3))
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await chat(url, typed="")
+    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert "[approval: allowed once (answered elsewhere)]" in capsys.readouterr().err
+
+
+async def test_a_queued_message_shows_its_place_and_follows_only_its_own_turn(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(
+            events.Queued(T, "u2", 2),
+            events.Started(T, "turn-0", "u0", "a0"),
+            token(1, "not mine", turn="turn-0"),
+            done(2, turn="turn-0", reply="a0"),
+            events.Started(T, "turn-2", "u2", "a2"),
+            token(1, "mine", turn="turn-2"),
+            done(2, turn="turn-2", reply="a2"),
+        )
+
+    async with scripted_gateway(script) as (url, _clients):
+        status = await chat(url)
+    out, err = capsys.readouterr()
+    assert (status, out.split("\n")[0]) == (0, "mine")
+    assert "[queued behind the running reply: 1 ahead of it]" in err
+
+
+async def test_a_frame_of_a_newer_protocol_is_skipped() -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.websocket.send('{"type":"something_new","threadId":"thread-1"}')
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), done(1))
+
+    async with scripted_gateway(script) as (url, _clients):
+        assert await chat(url) == 0
