@@ -1,4 +1,4 @@
-"""The chat wire protocol (DESIGN §6): client requests and server events, one JSON object per frame.
+"""The chat wire protocol (docs/protocol.md): client requests and server events, one JSON object per frame.
 
 Worker and gateway use these same types. The worker encodes each turn event once; the bytes it
 publishes to Redis are exactly the frame the gateway sends to browsers.
