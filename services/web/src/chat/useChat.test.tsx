@@ -74,15 +74,21 @@ function mount() {
 }
 
 const latest = () => ScriptedSocket.all.at(-1)!;
+
+/** The hook on a thread, its socket open and its `watch` sent. */
+async function watchingThread() {
+  const hook = mount();
+  await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
+  act(() => latest().accept());
+  await waitFor(() => expect(latest().sent).toEqual([{ type: "watch", threadId: T }]));
+  return hook;
+}
 const token = (seq: number, text: string): ServerEvent => ({ type: "token", threadId: T, turnId: "turn-1", seq, text });
 const reply = (chat: ReturnType<typeof useChat>) => chat.state.messages.find((m) => m.id === "a1");
 
 describe("useChat follows the open thread", () => {
   it("a reload mid-reply watches the thread, resumes from zero, and rebuilds the reply", async () => {
-    const { result } = mount();
-    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
-    act(() => latest().accept());
-    await waitFor(() => expect(latest().sent).toEqual([{ type: "watch", threadId: T }]));
+    const { result } = await watchingThread();
     act(() => latest().emit({ type: "watching", threadId: T, turnId: "turn-1" }));
     expect(latest().sent.at(-1)).toEqual({ type: "resume", threadId: T, afterSeq: 0 });
     act(() => {
@@ -93,10 +99,7 @@ describe("useChat follows the open thread", () => {
   });
 
   it("after a reconnect it watches again and resumes after the last event it applied", async () => {
-    const { result } = mount();
-    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
-    act(() => latest().accept());
-    await waitFor(() => expect(latest().sent).toHaveLength(1));
+    const { result } = await watchingThread();
     act(() => {
       latest().emit({ type: "watching", threadId: T, turnId: "turn-1" });
       latest().emit(token(1, "Hel"));
@@ -115,10 +118,7 @@ describe("useChat follows the open thread", () => {
   });
 
   it("an answer to an approval request goes out as an approve frame", async () => {
-    const { result } = mount();
-    await waitFor(() => expect(ScriptedSocket.all).toHaveLength(1));
-    act(() => latest().accept());
-    await waitFor(() => expect(latest().sent).toHaveLength(1));
+    const { result } = await watchingThread();
     act(() => {
       latest().emit({ type: "watching", threadId: T, turnId: "turn-1" });
       latest().emit({
