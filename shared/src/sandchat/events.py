@@ -27,9 +27,8 @@ ErrorCode = Literal[
 ]
 
 
-# Fields of the thread JSON (HTTP) that belong to live sessions: how the agent asks before it acts
-# (`permissionMode`, also taken by `PATCH /threads/{id}`), and what the thread is doing now.
-PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
+# The thread JSON's `activity` (HTTP): what the thread is doing now; `waiting` = an approval request
+# waits for a person ("waiting for you").
 ThreadActivity = Literal["idle", "running", "waiting"]
 
 

@@ -1,4 +1,4 @@
-"""The wire protocol (:mod:`sandchat.events`) as TypeScript, for the web UI.
+"""The wire protocol (:mod:`sandchat.events`, and the permission modes of settings) as TypeScript, for the web UI.
 
 ``python -m sandchat.protocol_ts`` prints the file; ``make protocol`` writes it to
 ``services/web/src/chat/protocol.generated.ts``, and a test fails when the committed file is not what
@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import msgspec.inspect as mi
 
-from sandchat import events
+from sandchat import events, settings
 
 GENERATED_PATH: Final = "services/web/src/chat/protocol.generated.ts"
 
@@ -24,7 +24,7 @@ NAMED_LITERALS: Final[dict[str, Any]] = {
     "ErrorCode": events.ErrorCode,
     "Decision": events.Decision,
     "Resolution": events.Resolution,
-    "PermissionMode": events.PermissionMode,
+    "PermissionMode": settings.PermissionMode,
     "ThreadActivity": events.ThreadActivity,
 }
 
@@ -39,11 +39,10 @@ UNIONS: Final[tuple[tuple[str, Any, str], ...]] = (
 CONSTANTS: Final[dict[str, object]] = {
     "MAX_CONTENT_CHARS": events.MAX_CONTENT_CHARS,
     "AGENT_OFFLINE_MESSAGE": events.AGENT_OFFLINE_MESSAGE,
-    "STATUS_FOR_CODE": events.STATUS_FOR_CODE,
 }
 
 HEADER: Final = """\
-// GENERATED from shared/src/sandchat/events.py by `make protocol` (python -m sandchat.protocol_ts).
+// GENERATED from shared/src/sandchat/events.py (and settings.py's permission modes) by `make protocol`.
 // Do not edit: change the Python definitions and regenerate. A test fails when this file drifts.
 // The protocol itself is described in docs/protocol.md.
 """

@@ -182,10 +182,21 @@ describe("errors", () => {
     expect(assistant(s)?.error).toBe(AGENT_OFFLINE_MESSAGE);
   });
 
-  it("agent_offline before the turn started keeps the stored user message and shows a notice", () => {
-    const s = run(sent("hi"), ev({ type: "error", threadId: T, code: "agent_offline", message: AGENT_OFFLINE_MESSAGE }));
-    expect(s.messages).toHaveLength(1);
-    expect(s.messages[0].pending).toBe(false);
+  it("a message the server could not store comes back into the input with the reason", () => {
+    const sentence = "Your message could not be stored (the database is unavailable); try again.";
+    const s = run(sent("keep me"), ev({ type: "error", threadId: T, code: "agent_error", message: sentence }));
+    expect(s.messages).toHaveLength(0);
+    expect(draftOf(s, T)).toBe("keep me");
+    expect(s.notice?.message).toBe(sentence);
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("a turn that ended before this page heard it start keeps the stored message and says why", () => {
+    const s = run(
+      sent("hi"),
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 1, messageId: "a1", code: "agent_offline", message: "x" }),
+    );
+    expect(s.messages).toMatchObject([{ content: "hi", pending: false }]);
     expect(s.notice?.message).toBe(AGENT_OFFLINE_MESSAGE);
     expect(isBusy(s)).toBe(false);
   });

@@ -14,7 +14,7 @@ import {
   PLACEHOLDER,
   type ChatMessage,
 } from "./chatMessage";
-import { statusForErrorCode, TURN_ENDING_CODES } from "./frames";
+import { statusForErrorCode } from "./frames";
 import { applyQueued, applyStarted, applyUnqueued, applyWatching } from "./threadEvents";
 import { AGENT_OFFLINE_MESSAGE, type Decision, type Resolution, type ServerEvent, type StoredMessage, type ToolCall } from "./protocol";
 import { acceptSeq, FRESH_CURSOR, type TurnCursor } from "./resume";
@@ -77,15 +77,6 @@ export const initialChatState: ChatState = {
   notice: null,
   stale: false,
 };
-
-/** Errors that refuse a request before anything ran: the sent text goes back into the input. */
-const REFUSAL_CODES: ReadonlySet<string> = new Set([
-  "thread_busy",
-  "invalid_message",
-  "too_large",
-  "thread_not_found",
-  "unauthorized",
-]);
 
 /** What a request still waiting for a person becomes when its turn ends with this code. */
 const APPROVAL_END: Record<string, Resolution> = { cancelled: "cancelled", interrupted: "interrupted" };
@@ -238,22 +229,22 @@ function endedWith(code: string, message: string): (m: ChatMessage) => ChatMessa
   };
 }
 
+/**
+ * An error that names a turn ends it (the reply keeps its text); one that names none refused a request
+ * and nothing ran: a send's text goes back into the input, a lost approval answer gets its buttons back.
+ */
 function applyError(state: ChatState, e: Extract<ServerEvent, { type: "error" }>): ChatState {
   const turn = state.turn;
-  const endsTurn = TURN_ENDING_CODES.has(e.code);
-  if (endsTurn && turn && (e.turnId == null || turn.cursor.turnId === null || e.turnId === turn.cursor.turnId)) {
-    if (e.turnId != null && typeof e.seq === "number") {
-      return applyTurnEvent(state, { ...e, turnId: e.turnId, seq: e.seq });
-    }
+  if (e.turnId != null && turn && (turn.cursor.turnId === null || e.turnId === turn.cursor.turnId)) {
+    if (typeof e.seq === "number") return applyTurnEvent(state, { ...e, turnId: e.turnId, seq: e.seq });
     return { ...state, turn: null, messages: mapMessage(state.messages, turn.messageId, endedWith(e.code, e.message)) };
   }
   const notice: Notice = { code: e.code, message: errorText(e.code, e.message) };
-  // An answer that lost (or named nothing) is refused too: its buttons come back until the winner shows.
   const messages = state.messages.map((m) =>
     m.approvals.some((a) => a.answering) ? { ...m, approvals: m.approvals.map((a) => ({ ...a, answering: null })) } : m,
   );
   const pending = state.pending;
-  if (pending && state.threadId && REFUSAL_CODES.has(e.code)) {
+  if (pending && state.threadId && e.turnId == null) {
     return {
       ...state,
       pending: null,
@@ -262,14 +253,9 @@ function applyError(state: ChatState, e: Extract<ServerEvent, { type: "error" }>
       notice,
     };
   }
-  if (pending && endsTurn) {
-    // The message was stored before any turn could start: keep it, say why.
-    return {
-      ...state,
-      pending: null,
-      messages: mapMessage(messages, pending.localId, (m) => ({ ...m, pending: false })),
-      notice,
-    };
+  if (pending && !turn) {
+    // A turn was made for the message (so it is stored) and ended before this page heard it start.
+    return { ...state, pending: null, messages: mapMessage(messages, pending.localId, (m) => ({ ...m, pending: false })), notice };
   }
   return { ...state, messages, notice };
 }

@@ -1,23 +1,18 @@
 // Reading frames from the gateway: defensive parsing and what a frame means for a turn.
 
-import {
-  SERVER_EVENT_TYPES,
-  STATUS_FOR_CODE,
-  THREAD_EVENT_TYPES,
-  type MessageStatus,
-  type ServerEvent,
-  type ThreadEvent,
-} from "./protocol";
+import { SERVER_EVENT_TYPES, THREAD_EVENT_TYPES, type MessageStatus, type ServerEvent, type ThreadEvent } from "./protocol";
 
 const SERVER_TYPES: ReadonlySet<string> = new Set(SERVER_EVENT_TYPES);
 const THREAD_TYPES: ReadonlySet<string> = new Set(THREAD_EVENT_TYPES);
 
-/** Error codes that end a running turn; the others refuse a request and leave any turn alone. */
-export const TURN_ENDING_CODES: ReadonlySet<string> = new Set(Object.keys(STATUS_FOR_CODE));
-
-/** The final status of a reply that ended with this error code. */
+/**
+ * The final status of a reply whose turn ended with this error code, as the store will show it
+ * (shared/src/sandchat/turns/outcomes.py): stopped, interrupted by a dying worker, or failed.
+ */
 export function statusForErrorCode(code: string): MessageStatus {
-  return (STATUS_FOR_CODE as Record<string, MessageStatus>)[code] ?? "error";
+  if (code === "cancelled") return "cancelled";
+  if (code === "interrupted") return "interrupted";
+  return "error";
 }
 
 /** Thread events (no `seq`, not replayed) as opposed to a turn's numbered events. */

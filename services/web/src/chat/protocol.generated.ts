@@ -1,16 +1,9 @@
-// GENERATED from shared/src/sandchat/events.py by `make protocol` (python -m sandchat.protocol_ts).
+// GENERATED from shared/src/sandchat/events.py (and settings.py's permission modes) by `make protocol`.
 // Do not edit: change the Python definitions and regenerate. A test fails when this file drifts.
 // The protocol itself is described in docs/protocol.md.
 
 export const MAX_CONTENT_CHARS = 100000;
 export const AGENT_OFFLINE_MESSAGE = "Agent is offline. Check the Docker sandbox.";
-export const STATUS_FOR_CODE = {
-  agent_offline: "error",
-  agent_error: "error",
-  timeout: "error",
-  cancelled: "cancelled",
-  interrupted: "interrupted",
-} as const;
 
 export type ErrorCode = "invalid_message" | "thread_not_found" | "thread_busy" | "too_large" | "unauthorized" | "agent_offline" | "agent_error" | "timeout" | "cancelled" | "interrupted";
 export type Decision = "allow" | "allow_always" | "deny";
