@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
+from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
 from sandchat.settings import PermissionMode
 
@@ -26,7 +27,8 @@ class UpdateThread(_Body):
 
 
 # idle; running (a reply streams, or waits for a worker); waiting (the agent waits for a person's approval).
-Activity = Literal["idle", "running", "waiting"]
+# Defined with the wire protocol, so the web UI's generated types name the same values.
+Activity = ThreadActivity
 
 
 class ThreadOut(msgspec.Struct, rename="camel"):
