@@ -77,9 +77,7 @@ async def finish_turn(
     await store.end(info.thread_id, info.turn_id)
     await store.publish(info.turn_id, [(seq, events.encode(final))])
     # The next turn is announced after this one's end, so every client sees them in order.
-    if successor is None or not await launch(turns, successor):
-        # A message queued while the lock was being freed starts now (see turns.beginning).
-        await begin_next(turns, info.thread_id)
+    await _start_successor(turns, info, successor)
     if not stored:
         await _retry(store_final, info.turn_id)
     log.info("turn %s of thread %s ended: %s", info.turn_id, info.thread_id, ending.outcome)
@@ -109,6 +107,17 @@ async def _reserve_successor(turns: Turns, info: TurnInfo) -> NextTurn | None:
         # The reapers start it once the database is back.
         log.warning("thread %s: next queued message not started (%s)", info.thread_id, type(exc).__name__)
         return None
+
+
+async def _start_successor(turns: Turns, info: TurnInfo, successor: NextTurn | None) -> None:
+    """Start the reserved next turn, or any message queued while the lock was being freed."""
+    try:
+        if successor is None or not await launch(turns, successor):
+            await begin_next(turns, info.thread_id)
+    except (SQLAlchemyError, OSError) as exc:
+        # A reserved turn the database could not start ends through the reapers, which also start
+        # the thread's queued messages once the database is back.
+        log.warning("thread %s: next queued message not started (%s)", info.thread_id, type(exc).__name__)
 
 
 async def _retry(write: Callable[[], Awaitable[None]], turn_id: str) -> None:
