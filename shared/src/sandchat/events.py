@@ -42,6 +42,9 @@ class _Wire(msgspec.Struct, rename="camel", tag_field="type", omit_defaults=True
 class SendMessage(_Wire, tag="message"):
     thread_id: str
     content: str
+    # The sender's own name for the message, echoed in the `started` or `queued` that answers it, so
+    # a client tells its answer from another tab's message arriving at the same moment.
+    client_message_id: str | None = None
 
 
 class Cancel(_Wire, tag="cancel"):
@@ -83,6 +86,8 @@ class Started(_Wire, tag="started"):
     turn_id: str
     user_message_id: str
     message_id: str
+    # Only in the answer to the sender of the message (see SendMessage).
+    client_message_id: str | None = None
 
 
 class Token(_Wire, tag="token"):
@@ -153,6 +158,8 @@ class Queued(_Wire, tag="queued"):
     thread_id: str
     message_id: str
     position: int
+    # Only in the answer to the sender of the message (see SendMessage).
+    client_message_id: str | None = None
 
 
 class Unqueued(_Wire, tag="unqueued"):

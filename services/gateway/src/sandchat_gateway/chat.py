@@ -25,6 +25,8 @@ from sandchat_gateway.connection import ChatConnection
 log = logging.getLogger(__name__)
 
 MAX_THREAD_ID_CHARS: Final = 64
+MAX_CLIENT_ID_CHARS: Final = 64
+CLIENT_ID_TOO_LONG: Final = f"The clientMessageId is longer than {MAX_CLIENT_ID_CHARS} characters."
 EMPTY: Final = "The message is empty."
 TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
@@ -85,14 +87,18 @@ class Chat:
         if "\x00" in content:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
+        client_id = request.client_message_id
+        if client_id is not None and len(client_id) > MAX_CLIENT_ID_CHARS:
+            connection.send_error(thread_id, "invalid_message", CLIENT_ID_TOO_LONG)
+            return
 
         async def on_accepted(accepted: TurnBegun | MessageQueued) -> None:
             if isinstance(accepted, MessageQueued):
-                connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position))
+                connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position, client_id))
                 return
             info = accepted.info
             await connection.follow(info.turn_id)
-            connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id))
+            connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id, client_id))
 
         await connection.watch(thread_id)
         submitted = await submit(self.turns, thread_id, content, on_accepted)

@@ -22,6 +22,7 @@ const started: ChatAction = ev({
   turnId: "turn-1",
   userMessageId: "u1",
   messageId: "a1",
+  clientMessageId: "local-1",
 });
 
 function stored(over: Partial<StoredMessage> & Pick<StoredMessage, "id" | "role">): StoredMessage {

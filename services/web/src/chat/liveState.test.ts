@@ -13,9 +13,11 @@ function run(state: ChatState, ...actions: ChatAction[]): ChatState {
 const ev = (event: ServerEvent): ChatAction => ({ type: "event", event });
 const token = (seq: number, text: string, turnId = "turn-1"): ChatAction =>
   ev({ type: "token", threadId: T, turnId, seq, text });
-const started = (turnId: string, userMessageId: string, messageId: string): ChatAction =>
-  ev({ type: "started", threadId: T, turnId, userMessageId, messageId });
-const queued = (messageId: string, position = 1): ChatAction => ev({ type: "queued", threadId: T, messageId, position });
+// `mine`: the answer to this page's own send (it echoes the send's local id).
+const started = (turnId: string, userMessageId: string, messageId: string, mine?: string): ChatAction =>
+  ev({ type: "started", threadId: T, turnId, userMessageId, messageId, clientMessageId: mine });
+const queued = (messageId: string, position = 1, mine?: string): ChatAction =>
+  ev({ type: "queued", threadId: T, messageId, position, clientMessageId: mine });
 const watching = (turnId: string | null): WatchingEvent => ({ type: "watching", threadId: T, turnId });
 const send = (localId: string, content: string): ChatAction => ({
   type: "send",
@@ -40,7 +42,7 @@ function opened(messages: StoredMessage[] = []): ChatState {
 
 /** A reply streaming for this page's first message. */
 function streaming(): ChatState {
-  return run(opened(), send("local-1", "first"), started("turn-1", "u1", "a1"), token(1, "Working"));
+  return run(opened(), send("local-1", "first"), started("turn-1", "u1", "a1", "local-1"), token(1, "Working"));
 }
 
 const view = (s: ChatState) => s.messages.map((m) => [m.id, m.role, m.status]);
@@ -48,7 +50,7 @@ const reply = (s: ChatState, id = "a1") => s.messages.find((m) => m.id === id)!;
 
 describe("queued messages", () => {
   it("a message sent while the agent works is shown queued after the reply being written", () => {
-    const s = run(streaming(), send("local-2", "second"), queued("u2"));
+    const s = run(streaming(), send("local-2", "second"), queued("u2", 1, "local-2"));
     expect(view(s)).toEqual([
       ["u1", "user", "complete"],
       ["a1", "assistant", "streaming"],
@@ -59,22 +61,22 @@ describe("queued messages", () => {
   });
 
   it("the same queued event heard twice shows the message once", () => {
-    const s = run(streaming(), send("local-2", "second"), queued("u2"), queued("u2"));
+    const s = run(streaming(), send("local-2", "second"), queued("u2", 1, "local-2"), queued("u2"));
     expect(queuedMessages(s).map((m) => m.id)).toEqual(["u2"]);
   });
 
   it("several queued messages keep the order they will start in", () => {
-    const s = run(streaming(), send("l2", "second"), queued("u2", 1), send("l3", "third"), queued("u3", 2));
+    const s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"), send("l3", "third"), queued("u3", 2, "l3"));
     expect(queuedMessages(s).map((m) => m.content)).toEqual(["second", "third"]);
   });
 
   it("a removed queued message disappears", () => {
-    const s = run(streaming(), send("l2", "second"), queued("u2"), ev({ type: "unqueued", threadId: T, messageId: "u2" }));
+    const s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"), ev({ type: "unqueued", threadId: T, messageId: "u2" }));
     expect(s.messages.map((m) => m.id)).toEqual(["u1", "a1"]);
   });
 
   it("its started turns it into a normal message before the new reply, the rest staying queued", () => {
-    let s = run(streaming(), send("l2", "second"), queued("u2"), send("l3", "third"), queued("u3", 2));
+    let s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"), send("l3", "third"), queued("u3", 2, "l3"));
     s = run(
       s,
       ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", sessionId: "s", costUsd: null }),
@@ -140,8 +142,15 @@ describe("turns this page did not send", () => {
     ]);
   });
 
+  it("another tab's message queued while this page waits for its answer is not taken for this page's", () => {
+    const s = run(streaming(), send("l2", "mine"), queued("u7", 1), queued("u2", 2, "l2"));
+    expect(s.messages.find((m) => m.id === "u2")).toMatchObject({ content: "mine", status: "queued" });
+    expect(s.messages.some((m) => m.id === "l2")).toBe(false);
+    expect(s.stale).toBe(true); // the other tab's message is read from the store
+  });
+
   it("a queued message starting does not take this page's unanswered send", () => {
-    let s = run(streaming(), send("l2", "mine"), queued("u2"));
+    let s = run(streaming(), send("l2", "mine"), queued("u2", 1, "l2"));
     s = run(
       s,
       ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", sessionId: "s", costUsd: null }),

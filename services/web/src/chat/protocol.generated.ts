@@ -15,6 +15,7 @@ export interface SendMessageRequest {
   type: "message";
   threadId: string;
   content: string;
+  clientMessageId?: string | null;
 }
 
 export interface CancelRequest {
@@ -50,6 +51,7 @@ export interface StartedEvent {
   turnId: string;
   userMessageId: string;
   messageId: string;
+  clientMessageId?: string | null;
 }
 
 export interface TokenEvent {
@@ -143,6 +145,7 @@ export interface QueuedEvent {
   threadId: string;
   messageId: string;
   position: number;
+  clientMessageId?: string | null;
 }
 
 /** A queued message was removed before it started. */

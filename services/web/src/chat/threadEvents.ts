@@ -12,10 +12,16 @@ import {
 import type { ActiveTurn, ChatState } from "./chatState";
 import type { ServerEvent } from "./protocol";
 
+/** Whether an answer names this page's unanswered send (another tab's arrives without our id). */
+function answersPending(state: ChatState, clientMessageId: string | null | undefined): boolean {
+  return state.pending !== null && clientMessageId != null && clientMessageId === state.pending.localId;
+}
+
 /** A turn starts on the thread (this page's message, a queued one, or another tab's). */
 export function applyStarted(state: ChatState, e: Extract<ServerEvent, { type: "started" }>): ChatState {
   let messages = state.messages;
   let pending = state.pending;
+  const ours = answersPending(state, e.clientMessageId);
   let stale = state.stale;
   const asStarted = (m: ChatMessage): ChatMessage => ({ ...m, id: e.userMessageId, status: "complete", pending: false });
   const known = messages.find((m) => m.id === e.userMessageId);
@@ -27,7 +33,7 @@ export function applyStarted(state: ChatState, e: Extract<ServerEvent, { type: "
       messages = messages.filter((m) => m.id !== localId);
       pending = null;
     }
-  } else if (pending) {
+  } else if (pending && ours) {
     messages = mapMessage(messages, pending.localId, asStarted);
     pending = null;
   } else {
@@ -48,7 +54,7 @@ export function applyStarted(state: ChatState, e: Extract<ServerEvent, { type: "
 export function applyQueued(state: ChatState, e: Extract<ServerEvent, { type: "queued" }>): ChatState {
   if (state.messages.some((m) => m.id === e.messageId)) return state;
   const pending = state.pending;
-  if (!pending) return { ...state, stale: true };
+  if (!pending || !answersPending(state, e.clientMessageId)) return { ...state, stale: true };
   const messages = mapMessage(state.messages, pending.localId, (m) => ({
     ...m,
     id: e.messageId,

@@ -201,7 +201,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
       const localId = `local-${Date.now()}-${localCounter}`;
       dispatch({ type: "send", threadId, localId, content, createdAt: new Date().toISOString() });
       lastEventAt.current = Date.now();
-      if (!socket.send({ type: "message", threadId, content })) {
+      if (!socket.send({ type: "message", threadId, content, clientMessageId: localId })) {
         dispatch({ type: "connection_lost" });
         return false;
       }
