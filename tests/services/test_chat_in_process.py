@@ -89,3 +89,27 @@ async def test_watching_a_thread_that_does_not_exist_is_refused(services: Servic
     finally:
         await client.close()
     assert (refused["type"], refused["code"]) == ("error", "thread_not_found")
+
+
+async def test_the_sender_is_answered_with_its_own_message_id_and_other_tabs_are_not(
+    services: Services, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    sender = await ChatClient.open(services.gateway_url)
+    watcher = await ChatClient.open(services.gateway_url)
+    try:
+        await watcher.send({"type": "watch", "threadId": thread_id})
+        await watcher.receive()
+        await sender.send({"type": "message", "threadId": thread_id, "content": "first", "clientMessageId": "tab-a-1"})
+        answer = await sender.receive()
+        seen = await watcher.receive()
+        await sender.send({"type": "message", "threadId": thread_id, "content": "second", "clientMessageId": "tab-a-2"})
+        while (queued := await sender.receive())["type"] != "queued":
+            pass
+    finally:
+        await sender.close()
+        await watcher.close()
+    assert (answer["type"], answer["clientMessageId"]) == ("started", "tab-a-1")
+    assert seen["type"] == "started"
+    assert "clientMessageId" not in seen
+    assert queued["clientMessageId"] == "tab-a-2"
