@@ -171,9 +171,7 @@ class LocalAgentProcess:
             self._exited.set_result(code)
 
 
-async def spawn(
-    argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: str | None = None
-) -> LocalAgentProcess:
+async def spawn(argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: str | None = None) -> LocalAgentProcess:
     """Start ``argv`` with exactly ``env``; raises :class:`AgentStartError` when it cannot be started.
 
     ``env`` must carry ``run_id`` as its run marker (sandchat.agent_env.agent_environment does).

@@ -65,8 +65,8 @@ class Exited(msgspec.Struct, tag="exit", tag_field="type", frozen=True):
 ClientMessage = RunRequest | SignalRequest | CloseStdin
 ServerMessage = Started | Refused | Exited
 
-_client_decoder: Final = msgspec.json.Decoder(ClientMessage)
-_server_decoder: Final = msgspec.json.Decoder(ServerMessage)
+_client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
+_server_decoder: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(ServerMessage)
 
 
 def encode(message: ClientMessage | ServerMessage) -> str:

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         return self.auth_token.get_secret_value() if self.auth_token else None
 
     def sandbox_token_value(self) -> str:
-        """SANDBOX_TOKEN, or the contents of SANDBOX_TOKEN_FILE; raises :class:`SettingsError` when neither is usable."""
+        """SANDBOX_TOKEN, else the contents of SANDBOX_TOKEN_FILE; :class:`SettingsError` when neither is usable."""
         if self.sandbox_token is not None:
             return self.sandbox_token.get_secret_value().strip()
         if self.sandbox_token_file is None:
@@ -183,7 +183,7 @@ class Settings(BaseSettings):
             token = self.sandbox_token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(
-                f"invalid setting SANDBOX_TOKEN_FILE ({exc.strerror or type(exc).__name__}): "
+                f"invalid setting SANDBOX_TOKEN_FILE ({getattr(exc, 'strerror', None) or type(exc).__name__}): "
                 f"expected {_ACCEPTS['sandbox_token_file']}"
             ) from None
         if len(token) < MIN_SANDBOX_TOKEN_CHARS:

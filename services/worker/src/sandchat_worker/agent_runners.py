@@ -118,7 +118,11 @@ def build_runner(settings: Settings) -> AgentRunner:
             return SandboxRunner(settings.sandbox_url, settings.sandbox_token_value())
         case "docker-sandbox":
             return DockerSandboxRunner(
-                settings.sandbox_name, settings.sandbox_workspace, settings.claude_bin, settings.sandbox_cli, passthrough
+                settings.sandbox_name,
+                settings.sandbox_workspace,
+                settings.claude_bin,
+                settings.sandbox_cli,
+                passthrough,
             )
         case "local":
             return LocalRunner(settings.claude_bin, passthrough)

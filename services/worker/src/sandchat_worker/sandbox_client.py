@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Coroutine, Sequence
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
@@ -65,13 +65,17 @@ class ByteStream:
         await self._room.wait()
 
     async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (``-1``: everything until EOF); ``b""`` at EOF."""
-        while not self._eof and (n < 0 or not self._buffer):
+        """Up to ``n`` bytes as soon as there are some (``-1``: everything until EOF); ``b""`` at EOF."""
+        if n < 0:
+            parts = []
+            while chunk := await self.read(self._limit):
+                parts.append(chunk)
+            return b"".join(parts)
+        while not self._eof and not self._buffer:
             self._data.clear()
             await self._data.wait()
-        size = len(self._buffer) if n < 0 else min(n, len(self._buffer))
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
         if len(self._buffer) <= self._limit:
             self._room.set()
         return data
@@ -225,7 +229,9 @@ async def start_remote(url: str, token: str, cli_args: Sequence[str]) -> RemoteA
         answer = protocol.decode_server(await asyncio.wait_for(websocket.recv(), OPEN_TIMEOUT_S))
     except (ConnectionClosed, TimeoutError, msgspec.ValidationError, msgspec.DecodeError) as exc:
         await websocket.close()
-        raise AgentStartError(f"The sandbox service at {where} did not start the agent ({type(exc).__name__}).") from None
+        raise AgentStartError(
+            f"The sandbox service at {where} did not start the agent ({type(exc).__name__})."
+        ) from None
     if isinstance(answer, protocol.Refused):
         await websocket.close()
         raise AgentStartError(answer.message)
@@ -238,7 +244,7 @@ def _where(url: str) -> str:
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
 
 
-def _in_background(coroutine: object) -> None:
-    task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+def _in_background(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coroutine)
     _background.add(task)
     task.add_done_callback(_background.discard)

@@ -22,7 +22,10 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     # Credentials in a URL: scheme://user:password@host, scheme://token@host.
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/@:]+(?::[^\s/@]*)?|:[^\s/@]+)@"), rf"\1{MASK}@"),
     # Header lines that carry credentials, whatever the scheme.
-    (re.compile(r"(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key)(\s*[:=]\s*)[^\r\n\"',}]+"), rf"\1\2{MASK}"),
+    (
+        re.compile(r"(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key)(\s*[:=]\s*)[^\r\n\"',}]+"),
+        rf"\1\2{MASK}",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {MASK}"),
     # Known token formats.
     (re.compile(r"\bsk-ant-[A-Za-z0-9_-]+"), f"sk-ant-{MASK}"),

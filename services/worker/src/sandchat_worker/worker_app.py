@@ -1,7 +1,8 @@
 """The arq worker process: turn jobs plus its background duties.
 
 Duties: heart-beat the turns it runs, stop a turn when someone cancels it (from any gateway),
-probe the agent at start and every 30 s for the API's /health, and reap turns of dead workers.
+probe the agent at start and every 30 s for the API's /health, reap turns of dead workers, and end
+agent processes that a dead worker on this host left behind.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import turn_queue
+from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.settings import Settings
 from sandchat.turn_end import run_reaper
@@ -122,6 +124,8 @@ async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> N
 
 async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
     while True:
+        # Also end what a worker that died on this host left running (sandchat.agent_groups).
+        await asyncio.to_thread(GROUPS.reap_orphans)
         result = await probe(context.runner)
         state = _SandboxState(result.health_status, result.message)
         try:
