@@ -47,14 +47,15 @@ def _build_server(settings: Settings) -> SandboxServer:
     """The server, or one line naming the setting that stops it, and exit status 2."""
     try:
         token = settings.sandbox_token_value()
+        workspace = settings.sandbox_workspace
+        if not os.path.isdir(workspace):
+            raise SettingsError(
+                f"invalid setting SANDBOX_WORKSPACE (got {workspace!r}): "
+                "expected an existing directory for the agent to work in"
+            )
     except SettingsError as exc:
-        sys.exit(f"sandchat: {exc}")
-    workspace = settings.sandbox_workspace
-    if not os.path.isdir(workspace):
-        sys.exit(
-            f"sandchat: invalid setting SANDBOX_WORKSPACE (got {workspace!r}): "
-            "expected an existing directory for the agent to work in"
-        )
+        print(f"sandchat: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     return SandboxServer(token, settings.claude_bin, workspace, settings.agent_env_passthrough)
 
 
