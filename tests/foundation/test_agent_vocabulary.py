@@ -82,7 +82,7 @@ def test_the_agent_gets_the_allow_list_and_what_the_operator_names() -> None:
 
 def test_no_setting_of_the_service_passes_even_when_named() -> None:
     settings = [name.upper() for name in Settings.model_fields]
-    env = agent_environment({name: "x" for name in settings}, settings)
+    env = agent_environment(dict.fromkeys(settings, "x"), settings)
     assert env == {}
 
 

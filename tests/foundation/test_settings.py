@@ -48,7 +48,7 @@ def test_service_refuses_a_bad_setting_with_one_line(command: str, variable: str
         (
             "sandchat-sandbox",
             {"SANDBOX_TOKEN": "a-token-long-enough", "SANDBOX_WORKSPACE": "/nonexistent/workspace"},
-            "sandchat: invalid setting SANDBOX_WORKSPACE (got '/nonexistent/workspace'): expected an existing directory",
+            "sandchat: invalid setting SANDBOX_WORKSPACE (got '/nonexistent/workspace'): expected an existing",
         ),
     ],
     ids=["worker-without-token", "sandbox-without-token", "token-file-missing", "no-workspace"],

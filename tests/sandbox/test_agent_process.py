@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def wait_for(condition: object, timeout: float, what: str) -> float:
 
 
 @pytest.fixture
-def killed_starter(tmp_path: Path) -> tuple[int, int]:
+def killed_starter(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """A starter that ran an agent (with a tool), then was SIGKILLed; the agent's and the tool's pids."""
     starter = subprocess.Popen(
         [sys.executable, "-c", STARTER],
