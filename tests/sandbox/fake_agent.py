@@ -4,6 +4,8 @@ It leaves a `started-<pid>` file in its working directory (the sandbox's workspa
 tell that nothing was started. Commands, one per stdin line:
   echo TEXT   print TEXT
   child       start a child process that sleeps (like a tool), print `pids <own pid> <child pid>`
+  escape      the same, but the child leaves the agent's process group (setsid), print its pid
+  daemon      start a child that keeps the agent's stdout open, print its pid
   env         print its environment as one JSON object
   exit N      exit with status N
 At EOF it prints `eof` and exits 0. It prints its argv as JSON on stderr first.
@@ -26,6 +28,13 @@ for line in sys.stdin:
     elif command == "child":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
         print(f"pids {{os.getpid()}} {{child.pid}}", flush=True)
+    elif command == "escape":
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"escaped {{child.pid}}", flush=True)
+    elif command == "daemon":
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], stdin=subprocess.DEVNULL)
+        print(f"daemon {{child.pid}}", flush=True)
     elif command == "env":
         print(json.dumps(dict(os.environ)), flush=True)
     elif command == "exit":

@@ -128,6 +128,34 @@ async def test_cutting_the_connection_mid_run_kills_the_agents_process_group_wit
     assert process.lost
 
 
+async def test_a_process_that_left_the_agents_group_still_ends_with_the_run(sandbox: RunningSandbox) -> None:
+    process = await start(sandbox)
+    try:
+        process.stdin.write(b"escape\n")
+        await process.stdin.drain()
+        escaped = int((await read_line(process.stdout, bytearray())).split()[1])
+        process.stdin.close()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        process.close()
+    await wait_until_gone([escaped], 5)
+
+
+async def test_a_process_holding_the_agents_stdout_does_not_hold_up_the_end_of_the_run(
+    sandbox: RunningSandbox,
+) -> None:
+    process = await start(sandbox)
+    try:
+        process.stdin.write(b"daemon\n")
+        await process.stdin.drain()
+        daemon = int((await read_line(process.stdout, bytearray())).split()[1])
+        process.stdin.close()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        process.close()
+    await wait_until_gone([daemon], 5)
+
+
 async def test_the_probe_is_a_run_like_any_other(sandbox: RunningSandbox) -> None:
     process = await start(sandbox, list(PROBE_ARGS))
     try:

@@ -109,6 +109,12 @@ class AgentGroups:
         return self._own
 
 
+def end_run(run_id: str) -> int:
+    """Kill what is left of a finished run outside its process group (``setsid``, a daemon that kept
+    its environment); returns how many processes that was."""
+    return _kill_marked({run_id}) if PROC.is_dir() else 0
+
+
 def _kill_marked(runs: set[str]) -> int:
     markers = {f"{RUN_MARKER}={run}".encode() for run in runs}
     killed = 0

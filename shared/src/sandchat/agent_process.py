@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from sandchat.agent_groups import AgentGroups
+from sandchat.agent_groups import AgentGroups, end_run
 
 # asyncio's own default (as create_subprocess_exec used): past twice this unread, the pipe is paused
 # and the agent waits, which is the back-pressure a slow relay needs.
@@ -43,6 +43,8 @@ _LIBC: Final = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else
 
 # Never shut down and never idle-retired: the agents' parent-death signal is tied to these threads.
 _SPAWNING_THREADS: Final = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="agent-spawn")
+# Looking through /proc for what a finished run left behind, off the event loop and off the spawners.
+_SWEEPING_THREAD: Final = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-sweep")
 # The agents this process runs, so that a successor can end what a crash leaves behind.
 GROUPS: Final = AgentGroups()
 
@@ -141,6 +143,9 @@ class LocalAgentProcess:
             transport.close()
         if self._exited.done():
             GROUPS.forget(self.pid, self.run_id)
+            # The group is dead by now (the turn killed it); a process that left it but kept the
+            # run's marker in its environment goes too.
+            _SWEEPING_THREAD.submit(end_run, self.run_id)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from typing import Final
 
 import msgspec
 from sandchat import sandbox_protocol as protocol
+from sandchat.agent_groups import end_run
 from sandchat.agent_process import LocalAgentProcess
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 READ_CHUNK_BYTES: Final = 1 << 16
 # On a dropped connection: SIGTERM lets the CLI save its session, SIGKILL follows after this.
 KILL_GRACE_S: Final = 1.0
+# After the agent exits, how long what it printed last may take to arrive before its leftovers are killed.
+OUTPUT_AFTER_EXIT_S: Final = 2.0
 
 
 class AgentRun:
@@ -61,10 +64,21 @@ class AgentRun:
 
     async def _finish(self) -> int:
         """All output sent and the agent exited: its exit status."""
-        await asyncio.gather(
+        pumps = asyncio.gather(
             self._pump(self.process.stdout, protocol.STDOUT), self._pump(self.process.stderr, protocol.STDERR)
         )
-        return await self.process.wait()
+        try:
+            code = await self.process.wait()
+            try:
+                await asyncio.wait_for(asyncio.shield(pumps), OUTPUT_AFTER_EXIT_S)
+            except TimeoutError:
+                # Something the agent started still holds its stdout or stderr: it ends with the run.
+                self.process.signal_group(signal.SIGKILL)
+                await asyncio.to_thread(end_run, self.run_id)
+                await pumps
+        finally:
+            pumps.cancel()
+        return code
 
     async def _pump(self, stream: asyncio.StreamReader, channel: int) -> None:
         while chunk := await stream.read(READ_CHUNK_BYTES):
