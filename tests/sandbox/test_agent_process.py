@@ -113,7 +113,7 @@ def test_a_forged_record_ends_nothing_that_does_not_carry_its_marker(tmp_path: P
 NON_DUMPABLE = textwrap.dedent(
     """
     import os, subprocess, sys
-    from sandchat.agent_process import hide_process_memory
+    from sandchat.process_memory import hide_process_memory
     if sys.argv[1] == "hidden":
         hide_process_memory()
     reader = subprocess.run(["cat", f"/proc/{os.getpid()}/environ"], capture_output=True)

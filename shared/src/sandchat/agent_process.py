@@ -38,7 +38,6 @@ from sandchat.agent_groups import AgentGroups, end_run
 STREAM_LIMIT: Final = 1 << 16
 
 _PR_SET_PDEATHSIG: Final = 1
-_PR_SET_DUMPABLE: Final = 4
 _LIBC: Final = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 # Never shut down and never idle-retired: the agents' parent-death signal is tied to these threads.
@@ -245,11 +244,3 @@ def _kill_group(popen: subprocess.Popen[bytes]) -> None:
     """The agent leads its own session: kill it and whatever it started."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, signal.SIGKILL)
-
-
-def hide_process_memory() -> None:
-    """Make this process non-dumpable: another process of the same user (an agent) can then read neither
-    its environment (/proc/<pid>/environ, where the service's secrets are) nor its memory, nor trace it.
-    """
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_DUMPABLE, 0)

@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from sandchat.agent_process import GROUPS, hide_process_memory
+from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
+from sandchat.process_memory import hide_process_memory
 from sandchat.settings import Settings, SettingsError, load_settings
 
 from sandchat_sandbox.server import SandboxServer

@@ -12,8 +12,9 @@ from typing import Final
 from arq.worker import Worker, async_check_health
 from redis.exceptions import RedisError
 from sandchat import turn_queue
-from sandchat.agent_process import GROUPS, hide_process_memory
+from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
+from sandchat.process_memory import hide_process_memory
 from sandchat.settings import SettingsError, load_settings
 
 from sandchat_worker.agent_runners import build_runner
