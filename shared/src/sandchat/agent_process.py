@@ -11,9 +11,12 @@ no other turn's deltas move (docs/performance.md). So ``subprocess.Popen`` runs 
 thread, and the pipes and the exit are then watched by the event loop (a pidfd on Linux).
 
 The agent must not outlive the process that started it. It leads its own session (a kill reaches
-everything it started) and gets a parent-death signal (Linux). That signal fires when the *thread*
-that forked the child ends, not the process: the spawning threads therefore belong to a pool that
-lives as long as the process, never to a pool whose idle threads come and go.
+everything it started) and gets a parent-death signal (Linux), armed by util-linux's ``setpriv
+--pdeathsig KILL`` which then execs the agent: a ``preexec_fn`` would do the same but makes Python
+fork instead of vfork, 45 ms instead of 0.3 ms for a worker-sized process (measured), with the GIL
+held. The signal fires when the *thread* that forked the child ends, not the process: the spawning
+threads therefore belong to a pool that lives as long as the process, never to a pool whose idle
+threads come and go.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import errno
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +44,7 @@ STREAM_LIMIT: Final = 1 << 16
 
 _PR_SET_PDEATHSIG: Final = 1
 _LIBC: Final = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_SETPRIV: Final = shutil.which("setpriv") if sys.platform == "linux" else None
 
 # Never shut down and never idle-retired: the agents' parent-death signal is tied to these threads.
 _SPAWNING_THREADS: Final = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="agent-spawn")
@@ -181,7 +187,8 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: s
     ``env`` must carry ``run_id`` as its run marker (sandchat.agent_env.agent_environment does).
     """
     loop = asyncio.get_running_loop()
-    starting = loop.run_in_executor(_SPAWNING_THREADS, _popen, list(argv), dict(env), cwd, run_id)
+    program = _executable(argv[0], env, cwd)
+    starting = loop.run_in_executor(_SPAWNING_THREADS, _popen, [program, *argv[1:]], dict(env), cwd, run_id)
     try:
         popen = await asyncio.shield(starting)
     except asyncio.CancelledError:
@@ -192,8 +199,7 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: s
             started.wait()
         raise
     except OSError as exc:
-        program = os.path.basename(argv[0]) if argv else "the agent"
-        raise AgentStartError(f"{program} could not be started ({exc.strerror or type(exc).__name__})") from None
+        raise _not_started(argv[0], exc.strerror or type(exc).__name__) from None
     try:
         assert popen.stdin is not None
         transport, protocol = await loop.connect_write_pipe(
@@ -208,7 +214,33 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: s
     return process
 
 
+def _executable(program: str, env: Mapping[str, str], cwd: str | None) -> str:
+    """The program's path, found like exec would find it; AgentStartError when there is none to run.
+
+    Checked here because a program missing behind `setpriv` would only show as exit code 127.
+    """
+    if os.sep in program:
+        path = os.path.join(cwd or os.getcwd(), program)
+        if not os.path.isfile(path):
+            raise _not_started(program, os.strerror(errno.ENOENT))
+        if not os.access(path, os.X_OK):
+            raise _not_started(program, os.strerror(errno.EACCES))
+        return program
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise _not_started(program, os.strerror(errno.ENOENT))
+    return found
+
+
+def _not_started(program: str, reason: str) -> AgentStartError:
+    return AgentStartError(f"{os.path.basename(program) or 'the agent'} could not be started ({reason})")
+
+
 def _popen(argv: list[str], env: dict[str, str], cwd: str | None, run_id: str) -> subprocess.Popen[bytes]:
+    if _SETPRIV is not None:
+        argv, arm = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    else:
+        arm = _die_with_parent(os.getpid())  # slower (fork, not vfork), same effect
     popen = subprocess.Popen(  # noqa: S603 - argv from the runner, never a shell
         argv,
         stdin=subprocess.PIPE,
@@ -217,7 +249,7 @@ def _popen(argv: list[str], env: dict[str, str], cwd: str | None, run_id: str) -
         env=env,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - only prctl, see _die_with_parent
+        preexec_fn=arm,  # noqa: PLW1509 - only prctl, see _die_with_parent
     )
     GROUPS.record(popen.pid, run_id)
     return popen
