@@ -25,6 +25,13 @@ import msgspec
 PROTOCOL_VERSION: Final = 1
 RUN_PATH: Final = "/run"
 HEALTH_PATH: Final = "/health"
+# The largest frame either side sends is a 64 KiB chunk of a stream plus its channel byte.
+MAX_FRAME_BYTES: Final = 1 << 20
+CHUNK_BYTES: Final = 1 << 16
+# Both sides ping: a silent network failure is noticed within PING_INTERVAL_S + PING_TIMEOUT_S,
+# and then the sandbox kills the agent.
+PING_INTERVAL_S: Final = 5.0
+PING_TIMEOUT_S: Final = 10.0
 
 STDIN: Final = 0
 STDOUT: Final = 1

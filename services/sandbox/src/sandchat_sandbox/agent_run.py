@@ -26,7 +26,6 @@ from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES: Final = 1 << 16
 # On a dropped connection: SIGTERM lets the CLI save its session, SIGKILL follows after this.
 KILL_GRACE_S: Final = 1.0
 # After the agent exits, how long what it printed last may take to arrive before its leftovers are killed.
@@ -81,7 +80,7 @@ class AgentRun:
         return code
 
     async def _pump(self, stream: asyncio.StreamReader, channel: int) -> None:
-        while chunk := await stream.read(READ_CHUNK_BYTES):
+        while chunk := await stream.read(protocol.CHUNK_BYTES):
             await self.websocket.send(protocol.data_frame(channel, chunk))
 
     async def _inbound(self) -> None:

@@ -34,11 +34,8 @@ from sandchat_sandbox.tokens import token_matches
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES: Final = 1 << 20
 # The worker sends its run request right after the handshake.
 REQUEST_TIMEOUT_S: Final = 10.0
-PING_INTERVAL_S: Final = 5.0
-PING_TIMEOUT_S: Final = 10.0
 
 
 class SandboxServer:
@@ -123,10 +120,10 @@ class SandboxServer:
             host,
             port,
             process_request=self.process_request,
-            max_size=MAX_FRAME_BYTES,
+            max_size=protocol.MAX_FRAME_BYTES,
             compression=None,
-            ping_interval=PING_INTERVAL_S,
-            ping_timeout=PING_TIMEOUT_S,
+            ping_interval=protocol.PING_INTERVAL_S,
+            ping_timeout=protocol.PING_TIMEOUT_S,
             server_header=None,
         )
 

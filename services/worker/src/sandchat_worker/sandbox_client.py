@@ -22,13 +22,7 @@ from sandchat.agent_process import STREAM_LIMIT, AgentStartError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-# The largest frame either side sends is a 64 KiB chunk of a stream plus its channel byte.
-MAX_FRAME_BYTES: Final = 1 << 20
-STDIN_CHUNK_BYTES: Final = 1 << 16
 OPEN_TIMEOUT_S: Final = 10.0
-# Both sides ping: a silent network failure is noticed within PING_INTERVAL_S + PING_TIMEOUT_S.
-PING_INTERVAL_S: Final = 5.0
-PING_TIMEOUT_S: Final = 10.0
 SIGNALS: Final[dict[int, protocol.SignalName]] = {
     signal.SIGINT: "SIGINT",
     signal.SIGTERM: "SIGTERM",
@@ -115,8 +109,8 @@ class RemoteStdin:
     async def _send(self) -> None:
         try:
             while self._pending:
-                chunk = bytes(self._pending[:STDIN_CHUNK_BYTES])
-                del self._pending[:STDIN_CHUNK_BYTES]
+                chunk = bytes(self._pending[: protocol.CHUNK_BYTES])
+                del self._pending[: protocol.CHUNK_BYTES]
                 await self._websocket.send(protocol.data_frame(protocol.STDIN, chunk))
             if self._closing and not self._close_sent:
                 self._close_sent = True
@@ -209,10 +203,10 @@ async def start_remote(url: str, token: str, cli_args: Sequence[str]) -> RemoteA
             url + protocol.RUN_PATH,
             additional_headers=protocol.bearer(token),
             open_timeout=OPEN_TIMEOUT_S,
-            max_size=MAX_FRAME_BYTES,
+            max_size=protocol.MAX_FRAME_BYTES,
             compression=None,
-            ping_interval=PING_INTERVAL_S,
-            ping_timeout=PING_TIMEOUT_S,
+            ping_interval=protocol.PING_INTERVAL_S,
+            ping_timeout=protocol.PING_TIMEOUT_S,
             proxy=None,
         )
     except InvalidStatus as exc:
