@@ -137,3 +137,33 @@ def test_an_agent_running_as_the_services_user_cannot_read_its_environment_once_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(expected)
+
+
+REAPER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sandchat.agent_groups import AgentGroups
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all together
+    AgentGroups(Path(sys.argv[1])).reap_orphans()
+    """
+)
+
+
+def test_starters_reaping_at_the_same_time_never_trip_over_each_other(tmp_path: Path) -> None:
+    """Workers that start together all reap; folders vanish under their feet and none may fail."""
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    for owner in range(500):
+        folder = root / f"{999_000_000 + owner}.1"
+        folder.mkdir()
+        for _ in range(3):
+            (folder / f"{owner}.{uuid.uuid4().hex}").touch()
+    at = str(time.time() + 3)
+    reapers = [
+        subprocess.Popen([sys.executable, "-c", REAPER, str(root), at], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [reaper.communicate(timeout=60)[1] for reaper in reapers]
+    assert [reaper.returncode for reaper in reapers] == [0, 0, 0, 0], errors
+    assert list(root.iterdir()) == []

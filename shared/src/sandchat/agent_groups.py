@@ -69,20 +69,25 @@ class AgentGroups:
                 (self._own / f"{pgid}.{run_id}").unlink()
 
     def reap_orphans(self) -> int:
-        """End the agents of starters that are gone; returns how many processes were killed."""
+        """End the agents of starters that are gone; returns how many processes were killed.
+
+        Several starters may reap at once (workers starting together): a folder another one just
+        removed is simply skipped, never an error.
+        """
         if not PROC.is_dir() or not self._usable():
             return 0
         runs: set[str] = set()
-        folders = []
-        for folder in self.root.iterdir():
+        folders: list[tuple[Path, list[Path]]] = []
+        for folder in _entries(self.root):
             owner, _, started = folder.name.partition(".")
             if not (owner.isdigit() and started.isdigit()) or process_start(int(owner)) == int(started):
                 continue  # a live starter (perhaps this one) ends its own agents
-            folders.append(folder)
-            runs |= {record.name.partition(".")[2] for record in folder.iterdir()}
+            records = _entries(folder)
+            folders.append((folder, records))
+            runs |= {record.name.partition(".")[2] for record in records}
         killed = _kill_marked(runs) if runs else 0
-        for folder in folders:
-            for record in folder.iterdir():
+        for folder, records in folders:
+            for record in records:
                 record.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -107,6 +112,13 @@ class AgentGroups:
                 own.mkdir(mode=0o700, exist_ok=True)
                 self._own = own
         return self._own
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:  # removed meanwhile by another reaper
+        return []
 
 
 def end_run(run_id: str) -> int:
