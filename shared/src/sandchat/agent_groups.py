@@ -72,8 +72,15 @@ class AgentGroups:
         """End the agents of starters that are gone; returns how many processes were killed.
 
         Several starters may reap at once (workers starting together): a folder another one just
-        removed is simply skipped, never an error.
+        removed is simply skipped. Never raises: a starter must start even when this cannot run.
         """
+        try:
+            return self._reap()
+        except OSError as exc:
+            log.warning("could not look for agents left behind (%s)", type(exc).__name__)
+            return 0
+
+    def _reap(self) -> int:
         if not PROC.is_dir() or not self._usable():
             return 0
         runs: set[str] = set()
