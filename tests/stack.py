@@ -253,6 +253,7 @@ def _redis_answers(url: str) -> bool:
 def _dev_sandbox(env: dict[str, str], port: int, workspace: str, claude_bin: str) -> None:
     """`make dev AGENT_RUNNER=sandbox`: the sandbox on SANDBOX_PORT, working in ./data/workspace unless
     SANDBOX_WORKSPACE names an existing folder, running the pinned CLI unless `claude` is on PATH."""
+    env["AGENT_RUNNER"] = "sandbox"  # also when it came from .env: the stack reads only the environment
     env["SANDBOX_PORT"] = str(port)
     if not os.path.isdir(workspace):
         folder = ROOT / "data" / "workspace"
