@@ -187,8 +187,7 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], run_id: str, cwd: s
     ``env`` must carry ``run_id`` as its run marker (sandchat.agent_env.agent_environment does).
     """
     loop = asyncio.get_running_loop()
-    program = _executable(argv[0], env, cwd)
-    starting = loop.run_in_executor(_SPAWNING_THREADS, _popen, [program, *argv[1:]], dict(env), cwd, run_id)
+    starting = loop.run_in_executor(_SPAWNING_THREADS, _popen, list(argv), dict(env), cwd, run_id)
     try:
         popen = await asyncio.shield(starting)
     except asyncio.CancelledError:
@@ -237,6 +236,8 @@ def _not_started(program: str, reason: str) -> AgentStartError:
 
 
 def _popen(argv: list[str], env: dict[str, str], cwd: str | None, run_id: str) -> subprocess.Popen[bytes]:
+    """Runs on a spawning thread: find the program, start it, record its group."""
+    argv = [_executable(argv[0], env, cwd), *argv[1:]]
     if _SETPRIV is not None:
         argv, arm = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
     else:
