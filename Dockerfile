@@ -4,9 +4,11 @@
 #
 #   docker build --target api     -t sandchat-api .      # HTTP API + web UI; also runs the migrations
 #   docker build --target gateway -t sandchat-gateway .  # WebSocket gateway
-#   docker build --target worker  -t sandchat-worker .   # arq worker + the pinned Claude Code CLI (the sandbox)
+#   docker build --target worker  -t sandchat-worker .   # arq worker (no agent CLI, no Claude login)
+#   docker build --target sandbox -t sandchat-sandbox .  # the agent's sandbox: the pinned Claude Code CLI
+#                                                        # behind sandchat-sandbox, the workers' only way in
 #
-# docker-compose.yml builds all three. Python packages come only from the hash-pinned
+# docker-compose.yml builds all four. Python packages come only from the hash-pinned
 # requirements.lock, installed with the same commands as `make install` (tests/deploy checks it).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -54,8 +56,10 @@ COPY services/gateway/pyproject.toml services/gateway/
 COPY services/gateway/src/ services/gateway/src/
 COPY services/cli/pyproject.toml services/cli/
 COPY services/cli/src/ services/cli/src/
+COPY services/sandbox/pyproject.toml services/sandbox/
+COPY services/sandbox/src/ services/sandbox/src/
 RUN python -m pip install --no-deps --no-build-isolation \
-        ./shared ./services/api ./services/worker ./services/gateway ./services/cli
+        ./shared ./services/api ./services/worker ./services/gateway ./services/cli ./services/sandbox
 COPY docker/prune_venv.py /src/docker/
 RUN python /src/docker/prune_venv.py \
  && python -m pip check \
@@ -91,22 +95,35 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 CMD ["sandchat-gateway"]
 
 # ---------------------------------------------------------------------------------------------
-# The worker is itself the agent's sandbox (AGENT_RUNNER=local): the CLI runs as the non-root
-# user in /workspace, with its login kept in /home/sandchat (a volume in compose).
+# The worker holds the service's secrets (database, Redis, tokens) and never the agent: it runs the
+# agent through the sandbox service (AGENT_RUNNER=sandbox), or the simulator for demos.
 FROM runtime AS worker
-USER root
-RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates curl ripgrep procps less \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=claude-cli /claude /usr/local/bin/claude
-USER sandchat
-ENV AGENT_RUNNER=local \
-    CLAUDE_BIN=claude \
-    DISABLE_AUTOUPDATER=1
-WORKDIR /workspace
+ENV AGENT_RUNNER=sandbox
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["sandchat-worker", "check"]
 CMD ["sandchat-worker"]
+
+# ---------------------------------------------------------------------------------------------
+# The agent's sandbox: the pinned CLI with the tools it uses, run as the non-root user in /workspace
+# (a volume), its login in /home/sandchat (a volume). sandchat-sandbox is the only way in; the
+# folders under /run/sandchat hold the generated SANDBOX_TOKEN pair (`sandchat-sandbox new-token`).
+FROM runtime AS sandbox
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates curl ripgrep procps less \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -o sandchat -g sandchat -m 0700 /run/sandchat /run/sandchat/worker /run/sandchat/sandbox
+COPY --from=claude-cli /claude /usr/local/bin/claude
+USER sandchat
+ENV CLAUDE_BIN=claude \
+    DISABLE_AUTOUPDATER=1 \
+    SANDBOX_HOST=0.0.0.0 \
+    SANDBOX_WORKSPACE=/workspace
+WORKDIR /workspace
+EXPOSE 8002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "/app/docker/healthcheck.py", "sandbox"]
+CMD ["sandchat-sandbox"]
 
 # ---------------------------------------------------------------------------------------------
 # Last, so that a plain `docker build .` gives the API image (it also runs `alembic upgrade head`).

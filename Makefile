@@ -21,7 +21,7 @@ $(BIN)/python:
 $(VENV)/.installed: requirements.lock $(BIN)/python shared/pyproject.toml services/*/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-		-e shared -e services/api -e services/worker -e services/gateway -e services/cli
+		-e shared -e services/api -e services/worker -e services/gateway -e services/cli -e services/sandbox
 	touch $@
 
 # The web UI, built into static files that the API serves.

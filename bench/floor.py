@@ -13,7 +13,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from sandchat_worker.agent_runners import simulator_command, turn_args
+from sandchat.agent_cli import turn_args
+from sandchat_worker.agent_runners import simulator_command
 
 READ_CHUNK_BYTES = 1 << 20
 TEXT_DELTA = b'"text_delta"'

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import psutil
-from sandchat_worker.agent_runners import simulator_command, turn_args
+from sandchat.agent_cli import turn_args
+from sandchat_worker.agent_runners import simulator_command
 from sandchat_worker.simulator import _reply_deltas
 
 from bench.client import TurnTrace, new_threads, open_socket, run_turn

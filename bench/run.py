@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench import api, relay, sockets
+from bench import api, relay, sandbox_hop, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
-GROUPS = ("first_token", "throughput", "concurrency", "api_sqlite", "api_postgres")
+GROUPS = ("first_token", "sandbox", "throughput", "concurrency", "api_sqlite", "api_postgres")
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -140,6 +140,10 @@ class Bench:
             ("time_to_first_token", lambda s: relay.time_to_first_token(s, self.env("ttft", **first), sizes.turns)),
             ("idle_sockets", lambda s: sockets.idle_sockets(s, sizes.connections)),
         )
+
+    def sandbox(self) -> None:
+        env = {"SIMULATOR_STATE_DIR": str(self.workdir / "simulator")}
+        self.record("sandbox_hop", lambda: sandbox_hop.sandbox_hop(self.workdir, env, self.sizes.turns))
 
     def throughput(self) -> None:
         sizes = self.sizes

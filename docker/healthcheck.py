@@ -1,7 +1,8 @@
-"""Container health check for the api and gateway images: exit 0 when GET /health answers 200.
+"""Container health check for the api, gateway and sandbox images: exit 0 when GET /health answers 200.
 
     python /app/docker/healthcheck.py api       # http://127.0.0.1:$API_PORT/health
     python /app/docker/healthcheck.py gateway   # http://127.0.0.1:$GATEWAY_PORT/health
+    python /app/docker/healthcheck.py sandbox   # http://127.0.0.1:$SANDBOX_PORT/health
 
 Standard library only (the slim images carry no curl). Prints one line saying why when unhealthy;
 Docker keeps that line in `docker inspect --format '{{json .State.Health}}' <container>`.
@@ -15,7 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 
-PORT_VARIABLE = {"api": ("API_PORT", 8000), "gateway": ("GATEWAY_PORT", 8001)}
+PORT_VARIABLE = {"api": ("API_PORT", 8000), "gateway": ("GATEWAY_PORT", 8001), "sandbox": ("SANDBOX_PORT", 8002)}
 TIMEOUT_S = 4.0
 
 
@@ -41,7 +42,7 @@ def check(url: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in PORT_VARIABLE:
-        print("usage: healthcheck.py api|gateway", file=sys.stderr)
+        print("usage: healthcheck.py api|gateway|sandbox", file=sys.stderr)
         return 2
     problem = check(health_url(argv[0], dict(os.environ)))
     if problem is not None:

@@ -19,7 +19,14 @@ from importlib import metadata
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-WORKSPACE_MEMBERS = ("sandchat", "sandchat-api", "sandchat-worker", "sandchat-gateway", "sandchat-cli")
+WORKSPACE_MEMBERS = (
+    "sandchat",
+    "sandchat-api",
+    "sandchat-worker",
+    "sandchat-gateway",
+    "sandchat-cli",
+    "sandchat-sandbox",
+)
 ALWAYS_KEPT = frozenset({"pip", "setuptools", "wheel"})
 
 

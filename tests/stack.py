@@ -1,7 +1,9 @@
 """The native stack: migrate, then api + gateway(s) + worker(s) as separate processes.
 
 `make dev` runs it in the foreground (Ctrl-C stops all); the end-to-end tests start the same
-stack on free ports, the way compose runs the services.
+stack on free ports, the way compose runs the services. With AGENT_RUNNER=sandbox a
+`sandchat-sandbox` starts first, like compose's sandbox service: with a fresh SANDBOX_TOKEN shared
+with the workers only, and none of the other services' settings in its environment.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +28,9 @@ from typing import IO
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COLOURS = ("36", "35", "33", "32", "34", "31")
+PINNED_CLI = ROOT / "services/worker/claude-cli/node_modules/.bin/claude"
+# What the sandbox service reads; every other setting (DATABASE_URL, AUTH_TOKEN …) stays out of it.
+SANDBOX_SETTINGS = ("SANDBOX_HOST", "SANDBOX_PORT", "SANDBOX_TOKEN", "SANDBOX_WORKSPACE", "CLAUDE_BIN")
 
 
 def free_port() -> int:
@@ -122,6 +128,28 @@ class Stack:
     def workers(self) -> list[Service]:
         return [service for service in self.services if service.name.startswith("worker")]
 
+    @property
+    def sandbox_port(self) -> int | None:
+        return int(self.env["SANDBOX_PORT"]) if self.env.get("AGENT_RUNNER") == "sandbox" else None
+
+    def _add_sandbox(self) -> dict[str, str]:
+        """The sandbox service, started and healthy; returns what the workers need to reach it."""
+        from sandchat.settings import Settings  # noqa: PLC0415 - the stack module itself needs no sandchat
+
+        port = self.env.setdefault("SANDBOX_PORT", str(free_port()))
+        token = self.env.pop("SANDBOX_TOKEN", None) or secrets.token_urlsafe(32)
+        settings = {name.upper() for name in Settings.model_fields}
+        env = {
+            name: value
+            for name, value in self.env.items()
+            if name not in settings or name in SANDBOX_SETTINGS or name == "AGENT_ENV_PASSTHROUGH"
+        }
+        sandbox = Service("sandbox", [str(BIN / "sandchat-sandbox")], {**env, "SANDBOX_TOKEN": token})
+        self.services.append(sandbox)
+        sandbox.start(self.sink, COLOURS[5])
+        self._wait_for(f"http://127.0.0.1:{port}/health", time.monotonic() + 30)
+        return {"SANDBOX_URL": f"ws://127.0.0.1:{port}", "SANDBOX_TOKEN": token}
+
     def add(self, name: str, command: str, **env: str) -> Service:
         service = Service(name, [str(BIN / command)], {**self.env, **env})
         self.services.append(service)
@@ -138,6 +166,7 @@ class Stack:
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"migrations failed:\n{migrate.stderr}")
+        to_sandbox = self._add_sandbox() if self.env.get("AGENT_RUNNER") == "sandbox" else {}
         self.add("api", "sandchat-api")
         for index, port in enumerate(self.gateway_ports):
             self.add(
@@ -146,9 +175,10 @@ class Stack:
                 GATEWAY_PORT=str(port),
             )
         for index in range(workers):
-            self.add(f"worker{index + 1}" if workers > 1 else "worker", "sandchat-worker")
+            self.add(f"worker{index + 1}" if workers > 1 else "worker", "sandchat-worker", **to_sandbox)
         for index, service in enumerate(self.services):
-            service.start(self.sink, COLOURS[index % len(COLOURS)])
+            if service.process is None:
+                service.start(self.sink, COLOURS[index % len(COLOURS)])
         self.wait_healthy(timeout)
 
     def start_service(self, service: Service, index: int = 0) -> None:
@@ -158,21 +188,24 @@ class Stack:
         urls = [f"{self.api_url}/health"] + [f"http://127.0.0.1:{port}/health" for port in self.gateway_ports]
         deadline = time.monotonic() + timeout
         for url in urls:
-            while True:
-                dead = [service.name for service in self.services if not service.running]
-                if dead:
-                    raise RuntimeError(f"{', '.join(dead)} exited during start:\n" + self.logs())
-                with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{url} not healthy after {timeout}s:\n" + self.logs())
-                time.sleep(0.1)
+            self._wait_for(url, deadline)
         # Workers are ready when arq's health sentinel is written; wait for each to log its start.
         while not all(any("worker " in line and "runner" in line for line in w.log) for w in self.workers()):
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not start:\n" + self.logs())
             time.sleep(0.05)
+
+    def _wait_for(self, url: str, deadline: float) -> None:
+        while True:
+            dead = [service.name for service in self.services if not service.running]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited during start:\n" + self.logs())
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not healthy in time:\n" + self.logs())
+            time.sleep(0.1)
 
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n" + "\n".join(s.log[-60:]) for s in self.services)
@@ -217,6 +250,20 @@ def _redis_answers(url: str) -> bool:
     return False
 
 
+def _dev_sandbox(env: dict[str, str], port: int, workspace: str, claude_bin: str) -> None:
+    """`make dev AGENT_RUNNER=sandbox`: the sandbox on SANDBOX_PORT, working in ./data/workspace unless
+    SANDBOX_WORKSPACE names an existing folder, running the pinned CLI unless `claude` is on PATH."""
+    env["AGENT_RUNNER"] = "sandbox"  # also when it came from .env: the stack reads only the environment
+    env["SANDBOX_PORT"] = str(port)
+    if not os.path.isdir(workspace):
+        folder = ROOT / "data" / "workspace"
+        folder.mkdir(parents=True, exist_ok=True)
+        env["SANDBOX_WORKSPACE"] = str(folder)
+        print(f"make dev: the sandbox's agent works in {folder}", file=sys.stderr)
+    if claude_bin == "claude" and shutil.which("claude") is None and PINNED_CLI.exists():
+        env["CLAUDE_BIN"] = str(PINNED_CLI)
+
+
 def main() -> None:
     """`make dev`: the stack in the foreground with SQLite by default; Ctrl-C stops everything."""
     parser = argparse.ArgumentParser(prog="make dev")
@@ -239,6 +286,8 @@ def main() -> None:
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         print(f"make dev: started a private redis-server on {env['REDIS_URL']}", file=sys.stderr)
+    if settings.agent_runner == "sandbox":
+        _dev_sandbox(env, settings.sandbox_port, settings.sandbox_workspace, settings.claude_bin)
     gateway_ports = [settings.gateway_port + index for index in range(args.gateways)]
     stack = Stack(env, settings.api_port, gateway_ports)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

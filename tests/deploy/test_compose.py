@@ -14,15 +14,28 @@ from tests.deploy import deploy_files as files
 
 APP_SERVICES = ("api", "gateway", "worker")
 SCALABLE = ("api", "gateway", "worker")
-LONG_RUNNING = ("postgres", "redis", "api", "gateway", "worker", "edge")
-SANDCHAT_IMAGES = ("migrate", *APP_SERVICES)
+LONG_RUNNING = ("postgres", "redis", "api", "gateway", "worker", "sandbox", "edge")
+# The services that read the stack's settings (database, Redis, tokens …); the sandbox reads only its own.
+SETTINGS_SERVICES = ("migrate", *APP_SERVICES)
+SANDCHAT_IMAGES = (*SETTINGS_SERVICES, "sandbox", "sandbox-token")
+# What the sandbox service may be told; every other setting is a key to the stack.
+SANDBOX_SETTINGS = {
+    "SANDBOX_HOST",
+    "SANDBOX_PORT",
+    "SANDBOX_TOKEN",
+    "SANDBOX_TOKEN_FILE",
+    "SANDBOX_WORKSPACE",
+    "CLAUDE_BIN",
+    "AGENT_ENV_PASSTHROUGH",
+}
+STACK_SECRETS = {"DATABASE_URL", "REDIS_URL", "AUTH_TOKEN", "POSTGRES_PASSWORD", "REDIS_NAMESPACE"}
 
 # Variables in compose or .env.example that are not fields of Settings, each with where it is read.
 DOCUMENTED_EXTRAS = {
     "SIMULATOR_TOKENS": "the simulator (sandchat-fake-claude)",
     "SIMULATOR_DELAY_MS": "the simulator (sandchat-fake-claude)",
     "LOG_LEVEL": "sandchat.logs.configure_logging",
-    "CLAUDE_CODE_OAUTH_TOKEN": "the Claude Code CLI in the worker",
+    "CLAUDE_CODE_OAUTH_TOKEN": "the Claude Code CLI in the sandbox",
     "POSTGRES_PASSWORD": "compose: the bundled PostgreSQL",
     "SANDCHAT_BIND": "compose: the host address of the published ports",
     "SANDCHAT_TAG": "compose: the tag of the images it builds",
@@ -41,18 +54,87 @@ def setting_names() -> set[str]:
 
 
 def test_compose_file_has_the_whole_stack(services: dict[str, Any]) -> None:
-    assert set(services) >= {"postgres", "redis", "migrate", "api", "gateway", "worker"}
+    assert set(services) >= {"postgres", "redis", "migrate", "api", "gateway", "worker", "sandbox", "sandbox-token"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_service_waits_for_healthy_postgres_and_redis_and_completed_migrate(
     services: dict[str, Any], name: str
 ) -> None:
-    assert services[name]["depends_on"] == {
+    backends = {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
         "migrate": {"condition": "service_completed_successfully"},
     }
+    # The worker also waits for the sandbox it runs every turn in.
+    extra = {"sandbox": {"condition": "service_healthy"}} if name == "worker" else {}
+    assert services[name]["depends_on"] == {**backends, **extra}
+
+
+def networks_of(service: dict[str, Any]) -> set[str]:
+    """The networks a service joins; one that names none joins compose's `default` network."""
+    networks = service.get("networks")
+    if service.get("network_mode") == "none":
+        return set()
+    return set(networks) if networks else {"default"}
+
+
+def test_the_sandbox_shares_no_network_with_the_database_redis_api_or_gateway(services: dict[str, Any]) -> None:
+    sandbox = networks_of(services["sandbox"])
+    assert sandbox == {"agent"}
+    for name in ("postgres", "redis", "migrate", "api", "gateway", "edge"):
+        assert not sandbox & networks_of(services[name]), f"the sandbox can reach {name}"
+    # Only the worker meets it, and reaches the backends on a network that has no way out.
+    assert [name for name, service in services.items() if sandbox & networks_of(service)] == ["worker", "sandbox"]
+    networks = files.compose()["networks"]
+    assert networks["backend"] == {"internal": True}
+    assert not (networks["agent"] or {}).get("internal"), "the agent needs the internet (the Claude API)"
+    assert "default" not in set().union(*(networks_of(service) for service in services.values()))
+
+
+def test_the_sandbox_carries_no_service_secret(services: dict[str, Any]) -> None:
+    sandbox = services["sandbox"]
+    assert set(sandbox["environment"]) - SANDBOX_SETTINGS <= set(DOCUMENTED_EXTRAS)
+    assert not (set(sandbox["environment"]) & STACK_SECRETS)
+    assert "<<" not in sandbox["environment"]
+    # Whatever the operator's shell or .env holds, nothing of it lands in the sandbox but its own settings.
+    hostile = {name: f"secret-{name}" for name in STACK_SECRETS | setting_names()}
+    resolved = files.service_environment(sandbox, hostile)
+    leaked = {name for name, value in resolved.items() if value and "secret-" in value}
+    assert leaked <= SANDBOX_SETTINGS - {"CLAUDE_BIN", "SANDBOX_HOST", "SANDBOX_TOKEN_FILE", "SANDBOX_WORKSPACE"}
+
+
+def test_the_worker_holds_no_claude_login_and_the_sandbox_no_usable_token(services: dict[str, Any]) -> None:
+    worker, sandbox, token = services["worker"], services["sandbox"], services["sandbox-token"]
+    assert worker["volumes"] == ["worker-secret:/run/sandchat/worker:ro"]
+    assert "CLAUDE_CODE_OAUTH_TOKEN" not in worker["environment"]
+    assert "claude-home:/home/sandchat" in sandbox["volumes"]
+    assert "sandbox-secret:/run/sandchat/sandbox:ro" in sandbox["volumes"]
+    assert not [volume for volume in sandbox["volumes"] if volume.startswith("worker-secret")]
+    assert token["volumes"] == ["worker-secret:/run/sandchat/worker", "sandbox-secret:/run/sandchat/sandbox"]
+    assert token["network_mode"] == "none"
+    assert sandbox["depends_on"] == {"sandbox-token": {"condition": "service_completed_successfully"}}
+
+
+def test_the_generated_token_pair_lets_the_worker_in_and_nobody_holding_the_sandboxs_half(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    """What sandbox-token writes, read through the paths compose gives each side."""
+    from sandchat_sandbox.tokens import token_matches, write_token_pair  # noqa: PLC0415
+
+    command = services["sandbox-token"]["command"]
+    worker_path = command[command.index("--worker-file") + 1]
+    sandbox_path = command[command.index("--sandbox-file") + 1]
+    assert files.service_environment(services["worker"], {})["SANDBOX_TOKEN_FILE"] == worker_path
+    assert files.service_environment(services["sandbox"], {})["SANDBOX_TOKEN_FILE"] == sandbox_path
+    worker_file, sandbox_file = tmp_path / "worker" / "token", tmp_path / "sandbox" / "token"
+    assert write_token_pair(worker_file, sandbox_file)
+    assert not write_token_pair(worker_file, sandbox_file), "never regenerated while the files exist"
+    worker_token = build_settings(sandbox_token_file=str(worker_file)).sandbox_token_value()
+    sandbox_token = build_settings(sandbox_token_file=str(sandbox_file)).sandbox_token_value()
+    assert token_matches(worker_token, sandbox_token)
+    assert not token_matches(sandbox_token, sandbox_token)
+    assert worker_token not in sandbox_file.read_text()
 
 
 def test_migrate_is_a_one_shot_alembic_upgrade_after_postgres_is_healthy(services: dict[str, Any]) -> None:
@@ -122,9 +204,9 @@ def test_state_lives_in_named_volumes(services: dict[str, Any]) -> None:
     volumes = set(files.compose()["volumes"])
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "redis-data:/data" in services["redis"]["volumes"]
-    assert "claude-home:/home/sandchat" in services["worker"]["volumes"], "the CLI's login survives a rebuild"
-    assert "workspace:/workspace" in services["worker"]["volumes"]
-    assert volumes == {"postgres-data", "redis-data", "claude-home", "workspace"}
+    assert "claude-home:/home/sandchat" in services["sandbox"]["volumes"], "the CLI's login survives a rebuild"
+    assert "workspace:/workspace" in services["sandbox"]["volumes"]
+    assert volumes == {"postgres-data", "redis-data", "claude-home", "workspace", "worker-secret", "sandbox-secret"}
 
 
 @pytest.mark.parametrize("name", SANDCHAT_IMAGES)
@@ -178,7 +260,7 @@ def _settings_from(environment: dict[str, str | None], monkeypatch: pytest.Monke
     return build_settings()
 
 
-@pytest.mark.parametrize("name", SANDCHAT_IMAGES)
+@pytest.mark.parametrize("name", SETTINGS_SERVICES)
 def test_compose_defaults_are_settings_the_services_accept(
     services: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -188,7 +270,7 @@ def test_compose_defaults_are_settings_the_services_accept(
     assert settings.redis_url == "redis://redis:6379/0"
     assert (settings.api_host, settings.gateway_host) == ("0.0.0.0", "0.0.0.0")
     assert (settings.api_port, settings.gateway_port) == (8000, 8001)
-    assert settings.agent_runner == "local", "the worker image carries the CLI and is the sandbox"
+    assert settings.agent_runner == "sandbox", "the agent runs in the sandbox service, never in the worker"
     assert settings.auth_token is None
     assert settings.gateway_public_url is None
 
@@ -197,7 +279,7 @@ def test_agent_runner_simulator_from_the_shell_reaches_every_service(
     services: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     shell = {"AGENT_RUNNER": "simulator", "GATEWAY_PUBLIC_URL": "wss://chat.example.com/chat"}
-    for name in SANDCHAT_IMAGES:
+    for name in SETTINGS_SERVICES:
         settings = _settings_from(files.service_environment(services[name], shell), monkeypatch, tmp_path)
         assert settings.agent_runner == "simulator"
         assert settings.gateway_public_url == "wss://chat.example.com/chat"

@@ -15,7 +15,12 @@ import pytest
 
 from tests.deploy import deploy_files as files
 
-TARGETS = {"api": "sandchat-api", "gateway": "sandchat-gateway", "worker": "sandchat-worker"}
+TARGETS = {
+    "api": "sandchat-api",
+    "gateway": "sandchat-gateway",
+    "worker": "sandchat-worker",
+    "sandbox": "sandchat-sandbox",
+}
 LOCK_OPTIONS = {"--require-hashes", "--no-deps"}
 MEMBER_OPTIONS = {"--no-deps", "--no-build-isolation"}
 NEVER_FROM_ELSEWHERE = ("--index-url", "--extra-index-url", "--find-links", "-i=", "-f=")
@@ -112,7 +117,8 @@ class Hide(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Hide())
 failures = []
-for package in ("sandchat", "sandchat_api", "sandchat_worker", "sandchat_gateway", "sandchat_cli", "alembic.config"):
+for package in ("sandchat", "sandchat_api", "sandchat_worker", "sandchat_gateway", "sandchat_cli", "sandchat_sandbox",
+                "alembic.config"):
     root = importlib.import_module(package)
     for info in pkgutil.walk_packages(getattr(root, "__path__", []), package + "."):
         try:
@@ -145,16 +151,20 @@ def test_service_image_runs_its_console_script_as_non_root_under_tini_with_a_hea
     assert "--uid 10001" in runtime
 
 
-def test_worker_image_carries_the_pinned_claude_cli_and_is_the_sandbox() -> None:
+def test_only_the_sandbox_image_carries_the_pinned_claude_cli() -> None:
     stages = files.dockerfile_stages()
-    worker = stages["worker"]
-    assert "--from=claude-cli /claude /usr/local/bin/claude" in worker.all("COPY")
-    assert files.effective(stages, "worker", "WORKDIR") == "/workspace", "the agent works in the workspace volume"
-    env = " ".join(worker.all("ENV"))
-    assert "AGENT_RUNNER=local" in env
+    sandbox = stages["sandbox"]
+    assert "--from=claude-cli /claude /usr/local/bin/claude" in sandbox.all("COPY")
+    assert files.effective(stages, "sandbox", "WORKDIR") == "/workspace", "the agent works in the workspace volume"
+    env = " ".join(sandbox.all("ENV"))
     assert "DISABLE_AUTOUPDATER=1" in env
+    assert "SANDBOX_WORKSPACE=/workspace" in env
     cli_runs = " ".join(stages["claude-cli"].all("RUN"))
     assert "claude --version" in cli_runs, "a stub instead of the native binary fails the build"
+    # The worker holds the stack's secrets: no agent CLI in its image, and it runs turns in the sandbox.
+    for name in ("worker", "api", "gateway", "runtime"):
+        assert not [copy for copy in stages[name].all("COPY") if "claude-cli" in copy], name
+    assert "AGENT_RUNNER=sandbox" in " ".join(stages["worker"].all("ENV"))
 
 
 def test_api_image_serves_the_web_ui_built_in_the_node_stage() -> None:

@@ -1,4 +1,4 @@
-"""The three services as separate processes (simulator runner), like compose runs them."""
+"""The three services as separate processes (simulator runner by default), like compose runs them."""
 
 from __future__ import annotations
 
@@ -7,15 +7,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandchat_worker.agent_runners import simulator_command
 
 from tests import backends
 from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
+# What the simulator reads: an agent started by the local runner or the sandbox sees only what is named.
+SIMULATOR_SETTINGS = ("SIMULATOR_STATE_DIR", "SIMULATOR_TOKENS", "SIMULATOR_DELAY_MS")
+
 
 def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    """Settings of a test stack. AGENT_RUNNER=local or sandbox run the simulator as the CLI (in a
+    workspace of its own for the sandbox), so any runner works without a Claude account."""
     database_url = extra.pop("DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}")
+    runner = extra.get("AGENT_RUNNER", "simulator")
+    agent: dict[str, str] = {}
+    if runner in ("local", "sandbox"):
+        workspace = tmp / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
+        agent = {
+            "CLAUDE_BIN": simulator_command()[0],
+            "AGENT_ENV_PASSTHROUGH": ",".join(SIMULATOR_SETTINGS),
+            "SANDBOX_WORKSPACE": str(workspace),
+        }
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -26,6 +42,7 @@ def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
         "SIMULATOR_DELAY_MS": "50",
         "AGENT_INACTIVITY_TIMEOUT_S": "3",
         "LOG_LEVEL": "INFO",
+        **agent,
         **extra,
     }
 

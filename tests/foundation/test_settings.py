@@ -15,7 +15,7 @@ from sandchat.settings import SettingsError, build_settings
     [
         ("API_PORT", "abc", "invalid setting API_PORT (got 'abc'): expected a port number from 1 to 65535"),
         ("GATEWAY_PORT", "70000", "invalid setting GATEWAY_PORT (got '70000')"),
-        ("AGENT_RUNNER", "kubernetes", "expected one of docker-sandbox, local, simulator"),
+        ("AGENT_RUNNER", "kubernetes", "expected one of docker-sandbox, local, sandbox, simulator"),
         ("DATABASE_URL", "mysql://root:hunter2@db/x", "invalid setting DATABASE_URL: expected an async SQLAlchemy URL"),
         ("REDIS_URL", "http://nope", "invalid setting REDIS_URL: expected a Redis URL"),
         ("WORKER_MAX_JOBS", "0", "invalid setting WORKER_MAX_JOBS (got '0')"),
@@ -35,6 +35,35 @@ def test_service_refuses_a_bad_setting_with_one_line(command: str, variable: str
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "env", "expected"),
+    [
+        ("sandchat-worker", {"AGENT_RUNNER": "sandbox"}, "sandchat: invalid setting SANDBOX_TOKEN (not set): expected"),
+        ("sandchat-sandbox", {}, "sandchat: invalid setting SANDBOX_TOKEN (not set): expected"),
+        (
+            "sandchat-sandbox",
+            {"SANDBOX_TOKEN_FILE": "/nonexistent/token"},
+            "sandchat: invalid setting SANDBOX_TOKEN_FILE (No such file or directory): expected",
+        ),
+        (
+            "sandchat-sandbox",
+            {"SANDBOX_TOKEN": "a-token-long-enough", "SANDBOX_WORKSPACE": "/nonexistent/workspace"},
+            "sandchat: invalid setting SANDBOX_WORKSPACE (got '/nonexistent/workspace'): expected an existing",
+        ),
+    ],
+    ids=["worker-without-token", "sandbox-without-token", "token-file-missing", "no-workspace"],
+)
+def test_the_sandbox_and_its_runner_refuse_to_start_without_what_they_need(
+    command: str, env: dict[str, str], expected: str
+) -> None:
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("SANDBOX_")}
+    binary = os.path.join(os.path.dirname(sys.executable), command)
+    result = subprocess.run([binary], env={**clean, **env}, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(expected), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_defaults_match_the_design() -> None:
     settings = build_settings()
     assert settings.database_url == "sqlite+aiosqlite:///./data/sandchat.db"
@@ -50,6 +79,12 @@ def test_defaults_match_the_design() -> None:
         "claude",
     )
     assert (settings.agent_inactivity_timeout_s, settings.worker_max_jobs) == (600, 50)
+    assert (settings.sandbox_host, settings.sandbox_port, settings.sandbox_url) == (
+        "127.0.0.1",
+        8002,
+        "ws://127.0.0.1:8002",
+    )
+    assert (settings.sandbox_token, settings.sandbox_cli, settings.agent_env_passthrough) == (None, "docker", ())
 
 
 def test_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

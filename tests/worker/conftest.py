@@ -11,6 +11,14 @@ import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
 
 CLI_DATA = Path(__file__).resolve().parents[1] / "data" / "claude-cli"
+# What the simulator reads, for a runner whose agent sees only the allow-list (the sandbox service's).
+SIMULATOR_PASSTHROUGH = (
+    "SIMULATOR_STATE_DIR",
+    "SIMULATOR_DELAY_MS",
+    "SIMULATOR_TOKENS",
+    "SIMULATOR_MODE",
+    "SIMULATOR_AUTH",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,12 @@
-"""A fake `docker` executable for the docker-sandbox runner: records its argv, then acts like a sandbox.
+"""A fake `docker` (and `sbx`) executable for the docker-sandbox runner: records its argv, then acts like a sandbox.
 
-`install_fake_docker` writes it into a folder that the test puts first on PATH. What it does is
+`install_fake_docker` writes both into a folder that the test puts first on PATH. What they do is
 chosen by FAKE_DOCKER_MODE: `sandbox` (default) runs the simulator as the CLI inside the sandbox;
 `stopped` fails like a Docker engine that is not running; `no-cli` like a sandbox without the CLI;
 `hang` never answers. A sandbox name other than `my-sandbox` fails like a missing sandbox.
+
+The runner passes the docker CLI only an allow-listed environment, so the tests name the fake's own
+variables in the runner's pass-through (PASSTHROUGH), as an operator would with AGENT_ENV_PASSTHROUGH.
 """
 
 from __future__ import annotations
@@ -12,11 +15,22 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+PASSTHROUGH = (
+    "FAKE_DOCKER_LOG",
+    "FAKE_DOCKER_MODE",
+    "SIMULATOR_STATE_DIR",
+    "SIMULATOR_DELAY_MS",
+    "SIMULATOR_TOKENS",
+    "SIMULATOR_AUTH",
+)
 
 SCRIPT = """#!{python}
 import json, os, sys, time
+tool = os.path.basename(sys.argv[0])
 with open(os.environ["FAKE_DOCKER_LOG"], "a", encoding="utf-8") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
+    log.write(json.dumps({{"tool": tool, "argv": sys.argv[1:], "env": dict(os.environ)}}) + "\\n")
 args = sys.argv[1:]
 mode = os.environ.get("FAKE_DOCKER_MODE", "sandbox")
 if mode == "stopped":
@@ -25,9 +39,12 @@ if mode == "stopped":
     sys.exit(1)
 if mode == "hang":
     time.sleep(3600)
-assert args[:3] == ["sandbox", "exec", "-i"], args
-assert args[3] == "-w", args
-workdir, sandbox, claude_bin, cli_args = args[4], args[5], args[6], args[7:]
+if tool == "docker":
+    assert args[:2] == ["sandbox", "exec"], args
+    args = args[1:]
+assert args[:2] == ["exec", "-i"], args
+assert args[2] == "-w", args
+workdir, sandbox, claude_bin, cli_args = args[3], args[4], args[5], args[6:]
 if sandbox != "my-sandbox":
     sys.stderr.write(f"Error: sandbox {{sandbox!r}} not found\\n")
     sys.exit(1)
@@ -39,16 +56,21 @@ os.execv(sys.executable, [sys.executable, "-m", "sandchat_worker.simulator", *cl
 
 
 def install_fake_docker(folder: Path) -> Path:
-    """Write the fake `docker` into `folder`; returns the file where it records each argv."""
+    """Write the fake `docker` and `sbx` into `folder`; returns the file where they record each call."""
     folder.mkdir(parents=True, exist_ok=True)
-    docker = folder / "docker"
-    docker.write_text(SCRIPT.format(python=sys.executable))
-    docker.chmod(0o755)
-    return folder / "docker-argv.jsonl"
+    for tool in ("docker", "sbx"):
+        script = folder / tool
+        script.write_text(SCRIPT.format(python=sys.executable))
+        script.chmod(0o755)
+    return folder / "docker-calls.jsonl"
+
+
+def recorded_calls(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def recorded_argvs(log: Path) -> list[list[str]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [call["argv"] for call in recorded_calls(log)]
 
 
 def path_with(folder: Path) -> str:

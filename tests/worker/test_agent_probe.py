@@ -9,9 +9,10 @@ import pytest
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import DockerSandboxRunner, LocalRunner, SimulatorRunner
 
-from tests.worker.fake_docker import install_fake_docker, path_with, recorded_argvs
+from tests.worker.fake_docker import PASSTHROUGH, install_fake_docker, path_with, recorded_argvs
 
-SANDBOX = DockerSandboxRunner("my-sandbox", "/workspace", "claude")
+SANDBOX = DockerSandboxRunner("my-sandbox", "/workspace", "claude", "docker", PASSTHROUGH)
+SBX = DockerSandboxRunner("my-sandbox", "/workspace", "claude", "sbx", PASSTHROUGH)
 
 
 @pytest.fixture
@@ -23,8 +24,9 @@ def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-async def test_a_logged_in_cli_in_the_sandbox_is_healthy(docker_log: Path) -> None:
-    result = await probe(SANDBOX)
+@pytest.mark.parametrize("runner", [SANDBOX, SBX], ids=["docker", "sbx"])
+async def test_a_logged_in_cli_in_the_sandbox_is_healthy(docker_log: Path, runner: DockerSandboxRunner) -> None:
+    result = await probe(runner)
     assert result.status == "healthy"
     assert result.health_status == "healthy"
     [argv] = recorded_argvs(docker_log)
@@ -50,10 +52,15 @@ async def test_no_claude_login_is_unauthenticated(
     ("mode", "runner", "says"),
     [
         ("stopped", SANDBOX, "Docker is not running"),
-        ("sandbox", DockerSandboxRunner("other-sandbox", "/workspace", "claude"), "SANDBOX_NAME"),
+        (
+            "sandbox",
+            DockerSandboxRunner("other-sandbox", "/workspace", "claude", "docker", PASSTHROUGH),
+            "docker sandbox create",
+        ),
+        ("sandbox", DockerSandboxRunner("other-sandbox", "/workspace", "claude", "sbx", PASSTHROUGH), "`sbx create"),
         ("no-cli", SANDBOX, "CLAUDE_BIN"),
     ],
-    ids=["docker-stopped", "no-sandbox", "no-cli"],
+    ids=["docker-stopped", "no-sandbox", "no-sbx-sandbox", "no-cli"],
 )
 async def test_nothing_to_ask_is_unavailable(
     docker_log: Path, monkeypatch: pytest.MonkeyPatch, mode: str, runner: DockerSandboxRunner, says: str
@@ -64,11 +71,14 @@ async def test_nothing_to_ask_is_unavailable(
     assert says in result.message
 
 
-async def test_no_docker_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("runner", "says"), [(SANDBOX, "docker was not found"), (SBX, "sbx was not found")])
+async def test_no_docker_is_unavailable_and_names_the_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: DockerSandboxRunner, says: str
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = await probe(SANDBOX)
+    result = await probe(runner)
     assert result.status == "unavailable"
-    assert "docker was not found" in result.message
+    assert says in result.message
 
 
 async def test_a_missing_local_cli_is_unavailable() -> None:

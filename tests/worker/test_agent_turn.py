@@ -1,31 +1,45 @@
-"""One agent turn with the simulator: replies, sessions, tools, and every way a turn can end badly."""
+"""One agent turn with the simulator, run here and through the sandbox service: replies, sessions, tools,
+and every way a turn can end badly. The turn code is the same for both; only the process differs."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psutil
 import pytest
 from sandchat_worker.agent_events import StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
-from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRunner
+from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRunner, simulator_command
 from sandchat_worker.agent_turn import run_agent_turn
 
-from tests.worker.conftest import Recorder
+from tests.sandbox_service import running_sandbox
+from tests.worker.conftest import SIMULATOR_PASSTHROUGH, Recorder
+
+
+@pytest.fixture(params=["simulator", "sandbox"])
+async def runner(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AgentRunner]:
+    if request.param == "simulator":
+        yield SimulatorRunner()
+        return
+    [simulator] = simulator_command()
+    async with running_sandbox(simulator, tmp_path / "workspace", SIMULATOR_PASSTHROUGH) as sandbox:
+        yield sandbox.runner()
 
 
 async def turn(
+    runner: AgentRunner,
     prompt: str,
     session_id: str | None = None,
     *,
     recorder: Recorder | None = None,
     cancel: asyncio.Event | None = None,
     timeout_s: float = 30,
-    runner: AgentRunner | None = None,
 ) -> TurnOutcome:
     return await run_agent_turn(
-        runner or SimulatorRunner(),
+        runner,
         prompt,
         session_id,
         on_events=recorder or Recorder(),
@@ -38,8 +52,8 @@ def no_agent_processes_left() -> bool:
     return not psutil.Process().children(recursive=True)
 
 
-async def test_a_reply_streams_and_completes_with_a_session(recorder: Recorder) -> None:
-    outcome = await turn("hello", recorder=recorder)
+async def test_a_reply_streams_and_completes_with_a_session(runner: AgentRunner, recorder: Recorder) -> None:
+    outcome = await turn(runner, "hello", recorder=recorder)
     assert outcome.kind == "complete"
     assert outcome.text.startswith("You said: hello\n\n")
     assert outcome.text == recorder.text
@@ -52,31 +66,31 @@ async def test_a_reply_streams_and_completes_with_a_session(recorder: Recorder) 
 
 
 @pytest.mark.parametrize("prompt", ["--help", "-p", "--resume=x", "$(id)", "; rm -rf ~", "two\nlines ünï 🎉"])
-async def test_a_flag_like_prompt_is_text_to_the_agent(prompt: str) -> None:
-    outcome = await turn(prompt)
+async def test_a_flag_like_prompt_is_text_to_the_agent(runner: AgentRunner, prompt: str) -> None:
+    outcome = await turn(runner, prompt)
     assert outcome.kind == "complete"
     assert outcome.text.startswith(f"You said: {prompt}\n\n")
 
 
-async def test_resuming_a_known_session_keeps_it() -> None:
-    first = await turn("one")
-    second = await turn("two", first.session_id)
+async def test_resuming_a_known_session_keeps_it(runner: AgentRunner) -> None:
+    first = await turn(runner, "one")
+    second = await turn(runner, "two", first.session_id)
     assert second.kind == "complete"
     assert second.session_id == first.session_id
 
 
-async def test_a_session_the_agent_no_longer_has_is_replaced_within_the_same_turn() -> None:
+async def test_a_session_the_agent_no_longer_has_is_replaced_within_the_same_turn(runner: AgentRunner) -> None:
     stale = "32175d93-2cc2-4775-82a8-56ce80d73b2b"
-    outcome = await turn("hello again", stale)
+    outcome = await turn(runner, "hello again", stale)
     assert outcome.kind == "complete"
     assert outcome.text.startswith("You said: hello again")
     assert outcome.session_id
     assert outcome.session_id != stale
-    assert (await turn("and again", outcome.session_id)).session_id == outcome.session_id
+    assert (await turn(runner, "and again", outcome.session_id)).session_id == outcome.session_id
 
 
-async def test_tool_use_and_its_output_are_streamed(recorder: Recorder) -> None:
-    outcome = await turn("[[tool]] run something", recorder=recorder)
+async def test_tool_use_and_its_output_are_streamed(runner: AgentRunner, recorder: Recorder) -> None:
+    outcome = await turn(runner, "[[tool]] run something", recorder=recorder)
     assert outcome.kind == "complete"
     assert outcome.num_turns == 2
     [tool] = recorder.tools
@@ -87,8 +101,8 @@ async def test_tool_use_and_its_output_are_streamed(recorder: Recorder) -> None:
     assert kinds == [ToolUse, ToolOutput]
 
 
-async def test_api_retries_reach_the_user_as_status_notes(recorder: Recorder) -> None:
-    outcome = await turn("[[retry]]", recorder=recorder)
+async def test_api_retries_reach_the_user_as_status_notes(runner: AgentRunner, recorder: Recorder) -> None:
+    outcome = await turn(runner, "[[retry]]", recorder=recorder)
     assert outcome.kind == "complete"
     notes = [event for event in recorder.events if isinstance(event, StatusNote)]
     assert notes == [
@@ -97,9 +111,9 @@ async def test_api_retries_reach_the_user_as_status_notes(recorder: Recorder) ->
     ]
 
 
-async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated() -> None:
+async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated(runner: AgentRunner) -> None:
     started = time.monotonic()
-    outcome = await turn("[[auth-fail]]")
+    outcome = await turn(runner, "[[auth-fail]]")
     # The simulator would retry for over four minutes, like the real CLI.
     assert time.monotonic() - started < 3
     assert outcome.kind == "unauthenticated"
@@ -108,28 +122,32 @@ async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated() ->
     assert no_agent_processes_left()
 
 
-async def test_an_error_result_is_reported_with_its_message() -> None:
-    outcome = await turn("[[fail]]")
+async def test_an_api_error_reads_as_one_sentence_and_its_detail_goes_to_the_log(
+    runner: AgentRunner,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outcome = await turn(runner, "[[fail]]")
     assert outcome.kind == "error"
     assert outcome.text.startswith("You said: [[fail]]")
-    assert outcome.error is not None
-    assert "API Error: 500" in outcome.error
+    assert outcome.error == "The Claude API answered with an error (HTTP 500, api_error); try again."
+    assert "Internal server error" in caplog.text
 
 
-async def test_an_agent_dying_mid_stream_keeps_the_text_and_shows_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_agent_dying_mid_stream_keeps_the_text_and_logs_its_stderr(
+    runner: AgentRunner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("SIMULATOR_TOKENS", "10")
-    outcome = await turn("[[die]]")
+    outcome = await turn(runner, "[[die]]")
     assert outcome.kind == "error"
     assert outcome.text.startswith("You said: [[die]]")
-    assert outcome.error is not None
-    assert "exit code 1" in outcome.error
-    assert "crashed mid-stream" in outcome.error
+    assert outcome.error == "The agent stopped unexpectedly (exit code 1)."
+    assert "crashed mid-stream" in caplog.text
     assert outcome.session_id  # the thread can still resume what the agent saved
 
 
-async def test_an_agent_that_goes_silent_is_killed_as_a_timeout() -> None:
+async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(runner: AgentRunner) -> None:
     started = time.monotonic()
-    outcome = await turn("[[hang]]", timeout_s=0.5)
+    outcome = await turn(runner, "[[hang]]", timeout_s=0.5)
     assert time.monotonic() - started < 3
     assert outcome.kind == "timeout"
     assert outcome.text.startswith("You said: [[hang]]")
@@ -138,9 +156,11 @@ async def test_an_agent_that_goes_silent_is_killed_as_a_timeout() -> None:
     assert no_agent_processes_left()
 
 
-async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(recorder: Recorder) -> None:
+async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(
+    runner: AgentRunner, recorder: Recorder
+) -> None:
     cancel = asyncio.Event()
-    running = asyncio.create_task(turn("[[hang]]", recorder=recorder, cancel=cancel))
+    running = asyncio.create_task(turn(runner, "[[hang]]", recorder=recorder, cancel=cancel))
     await asyncio.wait_for(recorder.first_text.wait(), 10)
     asked = time.monotonic()
     cancel.set()
@@ -152,8 +172,8 @@ async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(recorde
     assert no_agent_processes_left()
 
 
-async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(recorder: Recorder) -> None:
-    running = asyncio.create_task(turn("[[hang]]", recorder=recorder))
+async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(runner: AgentRunner, recorder: Recorder) -> None:
+    running = asyncio.create_task(turn(runner, "[[hang]]", recorder=recorder))
     await asyncio.wait_for(recorder.first_text.wait(), 10)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -161,26 +181,24 @@ async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(recorder:
     assert no_agent_processes_left()
 
 
-async def test_a_failing_event_consumer_does_not_leave_the_agent_running() -> None:
+async def test_a_failing_event_consumer_does_not_leave_the_agent_running(runner: AgentRunner) -> None:
     async def broken(_: object) -> None:
         raise RuntimeError("consumer failed")
 
     with pytest.raises(RuntimeError, match="consumer failed"):
-        await run_agent_turn(
-            SimulatorRunner(), "hello", None, on_events=broken, cancel=asyncio.Event(), inactivity_timeout_s=30
-        )
+        await run_agent_turn(runner, "hello", None, on_events=broken, cancel=asyncio.Event(), inactivity_timeout_s=30)
     assert no_agent_processes_left()
 
 
 async def test_a_missing_cli_is_offline(tmp_path: object) -> None:
-    outcome = await turn("hello", runner=LocalRunner("/nonexistent/bin/claude"))
+    outcome = await turn(LocalRunner("/nonexistent/bin/claude"), "hello")
     assert outcome.kind == "offline"
     assert outcome.error is not None
     assert "/nonexistent" not in outcome.error
 
 
-async def test_a_long_prompt_reaches_the_agent_whole() -> None:
+async def test_a_long_prompt_reaches_the_agent_whole(runner: AgentRunner) -> None:
     prompt = "x" * 300_000  # larger than a pipe buffer
-    outcome = await turn(prompt)
+    outcome = await turn(runner, prompt)
     assert outcome.kind == "complete"
     assert outcome.text.startswith("You said: " + "x" * 200 + "\n\n")

@@ -1,21 +1,24 @@
-"""The REAL Claude Code CLI (the pinned npm package) through the local runner, against a fake Messages API.
+"""The REAL Claude Code CLI (the pinned npm package) through the local and the sandbox runner, against a
+fake Messages API.
 
-Proves what the simulator can only imitate: the flags we pass, the prompt on stdin arriving
-verbatim, the event shapes the parser reads, sessions, and how rejected credentials look.
+Proves what the simulator can only imitate: the flags we pass (and that the sandbox service lets them
+through), the prompt on stdin arriving verbatim, the event shapes the parser reads, sessions, and how
+rejected credentials look. The sandbox service runs in this process, the CLI as its child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sandchat_worker.agent_events import ToolOutput, TurnOutcome
-from sandchat_worker.agent_runners import LocalRunner
+from sandchat_worker.agent_runners import AgentRunner, LocalRunner
 from sandchat_worker.agent_turn import run_agent_turn
 
+from tests.sandbox_service import running_sandbox
 from tests.worker.conftest import Recorder
 from tests.worker.fake_messages_api import TEXT_REPLY, TOOL_COMMAND, FakeMessagesApi, serve_fake_messages_api
 
@@ -38,7 +41,7 @@ def messages_api() -> Iterator[FakeMessagesApi]:
 
 
 @pytest.fixture
-def runner(
+def local_runner(
     claude_bin: Path, messages_api: FakeMessagesApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> LocalRunner:
     """The CLI with a throwaway home, talking only to the fake API on loopback."""
@@ -56,15 +59,27 @@ def runner(
     return LocalRunner(str(claude_bin))
 
 
+@pytest.fixture(params=["local", "sandbox"])
+async def runner(
+    request: pytest.FixtureRequest, local_runner: LocalRunner, tmp_path: Path
+) -> AsyncIterator[AgentRunner]:
+    """The same CLI and environment, started here or by the sandbox service (in its workspace)."""
+    if request.param == "local":
+        yield local_runner
+        return
+    async with running_sandbox(local_runner.claude_bin, tmp_path / "workspace") as sandbox:
+        yield sandbox.runner()
+
+
 async def turn(
-    runner: LocalRunner, prompt: str, session_id: str | None = None, recorder: Recorder | None = None
+    runner: AgentRunner, prompt: str, session_id: str | None = None, recorder: Recorder | None = None
 ) -> TurnOutcome:
     return await run_agent_turn(
         runner, prompt, session_id, on_events=recorder or Recorder(), cancel=asyncio.Event(), inactivity_timeout_s=60
     )
 
 
-async def test_a_text_reply_streams_token_by_token(runner: LocalRunner, recorder: Recorder) -> None:
+async def test_a_text_reply_streams_token_by_token(runner: AgentRunner, recorder: Recorder) -> None:
     outcome = await turn(runner, "Say hello", recorder=recorder)
     assert outcome.kind == "complete", outcome.error
     assert outcome.text == TEXT_REPLY
@@ -74,7 +89,7 @@ async def test_a_text_reply_streams_token_by_token(runner: LocalRunner, recorder
     assert outcome.num_turns == 1
 
 
-async def test_the_cli_runs_a_tool_and_reports_its_output(runner: LocalRunner, recorder: Recorder) -> None:
+async def test_the_cli_runs_a_tool_and_reports_its_output(runner: AgentRunner, recorder: Recorder) -> None:
     outcome = await turn(runner, "[[tool]] say hi", recorder=recorder)
     assert outcome.kind == "complete", outcome.error
     [tool] = recorder.tools
@@ -85,14 +100,14 @@ async def test_the_cli_runs_a_tool_and_reports_its_output(runner: LocalRunner, r
     assert outcome.num_turns == 2
 
 
-async def test_resuming_a_known_session_keeps_it(runner: LocalRunner) -> None:
+async def test_resuming_a_known_session_keeps_it(runner: AgentRunner) -> None:
     first = await turn(runner, "first message")
     second = await turn(runner, "second message", first.session_id)
     assert second.kind == "complete", second.error
     assert second.session_id == first.session_id
 
 
-async def test_resuming_an_unknown_session_starts_a_new_one_in_the_same_turn(runner: LocalRunner) -> None:
+async def test_resuming_an_unknown_session_starts_a_new_one_in_the_same_turn(runner: AgentRunner) -> None:
     stale = "32175d93-2cc2-4775-82a8-56ce80d73b2b"
     outcome = await turn(runner, "after a sandbox rebuild", stale)
     assert outcome.kind == "complete", outcome.error
@@ -101,7 +116,7 @@ async def test_resuming_an_unknown_session_starts_a_new_one_in_the_same_turn(run
     assert outcome.session_id != stale
 
 
-async def test_rejected_credentials_end_the_turn_fast(runner: LocalRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rejected_credentials_end_the_turn_fast(runner: AgentRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "reject")  # the fake API answers 401
     started = time.monotonic()
     outcome = await turn(runner, "hello")
@@ -116,9 +131,9 @@ async def test_rejected_credentials_end_the_turn_fast(runner: LocalRunner, monke
     ids=["help", "p", "resume", "command-substitution", "shell-chain", "newlines-unicode"],
 )
 async def test_a_flag_like_prompt_reaches_the_api_verbatim(
-    runner: LocalRunner, messages_api: FakeMessagesApi, prompt: str
+    local_runner: LocalRunner, messages_api: FakeMessagesApi, prompt: str
 ) -> None:
-    outcome = await turn(runner, prompt)
+    outcome = await turn(local_runner, prompt)
     assert outcome.kind == "complete", outcome.error
     assert outcome.text == TEXT_REPLY
     assert prompt in messages_api.user_texts()

@@ -23,7 +23,16 @@ def fake_claude(*args: str, stdin: str = "", **env: str) -> subprocess.Completed
 def test_help_documents_every_way_to_steer_it() -> None:
     result = fake_claude("--help")
     assert result.returncode == 0
-    for word in ("[[tool]]", "[[retry]]", "[[fail]]", "[[hang]]", "[[die]]", "[[auth-fail]]", "[[markdown]]"):
+    for word in (
+        "[[tool]]",
+        "[[retry]]",
+        "[[fail]]",
+        "[[hang]]",
+        "[[die]]",
+        "[[auth-fail]]",
+        "[[markdown]]",
+        "[[env]]",
+    ):
         assert word in result.stdout
     for variable in ("SIMULATOR_TOKENS", "SIMULATOR_DELAY_MS", "SIMULATOR_STATE_DIR", "SIMULATOR_STAMP"):
         assert variable in result.stdout
@@ -65,3 +74,19 @@ def test_markdown_reply_has_bold_and_a_code_block() -> None:
     assert reply.startswith("You said: [[markdown]]\n\n")
     assert "**bold**" in reply
     assert "```python\n" in reply
+
+
+def test_env_replies_with_its_working_directory_and_whole_environment(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [COMMAND, *TURN],
+        input="[[env]]",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"], "PROBE_ME": "visible", "SIMULATOR_STATE_DIR": str(tmp_path)},
+        cwd=tmp_path,
+        check=False,
+    )
+    reply = json.loads(result.stdout.splitlines()[-1])["result"]
+    assert reply.startswith(f"You said: [[env]]\n\ncwd: {tmp_path}\nenv:\n")
+    assert "\nPROBE_ME=visible\n" in reply

@@ -2,7 +2,7 @@
 
 import type { StoredMessage, Thread } from "./chat/protocol";
 
-export type Runner = "simulator" | "local" | "docker-sandbox";
+export type Runner = "simulator" | "local" | "sandbox" | "docker-sandbox";
 
 export interface AppConfig {
   gatewayUrl: string;

@@ -6,6 +6,7 @@ variable and what it accepts, then exits with status 2.
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from sandchat.redis_keys import RedisKeys
 
-AgentRunnerName = Literal["docker-sandbox", "local", "simulator"]
+AgentRunnerName = Literal["docker-sandbox", "local", "sandbox", "simulator"]
 PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -31,7 +32,13 @@ _ACCEPTS: dict[str, str] = {
     "redis_url": "a Redis URL such as redis://127.0.0.1:6379/0",
     "api_port": "a port number from 1 to 65535",
     "gateway_port": "a port number from 1 to 65535",
-    "agent_runner": "one of docker-sandbox, local, simulator",
+    "agent_runner": "one of docker-sandbox, local, sandbox, simulator",
+    "sandbox_port": "a port number from 1 to 65535",
+    "sandbox_url": "a ws:// or wss:// URL of the sandbox service, such as ws://127.0.0.1:8002",
+    "sandbox_token": "a secret of at least 16 characters shared by the worker and the sandbox",
+    "sandbox_token_file": "a readable file holding SANDBOX_TOKEN",
+    "sandbox_cli": "docker or sbx",
+    "agent_env_passthrough": "comma-separated names of variables to pass to the agent, none of them a setting",
     "agent_inactivity_timeout_s": "a number of seconds greater than 0",
     "worker_max_jobs": "a whole number of at least 1",
     "agent_permission_mode": "one of bypassPermissions, acceptEdits, default, plan",
@@ -43,7 +50,9 @@ _ACCEPTS: dict[str, str] = {
 }
 
 
-_SECRET_BEARING = frozenset({"auth_token", "database_url", "redis_url"})
+_SECRET_BEARING = frozenset({"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url"})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIN_SANDBOX_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -67,7 +76,18 @@ class Settings(BaseSettings):
     agent_runner: AgentRunnerName = "docker-sandbox"
     sandbox_name: str = "my-sandbox"
     sandbox_workspace: str = "/workspace"
+    # docker-sandbox: Docker Desktop's `docker sandbox` commands, or the standalone `sbx` CLI.
+    sandbox_cli: Literal["docker", "sbx"] = "docker"
     claude_bin: str = "claude"
+    # The sandbox service (AGENT_RUNNER=sandbox): where it listens, where the worker finds it, and
+    # the secret they share (or a file holding it; on the sandbox side it may be `sha256:<hex>`).
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: Port = 8002
+    sandbox_url: str = "ws://127.0.0.1:8002"
+    sandbox_token: SecretStr | None = None
+    sandbox_token_file: Path | None = None
+    # Extra variables, by name, that the agent may see beside the allow-list (sandchat.agent_env).
+    agent_env_passthrough: Annotated[tuple[str, ...], NoDecode] = ()
     agent_inactivity_timeout_s: Annotated[float, Field(gt=0)] = 600
     worker_max_jobs: Annotated[int, Field(ge=1)] = 50
     # How the agent asks before it acts, for threads that chose no mode of their own.
@@ -106,6 +126,32 @@ class Settings(BaseSettings):
             raise ValueError("not a WebSocket URL")
         return value or None
 
+    @field_validator("sandbox_url")
+    @classmethod
+    def _check_sandbox_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("not a WebSocket URL")
+        return value.rstrip("/")
+
+    @field_validator("sandbox_token")
+    @classmethod
+    def _check_sandbox_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SANDBOX_TOKEN_CHARS:
+            raise ValueError("too short")
+        return value
+
+    @field_validator("agent_env_passthrough", mode="before")
+    @classmethod
+    def _split_passthrough(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            settings = {name.upper() for name in cls.model_fields}
+            for name in value:
+                if not isinstance(name, str) or not _ENV_NAME.match(name) or name.upper() in settings:
+                    raise ValueError(f"{name!r} cannot be passed to the agent")
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -117,7 +163,15 @@ class Settings(BaseSettings):
             return origins
         return value
 
-    @field_validator("auth_token", "gateway_public_url", "web_dist_dir", "approval_timeout_s", mode="before")
+    @field_validator(
+        "auth_token",
+        "gateway_public_url",
+        "web_dist_dir",
+        "sandbox_token",
+        "sandbox_token_file",
+        "approval_timeout_s",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `VAR=` in .env or compose means "not set", not "set to nothing".
@@ -134,6 +188,23 @@ class Settings(BaseSettings):
 
     def auth_token_value(self) -> str | None:
         return self.auth_token.get_secret_value() if self.auth_token else None
+
+    def sandbox_token_value(self) -> str:
+        """SANDBOX_TOKEN, else the contents of SANDBOX_TOKEN_FILE; :class:`SettingsError` when neither is usable."""
+        if self.sandbox_token is not None:
+            return self.sandbox_token.get_secret_value().strip()
+        if self.sandbox_token_file is None:
+            raise SettingsError(f"invalid setting SANDBOX_TOKEN (not set): expected {_ACCEPTS['sandbox_token']}")
+        try:
+            token = self.sandbox_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"invalid setting SANDBOX_TOKEN_FILE ({getattr(exc, 'strerror', None) or type(exc).__name__}): "
+                f"expected {_ACCEPTS['sandbox_token_file']}"
+            ) from None
+        if len(token) < MIN_SANDBOX_TOKEN_CHARS:
+            raise SettingsError(f"invalid setting SANDBOX_TOKEN_FILE: expected {_ACCEPTS['sandbox_token']}")
+        return token
 
 
 class SettingsError(Exception):

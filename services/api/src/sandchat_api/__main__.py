@@ -6,6 +6,7 @@ import logging
 
 import uvicorn
 from sandchat.logs import configure_logging, warn_if_exposed
+from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
 
 from sandchat_api.app import create_app
@@ -15,6 +16,7 @@ log = logging.getLogger("sandchat_api")
 
 def main() -> None:
     settings = load_settings()
+    hide_process_memory()  # an agent of the same user must not read the secrets in this environment
     configure_logging("api")
     warn_if_exposed(settings.api_host, settings.auth_token is not None, "The API")
     log.info("API on http://%s:%d (agent runner: %s)", settings.api_host, settings.api_port, settings.agent_runner)

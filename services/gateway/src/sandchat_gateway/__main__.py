@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sandchat.logs import configure_logging, warn_if_exposed
+from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
 
 from sandchat_gateway.server import Gateway
@@ -12,6 +13,7 @@ from sandchat_gateway.server import Gateway
 
 def main() -> None:
     settings = load_settings()
+    hide_process_memory()  # an agent of the same user must not read the secrets in this environment
     configure_logging("gateway")
     warn_if_exposed(settings.gateway_host, settings.auth_token is not None, "The gateway")
     asyncio.run(Gateway(settings).run())

@@ -1,6 +1,7 @@
 const LABELS: Record<string, string> = {
   simulator: "Demo: simulated agent",
   local: "Local agent",
+  sandbox: "Sandboxed agent",
   "docker-sandbox": "Docker sandbox",
 };
 

@@ -11,10 +11,13 @@ from typing import Final
 
 from arq.worker import Worker, async_check_health
 from redis.exceptions import RedisError
+from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
-from sandchat.settings import load_settings
+from sandchat.process_memory import hide_process_memory
+from sandchat.settings import SettingsError, load_settings
 from sandchat.turns import queue
 
+from sandchat_worker.agent_runners import build_runner
 from sandchat_worker.worker_app import build_worker, health_check_key
 
 log = logging.getLogger("sandchat_worker")
@@ -29,7 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check":
         redis_settings = queue.redis_settings(settings.redis_url)
         sys.exit(asyncio.run(async_check_health(redis_settings, health_check_key(settings))))
+    # An agent started here runs as this user: it must not read this process's environment (the secrets).
+    hide_process_memory()
     configure_logging("worker")
+    try:
+        build_runner(settings)  # refused now, with one line, rather than on every turn
+    except SettingsError as exc:
+        print(f"sandchat: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    GROUPS.reap_orphans()
 
     async def run() -> None:
         # arq binds its worker to the running loop (and its signal handlers), so build it inside.

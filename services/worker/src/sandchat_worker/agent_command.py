@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from sandchat import events as wire
-from sandchat.settings import load_settings
+from sandchat.settings import Settings, SettingsError, load_settings
 
 from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
 from sandchat_worker.agent_probe import probe
@@ -121,8 +121,7 @@ class TextPrinter:
             print(f"session: {outcome.session_id}", file=sys.stderr)
 
 
-async def _ask(prompt: str, resume: str | None, *, as_json: bool) -> int:
-    settings = load_settings()
+async def _ask(settings: Settings, prompt: str, resume: str | None, *, as_json: bool) -> int:
     printer: WirePrinter | TextPrinter = WirePrinter() if as_json else TextPrinter()
     outcome = await run_agent_turn(
         build_runner(settings),
@@ -136,8 +135,7 @@ async def _ask(prompt: str, resume: str | None, *, as_json: bool) -> int:
     return 0 if outcome.kind == "complete" else 1
 
 
-async def _probe() -> int:
-    settings = load_settings()
+async def _probe(settings: Settings) -> int:
     result = await probe(build_runner(settings))
     print(f"{result.status}: {result.message}")
     return 0 if result.status == "healthy" else 1
@@ -152,11 +150,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ask.add_argument("--resume", metavar="ID", help="the agent session to continue")
     ask.add_argument("--json", action="store_true", help="print one wire event (DESIGN §6) per line")
     args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        build_runner(settings)
+    except SettingsError as exc:
+        print(f"sandchat: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         if args.command == "probe":
-            code = asyncio.run(_probe())
+            code = asyncio.run(_probe(settings))
         else:
-            code = asyncio.run(_ask(args.prompt, args.resume, as_json=args.json))
+            code = asyncio.run(_ask(settings, args.prompt, args.resume, as_json=args.json))
     except KeyboardInterrupt:
         # run_agent_turn has already killed the agent on the way out.
         code = 130

@@ -1,8 +1,10 @@
-"""Where the agent CLI runs (DESIGN §5): in the Docker sandbox, on this host, or simulated.
+"""Where the agent CLI runs (DESIGN §5, §9): the sandbox service, a Docker sandbox, this host, or simulated.
 
-A runner only decides the argv; starting, streaming and stopping the process is the same for all
-three (:mod:`sandchat_worker.agent_turn`). The prompt is never part of the argv: it goes to the
-CLI on stdin, so no message can ever be read as a flag.
+A runner starts the CLI with arguments from sandchat.agent_cli and hands back an
+:class:`~sandchat.agent_process.AgentProcess`; streaming and stopping it is the same for every
+runner (:mod:`sandchat_worker.agent_turn`). The prompt is never part of the argv: it goes to the CLI
+on stdin, so no message can ever be read as a flag. Whatever the runner starts sees only the
+allow-listed environment of sandchat.agent_env, never the worker's settings.
 """
 
 from __future__ import annotations
@@ -11,41 +13,50 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
+from sandchat.agent_env import agent_environment
+from sandchat.agent_groups import new_run_id
+from sandchat.agent_process import AgentProcess, spawn
 from sandchat.settings import Settings
 
-# The arguments of a headless streamed turn; `--verbose` is required by stream-json and
-# `--include-partial-messages` is what makes the CLI stream token deltas.
-TURN_ARGS: Final = (
-    "-p",
-    "--output-format",
-    "stream-json",
-    "--verbose",
-    "--include-partial-messages",
-    "--permission-mode",
-    "bypassPermissions",
-)
-PROBE_ARGS: Final = ("auth", "status", "--json")
+from sandchat_worker.sandbox_client import start_remote
 
-
-def turn_args(session_id: str | None) -> list[str]:
-    """CLI arguments for one turn; the equals form keeps a session id from ever being its own argument."""
-    args = list(TURN_ARGS)
-    if session_id:
-        args.append(f"--resume={session_id}")
-    return args
+# What the docker (or sbx) CLI on the host needs to find its engine; the agent in the sandbox sees
+# none of it (`exec` passes no environment but what `-e` names).
+DOCKER_PREFIXES: Final = ("DOCKER_",)
+DOCKER_NAMES: Final = frozenset({"XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"})
 
 
 class AgentRunner(Protocol):
     @property
     def name(self) -> str:
-        """`docker-sandbox`, `local` or `simulator`."""
+        """`sandbox`, `docker-sandbox`, `local` or `simulator`."""
         ...
 
-    def command(self, cli_args: Sequence[str]) -> list[str]:
-        """The full argv that runs the CLI with these arguments."""
+    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+        """The CLI running with these arguments; raises AgentStartError when it cannot be started."""
         ...
+
+
+async def _start_here(
+    argv: list[str], passthrough: Sequence[str], *, prefixes: tuple[str, ...] = (), names: frozenset[str] = frozenset()
+) -> AgentProcess:
+    run_id = new_run_id()
+    env = agent_environment(os.environ, passthrough, extra_prefixes=prefixes, extra_names=names, run_marker=run_id)
+    return await spawn(argv, env, run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRunner:
+    """The CLI in the sandbox service's container (compose's default): one WebSocket per run."""
+
+    url: str
+    token: str
+    name: str = "sandbox"
+
+    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+        return await start_remote(self.url, self.token, cli_args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,28 +64,39 @@ class DockerSandboxRunner:
     sandbox_name: str
     workspace: str
     claude_bin: str
+    cli: Literal["docker", "sbx"] = "docker"
+    env_passthrough: tuple[str, ...] = ()
     name: str = "docker-sandbox"
 
     def command(self, cli_args: Sequence[str]) -> list[str]:
         # -i keeps stdin attached: that is how the prompt reaches the CLI inside the sandbox.
-        return ["docker", "sandbox", "exec", "-i", "-w", self.workspace, self.sandbox_name, self.claude_bin, *cli_args]
+        exec_args = ["exec", "-i", "-w", self.workspace, self.sandbox_name, self.claude_bin, *cli_args]
+        return ["docker", "sandbox", *exec_args] if self.cli == "docker" else ["sbx", *exec_args]
+
+    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+        return await _start_here(
+            self.command(cli_args), self.env_passthrough, prefixes=DOCKER_PREFIXES, names=DOCKER_NAMES
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class LocalRunner:
     claude_bin: str
+    env_passthrough: tuple[str, ...] = ()
     name: str = "local"
 
-    def command(self, cli_args: Sequence[str]) -> list[str]:
-        return [self.claude_bin, *cli_args]
+    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+        return await _start_here([self.claude_bin, *cli_args], self.env_passthrough)
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatorRunner:
+    env_passthrough: tuple[str, ...] = ()
     name: str = "simulator"
 
-    def command(self, cli_args: Sequence[str]) -> list[str]:
-        return [*simulator_command(), *cli_args]
+    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+        # The simulator is a process like any agent: the same allow-list, plus its own SIMULATOR_* knobs.
+        return await _start_here([*simulator_command(), *cli_args], self.env_passthrough, prefixes=("SIMULATOR_",))
 
 
 def simulator_command() -> list[str]:
@@ -89,10 +111,20 @@ def simulator_command() -> list[str]:
 
 
 def build_runner(settings: Settings) -> AgentRunner:
+    """The configured runner; raises SettingsError when AGENT_RUNNER=sandbox has no usable SANDBOX_TOKEN."""
+    passthrough = settings.agent_env_passthrough
     match settings.agent_runner:
+        case "sandbox":
+            return SandboxRunner(settings.sandbox_url, settings.sandbox_token_value())
         case "docker-sandbox":
-            return DockerSandboxRunner(settings.sandbox_name, settings.sandbox_workspace, settings.claude_bin)
+            return DockerSandboxRunner(
+                settings.sandbox_name,
+                settings.sandbox_workspace,
+                settings.claude_bin,
+                settings.sandbox_cli,
+                passthrough,
+            )
         case "local":
-            return LocalRunner(settings.claude_bin)
+            return LocalRunner(settings.claude_bin, passthrough)
         case "simulator":
-            return SimulatorRunner()
+            return SimulatorRunner(passthrough)

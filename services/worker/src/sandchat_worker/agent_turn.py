@@ -1,8 +1,10 @@
 """One agent turn: start the CLI through a runner, stream its events, and say how it ended.
 
-The CLI runs in its own process group (so a kill reaches everything it started), reads the prompt
-on stdin and prints NDJSON on stdout. Agent problems never raise: they end the turn with a
-:class:`~sandchat_worker.agent_events.TurnOutcome` of the matching kind.
+The CLI runs in its own process group (so a kill reaches everything it started), here or in the
+sandbox: the runner hands back an :class:`~sandchat.agent_process.AgentProcess` either way. It reads
+the prompt on stdin and prints NDJSON on stdout. Agent problems never raise: they end the turn with a
+:class:`~sandchat_worker.agent_events.TurnOutcome` of the matching kind, whose error is a fixed
+sentence (sandchat_worker.agent_failures); what the agent said on stderr goes to the log only.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
 
+from sandchat.agent_cli import turn_args
+from sandchat.agent_process import AgentOutput, AgentProcess, AgentStartError
+
 from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
-from sandchat_worker.agent_failures import describe_exit, looks_offline, redact
-from sandchat_worker.agent_process import AgentProcess, spawn
-from sandchat_worker.agent_runners import AgentRunner, turn_args
-from sandchat_worker.agent_stream import AgentResult, AgentStreamParser
+from sandchat_worker.agent_failures import SENTENCES, classify_exit, classify_result, looks_offline, stderr_tail
+from sandchat_worker.agent_runners import AgentRunner
+from sandchat_worker.agent_stream import AgentStreamParser
+from sandchat_worker.secret_redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +58,7 @@ class StampedText(TextDelta):
 
 
 CANCELLED_MESSAGE: Final = "The turn was cancelled."
-UNAUTHENTICATED_MESSAGE: Final = (
-    "Claude Code is not logged in: the Claude API refused its credentials. Log in inside the sandbox."
-)
+UNAUTHENTICATED_MESSAGE: Final = SENTENCES["auth"]
 
 
 class _RunOptions(TypedDict):
@@ -72,6 +75,7 @@ class _CliRun:
     text: list[str] = field(default_factory=list)
     stderr_tail: bytearray = field(default_factory=bytearray)
     returncode: int | None = None
+    lost: bool = False
     stopped: Stop | None = None
     not_started: str | None = None
 
@@ -107,11 +111,10 @@ async def _run_cli(
     inactivity_timeout_s: float,
 ) -> _CliRun:
     run = _CliRun()
-    argv = runner.command(turn_args(session_id))
     try:
-        process = await spawn(argv)  # off the event loop: fork/exec stalls it for 8-20 ms
-    except OSError as exc:
-        run.not_started = f"{os.path.basename(argv[0])} could not be started ({exc.strerror or type(exc).__name__})"
+        process = await runner.start(turn_args(session_id))
+    except AgentStartError as exc:
+        run.not_started = str(exc)
         return run
     feeding = asyncio.create_task(_feed_prompt(process, prompt))
     collecting = asyncio.create_task(_collect_stderr(process, run.stderr_tail))
@@ -127,8 +130,9 @@ async def _run_cli(
         feeding.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(collecting, 1.0)
-        process.close_pipes()
+        process.close()
         run.returncode = process.returncode
+        run.lost = process.lost
     return run
 
 
@@ -140,7 +144,6 @@ async def _stream(
     inactivity_timeout_s: float,
 ) -> Stop | None:
     """Read stdout until EOF; returns why it stopped early, or None at EOF."""
-    assert process.stdout is not None
     pending = b""
     while True:
         if cancelled.done():
@@ -194,7 +197,6 @@ async def _wait_for_exit(
 
 
 async def _feed_prompt(process: AgentProcess, prompt: str) -> None:
-    assert process.stdin is not None
     # A CLI that dies before reading its prompt shows up in its exit, not here.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         process.stdin.write(prompt.encode())
@@ -203,7 +205,6 @@ async def _feed_prompt(process: AgentProcess, prompt: str) -> None:
 
 
 async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
-    assert process.stderr is not None
     while chunk := await process.stderr.read(READ_CHUNK_BYTES):
         tail += chunk
         del tail[:-STDERR_TAIL_BYTES]
@@ -212,26 +213,20 @@ async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
 async def _stop(process: AgentProcess) -> None:
     """Kill the CLI's whole process group: SIGTERM, then SIGKILL after a short grace."""
     if process.returncode is None:
-        _signal_group(process, signal.SIGTERM)
+        process.signal_group(signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_S)
     # Whatever the CLI started (tool commands) dies with it.
-    _signal_group(process, signal.SIGKILL)
+    process.signal_group(signal.SIGKILL)
     await process.wait()
     # Drain what is left so the pipes reach EOF and the transport closes cleanly.
-    if process.stdout is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_drain(process.stdout), 1.0)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_drain(process.stdout), 1.0)
 
 
-async def _drain(stream: asyncio.StreamReader) -> None:
+async def _drain(stream: AgentOutput) -> None:
     while await stream.read(READ_CHUNK_BYTES):
         pass
-
-
-def _signal_group(process: AgentProcess, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signum)
 
 
 def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) -> TurnOutcome:
@@ -239,8 +234,10 @@ def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) 
     outcome = TurnOutcome(kind="complete", text="".join(run.text), session_id=run.parser.session_id or session_id)
     if result is not None:
         outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
+    stderr = run.stderr_tail.decode(errors="replace")
     if run.not_started is not None:
-        outcome.kind, outcome.error = "offline", f"The agent is offline: {run.not_started}."
+        outcome.kind, outcome.error = "offline", f"The agent is offline: {run.not_started}"
+        log.warning("the agent could not be started: %s", run.not_started)
     elif run.stopped == "cancelled":
         outcome.kind, outcome.error = "cancelled", CANCELLED_MESSAGE
     elif run.stopped == "timeout":
@@ -250,15 +247,16 @@ def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) 
         outcome.kind, outcome.error = "unauthenticated", UNAUTHENTICATED_MESSAGE
     elif result is not None:
         if result.is_error:
-            outcome.kind, outcome.error = "error", _result_error(result)
+            failure, outcome.error = classify_result(result)
+            outcome.kind = "unauthenticated" if failure == "auth" else "error"
+            detail = "; ".join(result.errors) or result.text or result.subtype or ""
+            log.warning("the agent failed (%s): %s | stderr: %s", failure, redact(detail), redact(stderr_tail(stderr)))
     else:
-        stderr = run.stderr_tail.decode(errors="replace")
         started = run.parser.session_id is not None
-        outcome.kind = "offline" if not started and looks_offline(run.returncode, stderr) else "error"
-        outcome.error = describe_exit(run.returncode, stderr)
+        failure, outcome.error = classify_exit(run.returncode, lost=run.lost)
+        if not started and not run.lost and looks_offline(run.returncode, stderr):
+            outcome.kind = "offline"
+        else:
+            outcome.kind = "error"
+        log.warning("the agent %s (%s): %s", outcome.kind, failure, redact(stderr_tail(stderr)))
     return outcome
-
-
-def _result_error(result: AgentResult) -> str:
-    detail = "; ".join(result.errors) or result.text or result.subtype or "unknown error"
-    return redact(f"The agent failed: {detail}")

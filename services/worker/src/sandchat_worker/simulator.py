@@ -43,7 +43,8 @@ Magic words anywhere in the prompt:
   [[tool]]       run a Bash tool (`echo hi`) before replying: tool_use, then its tool_result
   [[retry]]      the API is overloaded twice (system/api_retry events), then it replies
   [[fail]]       the API fails after the first delta: an error result, exit code 1
-  [[hang]]       print the first delta, then nothing, forever
+  [[hang]]       print the first delta, start a child process that sleeps (like a tool command),
+                 then print nothing, forever
   [[die]]        crash halfway through the reply: a line on stderr, no result, exit code 1
   [[auth-fail]]  the API refuses the credentials: api_retry with authentication_failed, 10 times
   [[markdown]]   reply with **bold**, a list and a ```python code block
@@ -52,9 +53,11 @@ Magic words anywhere in the prompt:
                  wrong shapes, a 100 kB line); the reply itself is normal
   [[no-result]]  stream half the reply, print secret-looking lines and host paths on stderr, then
                  exit 0 without a result line
+  [[env]]        reply with its working directory and its whole environment, one NAME=value a line
+                 (what a prompt-injected agent could read and send anywhere)
 """
 
-MODES = ("tool", "retry", "fail", "hang", "die", "auth-fail", "markdown", "flood", "garbage", "no-result")
+MODES = ("tool", "retry", "fail", "hang", "die", "auth-fail", "markdown", "flood", "garbage", "no-result", "env")
 FLOOD_DELTAS = 20_000
 GARBAGE_LINES = (
     b"this is not json",
@@ -247,7 +250,9 @@ def _turn(prompt: str, resume: str | None) -> int:
         return 1
     if "retry" in modes:
         simulator.api_retries("overloaded", 529, 2, 50)
-    deltas = _reply_deltas(prompt, _env_int("SIMULATOR_TOKENS", 40), markdown="markdown" in modes)
+    deltas = _reply_deltas(
+        prompt, _env_int("SIMULATOR_TOKENS", 40), markdown="markdown" in modes, environment="env" in modes
+    )
     if "flood" in modes:
         simulator.delay_s = 0
         deltas += [f"{number:>8} " + "flood " * 15 + "\n" for number in range(FLOOD_DELTAS)]
@@ -262,6 +267,7 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     modes = simulator.modes
     if "hang" in modes:
         simulator.text_message(deltas[:1] or ["…"], stop_after=1)
+        _start_tool_child()
         while True:
             time.sleep(3600)
     if "die" in modes:
@@ -285,8 +291,28 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     return 0
 
 
-def _reply_deltas(prompt: str, tokens: int, *, markdown: bool) -> list[str]:
+def _start_tool_child() -> None:
+    """A process the agent started, as a tool command would be: it must die with the agent's run."""
+    import subprocess  # noqa: PLC0415 - only this mode needs it; the simulator starts fast
+
+    subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(3600)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _environment_report() -> str:
+    lines = [f"cwd: {os.getcwd()}", "env:"] + [f"{name}={value}" for name, value in sorted(os.environ.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _reply_deltas(prompt: str, tokens: int, *, markdown: bool, environment: bool = False) -> list[str]:
     deltas = [f"You said: {prompt[:ECHO_CHARS]}\n\n"]
+    if environment:
+        report = _environment_report()
+        return deltas + [report[i : i + 200] for i in range(0, len(report), 200)]
     if markdown:
         size = max(1, -(-len(MARKDOWN) // max(1, tokens - 1)))
         return deltas + [MARKDOWN[i : i + size] for i in range(0, len(MARKDOWN), size)]

@@ -2,7 +2,8 @@
 
 Duties: heart-beat itself and the turns it runs, take the turns routed to it (threads whose live
 agent it holds), stop a turn or pass it a person's approval when asked (from any gateway), probe the
-agent at start and every 30 s for the API's /health, and reap turns of dead workers.
+agent at start and every 30 s for the API's /health, reap turns of dead workers, and end agent
+processes that a dead worker on this host left behind.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 import msgspec
 from arq.worker import Worker, func
 from redis.asyncio import Redis
+from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
@@ -152,6 +154,8 @@ async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> N
 
 async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
     while True:
+        # Also end what a worker that died on this host left running (sandchat.agent_groups).
+        await asyncio.to_thread(GROUPS.reap_orphans)
         result = await probe(context.runner)
         state = _SandboxState(result.health_status, result.message)
         try:

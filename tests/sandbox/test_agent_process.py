@@ -1,0 +1,169 @@
+"""Agents die with what started them, leftovers are ended by the next starter, and a service hides its
+environment from the agents that run as its user. Real processes, killed for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sandchat.agent_groups import AgentGroups
+
+# An agent that starts a tool (a child that sleeps) and reports both pids.
+AGENT = (
+    "import os, subprocess, sys, time;"
+    "tool = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)']);"
+    "print(os.getpid(), tool.pid, flush=True); time.sleep(3600)"
+)
+# A worker, as far as agents are concerned: it starts one the way the runners do, then waits.
+STARTER = textwrap.dedent(
+    f"""
+    import asyncio, os, sys
+    from sandchat.agent_env import agent_environment
+    from sandchat.agent_groups import new_run_id
+    from sandchat.agent_process import spawn
+
+    async def main():
+        run_id = new_run_id()
+        env = agent_environment(os.environ, run_marker=run_id)
+        process = await spawn([sys.executable, "-c", {AGENT!r}], env, run_id)
+        print((await process.stdout.readline()).decode().strip(), flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+    """
+)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition: object, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def killed_starter(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """A starter that ran an agent (with a tool), then was SIGKILLed; the agent's and the tool's pids."""
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        start_new_session=True,
+    )
+    assert starter.stdout is not None
+    agent, tool = map(int, starter.stdout.readline().split())
+    starter.kill()
+    starter.wait()
+    starter.stdout.close()
+    yield agent, tool
+    for pid in (agent, tool):
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_an_agent_dies_with_the_process_that_started_it(killed_starter: tuple[int, int]) -> None:
+    agent, _ = killed_starter
+    wait_for(lambda: not alive(agent), 5, "the agent after its starter was killed")
+
+
+def test_what_the_agent_started_is_ended_by_the_next_starter_on_the_host(
+    killed_starter: tuple[int, int], tmp_path: Path
+) -> None:
+    _, tool = killed_starter
+    assert alive(tool), "a tool outlives the parent-death signal of the agent"
+    killed = AgentGroups(tmp_path / f"sandchat-agents-{os.getuid()}").reap_orphans()
+    assert killed >= 1
+    wait_for(lambda: not alive(tool), 5, "the tool after the reaping")
+
+
+def test_a_forged_record_ends_nothing_that_does_not_carry_its_marker(tmp_path: Path) -> None:
+    root = tmp_path / "records"
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True)
+    try:
+        dead_owner = root / "999999999.1"
+        dead_owner.mkdir(parents=True, mode=0o700)
+        root.chmod(0o700)
+        (dead_owner / f"{bystander.pid}.{uuid.uuid4().hex}").touch()
+        assert AgentGroups(root).reap_orphans() == 0
+        assert bystander.poll() is None
+        assert not dead_owner.exists(), "the dead owner's records are cleared"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+NON_DUMPABLE = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    from sandchat.process_memory import hide_process_memory
+    if sys.argv[1] == "hidden":
+        hide_process_memory()
+    reader = subprocess.run(["cat", f"/proc/{os.getpid()}/environ"], capture_output=True)
+    print("read" if b"SERVICE_SECRET=tok-abc" in reader.stdout else reader.stderr.decode().strip())
+    """
+)
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("hidden", "Permission denied"), ("plain", "read")])
+def test_an_agent_running_as_the_services_user_cannot_read_its_environment_once_hidden(
+    mode: str, expected: str
+) -> None:
+    """As a non-root user (root may read anything): the service's /proc/<pid>/environ is closed to its agents."""
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", NON_DUMPABLE, mode],
+        env={**os.environ, "SERVICE_SECRET": "tok-abc"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(expected)
+
+
+REAPER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sandchat.agent_groups import AgentGroups
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all together
+    AgentGroups(Path(sys.argv[1])).reap_orphans()
+    """
+)
+
+
+def test_starters_reaping_at_the_same_time_never_trip_over_each_other(tmp_path: Path) -> None:
+    """Workers that start together all reap; folders vanish under their feet and none may fail."""
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    for owner in range(500):
+        folder = root / f"{999_000_000 + owner}.1"
+        folder.mkdir()
+        for _ in range(3):
+            (folder / f"{owner}.{uuid.uuid4().hex}").touch()
+    at = str(time.time() + 3)
+    reapers = [
+        subprocess.Popen([sys.executable, "-c", REAPER, str(root), at], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [reaper.communicate(timeout=60)[1] for reaper in reapers]
+    assert [reaper.returncode for reaper in reapers] == [0, 0, 0, 0], errors
+    assert list(root.iterdir()) == []
