@@ -21,6 +21,7 @@ OPERATIONS = [
     ("PATCH", "/threads/{thread_id}"),
     ("DELETE", "/threads/{thread_id}"),
     ("GET", "/threads/{thread_id}/messages"),
+    ("DELETE", "/threads/{thread_id}/messages/{message_id}"),
     ("POST", "/ws-ticket"),
     ("GET", "/health"),
     ("GET", "/config"),
