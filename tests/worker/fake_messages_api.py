@@ -4,7 +4,7 @@ It answers `POST /v1/messages` with a streamed (SSE) or plain reply and records 
 tests can assert what the CLI sent. The reply depends on the request's LATEST user message only (a
 long-lived CLI sends the whole conversation each time, and a tool may be asked for again later):
 - the API key `reject` gets a 401 (authentication_error), like a revoked key;
-- a tool_result (the CLI ran a tool, or was told not to) gets "Done.";
+- a tool_result with no prompt after it (the CLI ran a tool, or was told not to) gets "Done.";
 - `[[tool]]` gets a `Bash` tool_use running `echo hi` (read-only: no mode asks for it);
 - `[[touch]]` gets a `Bash` tool_use running `touch touched.txt` (asked for in `default` mode);
 - `[[write]]` gets a `Write` tool_use creating `written.txt` in the working directory;
@@ -53,7 +53,9 @@ class FakeMessagesApi:
     def tool_results(self) -> list[str]:
         """The text of every tool_result the CLI sent back (tool output, or why it did not run)."""
         # Every request repeats the conversation so far: each result once, by its tool_use_id.
-        results = {block.get("tool_use_id"): block for block in self._user_blocks() if block.get("type") == "tool_result"}
+        results = {
+            block.get("tool_use_id"): block for block in self._user_blocks() if block.get("type") == "tool_result"
+        }
         return [_text_of(block.get("content")) for block in results.values()]
 
     def _user_blocks(self) -> list[dict[str, Any]]:
@@ -167,9 +169,13 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
 def _reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     """The reply's content blocks (text blocks carry the `parts` they stream in) and the pause between parts."""
     latest = _latest_user_blocks(body.get("messages") or [])
-    # The CLI adds its own reminder blocks next to the prompt: look at every block of that message.
-    prompt = "\n".join(str(block.get("text", "")) for block in latest if block.get("type") == "text")
-    if any(block.get("type") == "tool_result" for block in latest):
+    # A tool's result and the next prompt can share one message (after an interrupt): what follows the
+    # last result decides. The CLI adds its own reminder blocks next to a prompt: read them all.
+    results = [index for index, block in enumerate(latest) if block.get("type") == "tool_result"]
+    after = latest[results[-1] + 1 :] if results else latest
+    texts = [str(block.get("text", "")) for block in after if block.get("type") == "text"]
+    prompt = "\n".join(text for text in texts if not text.startswith(("<system-reminder>", "[Request interrupted")))
+    if results and not prompt:
         return [_text("Done.")], 0
     if "[[slow]]" in prompt:
         return [{"type": "text", "text": SLOW_DELTA * SLOW_DELTAS, "parts": [SLOW_DELTA] * SLOW_DELTAS}], SLOW_DELAY_S
@@ -203,7 +209,7 @@ def _working_directory(body: dict[str, Any]) -> str:
     for text in texts:
         if match := _CWD.search(text):
             return match.group(1).rstrip(".,")
-    return "/tmp"  # noqa: S108 - a fake path for a fake model; the test then sees the tool fail
+    return "/tmp"
 
 
 def _text(text: str) -> dict[str, Any]:

@@ -48,10 +48,12 @@ def test_a_tool_that_needs_permission_is_asked_for_with_the_clis_suggestions() -
     [request] = approvals(first)
     assert request.tool == "Bash"
     assert request.input == {"command": "touch touched.txt", "description": "Create a file"}
-    assert request.tool_use_id and request.tool_use_id.startswith("toolu_")
+    assert request.tool_use_id
+    assert request.tool_use_id.startswith("toolu_")
     add_rules = [s for s in request.suggestions if s["type"] == "addRules"]
     assert add_rules[0]["rules"] == [{"toolName": "Bash", "ruleContent": "touch touched.txt"}]
-    assert first.result is not None and not first.result.is_error
+    assert first.result is not None
+    assert not first.result.is_error
 
 
 def test_each_turn_of_one_process_ends_with_its_own_result_and_keeps_the_session() -> None:
@@ -104,7 +106,8 @@ def test_an_interrupt_while_asking_withdraws_the_request() -> None:
     withdrawn = [event for event in second.events if isinstance(event, ApprovalWithdrawn)]
     assert withdrawn == [ApprovalWithdrawn(request.request_id)]
     assert second.events.index(request) < second.events.index(withdrawn[0])
-    assert second.result is not None and second.result.subtype == "error_during_execution"
+    assert second.result is not None
+    assert second.result.subtype == "error_during_execution"
 
 
 def test_a_refused_control_request_carries_the_clis_reason() -> None:
@@ -113,7 +116,8 @@ def test_a_refused_control_request_carries_the_clis_reason() -> None:
     assert accepted == ControlAnswer("req_3_mode", None, {"mode": "acceptEdits"})
     assert refused.request_id == "req_4_mode"
     assert isinstance(refused, ControlAnswer)
-    assert refused.error is not None and "dangerously-skip-permissions" in refused.error
+    assert refused.error is not None
+    assert "dangerously-skip-permissions" in refused.error
 
 
 def test_a_control_request_we_do_not_serve_is_reported_so_it_can_be_refused() -> None:

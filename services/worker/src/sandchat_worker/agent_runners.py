@@ -26,6 +26,19 @@ TURN_ARGS: Final = (
     "--permission-mode",
     "bypassPermissions",
 )
+# A live agent: one process for many turns, each a user message on stdin; the CLI asks before a tool
+# (when its mode says so) on the same stream (`--permission-prompt-tool stdio`).
+LIVE_ARGS: Final = (
+    "-p",
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+    "--permission-prompt-tool",
+    "stdio",
+)
 PROBE_ARGS: Final = ("auth", "status", "--json")
 
 
@@ -34,6 +47,18 @@ def turn_args(session_id: str | None) -> list[str]:
     args = list(TURN_ARGS)
     if session_id:
         args.append(f"--resume={session_id}")
+    return args
+
+
+def live_args(session_id: str, *, resume: bool, permission_mode: str, allowed_tools: Sequence[str]) -> list[str]:
+    """CLI arguments of a live agent: resume ``session_id``, or start a new session with that id.
+
+    Each value rides in its flag's equals form, one argument per allowed-tool rule (``Bash(npm test)``),
+    so no value can ever be read as a flag or split into two.
+    """
+    args = [*LIVE_ARGS, f"--permission-mode={permission_mode}"]
+    args.append(f"--resume={session_id}" if resume else f"--session-id={session_id}")
+    args += [f"--allowedTools={rule}" for rule in allowed_tools]
     return args
 
 

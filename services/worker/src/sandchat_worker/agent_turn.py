@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
 
 from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
-from sandchat_worker.agent_failures import describe_exit, looks_offline, redact
+from sandchat_worker.agent_outcome import Stop, TurnEnding, turn_outcome
 from sandchat_worker.agent_process import AgentProcess, spawn
 from sandchat_worker.agent_runners import AgentRunner, turn_args
-from sandchat_worker.agent_stream import AgentResult, AgentStreamParser
+from sandchat_worker.agent_stream import AgentStreamParser
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,12 @@ EXIT_WAIT_S: Final = 10.0
 RELAY_STAMPS: Final = os.environ.get("SIMULATOR_STAMP") == "1"
 _STAMP: Final = re.compile(rb'"sandchat_stamp":([0-9.eE+-]+)')
 
-Stop = Literal["cancelled", "timeout", "unauthenticated"]
-
 
 @dataclass(frozen=True, slots=True)
 class StampedText(TextDelta):
     """A text delta carrying when the agent wrote its first part (benchmarks only)."""
 
     stamp: float
-
-
-CANCELLED_MESSAGE: Final = "The turn was cancelled."
-UNAUTHENTICATED_MESSAGE: Final = (
-    "Claude Code is not logged in: the Claude API refused its credentials. Log in inside the sandbox."
-)
 
 
 class _RunOptions(TypedDict):
@@ -114,7 +106,7 @@ async def _run_cli(
         run.not_started = f"{os.path.basename(argv[0])} could not be started ({exc.strerror or type(exc).__name__})"
         return run
     feeding = asyncio.create_task(_feed_prompt(process, prompt))
-    collecting = asyncio.create_task(_collect_stderr(process, run.stderr_tail))
+    collecting = asyncio.create_task(collect_stderr(process, run.stderr_tail))
     cancelled = asyncio.create_task(cancel.wait())
     try:
         run.stopped = await _stream(process, run, on_events, cancelled, inactivity_timeout_s)
@@ -162,7 +154,7 @@ async def _stream(
             run.text += [event.text for event in events if isinstance(event, TextDelta)]
             merged = merge_text_deltas(events)
             if RELAY_STAMPS:
-                _stamp_first_text(merged, lines)
+                stamp_first_text(merged, lines)
             await on_events(merged)
         if run.parser.auth_failed:
             # The CLI would retry rejected credentials ten times over minutes; none can succeed.
@@ -171,7 +163,7 @@ async def _stream(
             return None
 
 
-def _stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
+def stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
     stamp = next((match.group(1) for line in lines if (match := _STAMP.search(line))), None)
     for index, event in enumerate(events):
         if isinstance(event, TextDelta):
@@ -202,7 +194,7 @@ async def _feed_prompt(process: AgentProcess, prompt: str) -> None:
     process.stdin.close()
 
 
-async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
+async def collect_stderr(process: AgentProcess, tail: bytearray) -> None:
     assert process.stderr is not None
     while chunk := await process.stderr.read(READ_CHUNK_BYTES):
         tail += chunk
@@ -212,11 +204,11 @@ async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
 async def _stop(process: AgentProcess) -> None:
     """Kill the CLI's whole process group: SIGTERM, then SIGKILL after a short grace."""
     if process.returncode is None:
-        _signal_group(process, signal.SIGTERM)
+        signal_group(process, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_S)
     # Whatever the CLI started (tool commands) dies with it.
-    _signal_group(process, signal.SIGKILL)
+    signal_group(process, signal.SIGKILL)
     await process.wait()
     # Drain what is left so the pipes reach EOF and the transport closes cleanly.
     if process.stdout is not None:
@@ -229,36 +221,21 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-def _signal_group(process: AgentProcess, signum: int) -> None:
+def signal_group(process: AgentProcess, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
 
 
 def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) -> TurnOutcome:
-    result = run.parser.result
-    outcome = TurnOutcome(kind="complete", text="".join(run.text), session_id=run.parser.session_id or session_id)
-    if result is not None:
-        outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
-    if run.not_started is not None:
-        outcome.kind, outcome.error = "offline", f"The agent is offline: {run.not_started}."
-    elif run.stopped == "cancelled":
-        outcome.kind, outcome.error = "cancelled", CANCELLED_MESSAGE
-    elif run.stopped == "timeout":
-        outcome.kind = "timeout"
-        outcome.error = f"The agent printed nothing for {inactivity_timeout_s:g} seconds and was stopped."
-    elif run.stopped == "unauthenticated" or run.parser.auth_failed:
-        outcome.kind, outcome.error = "unauthenticated", UNAUTHENTICATED_MESSAGE
-    elif result is not None:
-        if result.is_error:
-            outcome.kind, outcome.error = "error", _result_error(result)
-    else:
-        stderr = run.stderr_tail.decode(errors="replace")
-        started = run.parser.session_id is not None
-        outcome.kind = "offline" if not started and looks_offline(run.returncode, stderr) else "error"
-        outcome.error = describe_exit(run.returncode, stderr)
-    return outcome
-
-
-def _result_error(result: AgentResult) -> str:
-    detail = "; ".join(result.errors) or result.text or result.subtype or "unknown error"
-    return redact(f"The agent failed: {detail}")
+    parser = run.parser
+    ending = TurnEnding(
+        text=run.text,
+        result=parser.result,
+        session_id=parser.session_id,
+        auth_failed=parser.auth_failed,
+        stopped=run.stopped,
+        not_started=run.not_started,
+        returncode=run.returncode,
+        stderr_tail=bytes(run.stderr_tail),
+    )
+    return turn_outcome(ending, session_id, inactivity_timeout_s)
