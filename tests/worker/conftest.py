@@ -4,15 +4,19 @@ real CLI (pinned) talking to a fake Messages API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
 from sandchat_worker.agent_runners import LocalRunner
 
 from tests.worker.fake_messages_api import FakeMessagesApi, serve_fake_messages_api
+
+if TYPE_CHECKING:
+    from tests.worker.live_agents import LiveAgents
 
 CLI_DATA = Path(__file__).resolve().parents[1] / "data" / "claude-cli"
 CLAUDE_BIN = Path(__file__).resolve().parents[2] / "services/worker/claude-cli/node_modules/.bin/claude"
@@ -99,3 +103,15 @@ def runner(
     monkeypatch.setenv("IS_SANDBOX", "1")  # bypassPermissions is refused to root otherwise
     monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     return LocalRunner(str(claude_bin))
+
+
+@pytest.fixture
+async def live_agents() -> AsyncIterator[LiveAgents]:
+    """Live agents started by the test; all ended after it, with no process of theirs left."""
+    from tests.worker.live_agents import LiveAgents  # noqa: PLC0415 - it imports Recorder from here
+
+    agents = LiveAgents()
+    try:
+        yield agents
+    finally:
+        await agents.close()

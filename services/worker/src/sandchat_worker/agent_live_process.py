@@ -99,11 +99,13 @@ class LiveProcess:
     async def request(self, subtype: str, timeout_s: float, **fields: Any) -> ControlAnswer | None:
         """Send a control request and wait for its answer; None when none came in time (or the CLI is gone)."""
         request_id = f"sandchat_{next(self._request_ids)}_{subtype}"
-        answer = self._answers[request_id] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[ControlAnswer | None] = asyncio.get_running_loop().create_future()
+        self._answers[request_id] = answer
         try:
             if not await self.write(control_request(request_id, subtype, **fields)):
                 return None
-            return await asyncio.wait_for(answer, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await answer
         except TimeoutError:
             return None
         finally:
@@ -118,7 +120,8 @@ class LiveProcess:
         if self.process.returncode is None:
             signal_group(self.process, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), KILL_GRACE_S)
+                async with asyncio.timeout(KILL_GRACE_S):
+                    await self.process.wait()
         await self._reap()
 
     async def close(self) -> None:
@@ -126,7 +129,8 @@ class LiveProcess:
         if self.process.returncode is None:
             self.process.stdin.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), CLOSE_GRACE_S)
+                async with asyncio.timeout(CLOSE_GRACE_S):
+                    await self.process.wait()
         await self.kill()
 
     async def wait(self) -> int:
@@ -137,8 +141,9 @@ class LiveProcess:
         signal_group(self.process, signal.SIGKILL)
         await self.process.wait()
         for task in (self._reader, self._stderr):
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(task), DRAIN_WAIT_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_WAIT_S):
+                    await asyncio.wait({task})
             task.cancel()
         self.process.close_pipes()
 

@@ -96,6 +96,8 @@ class AgentPool:
         try:
             agent = self._agents.get(thread_id)
             if agent is not None and not self._fits(agent, session_id, rules):
+                # Rules the process does not know: a new one on the same session, started with them.
+                session_id = session_id or agent.session_id
                 await self._end(agent)
                 agent = None
             if agent is None:
@@ -111,6 +113,7 @@ class AgentPool:
     def checkin(self, agent: LiveAgent) -> None:
         """The turn is over: the agent may idle, be evicted, or be dropped if its process died."""
         self._leased.discard(agent.thread_id)
+        agent.idle_since = time.monotonic()
         self._changed.set()
 
     async def end(self, thread_id: str) -> None:
@@ -175,8 +178,10 @@ class AgentPool:
         while True:
             self._changed.clear()
             wait_s = await self._sweep()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._changed.wait()
 
     async def _sweep(self) -> float:
         """End dead, idle-expired and over-cap agents; returns how long until the next may expire."""

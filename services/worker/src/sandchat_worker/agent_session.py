@@ -238,7 +238,8 @@ class LiveAgent:
             await on_events(withdrawn)
         if not process.alive:
             try:
-                await asyncio.wait_for(process.wait(), EXIT_WAIT_S)
+                async with asyncio.timeout(EXIT_WAIT_S):
+                    await process.wait()
             except TimeoutError:
                 await process.kill()
         ending.session_id = process.parser.session_id
