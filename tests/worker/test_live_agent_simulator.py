@@ -219,7 +219,8 @@ async def test_a_silent_agent_times_out_and_the_next_message_resumes_in_a_new_pr
     live_agents: LiveAgents,
 ) -> None:
     agent = await live_agents.start(SIMULATOR)
-    silent = await run_turn(agent, "[[hang]] think forever", inactivity_timeout_s=0.5)
+    await run_turn(agent, "hello")  # started and warm: the first delta comes at once
+    silent = await run_turn(agent, "[[hang]] think forever", inactivity_timeout_s=1.0)
     dead_pid = agent.pid
     assert dead_pid is not None
     assert not agent.alive
