@@ -169,12 +169,14 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
 def _reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     """The reply's content blocks (text blocks carry the `parts` they stream in) and the pause between parts."""
     latest = _latest_user_blocks(body.get("messages") or [])
-    # A tool's result and the next prompt can share one message (after an interrupt): what follows the
-    # last result decides. The CLI adds its own reminder blocks next to a prompt: read them all.
+    # After an interrupt the CLI merges the stopped prompt, its tool result and the next prompt into one
+    # message: the last prompt decides (not the CLI's own reminders and notes), and a tool result
+    # with no prompt after it is answered "Done.".
     results = [index for index, block in enumerate(latest) if block.get("type") == "tool_result"]
     after = latest[results[-1] + 1 :] if results else latest
     texts = [str(block.get("text", "")) for block in after if block.get("type") == "text"]
-    prompt = "\n".join(text for text in texts if not text.startswith(("<system-reminder>", "[Request interrupted")))
+    prompts = [text for text in texts if not text.startswith(("<system-reminder>", "[Request interrupted"))]
+    prompt = prompts[-1] if prompts else ""
     if results and not prompt:
         return [_text("Done.")], 0
     if "[[slow]]" in prompt:

@@ -20,16 +20,7 @@ from typing import Final
 from sandchat import events as wire
 from sandchat.settings import load_settings
 
-from sandchat_worker.agent_events import (
-    AgentEvent,
-    ApprovalRequest,
-    ApprovalWithdrawn,
-    StatusNote,
-    TextDelta,
-    ToolOutput,
-    ToolUse,
-    TurnOutcome,
-)
+from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import build_runner
 from sandchat_worker.agent_turn import run_agent_turn
@@ -82,21 +73,8 @@ class WirePrinter:
                 )
             case StatusNote(message):
                 return wire.Status(thread_id="", turn_id=self.turn_id, seq=seq, message=message)
-            case ApprovalRequest(request_id, tool, tool_input, suggestions, tool_use_id):
-                return wire.Approval(
-                    thread_id="",
-                    turn_id=self.turn_id,
-                    seq=seq,
-                    request_id=request_id,
-                    tool=tool,
-                    input=tool_input,
-                    suggestions=suggestions,
-                    tool_use_id=tool_use_id,
-                )
-            case ApprovalWithdrawn(request_id):
-                return wire.ApprovalAnswered(
-                    thread_id="", turn_id=self.turn_id, seq=seq, request_id=request_id, decision="cancelled"
-                )
+            case _:  # approvals: only a live agent asks before a tool, never a one-shot turn
+                raise ValueError(f"a one-shot turn does not produce {type(event).__name__}")
 
     def finish(self, outcome: TurnOutcome) -> None:
         seq = self._next()

@@ -153,6 +153,9 @@ class LiveAgent:
         delivered = await process.write(line)
         if delivered:
             self.allowed_rules += [rule for rule in granted if rule not in self.allowed_rules]
+        elif self._busy:
+            # The CLI is gone: the turn ends at once, and the request with it (withdrawn).
+            self._approvals.setdefault(request_id, request)
         self._answered.set()
         return ApprovalAnswer(delivered, tuple(granted) if delivered else ())
 
