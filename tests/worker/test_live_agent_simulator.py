@@ -215,6 +215,13 @@ async def test_an_agent_that_cannot_start_is_offline(live_agents: LiveAgents) ->
     assert "could not be started" in outcome.error
 
 
+async def test_rejected_credentials_end_the_turn_at_the_first_retry(live_agents: LiveAgents) -> None:
+    agent = await live_agents.start(SIMULATOR)
+    outcome = await run_turn(agent, "[[auth-fail]] hello")
+    assert outcome.kind == "unauthenticated"
+    assert not agent.alive
+
+
 async def test_a_silent_agent_times_out_and_the_next_message_resumes_in_a_new_process(
     live_agents: LiveAgents,
 ) -> None:

@@ -35,16 +35,15 @@ from sandchat_worker.agent_turn import (
 
 log = logging.getLogger(__name__)
 
-# Batches read ahead of the consumer before the reader waits (and the CLI with it).
-QUEUED_BATCHES: Final = 16
-# A closing process gets this long to exit on its own (stdin closed) before its group is killed.
-CLOSE_GRACE_S: Final = 1.0
-# The reader and stderr collector get this long to reach EOF once the process is gone.
-DRAIN_WAIT_S: Final = 1.0
+QUEUED_BATCHES: Final = 16  # read ahead of the consumer before the reader waits (and the CLI with it)
+CLOSE_GRACE_S: Final = 1.0  # for a closing process to exit on its own (stdin closed) before its group is killed
+DRAIN_WAIT_S: Final = 1.0  # for the reader and stderr collector to reach EOF once the process is gone
 
 
 @dataclass(frozen=True, slots=True)
 class TurnEnded:
+    """The turn's `result` line: the turn is over, the process stays."""
+
     result: AgentResult
 
 

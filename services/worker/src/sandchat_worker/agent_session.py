@@ -162,6 +162,8 @@ class LiveAgent:
     async def set_permission_mode(self, mode: PermissionMode) -> bool:
         """Switch the mode between turns: in the running process when the CLI accepts (True), else by
         restarting it on the same session with the new mode (False; e.g. into bypassPermissions)."""
+        if self._busy:
+            raise RuntimeError("the permission mode changes between turns")
         if mode == self.permission_mode:
             return True
         process = self._process
@@ -285,7 +287,8 @@ class LiveAgent:
                     return "cancelled" if stopping_since is not None else "timeout"
                 item = getting.result()
                 if isinstance(item, list):
-                    await on_events(self._track(item, ending))
+                    if relayed := self._track(item, ending):
+                        await on_events(relayed)
                 elif isinstance(item, TurnEnded):
                     ending.result = item.result
                     return "cancelled" if stopping_since is not None and item.result.is_error else None
