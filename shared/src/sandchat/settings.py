@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # A live agent (one CLI process per active thread) ends after this long without a turn; the next
     # message resumes its session in a new process.
     agent_idle_s: Annotated[float, Field(gt=0)] = 600
-    # Live agents one worker keeps (an idle real CLI takes about 210 MB): past this the longest-idle one
+    # Live agents one worker keeps (an idle real CLI takes about 215 MB): past this the longest-idle one
     # ends first; one in use never does (busy agents go over it until their turns end).
     worker_max_agents: Annotated[int, Field(ge=1)] = 8
     # Prefix of every Redis key, queue and channel: stacks sharing one Redis need different ones.
