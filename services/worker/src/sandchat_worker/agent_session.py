@@ -183,11 +183,6 @@ class LiveAgent:
         if self._process is not None:
             await self._process.close()
 
-    async def wait_ended(self) -> None:
-        """Until the current process has ended (closed, killed or crashed)."""
-        if self._process is not None:
-            await self._process.wait()
-
     async def _spawn(self) -> None:
         args = live_args(
             self.session_id,
