@@ -12,12 +12,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sandchat_worker.simulator_output import VERSION, Interrupted, Simulator, _env_int
-from sandchat_worker.simulator_tools import TOOL_WORDS, Gate, NobodyToAsk, Permissions, run_tool, tool_scenario
+
+if TYPE_CHECKING:
+    from sandchat_worker.simulator_tools import Gate, Permissions
 
 ECHO_CHARS = 200
 
@@ -75,6 +76,7 @@ Magic words anywhere in the prompt:
                  exit 0 without a result line
 """
 
+TOOL_WORDS = ("tool", "touch", "edit", "write", "ask")
 MODES = (*TOOL_WORDS, "slow", "retry", "fail", "hang", "die", "auth-fail", "markdown", "flood", "garbage", "no-result")
 FLOOD_DELTAS = 20_000
 SLOW_DELTAS = 200
@@ -107,15 +109,27 @@ _TAKES_VALUE = {
 }
 
 
-@dataclass(slots=True)
 class Options:
-    prompt: str | None = None
-    resume: str | None = None
-    session_id: str | None = None
-    live: bool = False
-    prompt_tool: bool = False
-    may_bypass: bool = False
-    permissions: Permissions = field(default_factory=Permissions)
+    """The flags that matter here (a dataclass would cost this per-turn process its import time)."""
+
+    def __init__(self) -> None:
+        self.prompt: str | None = None
+        self.resume: str | None = None
+        self.session_id: str | None = None
+        self.live = False
+        self.prompt_tool = False
+        self.may_bypass = False
+        self.permission_mode = "bypassPermissions"
+        self.allowed_tools: list[str] = []
+
+    def permissions(self) -> Permissions:
+        # Imported only when a tool runs: most one-shot turns never need it.
+        from sandchat_worker.simulator_tools import Permissions  # noqa: PLC0415
+
+        permissions = Permissions(self.permission_mode)
+        for value in self.allowed_tools:
+            permissions.allow_flag(value)
+        return permissions
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -138,16 +152,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
         def play(prompt: str, pause: Callable[[float], None], gate: Gate) -> None:
             _record_turn(_state_dir(), session_id)
             simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt), pause)
-            simulator.permission_mode = options.permissions.mode
+            simulator.permission_mode = gate.permissions.mode
             try:
-                _play_turn(simulator, prompt, gate)
+                _play_turn(simulator, prompt, lambda: gate)
             except Interrupted:
                 simulator.interrupted(num_turns=1)
 
-        code = run_live(
-            options.permissions, prompt_tool=options.prompt_tool, may_bypass=options.may_bypass, play_turn=play
+        permissions = options.permissions()
+        raise SystemExit(
+            run_live(permissions, prompt_tool=options.prompt_tool, may_bypass=options.may_bypass, play_turn=play)
         )
-        raise SystemExit(code)
     prompt = options.prompt
     if prompt is None:
         if sys.stdin.isatty():
@@ -156,8 +170,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
         prompt = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     _record_turn(_state_dir(), session_id)
     simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt))
-    simulator.permission_mode = options.permissions.mode
-    raise SystemExit(_play_turn(simulator, prompt, NobodyToAsk(options.permissions)))
+    simulator.permission_mode = options.permission_mode
+    raise SystemExit(_play_turn(simulator, prompt, lambda: _nobody_to_ask(options)))
+
+
+def _nobody_to_ask(options: Options) -> Gate:
+    from sandchat_worker.simulator_tools import NobodyToAsk  # noqa: PLC0415
+
+    return NobodyToAsk(options.permissions())
 
 
 def _open_session(options: Options) -> str | None:
@@ -173,7 +193,7 @@ def _open_session(options: Options) -> str | None:
     return resume or options.session_id or str(uuid.uuid4())
 
 
-def _play_turn(simulator: Simulator, prompt: str, gate: Gate) -> int:
+def _play_turn(simulator: Simulator, prompt: str, gate: Callable[[], Gate]) -> int:
     """One turn; the exit code a one-shot process ends with."""
     modes = simulator.modes
     simulator.init()
@@ -193,8 +213,10 @@ def _play_turn(simulator: Simulator, prompt: str, gate: Gate) -> int:
     word = next((word for word in TOOL_WORDS if word in modes), None)
     if word is not None:
         # The reply still starts with the echo; the tool runs between it and the rest.
+        from sandchat_worker.simulator_tools import run_tool, tool_scenario  # noqa: PLC0415
+
         simulator.text_message([deltas[0], "Let me check."])
-        run_tool(simulator, tool_scenario(word), gate)
+        run_tool(simulator, tool_scenario(word), gate())
         return _reply(simulator, deltas[1:], num_turns=2)
     return _reply(simulator, deltas, num_turns=1)
 
@@ -258,7 +280,7 @@ def _parse(args: list[str]) -> Options:
         elif not arg.startswith("-") and options.prompt is None:
             options.prompt = arg
         index += 1
-    options.may_bypass = options.may_bypass or options.permissions.mode == "bypassPermissions"
+    options.may_bypass = options.may_bypass or options.permission_mode == "bypassPermissions"
     return options
 
 
@@ -271,11 +293,11 @@ def _set(options: Options, name: str, value: str) -> None:
         case "--input-format":
             options.live = value == "stream-json"
         case "--permission-mode":
-            options.permissions.mode = value
+            options.permission_mode = value
         case "--permission-prompt-tool":
             options.prompt_tool = value == "stdio"
         case "--allowedTools" | "--allowed-tools":
-            options.permissions.allow_flag(value)
+            options.allowed_tools.append(value)
 
 
 def _modes(prompt: str) -> set[str]:

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from sandchat_worker.simulator_output import Interrupted, Simulator, write_line
@@ -131,15 +130,12 @@ class LiveInput:
         )
 
 
-@dataclass(slots=True)
 class AskOnStdio:
     """`--permission-prompt-tool stdio`: ask on stdout, wait for the answer on stdin."""
 
-    live: LiveInput
-    permissions: Permissions = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.permissions = self.live.permissions
+    def __init__(self, live: LiveInput) -> None:
+        self.live = live
+        self.permissions = live.permissions
 
     def ask(self, simulator: Simulator, scenario: ToolScenario, tool_use_id: str) -> Answer:
         request_id = str(uuid.uuid4())

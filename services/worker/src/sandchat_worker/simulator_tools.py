@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sandchat_worker.simulator_output import Simulator
 
-TOOL_WORDS = ("tool", "touch", "edit", "write", "ask")
 ALL_MODES = frozenset({"bypassPermissions", "acceptEdits", "default", "plan"})
 ASKING_MODES = frozenset({"default", "plan"})
 QUESTION = "Which colour should the button be?"
 _RULE = re.compile(r"^([A-Za-z][\w-]*)(?:\((.*)\))?$", re.DOTALL)
 
 
-@dataclass(frozen=True, slots=True)
-class ToolScenario:
+class ToolScenario(NamedTuple):
     name: str
     input: dict[str, Any]
     # The permission modes in which the CLI asks before running it.
@@ -78,12 +75,12 @@ def tool_scenario(word: str) -> ToolScenario:
     return ToolScenario("AskUserQuestion", {"questions": [question]}, ALL_MODES, [])
 
 
-@dataclass(slots=True)
 class Permissions:
     """The session's permission mode and the rules it allows (from --allowedTools and "allow always")."""
 
-    mode: str = "bypassPermissions"
-    rules: list[dict[str, str]] = field(default_factory=list)
+    def __init__(self, mode: str = "bypassPermissions") -> None:
+        self.mode = mode
+        self.rules: list[dict[str, str]] = []
 
     def asks(self, scenario: ToolScenario) -> bool:
         return self.mode in scenario.asks_in and not any(_matches(rule, scenario) for rule in self.rules)
@@ -103,8 +100,7 @@ class Permissions:
                 self.rules += [rule for rule in update.get("rules") or [] if isinstance(rule, dict)]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     allowed: bool
     input: dict[str, Any]
     message: str = ""
@@ -118,11 +114,11 @@ class Gate(Protocol):
         ...
 
 
-@dataclass(slots=True)
 class NobodyToAsk:
     """No permission prompt tool: whatever would ask is refused, as the real CLI does."""
 
-    permissions: Permissions = field(default_factory=Permissions)
+    def __init__(self, permissions: Permissions) -> None:
+        self.permissions = permissions
 
     def ask(self, simulator: Simulator, scenario: ToolScenario, tool_use_id: str) -> Answer:
         message = f"Claude requested permissions to use {scenario.name}, but you haven't granted it yet."
