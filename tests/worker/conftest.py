@@ -1,14 +1,22 @@
-"""Fixtures for the agent runner: a private simulator state and a recorder of streamed events."""
+"""Fixtures for the agent runner: a private simulator state, a recorder of streamed events, and the
+real CLI (pinned) talking to a fake Messages API."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
+from sandchat_worker.agent_runners import LocalRunner
+
+from tests.worker.fake_messages_api import FakeMessagesApi, serve_fake_messages_api
+
+if TYPE_CHECKING:
+    from tests.worker.live_agents import LiveAgents
 
 CLI_DATA = Path(__file__).resolve().parents[1] / "data" / "claude-cli"
 # What the simulator reads, for a runner whose agent sees only the allow-list (the sandbox service's).
@@ -19,6 +27,7 @@ SIMULATOR_PASSTHROUGH = (
     "SIMULATOR_MODE",
     "SIMULATOR_AUTH",
 )
+CLAUDE_BIN = Path(__file__).resolve().parents[2] / "services/worker/claude-cli/node_modules/.bin/claude"
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +73,59 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture(scope="module")
+def claude_bin() -> Path:
+    if not CLAUDE_BIN.exists():
+        pytest.fail(f"The Claude Code CLI is not installed at {CLAUDE_BIN}: run `make install`.", pytrace=False)
+    return CLAUDE_BIN
+
+
+@pytest.fixture(scope="module")
+def messages_api() -> Iterator[FakeMessagesApi]:
+    with serve_fake_messages_api() as api:
+        yield api
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """The agent's working directory (the CLI runs in the test's current directory)."""
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def local_runner(
+    claude_bin: Path, messages_api: FakeMessagesApi, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> LocalRunner:
+    """The CLI with a throwaway home, talking only to the fake API on loopback."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+    monkeypatch.setenv("IS_SANDBOX", "1")  # bypassPermissions is refused to root otherwise
+    monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    return LocalRunner(str(claude_bin))
+
+
+@pytest.fixture
+def runner(local_runner: LocalRunner) -> LocalRunner:
+    """The real CLI on this host (a test module may run it through other runners too)."""
+    return local_runner
+
+
+@pytest.fixture
+async def live_agents() -> AsyncIterator[LiveAgents]:
+    """Live agents started by the test; all ended after it, with no process of theirs left."""
+    from tests.worker.live_agents import LiveAgents  # noqa: PLC0415 - it imports Recorder from here
+
+    agents = LiveAgents()
+    try:
+        yield agents
+    finally:
+        await agents.close()

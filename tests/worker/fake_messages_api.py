@@ -1,26 +1,44 @@
 """A fake Anthropic Messages API on loopback, for running the real Claude Code CLI in tests.
 
 It answers `POST /v1/messages` with a streamed (SSE) or plain reply and records every request, so
-tests can assert what the CLI sent. The reply depends on the request, not on shared state:
+tests can assert what the CLI sent. The reply depends on the request's LATEST user message only (a
+long-lived CLI sends the whole conversation each time, and a tool may be asked for again later):
 - the API key `reject` gets a 401 (authentication_error), like a revoked key;
-- a user message containing `[[tool]]` gets a `Bash` tool_use running `echo hi`;
-- a request carrying a tool_result gets "Done." (the CLI ran the tool and reports back);
+- a tool_result with no prompt after it (the CLI ran a tool, or was told not to) gets "Done.";
+- `[[tool]]` gets a `Bash` tool_use running `echo hi` (read-only: no mode asks for it);
+- `[[touch]]` gets a `Bash` tool_use running `touch touched.txt` (asked for in `default` mode);
+- `[[write]]` gets a `Write` tool_use creating `written.txt` in the working directory;
+- `[[ask]]` gets an `AskUserQuestion` tool_use with one question;
+- `[[slow]]` gets a long reply streamed slowly (for stopping it mid-reply);
 - anything else gets a short markdown text reply.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TEXT_REPLY = "Hello from the fake API. Here is **bold**."
 TOOL_COMMAND = "echo hi"
+TOUCH_FILE = "touched.txt"
+TOUCH_COMMAND = f"touch {TOUCH_FILE}"
+WRITE_FILE = "written.txt"
+WRITE_CONTENT = "written by the agent\n"
+QUESTION = "Which colour should the button be?"
+QUESTION_OPTIONS = ("Blue", "Green")
+# [[slow]]: this many deltas of SLOW_DELTA, SLOW_DELAY_S apart (about 10 s in all).
+SLOW_DELTA = "slow… "
+SLOW_DELTAS = 500
+SLOW_DELAY_S = 0.02
+_CWD = re.compile(r"[Ww]orking directory: (/[^\s\\]*)")
 
 
 @dataclass
@@ -30,17 +48,18 @@ class FakeMessagesApi:
 
     def user_texts(self) -> list[str]:
         """Every text block the CLI sent as the user, in order."""
-        texts = []
-        for request in self.requests:
-            for message in request.get("messages", []):
-                if message.get("role") != "user":
-                    continue
-                content = message.get("content")
-                if isinstance(content, str):
-                    texts.append(content)
-                    continue
-                texts += [b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text"]
-        return texts
+        return [block["text"] for block in self._user_blocks() if block.get("type") == "text"]
+
+    def tool_results(self) -> list[str]:
+        """The text of every tool_result the CLI sent back (tool output, or why it did not run)."""
+        # Every request repeats the conversation so far: each result once, by its tool_use_id.
+        results = {
+            block.get("tool_use_id"): block for block in self._user_blocks() if block.get("type") == "tool_result"
+        }
+        return [_text_of(block.get("content")) for block in results.values()]
+
+    def _user_blocks(self) -> list[dict[str, Any]]:
+        return [block for request in self.requests for block in _user_blocks(request.get("messages") or [])]
 
 
 @contextmanager
@@ -77,9 +96,11 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
                 error = {"type": "authentication_error", "message": "invalid x-api-key"}
                 self._json(401, {"type": "error", "error": error})
                 return
-            blocks = _reply_blocks(body)
+            blocks, delay_s = _reply(body)
             if body.get("stream"):
-                self._stream(body, blocks)
+                # The CLI hangs up when it is interrupted mid-reply: that ends this reply, nothing else.
+                with suppress(BrokenPipeError, ConnectionResetError):
+                    self._stream(body, blocks, delay_s)
             else:
                 self._json(200, _message(body, blocks, "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"))
 
@@ -92,7 +113,7 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _stream(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> None:
+        def _stream(self, body: dict[str, Any], blocks: list[dict[str, Any]], delay_s: float) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -108,12 +129,12 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
                     self._event(
                         "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
                     )
-                    text = block["text"]
-                    for offset in range(0, len(text), 6):
-                        delta = {"type": "text_delta", "text": text[offset : offset + 6]}
+                    for part in block["parts"]:
+                        delta = {"type": "text_delta", "text": part}
                         self._event(
                             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
                         )
+                        time.sleep(delay_s)
                 else:
                     start = {**block, "input": {}}
                     self._event(
@@ -145,22 +166,79 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
         thread.join(5)
 
 
-def _reply_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
-    # The CLI adds its own reminder messages after the prompt: look at every block, not the last one.
-    blocks = [
-        block
-        for message in body.get("messages") or []
-        if isinstance(message.get("content"), list)
-        for block in message["content"]
-        if isinstance(block, dict)
+def _reply(body: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
+    """The reply's content blocks (text blocks carry the `parts` they stream in) and the pause between parts."""
+    latest = _latest_user_blocks(body.get("messages") or [])
+    # After an interrupt the CLI merges the stopped prompt, its tool result and the next prompt into one
+    # message: the last prompt decides (not the CLI's own reminders and notes), and a tool result
+    # with no prompt after it is answered "Done.".
+    results = [index for index, block in enumerate(latest) if block.get("type") == "tool_result"]
+    after = latest[results[-1] + 1 :] if results else latest
+    texts = [str(block.get("text", "")) for block in after if block.get("type") == "text"]
+    prompts = [text for text in texts if not text.startswith(("<system-reminder>", "[Request interrupted"))]
+    prompt = prompts[-1] if prompts else ""
+    if results and not prompt:
+        return [_text("Done.")], 0
+    if "[[slow]]" in prompt:
+        return [{"type": "text", "text": SLOW_DELTA * SLOW_DELTAS, "parts": [SLOW_DELTA] * SLOW_DELTAS}], SLOW_DELAY_S
+    for word, name, tool_input in _tool_scenarios(body):
+        if word in prompt:
+            tool_use = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": tool_input}
+            return [_text("Let me check."), tool_use], 0
+    return [_text(TEXT_REPLY)], 0
+
+
+def _tool_scenarios(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    question = {
+        "question": QUESTION,
+        "header": "Colour",
+        "options": [{"label": label, "description": f"Make it {label.lower()}."} for label in QUESTION_OPTIONS],
+        "multiSelect": False,
+    }
+    return [
+        ("[[tool]]", "Bash", {"command": TOOL_COMMAND, "description": "Say hi"}),
+        ("[[touch]]", "Bash", {"command": TOUCH_COMMAND, "description": "Create a file"}),
+        ("[[write]]", "Write", {"file_path": f"{_working_directory(body)}/{WRITE_FILE}", "content": WRITE_CONTENT}),
+        ("[[ask]]", "AskUserQuestion", {"questions": [question]}),
     ]
-    if any(block.get("type") == "tool_result" for block in blocks):
-        return [{"type": "text", "text": "Done."}]
-    if any("[[tool]]" in str(block.get("text", "")) for block in blocks):
-        tool_use = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": "Bash"}
-        tool_input = {"command": TOOL_COMMAND, "description": "Say hi"}
-        return [{"type": "text", "text": "Let me check."}, {**tool_use, "input": tool_input}]
-    return [{"type": "text", "text": TEXT_REPLY}]
+
+
+def _working_directory(body: dict[str, Any]) -> str:
+    """The CLI tells the model its working directory in the system prompt; Write needs an absolute path."""
+    system = body.get("system")
+    texts = [system] if isinstance(system, str) else [_text_of(system)]
+    texts += [_text_of(message.get("content")) for message in body.get("messages") or [] if isinstance(message, dict)]
+    for text in texts:
+        if match := _CWD.search(text):
+            return match.group(1).rstrip(".,")
+    return "/tmp"
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text, "parts": [text[offset : offset + 6] for offset in range(0, len(text), 6)]}
+
+
+def _user_blocks(messages: list[Any]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            blocks += _blocks_of(message.get("content"))
+    return blocks
+
+
+def _latest_user_blocks(messages: list[Any]) -> list[dict[str, Any]]:
+    users = [message for message in messages if isinstance(message, dict) and message.get("role") == "user"]
+    return _blocks_of(users[-1].get("content")) if users else []
+
+
+def _blocks_of(content: object) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+
+
+def _text_of(content: object) -> str:
+    return "\n".join(str(block.get("text", "")) for block in _blocks_of(content) if block.get("type") == "text")
 
 
 def _message(body: dict[str, Any], content: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
@@ -169,7 +247,7 @@ def _message(body: dict[str, Any], content: list[dict[str, Any]], stop_reason: s
         "type": "message",
         "role": "assistant",
         "model": body.get("model", "claude-fake"),
-        "content": content,
+        "content": [{k: v for k, v in block.items() if k != "parts"} for block in content],
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {"input_tokens": 12, "output_tokens": 1},

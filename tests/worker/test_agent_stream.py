@@ -28,7 +28,7 @@ def text_of(events: list[AgentEvent]) -> str:
 
 def test_every_transcript_parses_without_skipping_a_line() -> None:
     transcripts = sorted(CLI_DATA.glob("*.jsonl"))
-    assert len(transcripts) == 6
+    assert len(transcripts) == 8
     for path in transcripts:
         parser, _ = parse(path)
         assert parser.skipped_lines == 0, path.name

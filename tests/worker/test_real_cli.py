@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,43 +20,9 @@ from sandchat_worker.agent_turn import run_agent_turn
 
 from tests.sandbox_service import running_sandbox
 from tests.worker.conftest import Recorder
-from tests.worker.fake_messages_api import TEXT_REPLY, TOOL_COMMAND, FakeMessagesApi, serve_fake_messages_api
+from tests.worker.fake_messages_api import TEXT_REPLY, TOOL_COMMAND, FakeMessagesApi
 
 pytestmark = pytest.mark.realcli
-
-CLAUDE_BIN = Path(__file__).resolve().parents[2] / "services/worker/claude-cli/node_modules/.bin/claude"
-
-
-@pytest.fixture(scope="module")
-def claude_bin() -> Path:
-    if not CLAUDE_BIN.exists():
-        pytest.fail(f"The Claude Code CLI is not installed at {CLAUDE_BIN}: run `make install`.", pytrace=False)
-    return CLAUDE_BIN
-
-
-@pytest.fixture(scope="module")
-def messages_api() -> Iterator[FakeMessagesApi]:
-    with serve_fake_messages_api() as api:
-        yield api
-
-
-@pytest.fixture
-def local_runner(
-    claude_bin: Path, messages_api: FakeMessagesApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> LocalRunner:
-    """The CLI with a throwaway home, talking only to the fake API on loopback."""
-    home = tmp_path / "home"
-    workspace = tmp_path / "workspace"
-    home.mkdir()
-    workspace.mkdir()
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-    monkeypatch.setenv("IS_SANDBOX", "1")  # bypassPermissions is refused to root otherwise
-    monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-    return LocalRunner(str(claude_bin))
 
 
 @pytest.fixture(params=["local", "sandbox"])

@@ -1,4 +1,5 @@
-"""sandchat-fake-claude as a CLI: its help, its fake-login answer, and the benchmark stamps."""
+"""sandchat-fake-claude as a CLI: its help, its fake-login answer, the benchmark stamps, and its live
+mode speaking the real CLI's control protocol."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from tests.worker.conftest import CLI_DATA
 
 COMMAND = str(Path(sys.executable).with_name("sandchat-fake-claude"))
+LIVE = ["-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
 TURN = ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
 
 
@@ -23,17 +28,11 @@ def fake_claude(*args: str, stdin: str = "", **env: str) -> subprocess.Completed
 def test_help_documents_every_way_to_steer_it() -> None:
     result = fake_claude("--help")
     assert result.returncode == 0
-    for word in (
-        "[[tool]]",
-        "[[retry]]",
-        "[[fail]]",
-        "[[hang]]",
-        "[[die]]",
-        "[[auth-fail]]",
-        "[[markdown]]",
-        "[[env]]",
-    ):
+    words = ("[[tool]]", "[[touch]]", "[[edit]]", "[[write]]", "[[ask]]", "[[slow]]", "[[retry]]", "[[fail]]")
+    for word in (*words, "[[hang]]", "[[die]]", "[[auth-fail]]", "[[markdown]]", "[[env]]"):
         assert word in result.stdout
+    for flag in ("--input-format stream-json", "--permission-prompt-tool stdio", "--session-id", "--allowedTools"):
+        assert flag in result.stdout
     for variable in ("SIMULATOR_TOKENS", "SIMULATOR_DELAY_MS", "SIMULATOR_STATE_DIR", "SIMULATOR_STAMP"):
         assert variable in result.stdout
 
@@ -90,3 +89,29 @@ def test_env_replies_with_its_working_directory_and_whole_environment(tmp_path: 
     reply = json.loads(result.stdout.splitlines()[-1])["result"]
     assert reply.startswith(f"You said: [[env]]\n\ncwd: {tmp_path}\nenv:\n")
     assert "\nPROBE_ME=visible\n" in reply
+
+
+def real_control_request() -> dict[str, Any]:
+    lines = [json.loads(line) for line in (CLI_DATA / "live-approvals.jsonl").read_text().splitlines()]
+    return next(line for line in lines if line["type"] == "control_request")
+
+
+def test_a_live_simulator_asks_before_a_tool_in_the_real_clis_shape() -> None:
+    with subprocess.Popen(
+        [COMMAND, *LIVE, "--permission-mode", "default", "--permission-prompt-tool", "stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as simulator:
+        assert simulator.stdin is not None
+        assert simulator.stdout is not None
+        simulator.stdin.write(b'{"type":"user","message":{"role":"user","content":"[[touch]] please"}}\n')
+        simulator.stdin.flush()
+        lines = (json.loads(line) for line in iter(simulator.stdout.readline, b""))
+        asked = next(line for line in lines if line["type"] == "control_request")
+        simulator.stdin.close()  # nobody will answer: it ends
+        assert simulator.wait(10) == 1
+    real = real_control_request()
+    assert asked.keys() == real.keys()
+    assert set(asked["request"]) <= set(real["request"])
+    assert asked["request"]["input"] == real["request"]["input"]
+    assert asked["request"]["permission_suggestions"][0] == real["request"]["permission_suggestions"][0]

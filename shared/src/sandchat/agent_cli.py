@@ -1,12 +1,14 @@
 """The arguments sandchat ever gives the Claude Code CLI: built here, and checked here by the sandbox.
 
-Every runner builds the CLI's arguments with :func:`turn_args` or :data:`PROBE_ARGS`; the sandbox
+Every runner builds the CLI's arguments with :func:`turn_args` (one headless turn),
+:func:`live_args` (a live agent: one process, many turns) or :data:`PROBE_ARGS`; the sandbox
 service (which runs the CLI for a worker it only half trusts) refuses any argv that
 :func:`check_cli_args` does not accept. One vocabulary, so the two can never drift apart.
 
 The vocabulary is a closed list of flags, each with the values it may take. There are no positional
 arguments: the prompt always goes on stdin, so no message can ever be read as a flag, and session
-ids are UUIDs given in the equals form (``--resume=<uuid>``), never a separate word.
+ids are UUIDs given in the equals form (``--resume=<uuid>``), never a separate word; a permission rule
+granted with "Allow always" (``--allowedTools=Bash(npm test)``) is one word in the equals form too.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ TURN_ARGS: Final = (
     "bypassPermissions",
 )
 
+# A live agent: one process for many turns, each a user message on stdin; the CLI asks before a tool
+# (when its mode says so) on the same stream (`--permission-prompt-tool stdio`).
+LIVE_ARGS: Final = (
+    "-p",
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+    "--permission-prompt-tool",
+    "stdio",
+)
+
+# A permission rule: a tool name, optionally with its rule content in parentheses (no control characters).
+_RULE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}(\([^\x00-\x1f\x7f]{0,2000}\))?$")
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # Flags without a value.
@@ -45,8 +63,14 @@ _VALUED: Final[dict[str, frozenset[str] | None]] = {
     "--permission-prompt-tool": frozenset({"stdio"}),
     "--session-id": None,
 }
-# Flags whose value is given in the equals form only (a UUID).
-_EQUALS: Final = frozenset({"--resume"})
+# Flags whose value may (or, for --resume and --allowedTools, must) come in the equals form.
+_EQUALS: Final[dict[str, frozenset[str] | None]] = {
+    "--resume": None,
+    "--session-id": None,
+    "--permission-mode": frozenset(PERMISSION_MODES),
+}
+# Given once per rule.
+_RULES_FLAG: Final = "--allowedTools"
 
 
 class CliArgsError(ValueError):
@@ -70,6 +94,20 @@ def turn_args(session_id: str | None, permission_mode: PermissionMode = "bypassP
     return args
 
 
+def live_args(
+    session_id: str, *, resume: bool, permission_mode: PermissionMode, allowed_tools: Sequence[str] = ()
+) -> list[str]:
+    """CLI arguments of a live agent: resume ``session_id``, or start a new session with that id.
+
+    Each value rides in its flag's equals form, one argument per allowed-tool rule (``Bash(npm test)``),
+    so no value can ever be read as a flag or split into two.
+    """
+    args = [*LIVE_ARGS, f"--permission-mode={permission_mode}"]
+    args.append(f"--resume={session_id}" if resume else f"--session-id={session_id}")
+    args += [f"{_RULES_FLAG}={rule}" for rule in allowed_tools]
+    return args
+
+
 def check_cli_args(args: Sequence[str]) -> None:
     """Raise :class:`CliArgsError` unless ``args`` is the probe or a turn built from the vocabulary."""
     if tuple(args) == PROBE_ARGS:
@@ -81,11 +119,16 @@ def check_cli_args(args: Sequence[str]) -> None:
     while index < len(args):
         arg = args[index]
         flag, equals, value = arg.partition("=")
+        if flag == _RULES_FLAG and equals:
+            if not _RULE.match(value):
+                raise CliArgsError(f"{_RULES_FLAG} takes a permission rule such as Bash(npm test).")
+            index += 1
+            continue
         if flag in seen:
             raise CliArgsError(f"{flag} is given twice.")
         seen.add(flag)
         if flag in _EQUALS and equals:
-            _check_value(flag, value, None)
+            _check_value(flag, value, _EQUALS[flag])
         elif arg in _SWITCHES:
             pass
         elif arg in _VALUED:

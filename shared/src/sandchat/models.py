@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sandchat.agent_cli import PERMISSION_MODES
+
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -32,7 +34,6 @@ NAMING_CONVENTION: Final = {
 ROLES: Final = ("user", "assistant")
 # `queued`: a user message sent while a turn ran, waiting for its own turn (then `complete`).
 STATUSES: Final = ("complete", "streaming", "error", "cancelled", "interrupted", "queued")
-PERMISSION_MODES: Final = ("bypassPermissions", "acceptEdits", "default", "plan")
 DEFAULT_TITLE: Final = "New conversation"
 TITLE_MAX_LENGTH: Final = 200
 

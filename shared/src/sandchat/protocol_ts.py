@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import msgspec.inspect as mi
 
-from sandchat import events, settings
+from sandchat import agent_cli, events
 
 GENERATED_PATH: Final = "services/web/src/chat/protocol.generated.ts"
 
@@ -24,7 +24,7 @@ NAMED_LITERALS: Final[dict[str, Any]] = {
     "ErrorCode": events.ErrorCode,
     "Decision": events.Decision,
     "Resolution": events.Resolution,
-    "PermissionMode": settings.PermissionMode,
+    "PermissionMode": agent_cli.PermissionMode,
     "ThreadActivity": events.ThreadActivity,
 }
 

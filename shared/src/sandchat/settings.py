@@ -17,10 +17,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from sandchat.agent_cli import PermissionMode
 from sandchat.redis_keys import RedisKeys
 
 AgentRunnerName = Literal["docker-sandbox", "local", "sandbox", "simulator"]
-PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -44,6 +44,8 @@ _ACCEPTS: dict[str, str] = {
     "agent_permission_mode": "one of bypassPermissions, acceptEdits, default, plan",
     "approval_timeout_s": "a number of seconds greater than 0, or nothing to wait forever",
     "turn_pickup_timeout_s": "a number of seconds greater than 0",
+    "agent_idle_s": "a number of seconds greater than 0",
+    "worker_max_agents": "a whole number of at least 1",
     "allowed_origins": "a comma-separated list of origins such as http://127.0.0.1:8000",
     "redis_namespace": "1 to 64 letters, digits, dots, dashes or underscores",
     "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
@@ -96,6 +98,12 @@ class Settings(BaseSettings):
     approval_timeout_s: Annotated[float, Field(gt=0)] | None = None
     # A turn no worker takes within this long ends with an error (the message stays stored).
     turn_pickup_timeout_s: Annotated[float, Field(gt=0)] = 30
+    # A live agent (one CLI process per active thread) ends after this long without a turn; the next
+    # message resumes its session in a new process.
+    agent_idle_s: Annotated[float, Field(gt=0)] = 600
+    # Live agents one worker keeps (an idle real CLI takes about 215 MB): past this the longest-idle one
+    # ends first; one in use never does (busy agents go over it until their turns end).
+    worker_max_agents: Annotated[int, Field(ge=1)] = 8
     # Prefix of every Redis key, queue and channel: stacks sharing one Redis need different ones.
     redis_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "sandchat"
     # The built web UI; found next to the sources when unset (services/web/dist).

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
+from sandchat.agent_cli import PermissionMode
 from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
-from sandchat.settings import PermissionMode
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 

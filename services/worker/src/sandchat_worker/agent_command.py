@@ -73,6 +73,8 @@ class WirePrinter:
                 )
             case StatusNote(message):
                 return wire.Status(thread_id="", turn_id=self.turn_id, seq=seq, message=message)
+            case _:  # approvals: only a live agent asks before a tool, never a one-shot turn
+                raise ValueError(f"a one-shot turn does not produce {type(event).__name__}")
 
     def finish(self, outcome: TurnOutcome) -> None:
         seq = self._next()

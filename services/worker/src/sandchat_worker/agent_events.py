@@ -40,7 +40,29 @@ class StatusNote:
     message: str
 
 
-AgentEvent = TextDelta | ToolUse | ToolOutput | StatusNote
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """The agent asks before using a tool and waits for an answer (a live agent with a mode that asks).
+
+    ``suggestions`` are the CLI's ``permission_suggestions`` as it gave them (``addRules`` entries are
+    what "allow always" grants). AskUserQuestion arrives this way too: its ``input`` holds the questions.
+    """
+
+    request_id: str
+    tool: str
+    input: Any
+    suggestions: list[Any]
+    tool_use_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalWithdrawn:
+    """A request no answer can reach any more: the CLI withdrew it (e.g. on an interrupt), or its turn ended."""
+
+    request_id: str
+
+
+AgentEvent = TextDelta | ToolUse | ToolOutput | StatusNote | ApprovalRequest | ApprovalWithdrawn
 
 OutcomeKind = Literal["complete", "error", "unauthenticated", "offline", "timeout", "cancelled"]
 

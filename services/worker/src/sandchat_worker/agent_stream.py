@@ -5,6 +5,13 @@ turns each line into typed :mod:`agent events <sandchat_worker.agent_events>` an
 ends the turn (session id, final result, an authentication failure). The CLI adds event types and
 fields between versions and does not keep key order, so lines are parsed as JSON and anything
 unknown is ignored rather than refused.
+
+A live agent (``--input-format stream-json``) also speaks the CLI's control protocol on the same
+stream: the CLI asks before a tool (``control_request`` ``can_use_tool`` → :class:`ApprovalRequest`),
+withdraws a request (``control_cancel_request`` → :class:`ApprovalWithdrawn`) and answers our own
+requests (``control_response`` → :class:`ControlAnswer`, taken with :meth:`AgentStreamParser.take_control`).
+One process runs many turns, each ending with its own ``result``: :meth:`AgentStreamParser.begin_turn`
+starts the next one.
 """
 
 from __future__ import annotations
@@ -14,7 +21,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse
+from sandchat_worker.agent_events import (
+    AgentEvent,
+    ApprovalRequest,
+    ApprovalWithdrawn,
+    StatusNote,
+    TextDelta,
+    ToolOutput,
+    ToolUse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +58,26 @@ class AgentResult:
         return self.is_error and any(STALE_SESSION_SENTENCE in error for error in self.errors)
 
 
+@dataclass(frozen=True, slots=True)
+class ControlAnswer:
+    """The CLI's answer to a control request we wrote (interrupt, set_permission_mode)."""
+
+    request_id: str
+    error: str | None  # None: it succeeded
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UnservedControlRequest:
+    """A control request we do not serve (hook callbacks, SDK MCP servers): refuse it, or the CLI waits forever."""
+
+    request_id: str
+    subtype: str
+
+
+ControlMessage = ControlAnswer | UnservedControlRequest
+
+
 @dataclass(slots=True)
 class _PendingToolUse:
     tool_use_id: str
@@ -59,10 +94,24 @@ class AgentStreamParser:
         # Set on the first `api_retry` caused by rejected credentials: retrying cannot help.
         self.auth_failed = False
         self.skipped_lines = 0
+        self._control: list[ControlMessage] = []
         self._pending_tools: dict[int, _PendingToolUse] = {}
         self._emitted_tool_ids: set[str] = set()
         # API messages whose text arrived as deltas; their `assistant` copy must not repeat it.
         self._streamed_messages: set[str] = set()
+
+    def begin_turn(self) -> None:
+        """Forget the last turn's result and stream state (a live process runs many turns); keep the session."""
+        self.result = None
+        self.auth_failed = False
+        self._pending_tools.clear()
+        self._emitted_tool_ids.clear()
+        self._streamed_messages.clear()
+
+    def take_control(self) -> list[ControlMessage]:
+        """The control messages fed since the last call, in order."""
+        taken, self._control = self._control, []
+        return taken
 
     def feed(self, line: bytes | str) -> list[AgentEvent]:
         """The events in one NDJSON line (often none). Never raises on bad input."""
@@ -91,7 +140,40 @@ class AgentStreamParser:
                 return self._on_system(event)
             case "result":
                 self._on_result(event)
+            case "control_request":
+                return self._on_control_request(event)
+            case "control_cancel_request":
+                request_id = event.get("request_id")
+                return [ApprovalWithdrawn(request_id)] if isinstance(request_id, str) else []
+            case "control_response":
+                self._on_control_response(event)
         return []
+
+    def _on_control_request(self, event: dict[str, Any]) -> list[AgentEvent]:
+        request_id, request = event.get("request_id"), event.get("request")
+        if not isinstance(request_id, str) or not isinstance(request, dict):
+            return []
+        if request.get("subtype") != "can_use_tool":
+            self._control.append(UnservedControlRequest(request_id, str(request.get("subtype"))))
+            return []
+        suggestions = request.get("permission_suggestions")
+        return [
+            ApprovalRequest(
+                request_id=request_id,
+                tool=str(request.get("tool_name", "")),
+                input=request.get("input"),
+                suggestions=suggestions if isinstance(suggestions, list) else [],
+                tool_use_id=_str_or_none(request.get("tool_use_id")),
+            )
+        ]
+
+    def _on_control_response(self, event: dict[str, Any]) -> None:
+        response = event.get("response")
+        if not isinstance(response, dict) or not isinstance(response.get("request_id"), str):
+            return
+        body = response.get("response")
+        error = None if response.get("subtype") == "success" else str(response.get("error") or "refused")
+        self._control.append(ControlAnswer(response["request_id"], error, body if isinstance(body, dict) else {}))
 
     def _remember_session(self, event: dict[str, Any]) -> None:
         session_id = event.get("session_id")

@@ -23,10 +23,9 @@ from sandchat.agent_cli import turn_args
 from sandchat.agent_process import AgentOutput, AgentProcess, AgentStartError
 
 from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
-from sandchat_worker.agent_failures import SENTENCES, classify_exit, classify_result, looks_offline, stderr_tail
+from sandchat_worker.agent_outcome import Stop, TurnEnding, turn_outcome
 from sandchat_worker.agent_runners import AgentRunner
 from sandchat_worker.agent_stream import AgentStreamParser
-from sandchat_worker.secret_redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +46,12 @@ EXIT_WAIT_S: Final = 10.0
 RELAY_STAMPS: Final = os.environ.get("SIMULATOR_STAMP") == "1"
 _STAMP: Final = re.compile(rb'"sandchat_stamp":([0-9.eE+-]+)')
 
-Stop = Literal["cancelled", "timeout", "unauthenticated"]
-
 
 @dataclass(frozen=True, slots=True)
 class StampedText(TextDelta):
     """A text delta carrying when the agent wrote its first part (benchmarks only)."""
 
     stamp: float
-
-
-CANCELLED_MESSAGE: Final = "The turn was cancelled."
-UNAUTHENTICATED_MESSAGE: Final = SENTENCES["auth"]
 
 
 class _RunOptions(TypedDict):
@@ -117,7 +110,7 @@ async def _run_cli(
         run.not_started = str(exc)
         return run
     feeding = asyncio.create_task(_feed_prompt(process, prompt))
-    collecting = asyncio.create_task(_collect_stderr(process, run.stderr_tail))
+    collecting = asyncio.create_task(collect_stderr(process, run.stderr_tail))
     cancelled = asyncio.create_task(cancel.wait())
     try:
         run.stopped = await _stream(process, run, on_events, cancelled, inactivity_timeout_s)
@@ -165,7 +158,7 @@ async def _stream(
             run.text += [event.text for event in events if isinstance(event, TextDelta)]
             merged = merge_text_deltas(events)
             if RELAY_STAMPS:
-                _stamp_first_text(merged, lines)
+                stamp_first_text(merged, lines)
             await on_events(merged)
         if run.parser.auth_failed:
             # The CLI would retry rejected credentials ten times over minutes; none can succeed.
@@ -174,7 +167,7 @@ async def _stream(
             return None
 
 
-def _stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
+def stamp_first_text(events: list[AgentEvent], lines: list[bytes]) -> None:
     stamp = next((match.group(1) for line in lines if (match := _STAMP.search(line))), None)
     for index, event in enumerate(events):
         if isinstance(event, TextDelta):
@@ -204,7 +197,7 @@ async def _feed_prompt(process: AgentProcess, prompt: str) -> None:
     process.stdin.close()
 
 
-async def _collect_stderr(process: AgentProcess, tail: bytearray) -> None:
+async def collect_stderr(process: AgentProcess, tail: bytearray) -> None:
     while chunk := await process.stderr.read(READ_CHUNK_BYTES):
         tail += chunk
         del tail[:-STDERR_TAIL_BYTES]
@@ -230,33 +223,16 @@ async def _drain(stream: AgentOutput) -> None:
 
 
 def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) -> TurnOutcome:
-    result = run.parser.result
-    outcome = TurnOutcome(kind="complete", text="".join(run.text), session_id=run.parser.session_id or session_id)
-    if result is not None:
-        outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
-    stderr = run.stderr_tail.decode(errors="replace")
-    if run.not_started is not None:
-        outcome.kind, outcome.error = "offline", f"The agent is offline: {run.not_started}"
-        log.warning("the agent could not be started: %s", run.not_started)
-    elif run.stopped == "cancelled":
-        outcome.kind, outcome.error = "cancelled", CANCELLED_MESSAGE
-    elif run.stopped == "timeout":
-        outcome.kind = "timeout"
-        outcome.error = f"The agent printed nothing for {inactivity_timeout_s:g} seconds and was stopped."
-    elif run.stopped == "unauthenticated" or run.parser.auth_failed:
-        outcome.kind, outcome.error = "unauthenticated", UNAUTHENTICATED_MESSAGE
-    elif result is not None:
-        if result.is_error:
-            failure, outcome.error = classify_result(result)
-            outcome.kind = "unauthenticated" if failure == "auth" else "error"
-            detail = "; ".join(result.errors) or result.text or result.subtype or ""
-            log.warning("the agent failed (%s): %s | stderr: %s", failure, redact(detail), redact(stderr_tail(stderr)))
-    else:
-        started = run.parser.session_id is not None
-        failure, outcome.error = classify_exit(run.returncode, lost=run.lost)
-        if not started and not run.lost and looks_offline(run.returncode, stderr):
-            outcome.kind = "offline"
-        else:
-            outcome.kind = "error"
-        log.warning("the agent %s (%s): %s", outcome.kind, failure, redact(stderr_tail(stderr)))
-    return outcome
+    parser = run.parser
+    ending = TurnEnding(
+        text=run.text,
+        result=parser.result,
+        session_id=parser.session_id,
+        auth_failed=parser.auth_failed,
+        stopped=run.stopped,
+        not_started=run.not_started,
+        returncode=run.returncode,
+        lost=run.lost,
+        stderr_tail=bytes(run.stderr_tail),
+    )
+    return turn_outcome(ending, session_id, inactivity_timeout_s)

@@ -1,6 +1,6 @@
 """sandchat-fake-claude: a stand-in for the Claude Code CLI, for demos, tests and load.
 
-It is started once per turn and benchmarked, so it imports the standard library only.
+It is started once per one-shot turn and benchmarked, so it imports the standard library only.
 """
 
 from __future__ import annotations
@@ -11,16 +11,22 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-VERSION = "2.1.328 (sandchat simulator)"
-MODEL = "claude-simulator"
+from sandchat_worker.simulator_output import VERSION, Interrupted, Simulator, _env_int
+
+if TYPE_CHECKING:
+    from sandchat_worker.simulator_tools import Gate, Permissions
+
 ECHO_CHARS = 200
 
 HELP = """\
 usage: sandchat-fake-claude -p [--output-format stream-json] [--verbose] [--include-partial-messages]
-                            [--permission-mode MODE] [--resume=SESSION_ID] [PROMPT]
+                            [--input-format stream-json] [--permission-mode MODE]
+                            [--permission-prompt-tool stdio] [--allowedTools=RULE ...]
+                            [--resume=SESSION_ID | --session-id=UUID] [PROMPT]
        sandchat-fake-claude auth status [--json]
 
 A stand-in for the Claude Code CLI. It takes the same flags, reads the prompt from stdin (or the
@@ -28,9 +34,20 @@ PROMPT argument) and prints the CLI's stream-json events: system/init with a ses
 stream_event text deltas, assistant, result. The reply starts "You said: <first 200 characters
 of the prompt>" and goes on with filler markdown.
 
+With --input-format stream-json it lives on: each line {"type":"user","message":{...}} on stdin is
+one turn ending with its own result, until stdin ends. It speaks the CLI's control protocol there:
+`interrupt` (the partial reply, a result error_during_execution, the process stays),
+`set_permission_mode`, and with --permission-prompt-tool stdio it asks before a tool its mode asks
+for (control_request can_use_tool; default and plan ask for [[touch]], [[edit]], [[write]]; every
+mode asks for [[ask]]) and honours the answer: allow (with updatedInput), allow with
+updatedPermissions (the same request is not asked again in that session), deny with a reason.
+Without a way to ask, such a tool is refused. --allowedTools=RULE (e.g. "Bash(touch touched.txt)")
+allows from the start. Nothing is ever really run.
+
 Sessions are kept as files in $SIMULATOR_STATE_DIR (default: <user cache dir>/sandchat-simulator):
 --resume of a known id keeps it; an unknown id fails like the real CLI ("No conversation found
 with session ID: ..." on stderr, a result line with error_during_execution, exit code 1).
+--session-id starts a session with that id.
 
 Environment:
   SIMULATOR_TOKENS=40      how many text deltas the reply streams
@@ -40,11 +57,16 @@ Environment:
   SIMULATOR_AUTH=logged-out|api-key   what `auth status` reports (default: logged in, firstParty)
 
 Magic words anywhere in the prompt:
-  [[tool]]       run a Bash tool (`echo hi`) before replying: tool_use, then its tool_result
+  [[tool]]       run a Bash tool (`echo hi`, never asked for) before replying: tool_use, then its tool_result
+  [[touch]]      a Bash tool `touch touched.txt` (asked for in default and plan modes)
+  [[edit]]       an Edit of notes.md, old_string -> new_string (a diff; asked for in default and plan)
+  [[write]]      a Write of written.txt (asked for in default and plan)
+  [[ask]]        AskUserQuestion with one question (asked for in every mode); its answer is the output
+  [[slow]]       a long reply, 200 deltas 50 ms apart (to stop it midway)
   [[retry]]      the API is overloaded twice (system/api_retry events), then it replies
   [[fail]]       the API fails after the first delta: an error result, exit code 1
   [[hang]]       print the first delta, start a child process that sleeps (like a tool command),
-                 then print nothing, forever
+                 then print nothing, forever (live: until interrupted)
   [[die]]        crash halfway through the reply: a line on stderr, no result, exit code 1
   [[auth-fail]]  the API refuses the credentials: api_retry with authentication_failed, 10 times
   [[markdown]]   reply with **bold**, a list and a ```python code block
@@ -57,21 +79,24 @@ Magic words anywhere in the prompt:
                  (what a prompt-injected agent could read and send anywhere)
 """
 
-MODES = ("tool", "retry", "fail", "hang", "die", "auth-fail", "markdown", "flood", "garbage", "no-result", "env")
-FLOOD_DELTAS = 20_000
-GARBAGE_LINES = (
-    b"this is not json",
-    b"[1, 2, 3]",
-    b"42",
-    b'"a string"',
-    b"\xff\xfe\x00 invalid utf-8",
-    b'{"type": "stream_event", "event": "not an object"}',
-    b'{"type": "stream_event", "event": {"type": "content_block_delta", "delta": 5}}',
-    b'{"type": "assistant", "message": {"content": "not a list"}}',
-    b'{"type": "user", "message": {"content": [{"type": "tool_result", "content": {"x": 1}}]}}',
-    b'{"type": "something_new", "payload": {}}',
-    b"{" + b"x" * 100_000,
+TOOL_WORDS = ("tool", "touch", "edit", "write", "ask")
+MODES = (
+    *TOOL_WORDS,
+    "slow",
+    "retry",
+    "fail",
+    "hang",
+    "die",
+    "auth-fail",
+    "markdown",
+    "flood",
+    "garbage",
+    "no-result",
+    "env",
 )
+FLOOD_DELTAS = 20_000
+SLOW_DELTAS = 200
+SLOW_DELAY_S = 0.05
 LEAKY_STDERR = (
     "Error: request failed with ANTHROPIC_API_KEY=sk-ant-api03-SECRETSECRETSECRET",
     "  headers: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.SECRET.SECRET",
@@ -86,128 +111,41 @@ FILLER = (
 )
 MARKDOWN = "Here is **bold** and a list:\n\n- one\n- two\n\n```python\nprint('hi')\n```\n"
 _SESSION_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+_TAKES_VALUE = {
+    "--output-format",
+    "--input-format",
+    "--permission-mode",
+    "--permission-prompt-tool",
+    "--model",
+    "--resume",
+    "-r",
+    "--session-id",
+    "--allowedTools",
+    "--allowed-tools",
+}
 
 
-class Simulator:
-    def __init__(self, out: BinaryIO, session_id: str, modes: set[str]) -> None:
-        self.out = out
-        self.session_id = session_id
-        self.modes = modes
-        self.stamp = os.environ.get("SIMULATOR_STAMP") == "1"
-        self.delay_s = _env_int("SIMULATOR_DELAY_MS", 20) / 1000
-        self.started = time.monotonic()
-        self.garbage = False
-        self._lines = 0
+class Options:
+    """The flags that matter here (a dataclass would cost this per-turn process its import time)."""
 
-    def emit(self, event: dict[str, Any]) -> None:
-        if self.garbage:  # one line of garbage before each real line, in turn
-            self.out.write(GARBAGE_LINES[self._lines % len(GARBAGE_LINES)] + b"\n")
-            self._lines += 1
-        self.out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-        self.out.flush()
+    def __init__(self) -> None:
+        self.prompt: str | None = None
+        self.resume: str | None = None
+        self.session_id: str | None = None
+        self.live = False
+        self.prompt_tool = False
+        self.may_bypass = False
+        self.permission_mode = "bypassPermissions"
+        self.allowed_tools: list[str] = []
 
-    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return {"type": kind, **fields, "session_id": self.session_id, "uuid": str(uuid.uuid4())}
+    def permissions(self) -> Permissions:
+        # Imported only when a tool runs: most one-shot turns never need it.
+        from sandchat_worker.simulator_tools import Permissions  # noqa: PLC0415
 
-    def stream(self, message_id: str, inner: dict[str, Any]) -> None:
-        line = self.event("stream_event", event=inner, parent_tool_use_id=None)
-        line["api_message_id"] = message_id
-        if self.stamp and inner.get("type") == "content_block_delta":
-            line["sandchat_stamp"] = time.time()
-        self.emit(line)
-
-    def assistant(self, message_id: str, block: dict[str, Any]) -> None:
-        message = {"id": message_id, "type": "message", "role": "assistant", "model": MODEL, "content": [block]}
-        self.emit(self.event("assistant", message=message, parent_tool_use_id=None))
-
-    def init(self) -> None:
-        self.emit(
-            self.event(
-                "system",
-                subtype="init",
-                cwd=os.getcwd(),
-                tools=["Bash", "Edit", "Read", "Write"],
-                mcp_servers=[],
-                model=MODEL,
-                permissionMode="bypassPermissions",
-                apiKeySource="none",
-                claude_code_version=VERSION.split(maxsplit=1)[0],
-            )
-        )
-        self.emit(self.event("system", subtype="status", status="requesting"))
-
-    def api_retries(self, error: str, status: int, attempts: int, first_delay_ms: int) -> None:
-        for attempt in range(1, attempts + 1):
-            delay_ms = first_delay_ms * 2 ** (attempt - 1)
-            self.emit(
-                self.event(
-                    "system",
-                    subtype="api_retry",
-                    attempt=attempt,
-                    max_retries=10,
-                    retry_delay_ms=delay_ms,
-                    error_status=status,
-                    error=error,
-                )
-            )
-            time.sleep(delay_ms / 1000)
-
-    def text_message(self, deltas: list[str], *, stop_after: int | None = None) -> None:
-        """Stream one assistant message of text; `stop_after` ends the stream early (hang/die/fail)."""
-        message_id = "msg_" + uuid.uuid4().hex[:20]
-        self.stream(message_id, {"type": "message_start", "message": _message_start(message_id)})
-        self.stream(
-            message_id, {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-        )
-        for number, delta in enumerate(deltas):
-            if number:
-                time.sleep(self.delay_s)
-            delta_event = {"type": "text_delta", "text": delta}
-            self.stream(message_id, {"type": "content_block_delta", "index": 0, "delta": delta_event})
-            if stop_after is not None and number + 1 >= stop_after:
-                return
-        self.assistant(message_id, {"type": "text", "text": "".join(deltas)})
-        self.stream(message_id, {"type": "content_block_stop", "index": 0})
-        self.stream(message_id, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}})
-        self.stream(message_id, {"type": "message_stop"})
-
-    def tool_use(self, echo: str) -> None:
-        message_id = "msg_" + uuid.uuid4().hex[:20]
-        tool_id = "toolu_" + uuid.uuid4().hex[:20]
-        tool_input = {"command": "echo hi", "description": "Say hi"}
-        self.text_message([echo, "Let me check."])
-        start = {"type": "tool_use", "id": tool_id, "name": "Bash", "input": {}}
-        self.stream(message_id, {"type": "message_start", "message": _message_start(message_id)})
-        self.stream(message_id, {"type": "content_block_start", "index": 1, "content_block": start})
-        raw = json.dumps(tool_input)
-        for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
-            delta = {"type": "input_json_delta", "partial_json": part}
-            self.stream(message_id, {"type": "content_block_delta", "index": 1, "delta": delta})
-        self.assistant(message_id, {**start, "input": tool_input})
-        self.stream(message_id, {"type": "content_block_stop", "index": 1})
-        self.stream(message_id, {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {}})
-        self.stream(message_id, {"type": "message_stop"})
-        result = {"tool_use_id": tool_id, "type": "tool_result", "content": "hi", "is_error": False}
-        self.emit(self.event("user", message={"role": "user", "content": [result]}, parent_tool_use_id=None))
-        self.emit(self.event("system", subtype="status", status="requesting"))
-
-    def result(self, *, text: str, is_error: bool, num_turns: int, subtype: str = "success", **extra: Any) -> None:
-        duration_ms = int((time.monotonic() - self.started) * 1000)
-        self.emit(
-            self.event(
-                "result",
-                subtype=subtype,
-                is_error=is_error,
-                duration_ms=duration_ms,
-                duration_api_ms=duration_ms,
-                num_turns=num_turns,
-                result=text,
-                stop_reason=None if is_error else "end_turn",
-                total_cost_usd=round(len(text) * 0.00001, 6),
-                usage={"input_tokens": 12, "output_tokens": len(text) // 4},
-                **extra,
-            )
-        )
+        permissions = Permissions(self.permission_mode)
+        for value in self.allowed_tools:
+            permissions.allow_flag(value)
+        return permissions
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -220,29 +158,60 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if "--version" in _flags(args) or "-v" in _flags(args):
         print(VERSION)
         raise SystemExit(0)
-    resume, prompt = _parse(args)
+    options = _parse(args)
+    session_id = _open_session(options)
+    if session_id is None:
+        raise SystemExit(1)
+    if options.live:
+        from sandchat_worker.simulator_live import run_live  # noqa: PLC0415 - the one-shot path stays lean
+
+        def play(prompt: str, pause: Callable[[float], None], gate: Gate) -> None:
+            _record_turn(_state_dir(), session_id)
+            simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt), pause)
+            simulator.permission_mode = gate.permissions.mode
+            try:
+                _play_turn(simulator, prompt, lambda: gate)
+            except Interrupted:
+                simulator.interrupted(num_turns=1)
+
+        permissions = options.permissions()
+        raise SystemExit(
+            run_live(permissions, prompt_tool=options.prompt_tool, may_bypass=options.may_bypass, play_turn=play)
+        )
+    prompt = options.prompt
     if prompt is None:
         if sys.stdin.isatty():
             print("Error: Input must be provided either through stdin or as a prompt argument when using --print")
             raise SystemExit(1)
         prompt = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    raise SystemExit(_turn(prompt, resume))
+    _record_turn(_state_dir(), session_id)
+    simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt))
+    simulator.permission_mode = options.permission_mode
+    raise SystemExit(_play_turn(simulator, prompt, lambda: _nobody_to_ask(options)))
 
 
-def _turn(prompt: str, resume: str | None) -> int:
-    sessions = _state_dir()
-    out = sys.stdout.buffer
-    if resume is not None and not _known_session(sessions, resume):
+def _nobody_to_ask(options: Options) -> Gate:
+    from sandchat_worker.simulator_tools import NobodyToAsk  # noqa: PLC0415
+
+    return NobodyToAsk(options.permissions())
+
+
+def _open_session(options: Options) -> str | None:
+    """The session of this process; None (after saying so like the real CLI) when --resume names none."""
+    resume = options.resume
+    if resume is not None and not _known_session(_state_dir(), resume):
         message = f"No conversation found with session ID: {resume}"
         print(message, file=sys.stderr, flush=True)
-        Simulator(out, resume, set()).result(
+        Simulator(sys.stdout.buffer, resume, set()).result(
             text="", is_error=True, num_turns=0, subtype="error_during_execution", errors=[message]
         )
-        return 1
-    session_id = resume or str(uuid.uuid4())
-    _record_turn(sessions, session_id)
-    modes = _modes(prompt)
-    simulator = Simulator(out, session_id, modes)
+        return None
+    return resume or options.session_id or str(uuid.uuid4())
+
+
+def _play_turn(simulator: Simulator, prompt: str, gate: Callable[[], Gate]) -> int:
+    """One turn; the exit code a one-shot process ends with."""
+    modes = simulator.modes
     simulator.init()
     if "auth-fail" in modes:
         simulator.api_retries("authentication_failed", 401, 10, 500)
@@ -250,15 +219,20 @@ def _turn(prompt: str, resume: str | None) -> int:
         return 1
     if "retry" in modes:
         simulator.api_retries("overloaded", 529, 2, 50)
-    deltas = _reply_deltas(
-        prompt, _env_int("SIMULATOR_TOKENS", 40), markdown="markdown" in modes, environment="env" in modes
-    )
+    tokens = SLOW_DELTAS if "slow" in modes else _env_int("SIMULATOR_TOKENS", 40)
+    deltas = _reply_deltas(prompt, tokens, markdown="markdown" in modes, environment="env" in modes)
+    if "slow" in modes:
+        simulator.delay_s = SLOW_DELAY_S
     if "flood" in modes:
         simulator.delay_s = 0
         deltas += [f"{number:>8} " + "flood " * 15 + "\n" for number in range(FLOOD_DELTAS)]
-    if "tool" in modes:
+    word = next((word for word in TOOL_WORDS if word in modes), None)
+    if word is not None:
         # The reply still starts with the echo; the tool runs between it and the rest.
-        simulator.tool_use(deltas[0])
+        from sandchat_worker.simulator_tools import run_tool, tool_scenario  # noqa: PLC0415
+
+        simulator.text_message([deltas[0], "Let me check."])
+        run_tool(simulator, tool_scenario(word), gate())
         return _reply(simulator, deltas[1:], num_turns=2)
     return _reply(simulator, deltas, num_turns=1)
 
@@ -268,8 +242,7 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     if "hang" in modes:
         simulator.text_message(deltas[:1] or ["…"], stop_after=1)
         _start_tool_child()
-        while True:
-            time.sleep(3600)
+        simulator.pause(float("inf"))
     if "die" in modes:
         simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
         print("Error: the simulator crashed mid-stream (as asked by [[die]])", file=sys.stderr, flush=True)
@@ -277,7 +250,7 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     if "no-result" in modes:
         simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
         print("\n".join(LEAKY_STDERR), file=sys.stderr, flush=True)
-        return 0
+        raise SystemExit(0)
     if "garbage" in modes:
         simulator.garbage = True
     if "fail" in modes:
@@ -320,35 +293,48 @@ def _reply_deltas(prompt: str, tokens: int, *, markdown: bool, environment: bool
     return deltas + [words[i % len(words)] for i in range(max(0, tokens - 1))]
 
 
-def _message_start(message_id: str) -> dict[str, Any]:
-    return {"id": message_id, "type": "message", "role": "assistant", "model": MODEL, "content": [], "usage": {}}
-
-
 def _flags(args: list[str]) -> list[str]:
     return args[: args.index("--")] if "--" in args else args
 
 
-def _parse(args: list[str]) -> tuple[str | None, str | None]:
-    """The session to resume and the prompt argument, from the CLI's flags (unknown flags ignored)."""
-    takes_value = {"--output-format", "--input-format", "--permission-mode", "--model", "--resume", "-r"}
-    resume: str | None = None
-    prompt: str | None = None
+def _parse(args: list[str]) -> Options:
+    """The CLI's flags that matter here, in both the `--flag value` and `--flag=value` forms (unknown flags ignored)."""
+    options = Options()
     index = 0
     while index < len(args):
         arg = args[index]
         if arg == "--":
-            prompt = " ".join(args[index + 1 :]) or prompt
+            options.prompt = " ".join(args[index + 1 :]) or options.prompt
             break
-        if arg.startswith("--resume="):
-            resume = arg.split("=", 1)[1]
-        elif arg in takes_value:
+        name, has_value, value = arg.partition("=")
+        if name in _TAKES_VALUE and not has_value:
             index += 1
-            if arg in ("--resume", "-r") and index < len(args):
-                resume = args[index]
-        elif not arg.startswith("-") and prompt is None:
-            prompt = arg
+            value = args[index] if index < len(args) else ""
+        if name in _TAKES_VALUE or (has_value and name.startswith("--")):
+            _set(options, name, value)
+        elif arg in ("--dangerously-skip-permissions", "--allow-dangerously-skip-permissions"):
+            options.may_bypass = True
+        elif not arg.startswith("-") and options.prompt is None:
+            options.prompt = arg
         index += 1
-    return resume, prompt
+    options.may_bypass = options.may_bypass or options.permission_mode == "bypassPermissions"
+    return options
+
+
+def _set(options: Options, name: str, value: str) -> None:
+    match name:
+        case "--resume" | "-r":
+            options.resume = value
+        case "--session-id":
+            options.session_id = value
+        case "--input-format":
+            options.live = value == "stream-json"
+        case "--permission-mode":
+            options.permission_mode = value
+        case "--permission-prompt-tool":
+            options.prompt_tool = value == "stdio"
+        case "--allowedTools" | "--allowed-tools":
+            options.allowed_tools.append(value)
 
 
 def _modes(prompt: str) -> set[str]:
@@ -372,6 +358,8 @@ def _known_session(sessions: Path, session_id: str) -> bool:
 
 
 def _record_turn(sessions: Path, session_id: str) -> None:
+    if not _SESSION_ID.match(session_id):
+        return
     with (sessions / session_id).open("a", encoding="utf-8") as log:
         log.write(f"{time.time()}\n")
 
@@ -383,13 +371,6 @@ def _auth_status() -> int:
     status = {"loggedIn": logged_in, "authMethod": method, "apiProvider": "firstParty"}
     print(json.dumps(status, indent=2))
     return 0 if logged_in else 1
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(0, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
 
 if __name__ == "__main__":
