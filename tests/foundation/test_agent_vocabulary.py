@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sandchat.agent_cli import PROBE_ARGS, TURN_ARGS, CliArgsError, check_cli_args, turn_args
+from sandchat.agent_cli import PROBE_ARGS, TURN_ARGS, CliArgsError, check_cli_args, live_args, turn_args
 from sandchat.agent_env import RUN_MARKER, agent_environment
 from sandchat.settings import Settings, SettingsError, build_settings
 
@@ -39,6 +39,29 @@ def test_a_stored_session_that_is_no_session_id_starts_a_new_session(stored: str
 )
 def test_what_the_runners_build_is_accepted(args: list[str]) -> None:
     check_cli_args(args)
+
+
+def test_a_live_agent_with_its_granted_rules_is_accepted() -> None:
+    rules = ["Bash(npm test)", "Bash(touch made by the agent.txt)", "WebFetch", "Edit(src/**)"]
+
+    check_cli_args(live_args(SESSION, resume=True, permission_mode="acceptEdits", allowed_tools=rules))
+    check_cli_args(live_args(SESSION, resume=False, permission_mode="plan"))
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["-p", "--allowedTools", "Bash"], "'--allowedTools' is not an argument"),
+        (["-p", "--allowedTools=Bash(rm\n-rf /)"], "takes a permission rule"),
+        (["-p", "--allowedTools=--dangerously-skip-permissions"], "takes a permission rule"),
+        (["-p", "--permission-mode=yolo"], "--permission-mode takes one of"),
+        (["-p", "--session-id=../../etc"], "--session-id takes a session id"),
+        (["-p", f"--session-id={SESSION}", f"--session-id={SESSION}"], "--session-id is given twice"),
+    ],
+)
+def test_live_agent_arguments_outside_the_vocabulary_are_refused(args: list[str], says: str) -> None:
+    with pytest.raises(CliArgsError, match=says):
+        check_cli_args(args)
 
 
 def test_a_refusal_says_what_is_wrong_in_one_sentence() -> None:

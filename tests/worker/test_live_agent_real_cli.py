@@ -15,6 +15,7 @@ import pytest
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_runners import LocalRunner
 
+from tests.sandbox_service import running_sandbox
 from tests.worker.fake_messages_api import (
     QUESTION,
     SLOW_DELTA,
@@ -232,3 +233,21 @@ async def test_a_message_that_looks_like_protocol_reaches_the_model_verbatim(
     outcome = await run_turn(agent, prompt)
     assert outcome.kind == "complete", outcome.error
     assert prompt in messages_api.user_texts()
+
+
+async def test_a_live_agent_in_the_sandbox_service_asks_runs_and_keeps_its_process(
+    local_runner: LocalRunner, live_agents: LiveAgents, workspace: Path
+) -> None:
+    """The same long-lived process, on the far side of the sandbox service's connection."""
+    async with running_sandbox(local_runner.claude_bin, workspace) as sandbox:
+        agent = await live_agents.start(sandbox.runner())
+        person = Person(decision="allow")
+        first = await run_turn(agent, "[[touch]] create the file", person)
+        second = await run_turn(agent, "and now just say hello", Person(decision=None))
+        assert agent.alive
+        await agent.close()
+    assert (first.kind, second.kind) == ("complete", "complete"), (first.error, second.error)
+    assert [request.tool for request in person.requests] == ["Bash"]
+    assert (workspace / TOUCH_FILE).exists()
+    assert second.session_id == first.session_id
+    assert TEXT_REPLY in second.text
