@@ -59,6 +59,11 @@ class AgentPool:
     def __len__(self) -> int:
         return len(self._agents)
 
+    @property
+    def threads(self) -> list[str]:
+        """The threads whose live agent this worker holds."""
+        return list(self._agents)
+
     def get(self, thread_id: str) -> LiveAgent | None:
         """The thread's live agent, if this worker holds one (e.g. to answer an approval)."""
         return self._agents.get(thread_id)

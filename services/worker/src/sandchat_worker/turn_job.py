@@ -1,9 +1,10 @@
-"""Run one claimed turn: the agent answers the user's message; its events become numbered wire events.
+"""Run one claimed turn on the thread's live agent; its events become numbered wire events.
 
 Every agent event becomes a wire event with the next ``seq``, published to the turn's channel and
 replay log in one round trip per read of the agent's output (so deltas that arrive together go
 out as one ``token``). The assistant message is written every few seconds and at the end. A turn
 comes from the shared arq queue or from this worker's inbox (its thread's live agent is here).
+Approval requests and their answers go through :mod:`sandchat_worker.turn_approvals`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ from typing import Any, Final
 
 from redis.exceptions import RedisError
 from sandchat import events, threads
+from sandchat.agent_cli import PermissionMode
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.ending import TurnResult, finish_turn
 from sandchat.turns.outcomes import SHUTDOWN, THREAD_GONE, agent_ending, failed
 from sandchat.turns.store import TurnInfo
 
-from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse
-from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_turn import StampedText, run_agent_turn
+from sandchat_worker.agent_control import PermissionRule, parse_rule
+from sandchat_worker.agent_events import (
+    AgentEvent,
+    ApprovalRequest,
+    ApprovalWithdrawn,
+    StatusNote,
+    TextDelta,
+    ToolOutput,
+    ToolUse,
+)
+from sandchat_worker.agent_pool import AgentPool
+from sandchat_worker.agent_session import LiveAgent
+from sandchat_worker.agent_turn import StampedText
+from sandchat_worker.turn_approvals import expire_unanswered
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +52,16 @@ class RunningTurn:
 
     info: TurnInfo | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    agent: LiveAgent | None = None
+    publisher: TurnPublisher | None = None
+    # One answer at a time reaches the agent (a person's, or an expiry's): see turn_approvals.
+    answering: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 @dataclass(slots=True)
@@ -47,18 +70,26 @@ class WorkerContext:
 
     worker_id: str
     turns: Turns
-    runner: AgentRunner
+    pool: AgentPool
     inactivity_timeout_s: float
+    default_mode: PermissionMode
+    approval_timeout_s: float | None = None
     running: dict[str, RunningTurn] = field(default_factory=dict)
 
 
 class TurnPublisher:
-    """Turns agent events into numbered wire events, publishes them, and keeps the transcript."""
+    """Turns agent events into numbered wire events, publishes them, and keeps the transcript.
 
-    def __init__(self, context: WorkerContext, info: TurnInfo, last_seq: int) -> None:
+    Publishing is serialised: an approval's answer, published from another task, takes the next
+    ``seq`` after everything published before it (the replay log refuses a seq out of order).
+    """
+
+    def __init__(self, context: WorkerContext, info: TurnInfo, running: RunningTurn, last_seq: int) -> None:
         self.context = context
         self.info = info
+        self.running = running
         self.transcript = Transcript(last_seq=last_seq)
+        self._publishing = asyncio.Lock()
         self._flushed_at = time.monotonic()
         self._flush: asyncio.Task[None] | None = None
 
@@ -82,20 +113,57 @@ class TurnPublisher:
             wire = events.ToolResult(
                 info.thread_id, info.turn_id, self._next(), event.tool_use_id, event.output, event.is_error
             )
+        elif isinstance(event, ApprovalRequest):
+            wire = events.Approval(
+                info.thread_id,
+                info.turn_id,
+                self._next(),
+                event.request_id,
+                event.tool,
+                event.input,
+                event.suggestions,
+                event.tool_use_id,
+            )
         else:
             assert isinstance(event, StatusNote)
             wire = events.Status(info.thread_id, info.turn_id, self._next(), event.message)
         return events.encode(wire)
 
     async def on_events(self, batch: Sequence[AgentEvent]) -> None:
-        first = self.transcript.last_seq + 1
-        frames = [self._encode(event) for event in batch]
-        await self.context.turns.store.publish(
-            self.info.turn_id, [(first + i, frame) for i, frame in enumerate(frames)]
-        )
+        approvals = self.context.turns.approvals
+        async with self._publishing:
+            frames: list[tuple[int, bytes]] = []
+            for event in batch:
+                if isinstance(event, ApprovalWithdrawn):
+                    await self._publish(frames)
+                    frames = []
+                    await self._resolve(event.request_id, "cancelled")
+                    continue
+                if isinstance(event, ApprovalRequest):
+                    # Recorded (the turn waits) before anyone can see it: an answer always finds it.
+                    await approvals.ask(self.info.turn_id, event.request_id)
+                    self.running.spawn(expire_unanswered(self.context, self.running, event.request_id))
+                frame = self._encode(event)
+                frames.append((self.transcript.last_seq, frame))
+            await self._publish(frames)
         if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S and (self._flush is None or self._flush.done()):
             self._flushed_at = time.monotonic()
             self._flush = asyncio.create_task(self._write_progress(self.transcript.text))
+
+    async def resolve(self, request_id: str, resolution: events.Resolution) -> None:
+        """Say how a request ended (once): `approval_answered` to every follower of the turn."""
+        async with self._publishing:
+            await self._resolve(request_id, resolution)
+
+    async def _resolve(self, request_id: str, resolution: events.Resolution) -> None:
+        if await self.context.turns.approvals.resolve(self.info.turn_id, request_id, resolution):
+            info = self.info
+            answered = events.ApprovalAnswered(info.thread_id, info.turn_id, self._next(), request_id, resolution)
+            await self._publish([(self.transcript.last_seq, events.encode(answered))])
+
+    async def _publish(self, frames: list[tuple[int, bytes]]) -> None:
+        if frames:
+            await self.context.turns.store.publish(self.info.turn_id, frames)
 
     async def _write_progress(self, text: str) -> None:
         try:
@@ -109,13 +177,23 @@ class TurnPublisher:
             await asyncio.gather(self._flush, return_exceptions=True)
 
 
-async def _load_turn(context: WorkerContext, info: TurnInfo) -> tuple[str, str | None] | None:
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    prompt: str
+    session_id: str | None
+    permission_mode: PermissionMode
+    allowed_rules: list[PermissionRule]
+
+
+async def _load_turn(context: WorkerContext, info: TurnInfo) -> _Loaded | None:
     async with context.turns.database.reading() as session:
         prompt = await threads.get_message(session, info.user_message_id)
         thread = await threads.get_thread(session, info.thread_id)
     if prompt is None or thread is None:
         return None
-    return prompt.content, thread.claude_session_id
+    mode: PermissionMode = thread.permission_mode or context.default_mode  # type: ignore[assignment]
+    rules = [rule for value in thread.allowed_tools or [] if (rule := parse_rule(value)) is not None]
+    return _Loaded(prompt.content, thread.claude_session_id, mode, rules)
 
 
 async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
@@ -136,35 +214,44 @@ async def run_claimed_turn(context: WorkerContext, turn_id: str) -> str:
         running.info = claimed.info
         if claimed.cancel_requested:
             running.stop.set()
-        return await _run(context, claimed.info, claimed.last_seq, running.stop)
+        return await _run(context, claimed.info, claimed.last_seq, running)
     finally:
         context.running.pop(turn_id, None)
+        for task in list(running.tasks):
+            task.cancel()
 
 
-async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, stop: asyncio.Event) -> str:
+async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: RunningTurn) -> str:
     turns = context.turns
-    publisher = TurnPublisher(context, info, last_seq)
+    publisher = running.publisher = TurnPublisher(context, info, running, last_seq)
     try:
         loaded = await _load_turn(context, info)
         if loaded is None:  # the thread was deleted while the turn waited
             await finish_turn(turns, info, publisher.transcript, THREAD_GONE)
             return THREAD_GONE.outcome
-        prompt, session_id = loaded
-        outcome = await run_agent_turn(
-            context.runner,
-            prompt,
-            session_id,
-            on_events=publisher.on_events,
-            cancel=stop,
-            inactivity_timeout_s=context.inactivity_timeout_s,
+        agent = await context.pool.checkout(
+            info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules
         )
+        try:
+            running.agent = agent
+            if agent.session_id != loaded.session_id:
+                await _remember_session(context, info, agent.session_id)
+            outcome = await agent.run_turn(
+                loaded.prompt,
+                on_events=publisher.on_events,
+                stop=running.stop,
+                inactivity_timeout_s=context.inactivity_timeout_s,
+            )
+        finally:
+            running.agent = None
+            context.pool.checkin(agent)
         await publisher.settle()
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
         result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, {"numTurns": outcome.num_turns})
         await finish_turn(turns, info, publisher.transcript, ending, result)
         return ending.outcome
     except asyncio.CancelledError:
-        # The worker is shutting down: the agent was killed by run_agent_turn; say so and free the thread.
+        # The worker is shutting down: say so and free the thread (its agent is ended with the pool).
         await publisher.settle()
         await asyncio.shield(finish_turn(turns, info, publisher.transcript, SHUTDOWN))
         raise
@@ -177,3 +264,9 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, stop: asyn
             # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
             log.warning("turn %s: Redis unavailable; a reaper will end it", info.turn_id)
         return "agent_error"
+
+
+async def _remember_session(context: WorkerContext, info: TurnInfo, session_id: str) -> None:
+    """A new session is the thread's from its first turn on: a turn stopped early stays resumable."""
+    async with context.turns.database.transaction() as session:
+        await threads.set_session_id(session, info.thread_id, session_id)

@@ -23,11 +23,14 @@ from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
+from sandchat.turns.approvals import approved_request
 from sandchat.turns.reaper import ReaperPolicy, run_reaper
 from sandchat.turns.store import ALIVE_REFRESH_S
 
+from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import build_runner
+from sandchat_worker.turn_approvals import deliver_answer, deliver_missed_answers
 from sandchat_worker.turn_job import WorkerContext, run_claimed_turn, run_turn
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ async def _heartbeat(context: WorkerContext) -> None:
     turns = context.turns
     while True:
         with contextlib.suppress(Exception):
-            await turns.routing.heartbeat(context.worker_id, [])
+            await turns.routing.heartbeat(context.worker_id, context.pool.threads)
             await turns.store.heartbeat(list(context.running), context.worker_id)
         await asyncio.sleep(ALIVE_REFRESH_S)
 
@@ -135,28 +138,37 @@ async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> N
                     if message.get("type") == "message":
                         worker.wake.set()
                     elif message.get("type") == "pmessage":
-                        turn_id = keys.turn_of_channel(message["channel"])
-                        running = context.running.get(turn_id or "")
-                        if running is not None and message["data"] == b"cancel":
-                            log.info("turn %s: cancel requested", turn_id)
-                            running.stop.set()
+                        _control(context, keys.turn_of_channel(message["channel"]), message["data"])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("control listener lost Redis (%s); reconnecting", type(exc).__name__)
-            # A cancel sent meanwhile is still readable from its key.
-            for turn_id, running in list(context.running.items()):
-                with contextlib.suppress(Exception):
+            # A cancel or an answer sent meanwhile is still readable from its key.
+            with contextlib.suppress(Exception):
+                for turn_id, running in list(context.running.items()):
                     if await context.turns.store.cancel_requested(turn_id):
                         running.stop.set()
+                await deliver_missed_answers(context)
             await asyncio.sleep(1)
+
+
+def _control(context: WorkerContext, turn_id: str | None, data: bytes) -> None:
+    """A message on a turn's control channel: stop it, or pass it a person's approval."""
+    running = context.running.get(turn_id or "")
+    if running is None:
+        return  # another worker's turn
+    if data == b"cancel":
+        log.info("turn %s: cancel requested", turn_id)
+        running.stop.set()
+    elif (request_id := approved_request(data)) is not None:
+        running.spawn(deliver_answer(context, running, request_id))
 
 
 async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
     while True:
         # Also end what a worker that died on this host left running (sandchat.agent_groups).
         await asyncio.to_thread(GROUPS.reap_orphans)
-        result = await probe(context.runner)
+        result = await probe(context.pool.runner)
         state = _SandboxState(result.health_status, result.message)
         try:
             await redis.set(context.turns.keys.sandbox_status, msgspec.json.encode(state), ex=PROBE_TTL_S)
@@ -181,17 +193,40 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
     async def on_startup(ctx: dict[Any, Any]) -> None:
         redis = ctx["redis"]
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        turns = Turns.connect(redis, keys, database)
+
+        async def hold(thread_id: str) -> None:
+            with contextlib.suppress(Exception):  # the heartbeat says it again
+                await turns.routing.hold(thread_id, worker_id)
+
+        async def release(thread_id: str) -> None:
+            with contextlib.suppress(Exception):  # the hold expires by itself
+                await turns.routing.release(thread_id, worker_id)
+
+        pool = AgentPool(
+            runner,
+            max_agents=settings.worker_max_agents,
+            idle_s=settings.agent_idle_s,
+            on_start=hold,
+            on_end=release,
+        )
         context = WorkerContext(
-            worker_id, Turns.connect(redis, keys, database), runner, settings.agent_inactivity_timeout_s
+            worker_id,
+            turns,
+            pool,
+            settings.agent_inactivity_timeout_s,
+            settings.agent_permission_mode,
+            settings.approval_timeout_s,
         )
         ctx["sandchat"] = context
         with contextlib.suppress(Exception):
             await database.log_startup()
         log.info(
-            "worker %s: runner %s, %d concurrent turns, queue %s",
+            "worker %s: runner %s, %d concurrent turns, %d idle live agents at most, queue %s",
             worker_id,
             runner.name,
             settings.worker_max_jobs,
+            settings.worker_max_agents,
             keys.queue,
         )
         background.extend(
@@ -212,6 +247,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         if context is not None:
             with contextlib.suppress(Exception):
                 await context.turns.routing.retire(context.worker_id)
+            await context.pool.close_all()
         await database.close()
 
     worker = TurnWorker(
