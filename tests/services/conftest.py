@@ -18,6 +18,7 @@ from sandchat.database import Database
 from sandchat.settings import Settings, build_settings
 from sandchat.turns import Turns, queue
 from sandchat_gateway.server import Gateway
+from sandchat_worker.turn_job import WorkerContext
 from sandchat_worker.worker_app import build_worker
 
 from tests.backends import free_port
@@ -27,10 +28,17 @@ from tests.backends import free_port
 class Services:
     settings: Settings
     turns: Turns
+    worker: Worker
 
     @property
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.settings.gateway_port}/chat"
+
+    @property
+    def context(self) -> WorkerContext:
+        """The worker's own state (its live agents), once it has started."""
+        context: WorkerContext = self.worker.ctx["sandchat"]
+        return context
 
 
 async def _wait_for_port(port: int, timeout: float = 10) -> None:
@@ -52,8 +60,19 @@ def simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def service_settings() -> dict[str, object]:
+    """Settings a test module overrides for its services (e.g. APPROVAL_TIMEOUT_S)."""
+    return {}
+
+
+@pytest.fixture
 async def services(
-    database_url: str, redis_url: str, redis_namespace: str, database: Database, simulator: None
+    database_url: str,
+    redis_url: str,
+    redis_namespace: str,
+    database: Database,
+    simulator: None,
+    service_settings: dict[str, object],
 ) -> AsyncIterator[Services]:
     settings = build_settings(
         database_url=database_url,
@@ -62,6 +81,7 @@ async def services(
         gateway_port=free_port(),
         agent_runner="simulator",
         turn_pickup_timeout_s=10,
+        **service_settings,
     )
     stop = asyncio.Event()
     gateway = asyncio.create_task(Gateway(settings).run(stop))
@@ -70,7 +90,7 @@ async def services(
     client = queue.connect(redis_url)
     try:
         await _wait_for_port(settings.gateway_port)
-        yield Services(settings, Turns.connect(client, settings.redis_keys, database))
+        yield Services(settings, Turns.connect(client, settings.redis_keys, database), worker)
     finally:
         stop.set()
         working.cancel()

@@ -1,0 +1,244 @@
+"""Live sessions through the gateway and a worker: approvals from any tab, a stop that keeps the agent.
+
+The agent is the simulator with the thread's permission mode set to `default` (it asks before a
+tool); the gateway and the worker run in this process against real Redis and a real database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sandchat import threads
+from sandchat.database import Database
+
+from tests.e2e.chat_client import ChatClient
+from tests.services.conftest import Services
+from tests.turns.conftest import new_thread
+
+Event = dict[str, Any]
+
+
+async def asking_thread(database: Database) -> str:
+    thread_id = await new_thread(database)
+    async with database.transaction() as session:
+        await threads.update_thread(session, thread_id, permission_mode="default")
+    return thread_id
+
+
+async def until(client: ChatClient, kind: str, seen: list[Event] | None = None) -> Event:
+    """Read events until one of ``kind`` (keeping them all in ``seen``)."""
+    while True:
+        event = await client.receive()
+        if seen is not None:
+            seen.append(event)
+        if event["type"] == kind:
+            return event
+
+
+async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(
+    services: Services, database: Database
+) -> None:
+    thread_id = await asking_thread(database)
+    asker = await ChatClient.open(services.gateway_url)
+    other_tab = await ChatClient.open(services.gateway_url)
+    try:
+        await other_tab.send({"type": "watch", "threadId": thread_id})
+        await until(other_tab, "watching")
+        await asker.message(thread_id, "[[touch]] make the file")
+        request = await until(asker, "approval")
+        assert await until(other_tab, "approval") == request
+        await other_tab.send(
+            {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": "allow"}
+        )
+        seen: list[Event] = []
+        answered = await until(asker, "approval_answered", seen)
+        final = await until(asker, "done", seen)
+        assert await until(other_tab, "approval_answered") == answered
+    finally:
+        await asker.close()
+        await other_tab.close()
+    assert (request["tool"], request["input"]["command"]) == ("Bash", "touch touched.txt")
+    assert request["suggestions"]
+    assert answered["decision"] == "allow"
+    assert answered["seq"] == request["seq"] + 1
+    result = next(event for event in seen if event["type"] == "tool_result")
+    assert not result["isError"]
+    assert final["type"] == "done"
+
+
+async def test_two_tabs_answering_at_once_give_one_decision(services: Services, database: Database) -> None:
+    thread_id = await asking_thread(database)
+    tabs = [await ChatClient.open(services.gateway_url) for _ in range(2)]
+    try:
+        await tabs[1].send({"type": "watch", "threadId": thread_id})
+        await until(tabs[1], "watching")
+        await tabs[0].message(thread_id, "[[touch]] make the file")
+        request = await until(tabs[0], "approval")
+        await until(tabs[1], "approval")
+        decisions = ("deny", "allow")
+        for tab, decision in zip(tabs, decisions, strict=True):
+            await tab.send(
+                {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": decision}
+            )
+        seen: list[list[Event]] = [[], []]
+        finals = [await until(tab, "done", events) for tab, events in zip(tabs, seen, strict=True)]
+    finally:
+        for tab in tabs:
+            await tab.close()
+    answers = [[event for event in events if event["type"] == "approval_answered"] for events in seen]
+    refused = [any(event.get("message") == "This request was already answered." for event in e) for e in seen]
+    assert answers[0] == answers[1]
+    assert len(answers[0]) == 1
+    assert refused.count(True) == 1  # the other answer lost, and its tab was told so
+    assert answers[0][0]["decision"] == decisions[refused.index(False)]
+    assert finals[0] == finals[1]
+
+
+async def test_a_late_answer_is_told_the_request_was_answered(services: Services, database: Database) -> None:
+    thread_id = await asking_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.message(thread_id, "[[touch]] make the file")
+        request = await until(client, "approval")
+        approve = {"type": "approve", "threadId": thread_id, "requestId": request["requestId"]}
+        await client.send({**approve, "decision": "deny", "message": "not that file"})
+        await until(client, "approval_answered")
+        await client.send({**approve, "decision": "allow"})
+        late = await until(client, "error")
+        await until(client, "done")
+    finally:
+        await client.close()
+    assert (late["code"], late["message"]) == ("invalid_message", "This request was already answered.")
+
+
+async def test_a_denied_tool_does_not_run_and_the_agent_reads_the_reason(
+    services: Services, database: Database
+) -> None:
+    thread_id = await asking_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.message(thread_id, "[[touch]] make the file")
+        request = await until(client, "approval")
+        await client.send(
+            {
+                "type": "approve",
+                "threadId": thread_id,
+                "requestId": request["requestId"],
+                "decision": "deny",
+                "message": "Not in this folder.",
+            }
+        )
+        seen: list[Event] = []
+        await until(client, "done", seen)
+    finally:
+        await client.close()
+    result = next(event for event in seen if event["type"] == "tool_result")
+    assert result["isError"]
+    assert "Not in this folder." in result["output"]
+
+
+async def test_stop_while_the_agent_waits_cancels_the_request_and_keeps_the_agent(
+    services: Services, database: Database
+) -> None:
+    thread_id = await asking_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        started = await client.message(thread_id, "[[touch]] make the file")
+        await until(client, "approval")
+        agent = services.context.pool.get(thread_id)
+        assert agent is not None
+        pid = agent.pid
+        await client.send({"type": "cancel", "threadId": thread_id})
+        answered = await until(client, "approval_answered")
+        stopped = await until(client, "error")
+        _, next_turn = await client.turn(thread_id, "carry on")
+    finally:
+        await client.close()
+    assert answered["decision"] == "cancelled"
+    assert (stopped["code"], stopped["message"]) == ("cancelled", "Stopped.")
+    assert next_turn.final["type"] == "done"
+    async with database.reading() as session:
+        stored = await threads.get_message(session, started["messageId"])
+        thread = await threads.get_thread(session, thread_id)
+    assert stored is not None
+    assert stored.status == "cancelled"
+    assert thread is not None
+    assert next_turn.final["sessionId"] == thread.claude_session_id
+    live = services.context.pool.get(thread_id)
+    assert live is not None
+    assert live.pid == pid  # the same process answered the next message
+
+
+async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(
+    services: Services, database: Database
+) -> None:
+    thread_id = await asking_thread(database)
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.message(thread_id, "[[touch]] make the file")
+        request = await until(client, "approval")
+        await client.send(
+            {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": "allow_always"}
+        )
+        assert (await until(client, "approval_answered"))["decision"] == "allow_always"
+        await until(client, "done")
+        seen: list[Event] = []
+        await client.message(thread_id, "[[touch]] again please")
+        await until(client, "done", seen)
+    finally:
+        await client.close()
+    assert [event["type"] for event in seen].count("approval") == 0
+    async with database.reading() as session:
+        thread = await threads.get_thread(session, thread_id)
+    assert thread is not None
+    assert thread.allowed_tools == [{"toolName": "Bash", "ruleContent": "touch touched.txt"}]
+
+
+async def test_a_question_is_answered_with_the_chosen_option(services: Services, database: Database) -> None:
+    thread_id = await new_thread(database)  # AskUserQuestion asks in every mode
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.message(thread_id, "[[ask]] pick a colour")
+        request = await until(client, "approval")
+        question = request["input"]["questions"][0]["question"]
+        await client.send(
+            {
+                "type": "approve",
+                "threadId": thread_id,
+                "requestId": request["requestId"],
+                "decision": "allow",
+                "answers": {question: "Green"},
+            }
+        )
+        seen: list[Event] = []
+        await until(client, "done", seen)
+    finally:
+        await client.close()
+    assert request["tool"] == "AskUserQuestion"
+    result = next(event for event in seen if event["type"] == "tool_result")
+    assert '="Green"' in result["output"]
+
+
+class TestUnansweredRequests:
+    @pytest.fixture
+    def service_settings(self) -> dict[str, object]:
+        return {"approval_timeout_s": 0.5}
+
+    async def test_a_request_nobody_answers_expires_and_the_agent_is_told_no(
+        self, services: Services, database: Database
+    ) -> None:
+        thread_id = await asking_thread(database)
+        client = await ChatClient.open(services.gateway_url)
+        try:
+            await client.message(thread_id, "[[touch]] make the file")
+            await until(client, "approval")
+            answered = await until(client, "approval_answered")
+            seen: list[Event] = []
+            await until(client, "done", seen)
+        finally:
+            await client.close()
+        assert answered["decision"] == "expired"
+        result = next(event for event in seen if event["type"] == "tool_result")
+        assert result["isError"]
+        assert "No one answered within 0.5 s" in result["output"]
