@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.chat_client import ChatClient, messages, new_thread
-from tests.stack import Stack
+from tests.e2e.conftest import stack_settings
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +106,40 @@ async def test_gateway_killed_mid_turn_the_client_resumes_on_the_other(own_stack
     seqs = before.seqs + after.seqs
     assert seqs == list(range(1, len(seqs) + 1))
     assert before.text + after.text == messages(own_stack.api_url, thread_id)[-1]["content"]
+
+
+@pytest.fixture
+def two_worker_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+    """Two workers whose agents ask before a tool (AGENT_PERMISSION_MODE=default)."""
+    settings = stack_settings(tmp_path, redis_url, AGENT_PERMISSION_MODE="default")
+    with running_stack(workers=2, gateways=1, **settings) as running:
+        yield running
+
+
+async def test_worker_killed_while_an_approval_waits_answers_it_interrupted_and_another_worker_resumes(
+    two_worker_stack: Stack,
+) -> None:
+    stack = two_worker_stack
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url(0))
+    try:
+        await client.message(thread_id, "[[touch]] make the file")
+        while (request := await client.receive())["type"] != "approval":
+            pass
+        holder = next(worker for worker in stack.workers() if worker.lines_with(request["turnId"]))
+        holder.kill()
+        events = []
+        while (event := await client.receive(timeout=15))["type"] != "error":
+            events.append(event)
+        answered = [e for e in events if e["type"] == "approval_answered"]
+        _, after = await client.turn(thread_id, "are you still there?")
+    finally:
+        await client.close()
+    assert [(e["requestId"], e["decision"]) for e in answered] == [(request["requestId"], "interrupted")]
+    assert event["code"] == "interrupted"
+    assert after.final["type"] == "done"
+    survivor = next(worker for worker in stack.workers() if worker is not holder)
+    assert survivor.lines_with(after.final["turnId"])
+    session = messages(stack.api_url, thread_id)
+    assert after.final["sessionId"] is not None
+    assert [m["status"] for m in session] == ["complete", "interrupted", "complete", "complete"]

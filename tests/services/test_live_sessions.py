@@ -36,9 +36,7 @@ async def until(client: ChatClient, kind: str, seen: list[Event] | None = None) 
             return event
 
 
-async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(
-    services: Services, database: Database
-) -> None:
+async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(services: Services, database: Database) -> None:
     thread_id = await asking_thread(database)
     asker = await ChatClient.open(services.gateway_url)
     other_tab = await ChatClient.open(services.gateway_url)
@@ -170,9 +168,7 @@ async def test_stop_while_the_agent_waits_cancels_the_request_and_keeps_the_agen
     assert live.pid == pid  # the same process answered the next message
 
 
-async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(
-    services: Services, database: Database
-) -> None:
+async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(services: Services, database: Database) -> None:
     thread_id = await asking_thread(database)
     client = await ChatClient.open(services.gateway_url)
     try:

@@ -212,6 +212,7 @@ async def run_claimed_turn(context: WorkerContext, turn_id: str) -> str:
             log.info("turn %s already ended or taken before this worker claimed it", turn_id)
             return "skipped"
         running.info = claimed.info
+        log.info("turn %s of thread %s: claimed by this worker", turn_id, claimed.info.thread_id)
         if claimed.cancel_requested:
             running.stop.set()
         return await _run(context, claimed.info, claimed.last_seq, running)
