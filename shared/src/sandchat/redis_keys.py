@@ -45,7 +45,7 @@ class RedisKeys:
         return f"{self.namespace}:turn:{turn_id}:log"
 
     def turn_info(self, turn_id: str) -> str:
-        """A hash: thread id, message ids, state (queued, running), worker."""
+        """A hash: thread id, message ids, state (starting, queued, running), worker."""
         return f"{self.namespace}:turn:{turn_id}:info"
 
     def turn_alive(self, turn_id: str) -> str:

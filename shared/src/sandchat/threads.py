@@ -15,10 +15,12 @@ from typing import Any, Final
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import DEFAULT_TITLE, Message, Thread, utcnow
+from sandchat.models import DEFAULT_TITLE, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
 MAX_PAGE_SIZE: Final = 200
+# Ids are UUIDs (36 characters); anything much longer names nothing.
+MAX_ID_CHARS: Final = 64
 
 
 class InvalidCursorError(ValueError):
@@ -38,6 +40,15 @@ class Exchange:
 class ThreadPage:
     threads: list[Thread]
     next_cursor: str | None
+
+
+def is_plausible_id(value: str) -> bool:
+    """Whether ``value`` could be a thread's or message's id.
+
+    One that cannot (too long, or holding a NUL, which PostgreSQL cannot store) names nothing: it is
+    answered "not found" without being looked up, and never becomes part of a Redis key.
+    """
+    return 0 < len(value) <= MAX_ID_CHARS and "\x00" not in value
 
 
 def title_from_message(content: str) -> str:
@@ -113,21 +124,36 @@ async def add_message(
     return message
 
 
-async def begin_exchange(session: AsyncSession, thread_id: str, content: str, turn_id: str) -> Exchange | None:
+async def begin_exchange(
+    session: AsyncSession,
+    thread_id: str,
+    content: str,
+    turn_id: str,
+    *,
+    user_id: str | None = None,
+    reply_id: str | None = None,
+) -> Exchange | None:
     """Store a user message and the assistant's empty `streaming` reply; ``None`` when no such thread.
 
     On the thread's first message the title becomes its first words, unless the user chose one.
     The few statements a turn's start costs are on the path to its first token, so this is one
-    read and one flush rather than a call per row.
+    read and one flush rather than a call per row. The messages' ids may be chosen beforehand
+    (the gateway registers the turn before storing it).
     """
     has_messages = exists().where(Message.thread_id == Thread.id)
     row = (await session.execute(select(Thread, has_messages).where(Thread.id == thread_id))).first()
     if row is None:
         return None
     thread, started_before = row
-    user = Message(thread_id=thread_id, role="user", content=content, created_at=utcnow())
+    user = Message(id=user_id or new_id(), thread_id=thread_id, role="user", content=content, created_at=utcnow())
     reply = Message(
-        thread_id=thread_id, role="assistant", content="", status="streaming", turn_id=turn_id, created_at=utcnow()
+        id=reply_id or new_id(),
+        thread_id=thread_id,
+        role="assistant",
+        content="",
+        status="streaming",
+        turn_id=turn_id,
+        created_at=utcnow(),
     )
     session.add_all([user, reply])
     title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(content)
@@ -163,6 +189,26 @@ async def update_message(
         values["meta"] = meta
     if values:
         await session.execute(update(Message).where(Message.id == message_id).values(**values))
+
+
+async def finish_message(
+    session: AsyncSession,
+    message_id: str,
+    *,
+    content: str,
+    status: str,
+    error: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> bool:
+    """Give a streaming reply its final text and status, once: a final status is never overwritten.
+
+    ``False`` when the message is not (or no longer) streaming.
+    """
+    values: dict[str, Any] = {"content": content, "status": status, "error": error}
+    if meta is not None:
+        values["meta"] = meta
+    query = update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
+    return bool((await session.execute(query)).rowcount)  # type: ignore[attr-defined]
 
 
 async def set_session_id(session: AsyncSession, thread_id: str, session_id: str | None) -> None:

@@ -17,17 +17,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from sandchat import events, threads, turn_queue
 from sandchat.database import Database
 from sandchat.transcript import Transcript
-from sandchat.turn_store import ALIVE_TTL_S, REPLAY_RETENTION_S, TurnInfo, TurnStore
+from sandchat.turn_store import REPLAY_RETENTION_S, TurnInfo, TurnStore
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED_MESSAGE: Final = "The worker running this reply stopped; the reply was interrupted."
+NOT_STARTED_MESSAGE: Final = "This reply could not be started; send your message again."
 CANCELLED_MESSAGE: Final = "Stopped."
 # A queued turn whose arq job has vanished for this long was lost (its worker died picking it up).
 LOST_JOB_GRACE_S: Final = 5.0
 REAP_INTERVAL_S: Final = 2.0
 # How long a final write is retried while the database is away.
 FINAL_WRITE_RETRY_S: Final = 120.0
+# Final writes being retried in the background (kept referenced until they end).
+_retries: set[asyncio.Task[None]] = set()
 
 
 async def finish_turn(
@@ -42,8 +45,13 @@ async def finish_turn(
     cost_usd: float | None = None,
     duration_ms: int | None = None,
     extra_meta: dict[str, Any] | None = None,
+    retry_in_background: bool = False,
 ) -> bool:
-    """End the turn with ``done`` (no ``code``) or an ``error``; ``False`` if someone else ended it."""
+    """End the turn with ``done`` (no ``code``) or an ``error``; ``False`` if someone else ended it.
+
+    A final write the database refused is retried for a while: awaited here, or in a background
+    task with ``retry_in_background`` (for callers that must answer a client meanwhile).
+    """
     if not await store.claim_finish(info.turn_id):
         return False
     status = "complete" if code is None else events.STATUS_FOR_CODE.get(code, "error")
@@ -59,7 +67,7 @@ async def finish_turn(
 
     async def store_final() -> None:
         async with database.transaction() as session:
-            await threads.update_message(
+            await threads.finish_message(
                 session,
                 info.message_id,
                 content=transcript.text,
@@ -82,7 +90,13 @@ async def finish_turn(
     await store.publish(info.turn_id, [(seq, events.encode(final))])
     await store.redis.expire(store.keys.turn_log(info.turn_id), REPLAY_RETENTION_S)  # if the final made the log
     if not stored:
-        await _retry(store_final, info.turn_id)
+        retrying = _retry(store_final, info.turn_id)
+        if retry_in_background:
+            task = asyncio.create_task(retrying)
+            _retries.add(task)
+            task.add_done_callback(_retries.discard)
+        else:
+            await retrying
     return True
 
 
@@ -115,8 +129,8 @@ async def interrupt_turn(store: TurnStore, database: Database, turn_id: str, rea
     return ended
 
 
-async def reap_dead_turns(store: TurnStore, database: Database) -> int:
-    """Interrupt turns whose worker stopped heart-beating, or whose queued job was lost."""
+async def reap_dead_turns(store: TurnStore, database: Database, lost_job_grace_s: float = LOST_JOB_GRACE_S) -> int:
+    """End turns whose worker stopped heart-beating, whose queued job was lost, or whose start never finished."""
     reaped = 0
     now = time.time()
     active = [
@@ -133,19 +147,27 @@ async def reap_dead_turns(store: TurnStore, database: Database) -> int:
             continue
         if alive:
             continue
-        if state == "running" or (
-            now - queued_at > max(LOST_JOB_GRACE_S, ALIVE_TTL_S)
-            and not await turn_queue.job_is_pending(store.redis, turn)
+        if state == "starting":
+            # The gateway starting it died or lost Redis (a healthy start takes well under start_ttl_s).
+            if now - queued_at > store.start_ttl_s:
+                reaped += await interrupt_turn(store, database, turn, NOT_STARTED_MESSAGE)
+        elif state == "running" or (
+            now - queued_at > lost_job_grace_s and not await turn_queue.job_is_pending(store.redis, turn)
         ):
             reaped += await interrupt_turn(store, database, turn)
     return reaped
 
 
-async def run_reaper(store: TurnStore, database: Database, interval_s: float = REAP_INTERVAL_S) -> None:
+async def run_reaper(
+    store: TurnStore,
+    database: Database,
+    interval_s: float = REAP_INTERVAL_S,
+    lost_job_grace_s: float = LOST_JOB_GRACE_S,
+) -> None:
     """Forever: reap dead turns every few seconds. Survives Redis and database outages."""
     while True:
         try:
-            await reap_dead_turns(store, database)
+            await reap_dead_turns(store, database, lost_job_grace_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

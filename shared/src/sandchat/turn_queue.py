@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 RUN_TURN: Final = "run_turn"
 
@@ -32,7 +36,11 @@ async def enqueue_turn(redis: ArqRedis, queue_name: str, turn_id: str) -> bool:
     if job is None:
         return False
     # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
-    await redis.publish(wake_channel(queue_name), b"")
+    # The job is queued whatever happens to this: a lost wake-up costs one poll delay, not the turn.
+    try:
+        await redis.publish(wake_channel(queue_name), b"")
+    except RedisError as exc:
+        log.warning("turn %s queued; waking the workers failed (%s), they find it at their next poll", turn_id, exc)
     return True
 
 

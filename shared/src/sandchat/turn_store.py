@@ -21,6 +21,45 @@ REPLAY_MAX_EVENTS: Final = 200_000
 # The worker refreshes the alive key every ALIVE_REFRESH_S; missing for ALIVE_TTL_S means it died.
 ALIVE_TTL_S: Final = 5
 ALIVE_REFRESH_S: Final = 1.5
+# A gateway starting a turn (storing the messages, queueing the job) holds the thread's lock for at
+# most this long; a gateway that dies or loses Redis meanwhile leaves a lock that expires by itself,
+# and a reaper ends the turn it had registered.
+START_TTL_S: Final = 30
+# Whoever ends a turn claims it first. A claim this old on a turn that is still active means its
+# holder died between claiming and freeing the thread: a reaper may take the turn over.
+FINISH_CLAIM_STALE_S: Final = 60
+
+# Take the thread's lock (expiring) and register the turn in the same step: a lock never exists
+# without a turn the reapers know.
+_BEGIN_TURN = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], 'thread_id', ARGV[3], 'message_id', ARGV[4], 'user_message_id', ARGV[5],
+           'state', 'starting')
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return 1
+"""
+
+# A started turn whose messages are stored is handed to the queue: its lock stops expiring (the
+# reapers end it if its job or worker is lost). Refused if the lock expired or the turn was ended.
+_QUEUE_TURN = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+redis.call('PERSIST', KEYS[1])
+redis.call('HSET', KEYS[2], 'state', 'queued')
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+# Become the one who ends the turn: free, or claimed long ago by someone who never finished it.
+_CLAIM_FINISH = """
+local claimed = tonumber(redis.call('GET', KEYS[1]))
+if claimed then
+  if tonumber(ARGV[1]) - claimed < tonumber(ARGV[2]) or not redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+return 1
+"""
 
 # Release the thread lock only if it still names this turn; expire the logs; forget the turn.
 _END_TURN = """
@@ -50,7 +89,7 @@ class TurnInfo:
     thread_id: str
     message_id: str
     user_message_id: str
-    state: str  # queued | running
+    state: str  # starting | queued | running
 
 
 def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
@@ -59,24 +98,59 @@ def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
         thread_id=fields.get("thread_id", ""),
         message_id=fields.get("message_id", ""),
         user_message_id=fields.get("user_message_id", ""),
-        state=fields.get("state", "queued"),
+        state=fields.get("state", "starting"),
     )
 
 
 class TurnStore:
     """Redis operations on turns. Holds no state of its own besides the client."""
 
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys, *, start_ttl_s: float = START_TTL_S) -> None:
         self.redis = redis
         self.keys = keys
+        self.start_ttl_s = start_ttl_s
+        self._begin_turn = redis.register_script(_BEGIN_TURN)
+        self._queue_turn = redis.register_script(_QUEUE_TURN)
+        self._claim_finish = redis.register_script(_CLAIM_FINISH)
         self._end_turn = redis.register_script(_END_TURN)
         self._start_turn = redis.register_script(_START_TURN)
 
-    # --- the thread lock -------------------------------------------------------------------------
+    # --- the thread lock and the turn's registration ---------------------------------------------
 
-    async def lock_thread(self, thread_id: str, turn_id: str) -> bool:
-        """Take the thread's lock for ``turn_id``; ``False`` when another turn holds it."""
-        return bool(await self.redis.set(self.keys.thread_turn(thread_id), turn_id, nx=True))
+    async def begin(self, info: TurnInfo) -> bool:
+        """Lock the thread for a new turn and register it as ``starting``; ``False`` when the thread is busy.
+
+        The lock expires after ``start_ttl_s`` unless :meth:`hand_to_queue` is reached first.
+        """
+        keys = self.keys
+        return bool(
+            await self._begin_turn(
+                keys=[keys.thread_turn(info.thread_id), keys.turn_info(info.turn_id), keys.active_turns],
+                args=[
+                    info.turn_id,
+                    max(1, round(self.start_ttl_s * 1000)),
+                    info.thread_id,
+                    info.message_id,
+                    info.user_message_id,
+                    time.time(),
+                ],
+            )
+        )
+
+    async def hand_to_queue(self, info: TurnInfo) -> bool:
+        """Mark a starting turn ``queued`` (its job is about to be enqueued); ``False`` if it is already over."""
+        keys = self.keys
+        return bool(
+            await self._queue_turn(
+                keys=[
+                    keys.thread_turn(info.thread_id),
+                    keys.turn_info(info.turn_id),
+                    keys.thread_last_turn(info.thread_id),
+                    keys.turn_finished(info.turn_id),
+                ],
+                args=[info.turn_id, REPLAY_RETENTION_S * 6],
+            )
+        )
 
     async def unlock_thread(self, thread_id: str, turn_id: str) -> None:
         """Free the thread (if this turn still holds it), let the turn's logs expire, forget the turn.
@@ -103,24 +177,6 @@ class TurnStore:
         running, last = await self.redis.mget(self.keys.thread_turn(thread_id), self.keys.thread_last_turn(thread_id))
         value = running or last
         return value.decode() if value else None
-
-    # --- registration ----------------------------------------------------------------------------
-
-    async def register(self, info: TurnInfo) -> None:
-        """Record a newly queued turn so workers, reapers and resumes can find it."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.keys.turn_info(info.turn_id),
-                mapping={
-                    "thread_id": info.thread_id,
-                    "message_id": info.message_id,
-                    "user_message_id": info.user_message_id,
-                    "state": info.state,
-                },
-            )
-            pipe.set(self.keys.thread_last_turn(info.thread_id), info.turn_id, ex=REPLAY_RETENTION_S * 6)
-            pipe.zadd(self.keys.active_turns, {info.turn_id: time.time()})
-            await pipe.execute()
 
     async def info(self, turn_id: str) -> TurnInfo | None:
         raw: dict[bytes, bytes] = await self.redis.hgetall(self.keys.turn_info(turn_id))  # type: ignore[misc]
@@ -196,8 +252,14 @@ class TurnStore:
     # --- ending ----------------------------------------------------------------------------------
 
     async def claim_finish(self, turn_id: str) -> bool:
-        """Become the one who ends this turn (the worker, or a reaper after it died)."""
-        return bool(await self.redis.set(self.keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
+        """Become the one who ends this turn (the worker, a gateway, or a reaper after they died)."""
+        keys = self.keys
+        return bool(
+            await self._claim_finish(
+                keys=[keys.turn_finished(turn_id), keys.active_turns],
+                args=[time.time(), FINISH_CLAIM_STALE_S, turn_id, REPLAY_RETENTION_S * 6],
+            )
+        )
 
     # --- cancel ----------------------------------------------------------------------------------
 

@@ -12,29 +12,35 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sandchat import events, threads, turn_queue
 from sandchat.database import Database
+from sandchat.models import new_id
 from sandchat.transcript import Transcript
-from sandchat.turn_end import CANCELLED_MESSAGE, finish_turn
+from sandchat.turn_end import CANCELLED_MESSAGE, NOT_STARTED_MESSAGE, finish_turn
 from sandchat.turn_store import TurnInfo, TurnStore
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 
 from sandchat_gateway.connection import ChatConnection
 
 log = logging.getLogger(__name__)
 
-MAX_THREAD_ID_CHARS: Final = 64
 NO_SUCH_THREAD: Final = "No thread with this id."
 BUSY: Final = "A reply is still streaming in this thread; wait for it or stop it."
 EMPTY: Final = "The message is empty."
 TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
+TOO_DEEP: Final = "Invalid message: it is nested too deeply."
 # The longest frame worth decoding: 100,000 characters escaped as JSON, with room to spare.
 MAX_REQUEST_CHARS: Final = 1 << 20
+# An error quotes at most this much of what the client sent.
+MAX_QUOTE_CHARS: Final = 200
 RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
 # Tries of the store transaction when SQLite stays busy past its timeout.
 STORE_ATTEMPTS: Final = 3
 QUEUE_FAILED: Final = "Your message was stored but could not be queued (Redis is unavailable); try again."
+REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
+DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
 
 
 @dataclass(slots=True)
@@ -47,6 +53,20 @@ class Chat:
     queue_name: str
 
     async def handle(self, connection: ChatConnection, frame: str | bytes) -> None:
+        """Answer one frame of a client. Never raises: whatever fails, the client hears one error."""
+        try:
+            await self._handle(connection, frame)
+        except RedisError as exc:
+            log.warning("request failed, Redis unavailable: %s", type(exc).__name__)
+            connection.send_error(_thread_id_of(frame), "agent_error", REDIS_UNAVAILABLE)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("request failed, database unavailable: %s", type(exc).__name__)
+            connection.send_error(_thread_id_of(frame), "agent_error", DATABASE_UNAVAILABLE)
+        except Exception:
+            log.exception("request failed")
+            connection.send_error(_thread_id_of(frame), "agent_error", "Something went wrong on our side; try again.")
+
+    async def _handle(self, connection: ChatConnection, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             connection.send_error(None, "invalid_message", "Frames must be text: one JSON object each.")
             return
@@ -60,10 +80,13 @@ class Chat:
         try:
             request = events.decode_request(frame)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {exc}.")
+            connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {_quote(str(exc))}.")
             return
-        if len(request.thread_id) > MAX_THREAD_ID_CHARS:
-            # Thread ids are UUIDs; a longer one names no thread and must not become a Redis key.
+        except RecursionError:
+            connection.send_error(None, "invalid_message", TOO_DEEP)
+            return
+        if not threads.is_plausible_id(request.thread_id):
+            # Such an id names no thread and must not become a Redis key or reach the database.
             connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
         if isinstance(request, events.SendMessage):
@@ -74,6 +97,12 @@ class Chat:
             await self.resume(connection, request)
 
     async def start_turn(self, connection: ChatConnection, request: events.SendMessage) -> None:
+        """Store the message and queue its turn; the client hears `started` or one error.
+
+        The thread's lock is taken and the turn registered in one Redis step. From then on, whatever
+        fails, the turn ends: here when possible, else (Redis away, the gateway gone) its lock
+        expires and a reaper ends it.
+        """
         thread_id, content = request.thread_id, request.content
         if not content.strip():
             connection.send_error(thread_id, "invalid_message", EMPTY)
@@ -84,43 +113,46 @@ class Chat:
         if "\x00" in content:
             connection.send_error(thread_id, "invalid_message", NUL)
             return
+        info = TurnInfo(str(uuid.uuid4()), thread_id, new_id(), new_id(), "starting")
         # The lock first: it is one Redis round trip, and a busy thread then costs no database work.
-        turn_id = str(uuid.uuid4())
-        if not await self.store.lock_thread(thread_id, turn_id):
+        if not await self.store.begin(info):
             connection.send_error(thread_id, "thread_busy", BUSY)
             return
         try:
-            exchange = await self._store_turn(thread_id, turn_id, content)
+            exchange = await self._store_turn(info, content)
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("thread %s: could not store the message: %s", thread_id, exc)
-            await self.store.unlock_thread(thread_id, turn_id)
+            log.warning("thread %s: could not store the message: %s", thread_id, type(exc).__name__)
+            # The write may have happened after all (a commit whose answer was lost): end the turn properly.
+            await self._end_unqueued(info, STORE_FAILED)
             connection.send_error(thread_id, "agent_error", STORE_FAILED)
             return
         if exchange is None:
-            await self.store.unlock_thread(thread_id, turn_id)
+            await self.store.unlock_thread(thread_id, info.turn_id)
             connection.send_error(thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
-        user, reply, title = exchange.user, exchange.reply, exchange.title
-
-        info = TurnInfo(turn_id, thread_id, reply.id, user.id, "queued")
+        failure: str | None = None
         try:
-            await self.store.register(info)
-            await connection.follow(turn_id)
-            queued = await turn_queue.enqueue_turn(self.queue, self.queue_name, turn_id)
-        except RedisError:
-            log.exception("turn %s: could not be queued", turn_id)
-            queued = False
-        if not queued:
-            await connection.unfollow(turn_id)
-            await self._fail_unqueued(info)
-            connection.send(events.Error(thread_id, "agent_error", QUEUE_FAILED, turn_id=turn_id, message_id=reply.id))
+            await connection.follow(info.turn_id)
+            if not await self.store.hand_to_queue(info):
+                failure = NOT_STARTED_MESSAGE  # its lock expired meanwhile, or a reaper ended it
+            elif not await turn_queue.enqueue_turn(self.queue, self.queue_name, info.turn_id):
+                failure = QUEUE_FAILED
+        except RedisError as exc:
+            log.warning("turn %s: could not be queued: %s", info.turn_id, type(exc).__name__)
+            failure = QUEUE_FAILED
+        if failure is not None:
+            await connection.unfollow(info.turn_id)
+            await self._end_unqueued(info, failure)
+            connection.send(
+                events.Error(thread_id, "agent_error", failure, turn_id=info.turn_id, message_id=info.message_id)
+            )
             return
-        connection.send(events.Started(thread_id, turn_id, user.id, reply.id))
-        if title:
-            connection.send(events.Title(thread_id, title))
-        log.info("thread %s: turn %s queued", thread_id, turn_id)
+        connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id))
+        if exchange.title:
+            connection.send(events.Title(thread_id, exchange.title))
+        log.info("thread %s: turn %s queued", thread_id, info.turn_id)
 
-    async def _store_turn(self, thread_id: str, turn_id: str, content: str) -> threads.Exchange | None:
+    async def _store_turn(self, info: TurnInfo, content: str) -> threads.Exchange | None:
         """The user message and the streaming reply (``None``: no such thread).
 
         SQLite under heavy write load can exhaust its busy timeout; the transaction then wrote
@@ -130,22 +162,37 @@ class Chat:
         while True:
             try:
                 async with self.database.transaction() as session:
-                    return await threads.begin_exchange(session, thread_id, content, turn_id)
+                    return await threads.begin_exchange(
+                        session,
+                        info.thread_id,
+                        content,
+                        info.turn_id,
+                        user_id=info.user_message_id,
+                        reply_id=info.message_id,
+                    )
+            except (IntegrityError, StaleDataError):
+                # The thread was deleted between the read and the write (PostgreSQL reports it there).
+                return None
             except OperationalError as exc:
                 if attempt >= STORE_ATTEMPTS or "locked" not in str(exc):
                     raise
                 attempt += 1
-                log.warning("thread %s: database busy, storing again (attempt %d)", thread_id, attempt)
+                log.warning("thread %s: database busy, storing again (attempt %d)", info.thread_id, attempt)
 
-    async def _fail_unqueued(self, info: TurnInfo) -> None:
+    async def _end_unqueued(self, info: TurnInfo, reason: str) -> None:
+        """End a turn that never reached the queue: its reply (if stored) gets a final status, the thread is free."""
         try:
-            async with self.database.transaction() as session:
-                await threads.update_message(session, info.message_id, status="error", error=QUEUE_FAILED)
-        finally:
-            try:
-                await self.store.unlock_thread(info.thread_id, info.turn_id)
-            except RedisError:
-                log.warning("turn %s: lock not released; it stays until Redis is back", info.turn_id)
+            await finish_turn(
+                self.store,
+                self.database,
+                info,
+                Transcript(),
+                code="agent_error",
+                error=reason,
+                retry_in_background=True,
+            )
+        except RedisError as exc:
+            log.warning("turn %s: not ended now (%s); its lock expires and a reaper ends it", info.turn_id, exc)
 
     async def cancel(self, connection: ChatConnection, request: events.Cancel) -> None:
         """Stop the thread's running turn, whichever worker runs it. Nothing running: nothing to do."""
@@ -157,7 +204,15 @@ class Chat:
         if info is not None and info.state == "queued":
             # No worker has it yet: end it here; a worker that picks it up later sees it ended.
             await connection.follow(turn_id)
-            await finish_turn(self.store, self.database, info, Transcript(), code="cancelled", error=CANCELLED_MESSAGE)
+            await finish_turn(
+                self.store,
+                self.database,
+                info,
+                Transcript(),
+                code="cancelled",
+                error=CANCELLED_MESSAGE,
+                retry_in_background=True,
+            )
 
     async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
         turn_id = await self.store.latest_turn(request.thread_id)
@@ -174,10 +229,17 @@ class _ThreadIdOnly(msgspec.Struct, rename="camel"):
     thread_id: str | None = None
 
 
-def _thread_id_of(frame: str) -> str | None:
+def _thread_id_of(frame: str | bytes) -> str | None:
     """Best effort: name the thread in the error even when the rest of the request is wrong."""
+    if isinstance(frame, bytes):
+        return None
     try:
         thread_id = msgspec.json.decode(frame, type=_ThreadIdOnly).thread_id
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    return thread_id
+    return thread_id if thread_id is not None and threads.is_plausible_id(thread_id) else None
+
+
+def _quote(text: str) -> str:
+    """At most MAX_QUOTE_CHARS of a text that may quote the client's input."""
+    return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1] + "…"

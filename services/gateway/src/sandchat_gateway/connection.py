@@ -78,13 +78,26 @@ class ChatConnection:
     # --- following turns -------------------------------------------------------------------------
 
     async def follow(self, turn_id: str, after_seq: int = 0, *, catch_up: bool = False) -> None:
-        """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged."""
-        if turn_id in self.turns:
+        """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged.
+
+        Following a turn again (a second resume) sends again what came after ``after_seq``. When
+        following fails (Redis away), the turn is not followed and the error propagates, so that
+        the request is answered and a later one can try again.
+        """
+        turn = self.turns.get(turn_id)
+        if turn is not None:
+            if catch_up and not turn.syncing:
+                turn.last_seq = min(turn.last_seq, after_seq)
+                await self._catch_up(turn_id, turn)
             return
         turn = self.turns[turn_id] = FollowedTurn(last_seq=after_seq, syncing=catch_up)
-        await self.fanout.subscribe(turn_id, self)  # subscribe first, then read the log: no gap
-        if catch_up:
-            await self._catch_up(turn_id, turn)
+        try:
+            await self.fanout.subscribe(turn_id, self)  # subscribe first, then read the log: no gap
+            if catch_up:
+                await self._catch_up(turn_id, turn)
+        except BaseException:
+            await self.unfollow(turn_id)
+            raise
 
     async def _catch_up(self, turn_id: str, turn: FollowedTurn) -> None:
         turn.syncing = True

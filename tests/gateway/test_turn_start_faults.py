@@ -1,0 +1,193 @@
+"""Redis or the database failing at each step of a turn's start, on SQLite and PostgreSQL.
+
+Between taking a thread's lock and answering `started`, the gateway talks to Redis and to the
+database several times. Whichever of those calls fails, and however (refused, answer lost, an
+outage), the client gets one clear error, the thread accepts a new message within a bounded time,
+and nothing the user wrote is lost: a message the client was told is stored is stored, and every
+stored reply ends in a final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from sandchat import threads
+from sandchat.database import Database
+from sandchat.redis_keys import RedisKeys
+from sandchat.turn_end import NOT_STARTED_MESSAGE
+from sandchat_gateway.chat import DATABASE_UNAVAILABLE, QUEUE_FAILED, REDIS_UNAVAILABLE, STORE_FAILED
+
+from tests.gateway.in_process import (
+    Client,
+    DatabaseFaults,
+    Event,
+    InProcessGateway,
+    RedisFault,
+    RedisFaults,
+    eventually,
+    running_gateway,
+)
+
+# Short, so that the tests are: a start lock lives this long, and reapers look this often.
+START_TTL_S = 0.5
+REAP_EVERY_S = 0.1
+# The bound: an expired start lock, a reaper round and a final write, with room for a loaded machine.
+RECOVERY_S = 10.0
+CLEAR_ERRORS = {STORE_FAILED, QUEUE_FAILED, NOT_STARTED_MESSAGE, REDIS_UNAVAILABLE, DATABASE_UNAVAILABLE}
+# Answers after which the message is certainly stored.
+STORED = {QUEUE_FAILED, NOT_STARTED_MESSAGE}
+
+
+@pytest.fixture
+async def faults_and_gateway(
+    redis_url: str, redis_keys: RedisKeys, database: Database, redis: Redis
+) -> AsyncIterator[tuple[RedisFaults, InProcessGateway]]:
+    faults = RedisFaults()
+    client = faults.client(redis_url)
+    async with running_gateway(
+        client, database, redis_keys, start_ttl_s=START_TTL_S, reap_every_s=REAP_EVERY_S
+    ) as gateway:
+        yield faults, gateway
+    turn_ids = [
+        key.decode().split(":")[-2] async for key in redis.scan_iter(match=f"{redis_keys.namespace}:turn:*:info")
+    ]
+    if turn_ids:  # arq keeps job records outside the namespace
+        await redis.delete(*(f"arq:job:{turn_id}" for turn_id in turn_ids))
+    await client.aclose(close_connection_pool=True)
+
+
+async def _new_thread(database: Database) -> str:
+    async with database.transaction() as session:
+        return (await threads.create_thread(session)).id
+
+
+def _message(thread_id: str, content: str) -> Event:
+    return {"type": "message", "threadId": thread_id, "content": content}
+
+
+async def _answer(client: Client) -> Event:
+    """The one answer to a message: `started` (with a title perhaps) or an error, and nothing else."""
+    answer = await client.receive()
+    await asyncio.sleep(0.05)
+    rest = [event for event in client.pending() if event["type"] != "title" or answer["type"] != "started"]
+    assert rest == [], f"more than one answer: {answer} then {rest}"
+    return answer
+
+
+async def _accepts_a_new_message(gateway: InProcessGateway, thread_id: str, what: str) -> Event:
+    """Send a message until it starts (the thread may be busy until the failed start is cleaned up)."""
+
+    async def started() -> Event | None:
+        client = gateway.client()
+        await client.send(_message(thread_id, "and again"))
+        answer = await _answer(client)
+        if answer["type"] == "started":
+            return answer
+        assert answer.get("code") == "thread_busy" or answer["message"] == NOT_STARTED_MESSAGE, answer
+        return None
+
+    started_event: Event = await eventually(started, RECOVERY_S, f"{what}: the thread accepts a new message", every=0.2)
+    return started_event
+
+
+async def _stop(gateway: InProcessGateway, thread_id: str) -> None:
+    """Cancel the thread's queued turn (no worker runs in these tests) and wait for its end."""
+    client = gateway.client()
+    await client.send({"type": "cancel", "threadId": thread_id})
+    while (event := await client.receive())["type"] != "error":
+        pass
+    assert event["code"] == "cancelled", event
+
+
+async def _assert_nothing_lost(database: Database, thread_id: str, first: str, answer: Event) -> None:
+    """The stored conversation: the first message if it was said to be stored, and only final replies."""
+
+    async def settled() -> list[tuple[str, str, str]] | None:
+        async with database.reading() as session:
+            stored = [(m.role, m.content, m.status) for m in await threads.list_messages(session, thread_id)]
+        return None if any(status == "streaming" for _, _, status in stored) else stored
+
+    stored = await eventually(settled, RECOVERY_S, "every stored reply ends in a final status")
+    users = [content for role, content, _ in stored if role == "user"]
+    if answer["type"] == "started" or answer["message"] in STORED:
+        assert users == [first, "and again"], stored
+    else:
+        assert users in ([first, "and again"], ["and again"]), stored
+    assert [role for role, _, _ in stored] == ["user", "assistant"] * len(users), stored
+
+
+async def _check_the_aftermath(
+    gateway: InProcessGateway, database: Database, thread_id: str, first: str, answer: Event, step: int
+) -> None:
+    """One clear error (or a start that survived the fault), then a usable thread and nothing lost."""
+    if answer["type"] == "started":  # e.g. the pub/sub connection broke, and came back by itself
+        await _stop(gateway, thread_id)
+    else:
+        assert answer["type"] == "error", (step, answer)
+        assert answer["message"] in CLEAR_ERRORS, (step, answer)
+    await _accepts_a_new_message(gateway, thread_id, f"after a failure at step {step} answered {answer}")
+    await _stop(gateway, thread_id)
+    await _assert_nothing_lost(database, thread_id, first, answer)
+
+
+async def _redis_steps_of_a_start(faults: RedisFaults, gateway: InProcessGateway, database: Database) -> int:
+    """How many Redis commands a healthy start sends, from the lock to `started` (scripts loaded first)."""
+    counts = []
+    for _ in range(2):
+        thread_id = await _new_thread(database)
+        client = gateway.client()
+        before = faults.sent
+        await client.send(_message(thread_id, "hello"))
+        counts.append(faults.sent - before)
+        assert (await _answer(client))["type"] == "started"
+        await _stop(gateway, thread_id)
+    return counts[-1]
+
+
+@pytest.mark.parametrize("fault", ["refused", "reply_lost", "outage"])
+async def test_redis_failing_at_any_step_of_a_start_leaves_the_thread_usable_and_loses_nothing(
+    faults_and_gateway: tuple[RedisFaults, InProcessGateway], database: Database, fault: RedisFault
+) -> None:
+    faults, gateway = faults_and_gateway
+    steps = await _redis_steps_of_a_start(faults, gateway, database)
+    assert steps >= 5, "lock, subscribe, hand-over, enqueue, wake-up at least"
+    for step in range(1, steps + 1):
+        thread_id = await _new_thread(database)
+        client = gateway.client()
+        first = f"words said before Redis failed at step {step}"
+        faults.arm(step, fault)
+        await client.send(_message(thread_id, first))
+        faults.heal()
+        await _check_the_aftermath(gateway, database, thread_id, first, await _answer(client), step)
+
+
+async def test_the_database_failing_at_any_step_of_a_start_leaves_the_thread_usable_and_loses_nothing(
+    faults_and_gateway: tuple[RedisFaults, InProcessGateway], database: Database
+) -> None:
+    _, gateway = faults_and_gateway
+    with DatabaseFaults(database) as faults:
+        await _fail_the_database_at_each_step(gateway, database, faults)
+
+
+async def _fail_the_database_at_each_step(
+    gateway: InProcessGateway, database: Database, faults: DatabaseFaults
+) -> None:
+    thread_id = await _new_thread(database)
+    client = gateway.client()
+    before = faults.steps
+    await client.send(_message(thread_id, "hello"))
+    steps = faults.steps - before
+    assert (await _answer(client))["type"] == "started"
+    await _stop(gateway, thread_id)
+    assert steps >= 3, "read the thread, write the messages, commit"
+    for step in range(1, steps + 1):
+        thread_id = await _new_thread(database)
+        client = gateway.client()
+        first = f"words said before the database failed at step {step}"
+        faults.arm(step)
+        await client.send(_message(thread_id, first))
+        faults.heal()
+        await _check_the_aftermath(gateway, database, thread_id, first, await _answer(client), step)
