@@ -18,6 +18,7 @@ from typing import Any, Literal
 from arq.connections import ArqRedis
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sandchat import threads
 from sandchat.database import Database
 from sandchat.redis_keys import RedisKeys
 from sandchat.turn_end import run_reaper
@@ -215,3 +216,9 @@ async def eventually(condition: Callable[[], Any], timeout: float, what: str, ev
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
         await asyncio.sleep(every)
+
+
+async def new_thread(database: Database) -> str:
+    """A new, empty thread (as the API would create it)."""
+    async with database.transaction() as session:
+        return (await threads.create_thread(session)).id

@@ -10,13 +10,10 @@ stored reply ends in a final status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 from sandchat import threads
 from sandchat.database import Database
-from sandchat.redis_keys import RedisKeys
 from sandchat.turn_end import NOT_STARTED_MESSAGE
 from sandchat_gateway.chat import DATABASE_UNAVAILABLE, QUEUE_FAILED, REDIS_UNAVAILABLE, STORE_FAILED
 
@@ -28,40 +25,14 @@ from tests.gateway.in_process import (
     RedisFault,
     RedisFaults,
     eventually,
-    running_gateway,
+    new_thread,
 )
 
-# Short, so that the tests are: a start lock lives this long, and reapers look this often.
-START_TTL_S = 0.5
-REAP_EVERY_S = 0.1
 # The bound: an expired start lock, a reaper round and a final write, with room for a loaded machine.
 RECOVERY_S = 10.0
 CLEAR_ERRORS = {STORE_FAILED, QUEUE_FAILED, NOT_STARTED_MESSAGE, REDIS_UNAVAILABLE, DATABASE_UNAVAILABLE}
 # Answers after which the message is certainly stored.
 STORED = {QUEUE_FAILED, NOT_STARTED_MESSAGE}
-
-
-@pytest.fixture
-async def faults_and_gateway(
-    redis_url: str, redis_keys: RedisKeys, database: Database, redis: Redis
-) -> AsyncIterator[tuple[RedisFaults, InProcessGateway]]:
-    faults = RedisFaults()
-    client = faults.client(redis_url)
-    async with running_gateway(
-        client, database, redis_keys, start_ttl_s=START_TTL_S, reap_every_s=REAP_EVERY_S
-    ) as gateway:
-        yield faults, gateway
-    turn_ids = [
-        key.decode().split(":")[-2] async for key in redis.scan_iter(match=f"{redis_keys.namespace}:turn:*:info")
-    ]
-    if turn_ids:  # arq keeps job records outside the namespace
-        await redis.delete(*(f"arq:job:{turn_id}" for turn_id in turn_ids))
-    await client.aclose(close_connection_pool=True)
-
-
-async def _new_thread(database: Database) -> str:
-    async with database.transaction() as session:
-        return (await threads.create_thread(session)).id
 
 
 def _message(thread_id: str, content: str) -> Event:
@@ -137,7 +108,7 @@ async def _redis_steps_of_a_start(faults: RedisFaults, gateway: InProcessGateway
     """How many Redis commands a healthy start sends, from the lock to `started` (scripts loaded first)."""
     counts = []
     for _ in range(2):
-        thread_id = await _new_thread(database)
+        thread_id = await new_thread(database)
         client = gateway.client()
         before = faults.sent
         await client.send(_message(thread_id, "hello"))
@@ -155,7 +126,7 @@ async def test_redis_failing_at_any_step_of_a_start_leaves_the_thread_usable_and
     steps = await _redis_steps_of_a_start(faults, gateway, database)
     assert steps >= 5, "lock, subscribe, hand-over, enqueue, wake-up at least"
     for step in range(1, steps + 1):
-        thread_id = await _new_thread(database)
+        thread_id = await new_thread(database)
         client = gateway.client()
         first = f"words said before Redis failed at step {step}"
         faults.arm(step, fault)
@@ -175,7 +146,7 @@ async def test_the_database_failing_at_any_step_of_a_start_leaves_the_thread_usa
 async def _fail_the_database_at_each_step(
     gateway: InProcessGateway, database: Database, faults: DatabaseFaults
 ) -> None:
-    thread_id = await _new_thread(database)
+    thread_id = await new_thread(database)
     client = gateway.client()
     before = faults.steps
     await client.send(_message(thread_id, "hello"))
@@ -184,7 +155,7 @@ async def _fail_the_database_at_each_step(
     await _stop(gateway, thread_id)
     assert steps >= 3, "read the thread, write the messages, commit"
     for step in range(1, steps + 1):
-        thread_id = await _new_thread(database)
+        thread_id = await new_thread(database)
         client = gateway.client()
         first = f"words said before the database failed at step {step}"
         faults.arm(step)

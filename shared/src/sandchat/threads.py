@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import and_, delete, exists, or_, select, update
@@ -68,12 +68,18 @@ def encode_cursor(thread: Thread) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; :class:`InvalidCursorError` for anything this service did not hand out."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, thread_id = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), thread_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidCursorError(cursor) from exc
+        when = datetime.fromisoformat(stamp)
+        # Cursors hold UTC times; a time at another offset may not even exist in UTC (year 1 at +14:00).
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise InvalidCursorError from exc
+    if not is_plausible_id(thread_id):
+        raise InvalidCursorError
+    return when, thread_id
 
 
 async def create_thread(session: AsyncSession, title: str | None = None) -> Thread:

@@ -15,12 +15,24 @@ class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     pass
 
 
+def _check_title(title: str | None) -> None:
+    if title is not None and "\x00" in title:
+        # Never stored: PostgreSQL cannot hold it, and no title needs it.
+        raise ValueError("the title contains a NUL character")
+
+
 class CreateThread(_Body):
     title: Title | None = None
+
+    def __post_init__(self) -> None:
+        _check_title(self.title)
 
 
 class RenameThread(_Body):
     title: Title
+
+    def __post_init__(self) -> None:
+        _check_title(self.title)
 
 
 class ThreadOut(msgspec.Struct, rename="camel"):

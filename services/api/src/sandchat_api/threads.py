@@ -8,6 +8,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sandchat import threads
+from sqlalchemy.orm.exc import StaleDataError
 
 from sandchat_api.deps import DatabaseDep
 from sandchat_api.schemas import (
@@ -21,6 +22,13 @@ from sandchat_api.schemas import (
 )
 
 NO_SUCH_THREAD = "No thread with this id."
+
+
+def _thread_id(thread_id: str) -> str:
+    """The path's thread id, if it could name a thread at all (else 404 without a lookup)."""
+    if not threads.is_plausible_id(thread_id):
+        raise NotFoundException(NO_SUCH_THREAD)
+    return thread_id
 
 
 class ThreadController(Controller):
@@ -53,7 +61,7 @@ class ThreadController(Controller):
     async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
         """The thread's messages in order."""
         async with database.reading() as session:
-            if await threads.get_thread(session, thread_id) is None:
+            if await threads.get_thread(session, _thread_id(thread_id)) is None:
                 raise NotFoundException(NO_SUCH_THREAD)
             messages = await threads.list_messages(session, thread_id)
         return MessageList([MessageOut.of(message) for message in messages])
@@ -61,7 +69,7 @@ class ThreadController(Controller):
     @get("/{thread_id:str}")
     async def get_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> ThreadEnvelope:
         async with database.reading() as session:
-            thread = await threads.get_thread(session, thread_id)
+            thread = await threads.get_thread(session, _thread_id(thread_id))
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
         return ThreadEnvelope(ThreadOut.of(thread))
@@ -71,8 +79,11 @@ class ThreadController(Controller):
         self, database: DatabaseDep, thread_id: FromPath[str], data: JSONBody[RenameThread]
     ) -> ThreadEnvelope:
         """Rename a thread."""
-        async with database.transaction() as session:
-            thread = await threads.rename_thread(session, thread_id, data.title.strip() or data.title)
+        try:
+            async with database.transaction() as session:
+                thread = await threads.rename_thread(session, _thread_id(thread_id), data.title.strip() or data.title)
+        except StaleDataError:  # deleted between the read and the write (PostgreSQL)
+            thread = None
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
         return ThreadEnvelope(ThreadOut.of(thread))
@@ -81,5 +92,5 @@ class ThreadController(Controller):
     async def delete_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> None:
         """Delete a thread and all its messages."""
         async with database.transaction() as session:
-            if not await threads.delete_thread(session, thread_id):
+            if not await threads.delete_thread(session, _thread_id(thread_id)):
                 raise NotFoundException(NO_SUCH_THREAD)
