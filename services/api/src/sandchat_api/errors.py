@@ -84,7 +84,9 @@ def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Respo
         return _detail({"status_code": 400, "detail": "The request body is not valid JSON."})
     detail = str(exc.detail)
     if detail == HTTPStatus(exc.status_code).phrase:  # Litestar's own, e.g. "Method Not Allowed"
-        detail = PLAIN_DETAILS.get(exc.status_code, f"{detail}.")
+        detail = PLAIN_DETAILS.get(exc.status_code, detail)
+    if not detail.endswith("."):  # Litestar's own, e.g. "Invalid host header"
+        detail = f"{detail}."
     return Response({"detail": detail}, media_type=MediaType.JSON, status_code=exc.status_code, headers=exc.headers)
 
 
