@@ -195,6 +195,9 @@ async def test_the_built_assets_are_served_and_cacheable_forever(open_client: Cl
         assert response.status_code == 200, name
         assert response.content == (ASSETS / name).read_bytes()
         assert "immutable" in response.headers["cache-control"]
+        # A browser runs a script and applies a style sheet only when served as one.
+        expected = {".js": "javascript", ".css": "text/css"}.get(Path(name).suffix, "")
+        assert expected in response.headers["content-type"], (name, response.headers["content-type"])
 
 
 async def test_a_newline_in_a_path_never_starts_a_log_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from pathlib import Path
 from typing import Final
@@ -115,6 +116,7 @@ def asset_route(settings: Settings) -> HTTPRouteHandler:
             raise NotFoundException(NO_SUCH_ASSET)
         return File(
             path,
+            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
             content_disposition_type="inline",
             headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
