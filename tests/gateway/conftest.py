@@ -22,8 +22,9 @@ async def faults_and_gateway(
 ) -> AsyncIterator[tuple[RedisFaults, InProcessGateway]]:
     faults = RedisFaults()
     client = faults.client(redis_url)
+    # The reaper talks to Redis on its own connection, so that the faults count the gateway's steps only.
     async with running_gateway(
-        client, database, redis_keys, start_ttl_s=START_TTL_S, reap_every_s=REAP_EVERY_S
+        client, database, redis_keys, start_ttl_s=START_TTL_S, reap_every_s=REAP_EVERY_S, reaper_redis=redis
     ) as gateway:
         yield faults, gateway
     turn_ids = [

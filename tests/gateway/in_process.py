@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sandchat import threads
@@ -189,12 +190,20 @@ class InProcessGateway:
 
 @asynccontextmanager
 async def running_gateway(
-    redis: ArqRedis, database: Database, keys: RedisKeys, *, start_ttl_s: float, reap_every_s: float
+    redis: ArqRedis,
+    database: Database,
+    keys: RedisKeys,
+    *,
+    start_ttl_s: float,
+    reap_every_s: float,
+    reaper_redis: Redis | None = None,
 ) -> AsyncIterator[InProcessGateway]:
+    """The gateway's pieces, running; its reaper on ``reaper_redis`` when given (as another gateway's would)."""
     gateway = InProcessGateway(redis, database, keys, start_ttl_s=start_ttl_s)
     await gateway.fanout.start()
+    reaper_store = TurnStore(reaper_redis, keys, start_ttl_s=start_ttl_s) if reaper_redis else gateway.store
     reaper = asyncio.create_task(
-        run_reaper(gateway.store, database, interval_s=reap_every_s, lost_job_grace_s=start_ttl_s)
+        run_reaper(reaper_store, database, interval_s=reap_every_s, lost_job_grace_s=start_ttl_s)
     )
     try:
         yield gateway

@@ -71,6 +71,9 @@ async def _stop(gateway: InProcessGateway, thread_id: str) -> None:
     while (event := await client.receive())["type"] != "error":
         pass
     assert event["code"] == "cancelled", event
+    for each in gateway.clients:  # and their subscriptions: nothing of this start talks to Redis later
+        await each.close()
+    gateway.clients.clear()
 
 
 async def _assert_nothing_lost(database: Database, thread_id: str, first: str, answer: Event) -> None:
