@@ -6,7 +6,6 @@ In process (Litestar's test client, real Redis and SQLite), with and without AUT
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,20 +24,6 @@ PAGE = "http://127.0.0.1:8000"
 TOKEN = "tok-http-boundary"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ASSETS = backends.ROOT / "services" / "web" / "dist" / "assets"
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("migrated") / "sandchat.db"
-    backends.migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def sqlite_url(migrated: Path, tmp_path: Path) -> str:
-    """An empty, migrated database of its own (a copy: migrating takes longer than a test)."""
-    shutil.copyfile(migrated, tmp_path / "sandchat.db")
-    return f"sqlite+aiosqlite:///{tmp_path / 'sandchat.db'}"
 
 
 def _settings(sqlite_url: str, redis_url: str, redis_namespace: str, **overrides: object) -> Settings:

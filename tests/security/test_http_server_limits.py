@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -20,29 +18,19 @@ from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sandchat_api.http_server import INVALID_HTTP, OVERLOADED, TOO_SLOW, ServerLimits, server_config
 
-from tests import backends
-
 LIMITS = ServerLimits(request_timeout_s=1.0, keep_alive_s=1, max_connections=50, max_head_bytes=8 * 1024)
 # Far longer than the deadline: a client still sending when the answer comes was cut off by it.
 TRICKLE_S = 20.0
 HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("migrated") / "sandchat.db"
-    backends.migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-async def api_port(migrated: Path, tmp_path: Path, redis_url: str, redis_namespace: str) -> AsyncIterator[int]:
-    shutil.copyfile(migrated, tmp_path / "sandchat.db")
+async def api_port(sqlite_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     settings = build_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sandchat.db'}",
+        database_url=sqlite_url,
         redis_url=redis_url,
         redis_namespace=redis_namespace,
         api_port=port,
