@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 
 
 def configure_logging(service: str) -> None:
@@ -39,15 +40,16 @@ class OnePerInterval(logging.Filter):
     Errors always pass.
     """
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.interval_s = interval_s
+        self._clock = clock
         self._windows: dict[str, tuple[float, int]] = {}  # template -> (next line due, left out)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR:
             return True
-        template, now = str(record.msg), time.monotonic()
+        template, now = str(record.msg), self._clock()
         due, left_out = self._windows.get(template, (0.0, 0))
         if now < due:
             self._windows[template] = (due, left_out + 1)
