@@ -35,6 +35,8 @@ MALFORMED_LOG_INTERVAL_S: Final = 60.0
 TOO_SLOW: Final = "The request did not arrive in time."
 INVALID_HTTP: Final = "The request is not valid HTTP."
 OVERLOADED: Final = "The server is at its connection limit; try again in a moment."
+# After a last answer, how long the rest of a client's input is read and dropped before closing.
+LINGER_S: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +66,18 @@ def bounded_protocol(limits: ServerLimits) -> type[H11Protocol]:
 
     class BoundedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+        _answered = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
-                transport.write(_raw_response(503, "Service Unavailable", OVERLOADED, ("retry-after", "1")))
-                transport.close()
+                self._answer_and_close(_raw_response(503, "Service Unavailable", OVERLOADED, ("retry-after", "1")))
                 return
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            if self._answered:
+                return  # answered and closing: what the client still sends is dropped
             if self._deadline is None and self.conn.their_state is h11.IDLE:
                 self._arm()  # the first bytes of the next request on a kept-alive connection
             super().data_received(data)
@@ -85,9 +89,23 @@ def bounded_protocol(limits: ServerLimits) -> type[H11Protocol]:
             super().connection_lost(exc)
 
         def send_400_response(self, msg: str) -> None:
+            self._answer_and_close(_raw_response(400, "Bad Request", INVALID_HTTP))
+
+        def _answer_and_close(self, response: bytes) -> None:
+            """Write a last answer, then close so that it arrives.
+
+            Closing at once while the client is still sending would reset the connection and lose
+            the answer: the write side is shut first, and the rest of the input read and dropped
+            until the client hangs up or LINGER_S passes.
+            """
             self._disarm()
-            self.transport.write(_raw_response(400, "Bad Request", INVALID_HTTP))
-            self.transport.close()
+            self._answered = True
+            self.transport.write(response)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+                self.loop.call_later(LINGER_S, self.transport.close)
+            else:
+                self.transport.close()
 
         def _arm(self) -> None:
             self._disarm()
@@ -105,8 +123,9 @@ def bounded_protocol(limits: ServerLimits) -> type[H11Protocol]:
             if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
                 if self.cycle is not None:
                     self.cycle.disconnected = True  # whatever the app answers now goes nowhere
-                self.transport.write(_raw_response(408, "Request Timeout", TOO_SLOW))
-            self.transport.close()
+                self._answer_and_close(_raw_response(408, "Request Timeout", TOO_SLOW))
+            else:
+                self.transport.close()
 
     return BoundedH11Protocol
 
