@@ -229,11 +229,8 @@ def running_stack(workers: int = 1, gateways: int = 1, **env: str) -> Iterator[S
     api_port = int(env.get("API_PORT", free_port()))
     ports = [free_port() for _ in range(gateways)]
     origins = f"http://127.0.0.1:{api_port},http://localhost:{api_port}"
-    stack = Stack(
-        stack_env(API_PORT=str(api_port), GATEWAY_PORT=str(ports[0]), ALLOWED_ORIGINS=origins, **env),
-        api_port,
-        ports,
-    )
+    defaults = {"API_PORT": str(api_port), "GATEWAY_PORT": str(ports[0]), "ALLOWED_ORIGINS": origins}
+    stack = Stack(stack_env(**{**defaults, **env}), api_port, ports)
     try:
         stack.start(workers=workers)
         yield stack

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import AUTH_TOKEN, screenshot
-from tests.stack import Stack
+from tests.stack import Stack, free_port, running_stack
 
 pytestmark = pytest.mark.browser
 
@@ -76,3 +80,31 @@ def test_with_auth_the_page_asks_for_the_token_once_and_then_chats(page: Page, a
     chat.wait_connected()
     expect(form).to_have_count(0)
     expect(chat.user_messages()).to_have_text(["Hello with a ticket"])
+
+
+@pytest.fixture(scope="module")
+def localhost_refused_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """api + gateway (no worker) allowing only the origin http://127.0.0.1:<port>, not http://localhost:<port>."""
+    tmp: Path = tmp_path_factory.mktemp("refusing-stack")
+    port = free_port()
+    with running_stack(
+        0,
+        1,
+        API_PORT=str(port),
+        ALLOWED_ORIGINS=f"http://127.0.0.1:{port}",
+        REDIS_URL=redis_url,
+        REDIS_NAMESPACE=f"browser-{uuid.uuid4().hex[:8]}",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}",
+        AGENT_RUNNER="simulator",
+    ) as stack:
+        yield stack
+
+
+def test_a_page_opened_at_an_address_the_gateway_refuses_says_why(page: Page, localhost_refused_stack: Stack) -> None:
+    page.goto(f"http://localhost:{localhost_refused_stack.api_port}/chat")
+    indicator = page.get_by_test_id("connection-indicator")
+    expect(indicator).to_have_attribute("data-state", "refused", timeout=15_000)
+    expect(indicator).to_contain_text("Origin not allowed")
+    expect(page.get_by_test_id("connection-refused")).to_contain_text("ALLOWED_ORIGINS")
+    expect(page.get_by_test_id("connection-lost")).to_have_count(0)
+    screenshot(page, "origin-refused")

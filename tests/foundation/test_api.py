@@ -16,7 +16,7 @@ Client = AsyncTestClient[Litestar]
 @pytest.fixture
 async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
     settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
 
 

@@ -96,3 +96,26 @@ def test_the_token_is_never_echoed() -> None:
     with pytest.raises(SettingsError) as error:
         build_settings(auth_token=123, api_port="x")
     assert "123" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hosts"),
+    [
+        ({}, ("127.0.0.1", "localhost", "[::1]")),
+        (
+            {"api_host": "0.0.0.0", "allowed_origins": "https://Chat.Example.com"},
+            ("chat.example.com", "localhost", "127.0.0.1", "[::1]"),
+        ),
+        ({"api_host": "192.168.1.5", "allowed_origins": "http://[::1]:8000"}, ("[::1]", "192.168.1.5")),
+        ({"allowed_hosts": "chat.example.com, Other.example:8443"}, ("chat.example.com", "other.example:8443")),
+    ],
+)
+def test_allowed_hosts_default_to_the_origins_hosts_and_the_bind_address(
+    overrides: dict[str, str], hosts: tuple[str, ...]
+) -> None:
+    assert build_settings(**overrides).allowed_hosts == hosts
+
+
+def test_an_allowed_host_with_a_scheme_is_refused() -> None:
+    with pytest.raises(SettingsError, match="invalid setting ALLOWED_HOSTS"):
+        build_settings(allowed_hosts="https://chat.example.com")

@@ -1,11 +1,13 @@
-"""One stack with AUTH_TOKEN set, shared by every security and bad-input test (starting stacks is slow).
+"""One stack with AUTH_TOKEN set, shared by the security tests that need processes (starting stacks
+is slow), and empty SQLite databases for those that run the API in process.
 
-Whatever the tests do to it, its logs are scanned at the end: the token must never appear in them.
+Whatever the tests do to the stack, its logs are scanned at the end: the token must never appear in them.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
@@ -81,3 +84,17 @@ def auth_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iter
         yield running
     leaked = [line for line in running.service_logs().splitlines() if token in line]
     assert not leaked, f"the token appears in {len(leaked)} log lines, e.g. {leaked[0]!r}"
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "sandchat.db"
+    backends.migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite: Path, tmp_path: Path) -> str:
+    """An empty, migrated database of the test's own (a copy: migrating takes longer than most tests)."""
+    shutil.copyfile(migrated_sqlite, tmp_path / "sandchat.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'sandchat.db'}"

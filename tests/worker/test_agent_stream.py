@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, merge_text_deltas
-from sandchat_worker.agent_stream import MAX_TOOL_OUTPUT_CHARS, TRUNCATED_MARKER, AgentStreamParser
+from sandchat_worker.agent_stream import MAX_TOOL_OUTPUT_CHARS, TRUNCATED_MARKER, AgentStreamParser, LineSplitter
 
 from tests.worker.conftest import CLI_DATA
 
@@ -176,3 +179,33 @@ def test_sub_agent_messages_are_not_shown_as_the_reply() -> None:
 def test_merging_joins_only_adjacent_text() -> None:
     events: list[AgentEvent] = [TextDelta("a"), TextDelta("b"), StatusNote("s"), TextDelta("c"), TextDelta("")]
     assert merge_text_deltas(events) == [TextDelta("ab"), StatusNote("s"), TextDelta("c")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(st.binary(max_size=40) | st.just(b"\n"), max_size=40).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20),
+)
+def test_lines_come_out_whole_however_the_output_is_cut_into_reads(data: bytes, cuts: list[int]) -> None:
+    splitter = LineSplitter(max_line_bytes=10_000)
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    lines = [line for start, end in pairwise(bounds) for line in splitter.feed(data[start:end])]
+    lines += splitter.finish()
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()  # the output ended with a newline: no last partial line
+    assert lines == expected
+
+
+def test_a_line_over_the_limit_is_skipped_and_counted_and_the_next_lines_come_through() -> None:
+    splitter = LineSplitter(max_line_bytes=100)
+    lines = splitter.feed(b"first\n" + b"x" * 60)
+    lines += splitter.feed(b"y" * 60)  # now over the limit: dropped as it arrives
+    lines += splitter.feed(b"z" * 1000 + b"\nlast\n")
+    assert (lines, splitter.oversized) == ([b"first", b"last"], 1)
+
+
+def test_a_line_exactly_at_the_limit_is_kept() -> None:
+    splitter = LineSplitter(max_line_bytes=100)
+    assert splitter.feed(b"a" * 50) + splitter.feed(b"a" * 50 + b"\n") == [b"a" * 100]
+    assert splitter.oversized == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,10 +14,11 @@ import psutil
 import pytest
 from sandchat_worker.agent_events import StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
 from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRunner, simulator_command
+from sandchat_worker.agent_stream import MAX_LINE_BYTES, OVERSIZED_LINE_NOTE
 from sandchat_worker.agent_turn import run_agent_turn
 
 from tests.sandbox_service import running_sandbox
-from tests.worker.conftest import SIMULATOR_PASSTHROUGH, Recorder
+from tests.worker.conftest import CLI_DATA, SIMULATOR_PASSTHROUGH, Recorder
 
 
 @pytest.fixture(params=["simulator", "sandbox"])
@@ -202,3 +204,25 @@ async def test_a_long_prompt_reaches_the_agent_whole(runner: AgentRunner) -> Non
     outcome = await turn(runner, prompt)
     assert outcome.kind == "complete"
     assert outcome.text.startswith("You said: " + "x" * 200 + "\n\n")
+
+
+async def test_an_agent_line_over_the_limit_is_skipped_with_a_note_and_the_reply_completes(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    # A CLI replaying a real transcript, with one line of MAX_LINE_BYTES + 1 after its first.
+    transcript = CLI_DATA / "text-reply.jsonl"
+    cli = tmp_path / "claude"
+    cli.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"lines = open({str(transcript)!r}, 'rb').read().splitlines(keepends=True)\n"
+        "sys.stdout.buffer.write(lines[0])\n"
+        f"sys.stdout.buffer.write(b'x' * {MAX_LINE_BYTES + 1} + b'\\n')\n"
+        "sys.stdout.buffer.writelines(lines[1:])\n"
+    )
+    cli.chmod(0o755)
+    outcome = await turn(LocalRunner(str(cli)), "hello", recorder=recorder)
+    assert outcome.kind == "complete"
+    assert outcome.text == recorder.text
+    assert outcome.text.startswith("Hello!")
+    assert StatusNote(OVERSIZED_LINE_NOTE) in recorder.events

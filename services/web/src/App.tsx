@@ -171,8 +171,17 @@ function ChatPage({ config }: { config: AppConfig }) {
   const connected = chat.connection.status === "open";
   const historyLoading = threadId !== null && !chat.state.historyLoaded;
 
-  const lost = chat.connection.status !== "open" && chat.connection.epoch > 0;
-  const connectionNotice = lost ? (
+  const refusal = chat.connection.status !== "open" ? chat.connection.refusal : null;
+  const lost = !refusal && chat.connection.status !== "open" && chat.connection.epoch > 0;
+  const connectionNotice = refusal ? (
+    <div
+      data-testid="connection-refused"
+      role="alert"
+      className="rounded-xl border border-red-900/50 bg-red-950/20 px-4 py-3 text-sm text-red-100/90"
+    >
+      The chat server refused this page: {refusal}
+    </div>
+  ) : lost ? (
     <div
       data-testid="connection-lost"
       className="flex items-center gap-3 rounded-xl border border-amber-900/50 bg-amber-950/20 px-4 py-3 text-sm text-amber-100/90"

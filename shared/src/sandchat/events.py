@@ -6,11 +6,13 @@ publishes to Redis are exactly the frame the gateway sends to browsers.
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 MAX_CONTENT_CHARS: Final = 100_000
+# The largest `seq` a client may name (turn events are numbered from 1; Redis stream ids are 64-bit).
+MAX_SEQ: Final = 2**63 - 1
 AGENT_OFFLINE_MESSAGE: Final = "Agent is offline. Check the Docker sandbox."
 
 ErrorCode = Literal[
@@ -53,7 +55,7 @@ class Cancel(_Wire, tag="cancel"):
 
 class Resume(_Wire, tag="resume"):
     thread_id: str
-    after_seq: int = 0
+    after_seq: Annotated[int, msgspec.Meta(le=MAX_SEQ)] = 0
 
 
 Decision = Literal["allow", "allow_always", "deny"]

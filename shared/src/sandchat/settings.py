@@ -10,9 +10,10 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -47,6 +48,7 @@ _ACCEPTS: dict[str, str] = {
     "agent_idle_s": "a number of seconds greater than 0",
     "worker_max_agents": "a whole number of at least 1",
     "allowed_origins": "a comma-separated list of origins such as http://127.0.0.1:8000",
+    "allowed_hosts": "a comma-separated list of host names such as chat.example.com, 127.0.0.1:8000 or [::1], or *",
     "redis_namespace": "1 to 64 letters, digits, dots, dashes or underscores",
     "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
 }
@@ -55,6 +57,30 @@ _ACCEPTS: dict[str, str] = {
 _SECRET_BEARING = frozenset({"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_SANDBOX_TOKEN_CHARS = 16
+
+# A Host header's name: a DNS name, an IPv4 address or a bracketed IPv6 one, with an optional port.
+_HOST: Final = re.compile(r"(?:[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
+_WILDCARD_BINDS: Final = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
+
+
+def host_name(host: str) -> str:
+    """How a host appears in a Host header: lower case, IPv6 literals in brackets, no trailing dot."""
+    host = host.strip().lower().rstrip(".")
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def derived_allowed_hosts(allowed_origins: tuple[str, ...], api_host: str) -> tuple[str, ...]:
+    """ALLOWED_HOSTS when unset: the hosts of ALLOWED_ORIGINS, and the address the API is bound to.
+
+    Bound to a wildcard or loopback address, that is the loopback names: a page on another site
+    cannot send those as its Host (DNS rebinding sends the attacker's name), and local health
+    checks use them.
+    """
+    hosts = [host_name(urlsplit(origin).hostname or "") for origin in allowed_origins]
+    bound = host_name(api_host)
+    hosts += LOOPBACK_HOSTS if bound in (*_WILDCARD_BINDS, "[::]", *LOOPBACK_HOSTS) else (bound,)
+    return tuple(dict.fromkeys(host for host in hosts if host))
 
 
 class Settings(BaseSettings):
@@ -74,6 +100,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         "http://localhost:8000",
     )
+    # The Host names the API answers to (a page on another site reaching it by DNS rebinding is
+    # refused); derived from ALLOWED_ORIGINS and API_HOST when unset. `*` answers to any.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     auth_token: SecretStr | None = None
     agent_runner: AgentRunnerName = "docker-sandbox"
     sandbox_name: str = "my-sandbox"
@@ -170,6 +199,23 @@ class Settings(BaseSettings):
                     raise ValueError(f"{origin!r} is not an http(s) origin")
             return origins
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            hosts = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+            for host in hosts:
+                if host != "*" and not _HOST.fullmatch(host):
+                    raise ValueError(f"{host!r} is not a host name")
+            return hosts
+        return value
+
+    @model_validator(mode="after")
+    def _derive_allowed_hosts(self) -> Settings:
+        if not self.allowed_hosts:
+            self.allowed_hosts = derived_allowed_hosts(self.allowed_origins, self.api_host)
+        return self
 
     @field_validator(
         "auth_token",

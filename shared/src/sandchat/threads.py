@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
@@ -19,6 +19,8 @@ from sandchat.models import DEFAULT_TITLE, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
 MAX_PAGE_SIZE: Final = 200
+# Ids are UUIDs (36 characters); anything much longer names nothing.
+MAX_ID_CHARS: Final = 64
 
 
 class InvalidCursorError(ValueError):
@@ -40,6 +42,15 @@ class ThreadPage:
     next_cursor: str | None
 
 
+def is_plausible_id(value: str) -> bool:
+    """Whether ``value`` could be a thread's or message's id.
+
+    One that cannot (too long, or holding a NUL, which PostgreSQL cannot store) names nothing: it is
+    answered "not found" without being looked up, and never becomes part of a Redis key.
+    """
+    return 0 < len(value) <= MAX_ID_CHARS and "\x00" not in value
+
+
 def title_from_message(content: str) -> str:
     """A thread title from its first message: the first 60 characters, cut back to a word boundary."""
     flat = " ".join(content.split())
@@ -57,12 +68,18 @@ def encode_cursor(thread: Thread) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; :class:`InvalidCursorError` for anything this service did not hand out."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, thread_id = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), thread_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidCursorError(cursor) from exc
+        when = datetime.fromisoformat(stamp)
+        # Cursors hold UTC times; a time at another offset may not even exist in UTC (year 1 at +14:00).
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise InvalidCursorError from exc
+    if not is_plausible_id(thread_id):
+        raise InvalidCursorError
+    return when, thread_id
 
 
 async def create_thread(session: AsyncSession, title: str | None = None) -> Thread:
@@ -124,11 +141,10 @@ async def begin_exchange(
 ) -> Exchange | None:
     """Store a user message and the assistant's empty `streaming` reply; ``None`` when no such thread.
 
-    The ids may be chosen by the caller beforehand (the turn is registered in Redis before it is stored).
-
     On the thread's first message the title becomes its first words, unless the user chose one.
     The few statements a turn's start costs are on the path to its first token, so this is one
-    read and one flush rather than a call per row.
+    read and one flush rather than a call per row. The messages' ids may be chosen beforehand
+    (the turn is registered in Redis before it is stored).
     """
     has_messages = exists().where(Message.thread_id == Thread.id)
     row = (await session.execute(select(Thread, has_messages).where(Thread.id == thread_id))).first()
@@ -173,6 +189,26 @@ async def update_message(
         values["meta"] = meta
     if values:
         await session.execute(update(Message).where(Message.id == message_id).values(**values))
+
+
+async def finish_message(
+    session: AsyncSession,
+    message_id: str,
+    *,
+    content: str,
+    status: str,
+    error: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> bool:
+    """Give a streaming reply its final text and status, once: a final status is never overwritten.
+
+    ``False`` when the message is not (or no longer) streaming.
+    """
+    values: dict[str, Any] = {"content": content, "status": status, "error": error}
+    if meta is not None:
+        values["meta"] = meta
+    query = update(Message).where(Message.id == message_id, Message.status == "streaming").values(**values)
+    return bool((await session.execute(query)).rowcount)  # type: ignore[attr-defined]
 
 
 async def set_session_id(session: AsyncSession, thread_id: str, session_id: str | None) -> None:

@@ -10,6 +10,7 @@ from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
 
 from sandchat_api.app import create_app
+from sandchat_api.http_server import server_config
 
 log = logging.getLogger("sandchat_api")
 
@@ -20,15 +21,7 @@ def main() -> None:
     configure_logging("api")
     warn_if_exposed(settings.api_host, settings.auth_token is not None, "The API")
     log.info("API on http://%s:%d (agent runner: %s)", settings.api_host, settings.api_port, settings.agent_runner)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-    )
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from redis.asyncio import Redis
 from sandchat.database import Database
 from sandchat.settings import Settings
@@ -18,10 +20,14 @@ from sandchat.turns.store import TurnStore
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.auth import issue_ticket, require_token
-from sandchat_api.errors import EXCEPTION_HANDLERS
+from sandchat_api.errors import EXCEPTION_HANDLERS, JSONRequest
 from sandchat_api.health import health
+from sandchat_api.request_guard import RequestGuard
 from sandchat_api.threads import ThreadController
-from sandchat_api.web import add_security_headers, asset_routes, client_config, ui
+from sandchat_api.web import add_security_headers, asset_route, client_config, ui
+
+# Request bodies are a title or nothing; this is generous.
+MAX_BODY_BYTES = 64 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ def create_app(settings: Settings) -> Litestar:
 
     protected = Router(path="/", route_handlers=[ThreadController, issue_ticket], guards=[require_token])
     return Litestar(
-        route_handlers=[protected, health, client_config, ui, *asset_routes(settings)],
+        route_handlers=[protected, health, client_config, ui, asset_route(settings)],
         dependencies={
             "database": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "redis": Provide(lambda: redis, use_cache=True, sync_to_thread=False),
@@ -60,9 +66,19 @@ def create_app(settings: Settings) -> Litestar:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         ),
+        middleware=[DefineMiddleware(RequestGuard, settings=settings)],
+        request_class=JSONRequest,
+        request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="sandchat", version="0.1.0", path="/schema"),
-        after_request=add_security_headers,
+        # The OpenAPI document only, at /schema and /schema/openapi.json: the documentation pages
+        # would load their scripts from a CDN, which the pages' own policy forbids.
+        openapi_config=OpenAPIConfig(
+            title="sandchat",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
+        before_send=[add_security_headers],
         lifespan=[lifespan],
         debug=False,
     )

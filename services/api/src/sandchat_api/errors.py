@@ -1,12 +1,17 @@
-"""Every error answers `{"detail": "<one clear sentence>"}`; never a stack trace."""
+"""Every error answers `{"detail": "<one clear sentence>"}`; never a stack trace.
+
+Log lines name a request by its method and its path cut short and escaped: a path is the
+client's text, and may hold newlines that would forge log lines.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any, Final
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -15,6 +20,34 @@ log = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
 REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
+NOT_UTF8: Final = "The request body is not valid UTF-8."
+# Sentences for the errors Litestar raises with just the status's phrase.
+PLAIN_DETAILS: Final = {
+    404: "Nothing here: no such path.",
+    405: "This path does not take this method.",
+    413: "The request body is too large.",
+}
+TOO_DEEP: Final = "The request body is nested too deeply."
+
+
+class JSONRequest(Request[Any, Any, Any]):
+    """Litestar's request, whose body decoding fails with a 400 for every kind of bad JSON.
+
+    (Litestar reports malformed JSON itself, but lets invalid UTF-8 inside strings and very deep
+    nesting escape as a UnicodeDecodeError or a RecursionError.)
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except UnicodeDecodeError:
+            raise ClientException(NOT_UTF8) from None
+        except RecursionError:
+            raise ClientException(TOO_DEEP) from None
+
+
+def _where(request: Request[Any, Any, Any]) -> str:
+    return f"{request.method} {request.url.path[:120]!r}"
 
 
 def _detail(body: dict[str, Any]) -> Response[dict[str, str]]:
@@ -51,25 +84,28 @@ def on_validation_error(_request: Request[Any, Any, Any], exc: ValidationExcepti
 def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:
     if isinstance(exc.__cause__, SerializationException):
         return _detail({"status_code": 400, "detail": "The request body is not valid JSON."})
-    return Response(
-        {"detail": str(exc.detail)}, media_type=MediaType.JSON, status_code=exc.status_code, headers=exc.headers
-    )
+    detail = str(exc.detail)
+    if detail == HTTPStatus(exc.status_code).phrase:  # Litestar's own, e.g. "Method Not Allowed"
+        detail = PLAIN_DETAILS.get(exc.status_code, detail)
+    if not detail.endswith("."):  # Litestar's own, e.g. "Invalid host header"
+        detail = f"{detail}."
+    return Response({"detail": detail}, media_type=MediaType.JSON, status_code=exc.status_code, headers=exc.headers)
 
 
 def on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, type(exc).__name__)
+    log.warning("%s: database unavailable: %s", _where(request), type(exc).__name__)
     return _detail({"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": DATABASE_UNAVAILABLE})
 
 
 def on_redis_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    log.warning("%s %s: redis unavailable: %s", request.method, request.url.path, type(exc).__name__)
+    log.warning("%s: redis unavailable: %s", _where(request), type(exc).__name__)
     return _detail({"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": REDIS_UNAVAILABLE})
 
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, HTTPException):
         return on_database_error(request, exc)
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.error("%s failed", _where(request), exc_info=exc)
     return _detail({"status_code": HTTP_500_INTERNAL_SERVER_ERROR, "detail": "Something went wrong on our side."})
 
 

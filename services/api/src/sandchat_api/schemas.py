@@ -17,13 +17,25 @@ class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     pass
 
 
+def _check_title(title: str | None) -> None:
+    if title is not None and "\x00" in title:
+        # Never stored: PostgreSQL cannot hold it, and no title needs it.
+        raise ValueError("the title contains a NUL character")
+
+
 class CreateThread(_Body):
     title: Title | None = None
+
+    def __post_init__(self) -> None:
+        _check_title(self.title)
 
 
 class UpdateThread(_Body):
     title: Title | None = None
     permission_mode: PermissionMode | None = None
+
+    def __post_init__(self) -> None:
+        _check_title(self.title)
 
 
 # idle; running (a reply streams, or waits for a worker); waiting (the agent waits for a person's approval).

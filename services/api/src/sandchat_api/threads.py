@@ -15,6 +15,7 @@ from sandchat import events, threads
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat.turns.store import TurnStore
+from sqlalchemy.orm.exc import StaleDataError
 
 from sandchat_api.deps import DatabaseDep, SettingsDep, TurnStoreDep
 from sandchat_api.schemas import (
@@ -51,6 +52,13 @@ async def _out(store: TurnStore, settings: SettingsDep, found: Sequence[Thread])
     return [ThreadOut.of(thread, mode, activity.get(thread.id, "idle")) for thread in found]
 
 
+def _thread_id(thread_id: str) -> str:
+    """The path's thread id, if it could name a thread at all (else 404 without a lookup)."""
+    if not threads.is_plausible_id(thread_id):
+        raise NotFoundException(NO_SUCH_THREAD)
+    return thread_id
+
+
 class ThreadController(Controller):
     path = "/threads"
     tags = ["threads"]
@@ -85,7 +93,7 @@ class ThreadController(Controller):
     async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
         """The thread's messages in order."""
         async with database.reading() as session:
-            if await threads.get_thread(session, thread_id) is None:
+            if await threads.get_thread(session, _thread_id(thread_id)) is None:
                 raise NotFoundException(NO_SUCH_THREAD)
             messages = await threads.list_messages(session, thread_id)
         return MessageList([MessageOut.of(message) for message in messages])
@@ -95,7 +103,7 @@ class ThreadController(Controller):
         self, database: DatabaseDep, turn_store: TurnStoreDep, settings: SettingsDep, thread_id: FromPath[str]
     ) -> ThreadEnvelope:
         async with database.reading() as session:
-            thread = await threads.get_thread(session, thread_id)
+            thread = await threads.get_thread(session, _thread_id(thread_id))
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
         return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
@@ -113,8 +121,13 @@ class ThreadController(Controller):
         if data.title is None and data.permission_mode is None:
             raise ValidationException(NOTHING_TO_CHANGE)
         title = (data.title.strip() or data.title) if data.title is not None else None
-        async with database.transaction() as session:
-            thread = await threads.update_thread(session, thread_id, title=title, permission_mode=data.permission_mode)
+        try:
+            async with database.transaction() as session:
+                thread = await threads.update_thread(
+                    session, _thread_id(thread_id), title=title, permission_mode=data.permission_mode
+                )
+        except StaleDataError:  # deleted between the read and the write (PostgreSQL)
+            thread = None
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
         return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
@@ -124,8 +137,10 @@ class ThreadController(Controller):
         self, database: DatabaseDep, turn_store: TurnStoreDep, thread_id: FromPath[str], message_id: FromPath[str]
     ) -> None:
         """Take back a message that waits for the running turn to end (before it is sent to the agent)."""
+        if not threads.is_plausible_id(message_id):
+            raise NotFoundException(NO_SUCH_MESSAGE)
         async with database.transaction() as session:
-            outcome = await threads.remove_queued(session, thread_id, message_id)
+            outcome = await threads.remove_queued(session, _thread_id(thread_id), message_id)
         if outcome == "missing":
             raise NotFoundException(NO_SUCH_MESSAGE)
         if outcome == "started":
@@ -139,5 +154,5 @@ class ThreadController(Controller):
     async def delete_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> None:
         """Delete a thread and all its messages."""
         async with database.transaction() as session:
-            if not await threads.delete_thread(session, thread_id):
+            if not await threads.delete_thread(session, _thread_id(thread_id)):
                 raise NotFoundException(NO_SUCH_THREAD)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import mimetypes
+import re
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
-from litestar import Request, Response, get
+from litestar import Request, get
+from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.response import File
-from litestar.static_files import create_static_files_router
-from litestar.types import ControllerRouterHandler
+from litestar.types import Message, Scope
+from sandchat.settings import Settings, host_name
 
 from sandchat_api.deps import SettingsDep
 from sandchat_api.schemas import ClientConfig
@@ -26,10 +32,13 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-UI_NOT_BUILT = "The web UI is not built: run `make install`."
+UI_NOT_BUILT: Final = "The web UI is not built: run `make install`."
+NO_SUCH_ASSET: Final = "No such asset."
+# What the Vite build names its files (`index-DnPt9a3o.js`): anything else names no asset.
+ASSET_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
 
-def web_dist_dir(settings: SettingsDep) -> Path:
+def web_dist_dir(settings: Settings) -> Path:
     if settings.web_dist_dir is not None:
         return settings.web_dist_dir
     # services/api/src/sandchat_api/web.py -> services/web/dist
@@ -40,12 +49,7 @@ def _index(request: Request) -> File:  # type: ignore[type-arg]
     index = web_dist_dir(request.app.state.settings) / "index.html"
     if not index.is_file():
         raise NotFoundException(UI_NOT_BUILT)
-    return File(
-        index,
-        media_type="text/html; charset=utf-8",
-        content_disposition_type="inline",
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
-    )
+    return File(index, media_type="text/html", content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
 
 
 @get(["/", "/chat", "/chat/{thread_id:str}"], include_in_schema=False)
@@ -57,33 +61,73 @@ async def ui(request: Request) -> File:  # type: ignore[type-arg]
 @get("/config", tags=["web"])
 async def client_config(request: Request, settings: SettingsDep) -> ClientConfig:  # type: ignore[type-arg]
     """What the page needs to know: where the gateway is, which agent runner is active, whether to ask for a token."""
-    if settings.gateway_public_url:
-        gateway_url = settings.gateway_public_url
-    else:
-        scheme = "wss" if request.url.scheme == "https" else "ws"
-        host = request.url.hostname or settings.api_host
-        if ":" in host:  # an IPv6 literal
-            host = f"[{host}]"
-        gateway_url = f"{scheme}://{host}:{settings.gateway_port}/chat"
+    urls = gateway_urls(settings)
+    # Chosen among the configured addresses, never built from what the request says.
+    gateway_url = urls.get(host_name(request.url.hostname or ""), next(iter(urls.values())))
     return ClientConfig(gateway_url, settings.agent_runner, settings.auth_token is not None)
 
 
-def asset_routes(settings: SettingsDep) -> list[ControllerRouterHandler]:
-    """Hashed assets from the Vite build, cacheable forever."""
-    assets = web_dist_dir(settings) / "assets"
-    return [
-        create_static_files_router(
-            path="/assets",
-            directories=[assets],
-            include_in_schema=False,
-            cache_control=None,
-            send_as_attachment=False,
-            name="assets",
+def gateway_urls(settings: Settings) -> dict[str, str]:
+    """Where a page reaches the gateway, by the host it was loaded from (the first is the default).
+
+    GATEWAY_PUBLIC_URL when set; else, for each of ALLOWED_ORIGINS, its host on GATEWAY_PORT.
+    """
+    if settings.gateway_public_url:
+        return {"": settings.gateway_public_url}
+    urls: dict[str, str] = {}
+    for origin in settings.allowed_origins:
+        parts = urlsplit(origin)
+        host = host_name(parts.hostname or settings.api_host)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        urls.setdefault(host, f"{scheme}://{host}:{settings.gateway_port}/chat")
+    return urls or {"": f"ws://{host_name(settings.api_host)}:{settings.gateway_port}/chat"}
+
+
+class Assets:
+    """The hashed files of the Vite build, served by name only: a request never names a path on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._files = self._scan()
+
+    def _scan(self) -> dict[str, Path]:
+        if not self.directory.is_dir():
+            return {}
+        return {
+            path.name: path for path in self.directory.iterdir() if path.is_file() and ASSET_NAME.fullmatch(path.name)
+        }
+
+    def find(self, name: str) -> Path | None:
+        if not ASSET_NAME.fullmatch(name):
+            return None
+        if name not in self._files:
+            self._files = self._scan()  # the UI was rebuilt since the API started
+        return self._files.get(name)
+
+
+def asset_route(settings: Settings) -> HTTPRouteHandler:
+    """GET /assets/<name>: a file of the build, cacheable forever (its name changes with its content)."""
+    assets = Assets(web_dist_dir(settings) / "assets")
+
+    @get("/assets/{name:str}", include_in_schema=False, name="assets")
+    async def asset(name: FromPath[str]) -> File:
+        path = assets.find(name)
+        if path is None:
+            raise NotFoundException(NO_SUCH_ASSET)
+        return File(
+            path,
+            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            content_disposition_type="inline",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
-    ]
+
+    return asset
 
 
-def add_security_headers(response: Response) -> Response:  # type: ignore[type-arg]
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+async def add_security_headers(message: Message, _scope: Scope) -> None:
+    """On every response, also those no handler made (404, 405, refusals)."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in SECURITY_HEADERS.items():
+            if name not in headers:
+                headers[name] = value

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+from redis.exceptions import RedisError
 from sandchat import events, threads
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
@@ -19,23 +20,28 @@ from sandchat.turns.approvals import Answer
 from sandchat.turns.beginning import NO_SUCH_THREAD, MessageQueued, MessageRefused, TurnBegun, submit
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import CANCELLED
+from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_gateway.connection import ChatConnection
 
 log = logging.getLogger(__name__)
 
-MAX_THREAD_ID_CHARS: Final = 64
 MAX_CLIENT_ID_CHARS: Final = 64
 CLIENT_ID_TOO_LONG: Final = f"The clientMessageId is longer than {MAX_CLIENT_ID_CHARS} characters."
 EMPTY: Final = "The message is empty."
 TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
+TOO_DEEP: Final = "Invalid message: it is nested too deeply."
+# An error quotes at most this much of what the client sent.
+MAX_QUOTE_CHARS: Final = 200
 # The longest frame worth decoding: 100,000 characters escaped as JSON, with room to spare.
 MAX_REQUEST_CHARS: Final = 1 << 20
 RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 NOTHING_TO_APPROVE: Final = "No request with this id is waiting for an answer in this thread."
 ANSWERED_ALREADY: Final = "This request was already answered."
+REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
+DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
 
 
 @dataclass(slots=True)
@@ -45,6 +51,20 @@ class Chat:
     turns: Turns
 
     async def handle(self, connection: ChatConnection, frame: str | bytes) -> None:
+        """Answer one frame of a client. Never raises: whatever fails, the client hears one error."""
+        try:
+            await self._handle(connection, frame)
+        except RedisError as exc:
+            log.warning("request failed, Redis unavailable: %s", type(exc).__name__)
+            connection.send_error(_thread_id_of(frame), "agent_error", REDIS_UNAVAILABLE)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("request failed, database unavailable: %s", type(exc).__name__)
+            connection.send_error(_thread_id_of(frame), "agent_error", DATABASE_UNAVAILABLE)
+        except Exception:
+            log.exception("request failed")
+            connection.send_error(_thread_id_of(frame), "agent_error", "Something went wrong on our side; try again.")
+
+    async def _handle(self, connection: ChatConnection, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             connection.send_error(None, "invalid_message", "Frames must be text: one JSON object each.")
             return
@@ -58,10 +78,13 @@ class Chat:
         try:
             request = events.decode_request(frame)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {exc}.")
+            connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {_quote(str(exc))}.")
             return
-        if len(request.thread_id) > MAX_THREAD_ID_CHARS:
-            # Thread ids are UUIDs; a longer one names no thread and must not become a Redis key.
+        except RecursionError:
+            connection.send_error(None, "invalid_message", TOO_DEEP)
+            return
+        if not threads.is_plausible_id(request.thread_id):
+            # Such an id names no thread and must not become a Redis key or reach the database.
             connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
         match request:
@@ -117,7 +140,7 @@ class Chat:
         info = await store.info(turn_id)
         if info is not None and info.state == "queued":
             # No worker has it yet: end it here; a worker that picks it up later sees it ended.
-            await finish_turn(self.turns, info, Transcript(), CANCELLED)
+            await finish_turn(self.turns, info, Transcript(), CANCELLED, retry_in_background=True)
 
     async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
         turn_id = await self.turns.store.latest_turn(request.thread_id)
@@ -160,10 +183,17 @@ class _ThreadIdOnly(msgspec.Struct, rename="camel"):
     thread_id: str | None = None
 
 
-def _thread_id_of(frame: str) -> str | None:
+def _thread_id_of(frame: str | bytes) -> str | None:
     """Best effort: name the thread in the error even when the rest of the request is wrong."""
+    if isinstance(frame, bytes):
+        return None
     try:
         thread_id = msgspec.json.decode(frame, type=_ThreadIdOnly).thread_id
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    return thread_id
+    return thread_id if thread_id is not None and threads.is_plausible_id(thread_id) else None
+
+
+def _quote(text: str) -> str:
+    """At most MAX_QUOTE_CHARS of a text that may quote the client's input."""
+    return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1] + "…"

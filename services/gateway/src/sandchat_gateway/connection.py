@@ -161,13 +161,26 @@ class ChatConnection:
     # --- turns and threads -----------------------------------------------------------------------
 
     async def follow(self, turn_id: str, after_seq: int = 0, *, catch_up: bool = False) -> None:
-        """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged."""
-        if turn_id in self.turns:
+        """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged.
+
+        Following a turn again (a second resume) sends again what came after ``after_seq``. When
+        following fails (Redis away), the turn is not followed and the error propagates, so that
+        the request is answered and a later one can try again.
+        """
+        turn = self.turns.get(turn_id)
+        if turn is not None:
+            if catch_up and not turn.syncing:
+                turn.last_seq = min(turn.last_seq, after_seq)
+                await turn.catch_up()
             return
         turn = self.turns[turn_id] = FollowedTurn(self, turn_id, last_seq=after_seq, syncing=catch_up)
-        await self.fanout.subscribe(self.keys.turn_channel(turn_id), turn)  # subscribe first, then read: no gap
-        if catch_up:
-            await turn.catch_up()
+        try:
+            await self.fanout.subscribe(self.keys.turn_channel(turn_id), turn)  # subscribe first, then read: no gap
+            if catch_up:
+                await turn.catch_up()
+        except BaseException:
+            await self.unfollow(turn_id)
+            raise
 
     async def unfollow(self, turn_id: str) -> None:
         turn = self.turns.pop(turn_id, None)
@@ -180,7 +193,11 @@ class ChatConnection:
             self.threads.move_to_end(thread_id)
             return
         thread = self.threads[thread_id] = WatchedThread(self, thread_id)
-        await self.fanout.subscribe(self.keys.thread_channel(thread_id), thread)
+        try:
+            await self.fanout.subscribe(self.keys.thread_channel(thread_id), thread)
+        except BaseException:
+            await self.unwatch(thread_id)
+            raise
         while len(self.threads) > MAX_WATCHED_THREADS:
             await self.unwatch(next(iter(self.threads)))
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import RedisError
 from sandchat.database import Database
+from sandchat.logs import throttle
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.reaper import ReaperPolicy, run_reaper
@@ -27,6 +28,16 @@ from sandchat_gateway.connection import ChatConnection
 from sandchat_gateway.fanout import ChannelFanout
 
 log = logging.getLogger(__name__)
+
+# A page from an origin not in ALLOWED_ORIGINS: the handshake completes (a browser shows a page
+# nothing about a refused handshake) and the socket is closed at once with this code and reason,
+# before any frame is read and without looking at its ticket.
+POLICY_VIOLATION: Final = 1008
+ORIGIN_REFUSED: Final = "Origin not allowed: open the chat at an address listed in ALLOWED_ORIGINS."
+# Strangers can cause these at will: at most one log line per minute says so (with a count).
+REFUSALS_LOG_INTERVAL_S: Final = 60.0
+refusals = logging.getLogger("sandchat_gateway.refusals")
+throttle(refusals, REFUSALS_LOG_INTERVAL_S)
 
 # The largest frame the gateway reads. Requests are far smaller (MAX_REQUEST_CHARS), but a frame up
 # to this size is still read so that its sender gets a `too_large` error event on a connection that
@@ -43,7 +54,6 @@ class Gateway:
         self.fanout = ChannelFanout(self.redis, settings.redis_keys)
         self.chat = Chat(self.turns)
         self.connections: set[ChatConnection] = set()
-        self._refused_origins: set[str] = set()
 
     # --- the opening handshake -------------------------------------------------------------------
 
@@ -54,14 +64,16 @@ class Gateway:
         if path != "/chat":
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Not found: the chat WebSocket is at /chat.\n")
         origin = request.headers.get("Origin")
-        if origin is not None and origin.rstrip("/") not in self.settings.allowed_origins:
-            if origin not in self._refused_origins:
-                self._refused_origins.add(origin)
-                log.warning("refused a WebSocket from origin %r (not in ALLOWED_ORIGINS)", origin[:200])
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed.\n")
+        if not self._origin_allowed(origin):
+            refusals.warning("refused a WebSocket from origin %.100r (not in ALLOWED_ORIGINS)", origin)
+            return None  # accepted, then closed by `handle` with the reason
         if self.settings.auth_token is not None and not await self._authorised(request):
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "A valid ticket or bearer token is required.\n")
         return None
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        """Browsers send Origin; clients without one (CLI tools) are judged by the token alone."""
+        return origin is None or origin.rstrip("/") in self.settings.allowed_origins
 
     def _health(self, connection: ServerConnection) -> Response:
         body = json.dumps({"status": "ok", "connections": len(self.connections)}) + "\n"
@@ -85,19 +97,15 @@ class Gateway:
     # --- one connection --------------------------------------------------------------------------
 
     async def handle(self, websocket: ServerConnection) -> None:
+        if websocket.request is None or not self._origin_allowed(websocket.request.headers.get("Origin")):
+            await websocket.close(POLICY_VIOLATION, ORIGIN_REFUSED)
+            return
         connection = ChatConnection(websocket, self.fanout, self.turns.store)
         self.connections.add(connection)
         writer = asyncio.create_task(connection.write_forever())
         try:
             async for frame in websocket:
-                try:
-                    await self.chat.handle(connection, frame)
-                except RedisError as exc:
-                    log.warning("request failed, Redis unavailable: %s", type(exc).__name__)
-                    connection.send_error(None, "agent_error", "Redis is unavailable; try again in a moment.")
-                except Exception:
-                    log.exception("request failed")
-                    connection.send_error(None, "agent_error", "Something went wrong on our side; try again.")
+                await self.chat.handle(connection, frame)
         except ConnectionClosed:
             pass
         finally:

@@ -7,6 +7,9 @@ import type { ClientRequest, ServerEvent } from "./protocol";
 
 export type ConnectionStatus = "connecting" | "open" | "waiting" | "stopped";
 
+/** The close code of a gateway that refuses this page (its origin is not allowed); the reason says why. */
+export const POLICY_VIOLATION = 1008;
+
 export interface ConnectionInfo {
   status: ConnectionStatus;
   /** Consecutive failed or dropped connections since the last good one. */
@@ -15,6 +18,8 @@ export interface ConnectionInfo {
   retryAt: number | null;
   /** Counts successful opens; a new value means "just (re)connected". */
   epoch: number;
+  /** Why the gateway refused this page, when it did (shown until a connection works). */
+  refusal?: string | null;
 }
 
 export interface ChatSocketOptions {
@@ -85,6 +90,7 @@ export class ChatSocket {
     }
     this.ws = ws;
     let opened = false;
+    const failuresBefore = this.info.failures;
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
@@ -95,20 +101,26 @@ export class ChatSocket {
       const event = parseServerEvent(msg.data);
       if (event) this.opts.onEvent(event);
     };
-    ws.onclose = () => {
+    ws.onclose = (close: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (close.code === POLICY_VIOLATION) {
+        // Refused as soon as it opened: not a working connection lost; keep backing off and say why.
+        this.info = { ...this.info, failures: failuresBefore };
+        this.scheduleRetry(close.reason || "The chat gateway refused this page.");
+        return;
+      }
       if (opened) this.opts.onDrop();
       if (!this.stopped) this.scheduleRetry();
     };
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(refusal: string | null = null): void {
     if (this.stopped) return;
     const delay = backoffDelayMs(this.info.failures);
     this.clearTimer();
     this.timer = setTimeout(() => void this.connect(), delay);
-    this.setInfo({ status: "waiting", failures: this.info.failures + 1, retryAt: Date.now() + delay });
+    this.setInfo({ status: "waiting", failures: this.info.failures + 1, retryAt: Date.now() + delay, refusal });
   }
 
   private clearTimer(): void {

@@ -20,16 +20,19 @@ export function ConnectionIndicator({ info, onRetry }: { info: ConnectionInfo; o
     label = secs > 0 ? `Offline · retrying in ${secs}s` : "Offline";
   }
   const offline = info.status === "waiting";
+  const refusal = offline ? info.refusal : null;
+  if (refusal) label = refusal;
   return (
     <button
       type="button"
       data-testid="connection-indicator"
-      data-state={info.status}
+      data-state={refusal ? "refused" : info.status}
       onClick={offline ? onRetry : undefined}
       title={offline ? "Not connected to the chat gateway. Click to retry now." : label}
       aria-live="polite"
       className={
-        "flex items-center gap-1.5 rounded-full px-2 py-1 text-xs whitespace-nowrap " +
+        "flex items-center gap-1.5 rounded-full px-2 py-1 text-xs " +
+        (refusal ? "whitespace-normal text-left " : "whitespace-nowrap ") +
         (info.status === "open"
           ? "cursor-default text-neutral-500"
           : "border border-neutral-800 bg-neutral-900 text-neutral-300 " + (offline ? "hover:border-neutral-600" : ""))

@@ -23,9 +23,15 @@ from typing import Any, Final
 from sandchat.agent_process import AgentProcess
 
 from sandchat_worker.agent_control import control_error, control_request
-from sandchat_worker.agent_events import AgentEvent, merge_text_deltas
+from sandchat_worker.agent_events import AgentEvent, StatusNote, merge_text_deltas
 from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_stream import AgentResult, AgentStreamParser, ControlAnswer
+from sandchat_worker.agent_stream import (
+    OVERSIZED_LINE_NOTE,
+    AgentResult,
+    AgentStreamParser,
+    ControlAnswer,
+    LineSplitter,
+)
 from sandchat_worker.agent_turn import (
     KILL_GRACE_S,
     READ_CHUNK_BYTES,
@@ -150,16 +156,16 @@ class LiveProcess:
         self.process.close()
 
     async def _read(self) -> None:
-        pending = b""
+        splitter = LineSplitter()  # linear in the output's size, however long a line
         auth_reported = False
         try:
             while True:
                 chunk = await self.process.stdout.read(READ_CHUNK_BYTES)
-                if chunk:
-                    *lines, pending = (pending + chunk).split(b"\n")
-                else:
-                    lines, pending = ([pending] if pending else []), b""
+                oversized = splitter.oversized
+                lines = splitter.feed(chunk) if chunk else splitter.finish()
                 batch: list[AgentEvent] = []
+                if splitter.oversized > oversized:
+                    batch.append(StatusNote(OVERSIZED_LINE_NOTE))
                 for line in lines:
                     batch += self.parser.feed(line)
                     await self._on_control()

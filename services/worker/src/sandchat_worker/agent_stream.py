@@ -34,9 +34,63 @@ from sandchat_worker.agent_events import (
 log = logging.getLogger(__name__)
 
 MAX_TOOL_OUTPUT_CHARS: Final = 64 * 1024
+# The longest line of agent output that is read (one line can carry a whole tool output, of which
+# the parser keeps MAX_TOOL_OUTPUT_CHARS). A longer one is skipped as it arrives, and the user told.
+MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+OVERSIZED_LINE_NOTE: Final = f"The agent printed a line longer than {MAX_LINE_BYTES >> 20} MiB; it was skipped."
 TRUNCATED_MARKER: Final = "… (truncated)"
 STALE_SESSION_SENTENCE: Final = "No conversation found with session ID"
 AUTH_FAILED_ERROR: Final = "authentication_failed"
+
+
+class LineSplitter:
+    """Cuts the agent's output into lines, in time linear in its size: each byte is scanned once.
+
+    A line is assembled across reads in one growing buffer (never by concatenating the whole
+    pending line to each new read). A line longer than ``max_line_bytes`` is dropped as it
+    arrives, so memory stays bounded; ``oversized`` counts those.
+    """
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.oversized = 0
+        self._partial = bytearray()
+        self._dropping = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines that ``chunk`` completes (without their newline)."""
+        lines: list[bytes] = []
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            if not self._partial and not self._dropping and end - start <= self.max_line_bytes:
+                lines.append(chunk[start:end])  # the usual case: a whole line within one read
+            else:
+                self._take(chunk, start, end)
+                if not self._dropping:
+                    lines.append(bytes(self._partial))
+                self._partial.clear()
+                self._dropping = False
+            start = end + 1
+        self._take(chunk, start, len(chunk))
+        return lines
+
+    def finish(self) -> list[bytes]:
+        """The last line, when the output did not end with a newline."""
+        line = bytes(self._partial) if self._partial and not self._dropping else None
+        self._partial.clear()
+        self._dropping = False
+        return [line] if line is not None else []
+
+    def _take(self, chunk: bytes, start: int, end: int) -> None:
+        if self._dropping or start == end:
+            return
+        if len(self._partial) + end - start > self.max_line_bytes:
+            self._dropping = True
+            self.oversized += 1
+            self._partial.clear()
+            log.warning("skipped a line of agent output longer than %d bytes", self.max_line_bytes)
+            return
+        self._partial += memoryview(chunk)[start:end]
 
 
 @dataclass(frozen=True, slots=True)

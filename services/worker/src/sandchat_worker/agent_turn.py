@@ -22,17 +22,17 @@ from typing import Final, Literal, TypedDict
 from sandchat.agent_cli import turn_args
 from sandchat.agent_process import AgentOutput, AgentProcess, AgentStartError
 
-from sandchat_worker.agent_events import AgentEvent, TextDelta, TurnOutcome, merge_text_deltas
+from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, TurnOutcome, merge_text_deltas
 from sandchat_worker.agent_outcome import Stop, TurnEnding, turn_outcome
 from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_stream import AgentStreamParser
+from sandchat_worker.agent_stream import OVERSIZED_LINE_NOTE, AgentStreamParser, LineSplitter
 
 log = logging.getLogger(__name__)
 
 OnEvents = Callable[[Sequence[AgentEvent]], Awaitable[None]]
 
 # One read takes whatever has arrived, up to this much: a burst of tokens becomes one batch,
-# and a multi-MB line (big tool output) is simply assembled from several reads.
+# and a multi-MB line (big tool output) is assembled from several reads (up to MAX_LINE_BYTES).
 READ_CHUNK_BYTES: Final = 1 << 20
 STDERR_TAIL_BYTES: Final = 8 * 1024
 # SIGTERM first so the CLI can tidy up, SIGKILL after this; keeps a cancel well under 1 s.
@@ -137,7 +137,7 @@ async def _stream(
     inactivity_timeout_s: float,
 ) -> Stop | None:
     """Read stdout until EOF; returns why it stopped early, or None at EOF."""
-    pending = b""
+    splitter = LineSplitter()
     while True:
         if cancelled.done():
             return "cancelled"
@@ -147,13 +147,13 @@ async def _stream(
             reading.cancel()
             return "cancelled" if cancelled in done else "timeout"
         chunk = reading.result()
-        if not chunk:
-            lines = [pending] if pending else []
-        else:
-            *lines, pending = (pending + chunk).split(b"\n")
+        oversized = splitter.oversized
+        lines = splitter.feed(chunk) if chunk else splitter.finish()
         events: list[AgentEvent] = []
         for line in lines:
             events += run.parser.feed(line)
+        if splitter.oversized > oversized:
+            events.append(StatusNote(OVERSIZED_LINE_NOTE))
         if events:
             run.text += [event.text for event in events if isinstance(event, TextDelta)]
             merged = merge_text_deltas(events)

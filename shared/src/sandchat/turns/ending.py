@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sandchat import events, threads
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
-from sandchat.turns.beginning import NextTurn, begin_next, launch, reserve_next
 from sandchat.turns.outcomes import INTERRUPTED, Ending
 from sandchat.turns.store import TurnInfo
+from sandchat.turns.thread_queue import NextTurn, begin_next, launch, reserve_next
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,24 @@ class TurnResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+# Final writes being retried in the background (kept referenced until they end).
+_retries: set[asyncio.Task[None]] = set()
+
+
 async def finish_turn(
-    turns: Turns, info: TurnInfo, transcript: Transcript, ending: Ending, result: TurnResult | None = None
+    turns: Turns,
+    info: TurnInfo,
+    transcript: Transcript,
+    ending: Ending,
+    result: TurnResult | None = None,
+    *,
+    retry_in_background: bool = False,
 ) -> bool:
-    """End the turn with ``done`` or an error; ``False`` if someone else ended it already."""
+    """End the turn with ``done`` or an error; ``False`` if someone else ended it already.
+
+    A final write the database refused is retried for a while: awaited here, or in a background
+    task with ``retry_in_background`` (for callers that must answer a client meanwhile).
+    """
     store = turns.store
     if not await store.claim_finish(info.turn_id):
         return False
@@ -54,7 +68,8 @@ async def finish_turn(
     async def store_final() -> None:
         meta = transcript.meta(costUsd=result.cost_usd, durationMs=result.duration_ms, **result.meta)
         async with turns.database.transaction() as session:
-            await threads.update_message(
+            # Once: a reply that already has its final status keeps it.
+            await threads.finish_message(
                 session,
                 info.message_id,
                 content=transcript.text,
@@ -79,7 +94,13 @@ async def finish_turn(
     # The next turn is announced after this one's end, so every client sees them in order.
     await _start_successor(turns, info, successor)
     if not stored:
-        await _retry(store_final, info.turn_id)
+        retrying = _retry(store_final, info.turn_id)
+        if retry_in_background:
+            task = asyncio.create_task(retrying)
+            _retries.add(task)
+            task.add_done_callback(_retries.discard)
+        else:
+            await retrying
     log.info("turn %s of thread %s ended: %s", info.turn_id, info.thread_id, ending.outcome)
     return True
 

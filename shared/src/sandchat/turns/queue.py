@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from sandchat.redis_keys import RedisKeys
+
+log = logging.getLogger(__name__)
 
 RUN_TURN: Final = "run_turn"
 
@@ -29,7 +33,11 @@ async def enqueue_turn(redis: ArqRedis, keys: RedisKeys, turn_id: str) -> bool:
     if job is None:
         return False
     # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
-    await redis.publish(keys.queue_wake, b"")
+    # The job is queued whatever happens to this: a lost wake-up costs one poll delay, not the turn.
+    try:
+        await redis.publish(keys.queue_wake, b"")
+    except RedisError as exc:
+        log.warning("turn %s queued; waking the workers failed (%s), they find it at their next poll", turn_id, exc)
     return True
 
 

@@ -24,10 +24,9 @@ from typing import Final
 
 from sandchat import events, threads
 from sandchat.turns import Turns, queue
-from sandchat.turns.beginning import begin_next
 from sandchat.turns.ending import end_unattended
 from sandchat.turns.outcomes import INTERRUPTED, WAITING_FOR_WORKER_MESSAGE, Ending, failed, no_worker
-from sandchat.turns.store import ALIVE_TTL_S
+from sandchat.turns.thread_queue import begin_next
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,7 @@ LOST_MESSAGE: Final = "This message could not be handed to a worker; send it aga
 @dataclass(frozen=True, slots=True)
 class ReaperPolicy:
     pickup_timeout_s: float = 30.0
+    lost_job_grace_s: float = LOST_JOB_GRACE_S
 
 
 async def reap(turns: Turns, policy: ReaperPolicy) -> int:
@@ -99,11 +99,7 @@ async def _look_at(
     if age_s >= WAITING_NOTICE_S:
         note = events.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
         await turns.store.note_while_queued(turn_id, events.encode(note))
-    if (
-        not holder
-        and age_s > max(LOST_JOB_GRACE_S, ALIVE_TTL_S)
-        and not await queue.job_is_pending(turns.store.redis, turn_id)
-    ):
+    if not holder and age_s > policy.lost_job_grace_s and not await queue.job_is_pending(turns.store.redis, turn_id):
         return failed(LOST_MESSAGE)
     return None
 

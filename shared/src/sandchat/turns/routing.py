@@ -66,8 +66,8 @@ class TurnRouting:
         )
         if worker:
             return bytes(worker).decode()
-        if not await queue.enqueue_turn(self.redis, self.keys, turn_id):
-            raise RuntimeError(f"turn {turn_id} was queued already")
+        # False: its job exists already (an enqueue whose answer was lost, retried): queued all the same.
+        await queue.enqueue_turn(self.redis, self.keys, turn_id)
         return None
 
     async def enqueue(self, turn_id: str) -> bool:

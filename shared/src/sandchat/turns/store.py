@@ -26,6 +26,9 @@ REPLAY_MAX_EVENTS: Final = 200_000
 # The worker refreshes the alive key every ALIVE_REFRESH_S; missing for ALIVE_TTL_S means it died.
 ALIVE_TTL_S: Final = 5
 ALIVE_REFRESH_S: Final = 1.5
+# Whoever ends a turn claims it first. A claim this old on a turn that is still active means its
+# holder died between claiming and freeing the thread: a reaper may take the turn over.
+FINISH_CLAIM_STALE_S: Final = 60
 
 TurnState = Literal["queued", "running", "waiting"]
 
@@ -70,6 +73,18 @@ local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
 local seq = 0
 if #last > 0 then seq = tonumber(string.match(last[1][1], '-(%d+)$')) end
 return {redis.call('HGETALL', KEYS[1]), redis.call('EXISTS', KEYS[4]), seq}
+"""
+
+# Become the one who ends the turn: free, or claimed long ago by someone who never finished it.
+_CLAIM_FINISH = """
+local claimed = tonumber(redis.call('GET', KEYS[1]))
+if claimed then
+  if tonumber(ARGV[1]) - claimed < tonumber(ARGV[2]) or not redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+return 1
 """
 
 # Log and publish one event of a turn that no worker has claimed yet, as its first event.
@@ -130,6 +145,7 @@ class TurnStore:
         self._end = redis.register_script(_END)
         self._start = redis.register_script(_START)
         self._note_while_queued = redis.register_script(_NOTE_WHILE_QUEUED)
+        self._claim_finish = redis.register_script(_CLAIM_FINISH)
 
     # --- the thread lock -------------------------------------------------------------------------
 
@@ -307,8 +323,13 @@ class TurnStore:
     # --- ending ----------------------------------------------------------------------------------
 
     async def claim_finish(self, turn_id: str) -> bool:
-        """Become the one who ends this turn (the worker, a gateway, or a reaper after it died)."""
-        return bool(await self.redis.set(self.keys.turn_finished(turn_id), 1, nx=True, ex=REPLAY_RETENTION_S * 6))
+        """Become the one who ends this turn (the worker, a gateway, or a reaper after they died)."""
+        keys = self.keys
+        claimed = await self._claim_finish(
+            keys=[keys.turn_finished(turn_id), keys.active_turns],
+            args=[time.time(), FINISH_CLAIM_STALE_S, turn_id, REPLAY_RETENTION_S * 6],
+        )
+        return bool(claimed)
 
     # --- cancel ----------------------------------------------------------------------------------
 
