@@ -20,7 +20,7 @@ class ScriptedSocket {
   sent: ClientRequest[] = [];
   onopen: (() => void) | null = null;
   onmessage: ((msg: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
+  onclose: ((close: CloseEvent) => void) | null = null;
 
   constructor(readonly url: string) {
     ScriptedSocket.all.push(this);
@@ -41,7 +41,8 @@ class ScriptedSocket {
   }
   drop() {
     this.readyState = 3;
-    this.onclose?.();
+    // A connection lost (1006), as a browser reports it.
+    this.onclose?.({ code: 1006, reason: "" } as CloseEvent);
   }
 }
 
