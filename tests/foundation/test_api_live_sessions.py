@@ -29,7 +29,7 @@ async def client(database_url: str, redis_url: str, redis_namespace: str) -> Asy
         redis_namespace=redis_namespace,
         agent_permission_mode="acceptEdits",
     )
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
 
 
