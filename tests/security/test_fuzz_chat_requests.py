@@ -28,7 +28,22 @@ from tests.security.hostile_input import big_integers, deep_json, hostile_text, 
 from tests.turns.conftest import new_thread
 
 T = TypeVar("T")
-KNOWN_EVENTS = {"started", "token", "tool", "tool_result", "status", "title", "done", "error"}
+# Every server event of the protocol (a fuzzed frame may be a valid message, watch or approve).
+KNOWN_EVENTS = {
+    "started",
+    "token",
+    "tool",
+    "tool_result",
+    "status",
+    "title",
+    "done",
+    "error",
+    "queued",
+    "unqueued",
+    "watching",
+    "approval",
+    "approval_answered",
+}
 NOTHING_TO_RESUME = "No reply is streaming in this thread, and none ended recently."
 FUZZ = settings(
     max_examples=150,

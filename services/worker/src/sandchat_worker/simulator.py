@@ -250,7 +250,10 @@ def _reply(simulator: Simulator, deltas: list[str], *, num_turns: int) -> int:
     if "no-result" in modes:
         simulator.text_message(deltas or ["…"], stop_after=max(1, len(deltas) // 2))
         print("\n".join(LEAKY_STDERR), file=sys.stderr, flush=True)
-        raise SystemExit(0)
+        sys.stdout.flush()
+        # At once, like a crashing CLI: a live simulator's stdin reader thread must not hold up (or
+        # abort) the interpreter's shutdown.
+        os._exit(0)
     if "garbage" in modes:
         simulator.garbage = True
     if "fail" in modes:
