@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+# No `*_created` series beside each counter and histogram: they double the series and nothing here reads them.
+disable_created_metrics()
 
 PREFIX: Final = "sandchat"
 
