@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 
 # No `*_created` series beside each counter and histogram: they double the series and nothing here reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX: Final = "sandchat"
 
