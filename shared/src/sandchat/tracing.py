@@ -3,8 +3,9 @@
 Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set: the tracer is then OpenTelemetry's no-op one, whose
 spans cost a function call and record nothing, and :func:`traceparent` is ``''`` (nothing more is
 stored in Redis). On, each service exports its spans over OTLP/HTTP in batches from a background
-thread. The gateway's span travels to the worker as a W3C ``traceparent`` in the turn's info
-(:class:`sandchat.turns.store.TurnInfo`), so the worker's spans join the same trace across the queue.
+thread (the SDK flushes them at exit). The gateway's span travels to the worker as a W3C
+``traceparent`` in the turn's info (:class:`sandchat.turns.store.TurnInfo`), so the worker's spans
+join the same trace across the queue.
 
 The tracer is this module's, not OpenTelemetry's global one, so tests can swap in an in-memory
 exporter (:func:`install`) as often as they like.
@@ -52,12 +53,6 @@ def install(provider: TracerProvider | None) -> None:
         _provider.shutdown()
     _provider = provider
     _tracer = provider.get_tracer(NAME) if provider is not None else _NO_OP
-
-
-def shutdown() -> None:
-    """Send what is still buffered (at a service's exit)."""
-    if _provider is not None:
-        _provider.force_flush()
 
 
 def tracer() -> trace.Tracer:
