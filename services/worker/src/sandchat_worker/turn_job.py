@@ -181,6 +181,7 @@ class TurnPublisher:
             async with self.context.turns.database.transaction() as session:
                 await threads.update_message(session, self.info.message_id, content=text)
         except Exception as exc:
+            metrics.BACKEND_ERRORS.labels("database", "progress_write").inc()
             log.warning("turn %s: progress write failed: %s", self.info.turn_id, type(exc).__name__)
 
     async def settle(self) -> None:
@@ -292,6 +293,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         try:
             await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
         except RedisError:
+            metrics.BACKEND_ERRORS.labels("redis", "turn_end").inc()
             # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
             log.warning("turn %s: Redis unavailable; a reaper will end it", info.turn_id)
         return "agent_error"

@@ -99,6 +99,7 @@ async def _finish(
         await store_final()
         stored = True
     except (SQLAlchemyError, OSError) as exc:
+        metrics.BACKEND_ERRORS.labels("database", "final_write").inc()
         log.warning("turn %s: final write failed (%s); retrying after the end is published", info.turn_id, exc)
     # The thread is passed on before the final event: a client may send its next message the moment
     # it sees the end, and must find the thread free (or its queued message reserved to go next).
