@@ -44,13 +44,13 @@ def query(base: str, expr: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Prometheus scraping each service of the stack every 0.2 s, like compose's does every 15 s."""
+    """Prometheus scraping each service of the stack every 0.5 s, like compose's does every 15 s."""
     tmp = tmp_path_factory.mktemp("prometheus")
     jobs: dict[str, list[str]] = {}
     for name, url in stack.metrics_urls().items():
         jobs.setdefault(name.rstrip("0123456789"), []).append(urllib.parse.urlsplit(url).netloc)
     config = {
-        "global": {"scrape_interval": "200ms", "scrape_timeout": "200ms"},
+        "global": {"scrape_interval": "500ms", "scrape_timeout": "500ms"},
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in jobs.items()
         ],
@@ -130,18 +130,18 @@ async def test_prometheus_scrapes_every_replica_and_sees_the_turn_counters(stack
         return bool(result) and float(result[0]["value"][1]) == expected
 
     wait_until(caught_up, "Prometheus never saw the turn counters")
-    up = query(prometheus, "up")["data"]["result"]
-    assert sorted((series["metric"]["job"], series["value"][1]) for series in up) == [
-        ("api", "1"),
-        ("gateway", "1"),
-        ("gateway", "1"),
-        ("worker", "1"),
-        ("worker", "1"),
-    ]
+    # Every replica is a target; a scrape that one moment of load made slow counts as down until the next.
+    wait_until(lambda: all_up(prometheus), "not every replica was scraped")
+    targets = sorted(series["metric"]["job"] for series in query(prometheus, "up")["data"]["result"])
+    assert targets == ["api", "gateway", "gateway", "worker", "worker"]
     started = query(prometheus, "sum(sandchat_turns_started_total)")["data"]["result"]
     assert float(started[0]["value"][1]) >= TURNS
     first_token = query(prometheus, "sum(sandchat_first_token_seconds_count)")["data"]["result"]
     assert float(first_token[0]["value"][1]) >= TURNS
+
+
+def all_up(prometheus: str) -> bool:
+    return all(series["value"][1] == "1" for series in query(prometheus, "up")["data"]["result"])
 
 
 def dashboard_queries() -> list[str]:
