@@ -179,7 +179,8 @@ function applyTurnEvent(state: ChatState, e: SeqEvent): ChatState {
 
   switch (e.type) {
     case "token":
-      return next((m) => ({ ...m, content: m.content + e.text }));
+      // Text flows again: a status such as "waiting for a worker" or "API retrying" is over.
+      return next((m) => ({ ...m, content: m.content + e.text, statusLine: null }));
     case "tool": {
       const call: ToolCall = { toolUseId: e.toolUseId, name: e.name, input: e.input, offset: 0 };
       return next((m) => ({ ...m, tools: [...m.tools, { ...call, offset: m.content.length }] }));
