@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, plain_words
+from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
