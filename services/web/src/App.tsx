@@ -11,11 +11,14 @@ import { MessageList } from "./components/MessageList";
 import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { TokenForm } from "./components/TokenForm";
+import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
 
 type ThreadPage = { threads: Thread[]; nextCursor: string | null };
 
 const DEFAULT_PERMISSION_MODE = "bypassPermissions";
+/** How often the thread list (titles, order, who waits for you) is re-read. */
+const THREADS_REFRESH_MS = 30_000;
 
 const NOTICE_HINTS: Record<string, string> = {
   thread_busy: "This thread is still busy with a reply. Your message is back in the box; send it when the reply ends.",
@@ -79,7 +82,13 @@ export function App() {
 function ChatPage({ config }: { config: AppConfig }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
-  const threads = useQuery({ queryKey: threadsKey, queryFn: api.threads, refetchInterval: 60_000 });
+  // Re-read also in a background tab: another thread's agent may start waiting for you.
+  const threads = useQuery({
+    queryKey: threadsKey,
+    queryFn: api.threads,
+    refetchInterval: THREADS_REFRESH_MS,
+    refetchIntervalInBackground: true,
+  });
   const chat = useChat(config, threadId);
   const [actionError, setActionError] = useState<string | null>(null);
 
@@ -143,8 +152,7 @@ function ChatPage({ config }: { config: AppConfig }) {
   const waitingAnywhere = list.some((t) => t.activity === "waiting");
 
   useEffect(() => {
-    const title = current?.title ? `${current.title} · sandchat` : "sandchat";
-    document.title = waitingAnywhere ? `(Waiting for you) ${title}` : title;
+    document.title = pageTitle(current?.title, waitingAnywhere);
   }, [current?.title, waitingAnywhere]);
 
   const changeMode = async (mode: PermissionMode) => {
