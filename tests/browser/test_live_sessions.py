@@ -31,12 +31,9 @@ def thread_of(chat: ChatPage) -> dict[str, object]:
 def asking_thread(chat: ChatPage) -> str:
     """A new thread whose agent asks before it edits or runs anything, set with the page's select."""
     thread_id = chat.new_thread()
-    chat.page.get_by_test_id("permission-mode").select_option("default")
+    with chat.page.expect_response(lambda response: response.request.method == "PATCH" and response.ok):
+        chat.page.get_by_test_id("permission-mode").select_option("default")
     expect(chat.page.get_by_test_id("permission-mode")).to_have_value("default")
-    deadline_checks = 50
-    while thread_of(chat)["permissionMode"] != "default" and deadline_checks:
-        chat.page.wait_for_timeout(50)
-        deadline_checks -= 1
     assert thread_of(chat)["permissionMode"] == "default"
     return thread_id
 
