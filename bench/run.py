@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench import api, observability, relay, sandbox_hop, sockets
+from bench import api, live_path, observability, relay, sandbox_hop, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
@@ -139,6 +139,10 @@ class Bench:
             1,
             ("time_to_first_token", lambda s: relay.time_to_first_token(s, self.env("ttft", **first), sizes.turns)),
             ("idle_sockets", lambda s: sockets.idle_sockets(s, sizes.connections)),
+            (
+                "first_token_live_path",
+                lambda s: live_path.live_and_one_shot(s, self.env("ttft", **first), sizes.turns // 2),
+            ),
         )
 
     def sandbox(self) -> None:
