@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.backends import migrate
 from tests.e2e.conftest import stack_settings
 from tests.stack import BIN, Service, free_port, stack_env
 
@@ -39,6 +40,7 @@ def lone_gateway(tmp_path: Path, redis_url: str) -> Iterator[tuple[Service, int]
     settings = stack_settings(
         tmp_path, redis_url, AUTH_TOKEN=f"tok-{secrets.token_urlsafe(16)}", GATEWAY_PORT=str(port)
     )
+    migrate(settings["DATABASE_URL"])  # its reaper reads the database: a missing table would fill the log
     gateway = Service("gateway", [str(BIN / "sandchat-gateway")], stack_env(**settings))
     gateway.start(sys.stderr, "36")
     try:

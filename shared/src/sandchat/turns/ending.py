@@ -105,8 +105,9 @@ async def _finish(
     # it sees the end, and must find the thread free (or its queued message reserved to go next).
     successor = await _reserve_successor(turns, info)
     await store.end(info.thread_id, info.turn_id)
-    await store.publish(info.turn_id, [(seq, events.encode(final))])
+    # Counted before it is published: whoever has seen the end finds it in the metrics.
     metrics.TURNS.labels(ending.outcome).inc()
+    await store.publish(info.turn_id, [(seq, events.encode(final))])
     # The next turn is announced after this one's end, so every client sees them in order.
     await _start_successor(turns, info, successor)
     if not stored:
