@@ -93,8 +93,11 @@ class MessageOut(msgspec.Struct, rename="camel"):
         )
 
 
-class MessageList(msgspec.Struct):
+class MessageList(msgspec.Struct, rename="camel"):
     messages: list[MessageOut]
+    # Pass back as `before` (older) or `after` (newer) for the next page that way; null at either end.
+    older_cursor: str | None = None
+    newer_cursor: str | None = None
 
 
 class SandboxHealth(msgspec.Struct):

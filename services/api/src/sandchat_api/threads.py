@@ -11,7 +11,7 @@ from litestar.exceptions import ClientException, NotFoundException, ValidationEx
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
-from sandchat import events, threads
+from sandchat import events, message_pages, threads
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat.turns.store import TurnStore
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 NOTHING_TO_CHANGE: Final = "Nothing to change: give a title or a permissionMode."
 NO_SUCH_MESSAGE: Final = "No queued message with this id in this thread."
+NO_SUCH_CURSOR: Final = "The cursor names no message of this thread."
+ONE_CURSOR: Final = "Give at most one of before, after and around."
 STARTED_ALREADY: Final = "This message has already been sent to the agent; it can no longer be removed."
 
 
@@ -90,13 +92,32 @@ class ThreadController(Controller):
         return ThreadEnvelope(ThreadOut.of(thread, settings.agent_permission_mode))
 
     @get("/{thread_id:str}/messages")
-    async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
-        """The thread's messages in order."""
-        async with database.reading() as session:
-            if await threads.get_thread(session, _thread_id(thread_id)) is None:
-                raise NotFoundException(NO_SUCH_THREAD)
-            messages = await threads.list_messages(session, thread_id)
-        return MessageList([MessageOut.of(message) for message in messages])
+    async def list_messages(
+        self,
+        *,
+        database: DatabaseDep,
+        thread_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=message_pages.MAX_MESSAGE_PAGE)] = (
+            message_pages.DEFAULT_MESSAGE_PAGE
+        ),
+        before: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        around: FromQuery[str | None] = None,
+    ) -> MessageList:
+        """A page of the thread's messages, oldest first: the newest page, or the one `before`, `after` or
+        `around` a message id (pass `olderCursor` back as `before`, `newerCursor` as `after`)."""
+        if sum(cursor is not None for cursor in (before, after, around)) > 1:
+            raise ValidationException(ONE_CURSOR)
+        try:
+            async with database.reading() as session:
+                if await threads.get_thread(session, _thread_id(thread_id)) is None:
+                    raise NotFoundException(NO_SUCH_THREAD)
+                page = await message_pages.page_messages(
+                    session, thread_id, limit=limit, before=before, after=after, around=around
+                )
+        except threads.InvalidCursorError:
+            raise ValidationException(NO_SUCH_CURSOR) from None
+        return MessageList([MessageOut.of(message) for message in page.messages], page.older_cursor, page.newer_cursor)
 
     @get("/{thread_id:str}")
     async def get_thread(

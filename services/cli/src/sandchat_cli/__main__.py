@@ -2,31 +2,22 @@
 
 sandchat chat "explain this repository"           # a new thread
 sandchat chat "and the tests?" --thread <id>      # continue one (queued if a reply is running)
-sandchat threads                                  # list them, most recent first
+sandchat threads                                  # the 50 most recent threads
+sandchat threads --all                            # every thread, page by page
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from typing import Any
 
 import httpx
 from sandchat.settings import load_settings
 from websockets.exceptions import WebSocketException
 
 from sandchat_cli import conversation
-
-
-class ChatError(Exception):
-    """Something the user should read; printed as one line."""
-
-
-def _headers() -> dict[str, str]:
-    token = os.environ.get("AUTH_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+from sandchat_cli.api_client import ChatError, auth_headers, call, iter_threads, open_client
 
 
 def _api_url(arguments: argparse.Namespace) -> str:
@@ -36,32 +27,32 @@ def _api_url(arguments: argparse.Namespace) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
-def _request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-    try:
-        response = httpx.request(method, url, headers=_headers(), timeout=10, **kwargs)
-    except httpx.HTTPError as exc:
-        raise ChatError(f"cannot reach the API at {url}: {exc}") from None
-    body: dict[str, Any] = response.json() if response.content else {}
-    if response.status_code >= 400:
-        raise ChatError(f"{response.status_code}: {body.get('detail', response.text)}")
-    return body
-
-
-def _chat(api: str, thread_id: str | None, content: str, show_json: bool) -> int:
+def _chat(client: httpx.Client, thread_id: str | None, content: str, show_json: bool) -> int:
     if thread_id is None:
-        thread_id = _request("POST", f"{api}/threads", json={})["thread"]["id"]
+        thread_id = call(client, "POST", "/threads", json={})["thread"]["id"]
         print(f"thread {thread_id}", file=sys.stderr)
-    gateway = _request("GET", f"{api}/config")["gatewayUrl"]
+    gateway = call(client, "GET", "/config")["gatewayUrl"]
     try:
-        return asyncio.run(conversation.chat(gateway, thread_id, content, headers=_headers(), show_json=show_json))
+        return asyncio.run(conversation.chat(gateway, thread_id, content, headers=auth_headers(), show_json=show_json))
     except (OSError, WebSocketException) as exc:
         raise ChatError(f"cannot talk to the gateway at {gateway}: {exc}") from None
 
 
-def _threads(api: str) -> int:
-    for thread in _request("GET", f"{api}/threads", params={"limit": 50})["threads"]:
+def list_threads(client: httpx.Client, limit: int | None) -> int:
+    """`sandchat threads`: one line per thread, most recent first."""
+    for thread in iter_threads(client, limit):
         print(f"{thread['id']}  {thread['updatedAt'][:19].replace('T', ' ')}  {thread['title']}")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,13 +63,16 @@ def main(argv: list[str] | None = None) -> None:
     chat.add_argument("message", help="the message (use -- before one that starts with a dash)")
     chat.add_argument("--thread", help="continue this thread (default: a new one)")
     chat.add_argument("--json", action="store_true", help="print every protocol event as one JSON line")
-    commands.add_parser("threads", help="list threads, most recent first")
+    listing = commands.add_parser("threads", help="list threads, most recent first")
+    howmany = listing.add_mutually_exclusive_group()
+    howmany.add_argument("--limit", type=_positive, default=50, help="how many threads (default 50)")
+    howmany.add_argument("--all", action="store_true", help="every thread, however many")
     arguments = parser.parse_args(argv)
-    api = _api_url(arguments)
     try:
-        if arguments.command == "threads":
-            sys.exit(_threads(api))
-        sys.exit(_chat(api, arguments.thread, arguments.message, arguments.json))
+        with open_client(_api_url(arguments)) as client:
+            if arguments.command == "threads":
+                sys.exit(list_threads(client, None if arguments.all else arguments.limit))
+            sys.exit(_chat(client, arguments.thread, arguments.message, arguments.json))
     except ChatError as exc:
         print(f"sandchat: {exc}", file=sys.stderr)
         sys.exit(2)
