@@ -1,17 +1,27 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, getToken, onAuthRequired, type AppConfig } from "./api";
+import { fromStored } from "./chat/chatMessage";
+import { useOlderMessages } from "./chat/olderMessages";
 import type { Thread } from "./chat/protocol";
-import { threadsKey, useChat } from "./chat/useChat";
+import { useChat } from "./chat/useChat";
 import { Composer } from "./components/Composer";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
 import { RunnerLabel } from "./components/RunnerLabel";
+import { Sidebar } from "./components/Sidebar";
 import { TokenForm } from "./components/TokenForm";
 import { useThreadRoute } from "./route";
-
-type ThreadPage = { threads: Thread[]; nextCursor: string | null };
+import {
+  flattenThreads,
+  renameInList,
+  threadsKey,
+  useThreadList,
+  withoutThread,
+  withThreadFirst,
+  type ThreadPages,
+} from "./threadList";
 
 const NOTICE_HINTS: Record<string, string> = {
   thread_busy: "This thread is still busy with a reply. Your message is back in the box; send it when the reply ends.",
@@ -75,15 +85,13 @@ export function App() {
 function ChatPage({ config }: { config: AppConfig }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
-  const threads = useQuery({ queryKey: threadsKey, queryFn: api.threads, refetchInterval: 60_000 });
+  const threads = useThreadList();
   const chat = useChat(config, threadId);
+  const older = useOlderMessages(threadId, chat.historyPage);
   const [actionError, setActionError] = useState<string | null>(null);
 
   const addThread = (thread: Thread) =>
-    client.setQueryData<ThreadPage>(threadsKey, (data) => ({
-      threads: [thread, ...(data?.threads ?? []).filter((t) => t.id !== thread.id)],
-      nextCursor: data?.nextCursor ?? null,
-    }));
+    client.setQueryData<ThreadPages>(threadsKey, (data) => withThreadFirst(data, thread));
 
   const create = useMutation({
     mutationFn: () => api.createThread(),
@@ -99,7 +107,7 @@ function ChatPage({ config }: { config: AppConfig }) {
   const choosing = useRef(false);
   useEffect(() => {
     if (threadId || !threads.data || choosing.current) return;
-    const latest = threads.data.threads[0];
+    const latest = flattenThreads(threads.data)[0];
     if (latest) {
       navigate(latest.id, true);
       return;
@@ -121,17 +129,27 @@ function ChatPage({ config }: { config: AppConfig }) {
   useEffect(() => {
     if (chat.historyError?.status === 404 && threadId) {
       setActionError("That thread does not exist any more.");
-      client.setQueryData<ThreadPage>(threadsKey, (data) =>
-        data ? { ...data, threads: data.threads.filter((t) => t.id !== threadId) } : data,
-      );
+      client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
       navigate(null, true);
     }
   }, [chat.historyError, threadId, navigate, client]);
 
-  const list = threads.data?.threads ?? [];
+  const list = useMemo(() => flattenThreads(threads.data), [threads.data]);
+  const listed = list.find((t) => t.id === threadId);
+  // A thread beyond the loaded pages (a deep link, an old search hit) is read on its own.
+  const single = useQuery({
+    queryKey: ["thread", threadId],
+    queryFn: () => api.thread(threadId!),
+    enabled: threadId !== null && !listed && !threads.isPending,
+    retry: false,
+  });
   const current: Thread | null =
-    list.find((t) => t.id === threadId) ??
+    listed ??
+    (single.data?.thread.id === threadId ? single.data.thread : null) ??
     (threadId ? { id: threadId, title: "", claudeSessionId: null, createdAt: "", updatedAt: "" } : null);
+  const loadMoreThreads = () => {
+    if (threads.hasNextPage && !threads.isFetchingNextPage) void threads.fetchNextPage();
+  };
 
   useEffect(() => {
     document.title = current?.title ? `${current.title} · sandchat` : "sandchat";
@@ -139,8 +157,9 @@ function ChatPage({ config }: { config: AppConfig }) {
 
   const rename = async (title: string) => {
     if (!threadId) return;
-    client.setQueryData<ThreadPage>(threadsKey, (data) =>
-      data ? { ...data, threads: data.threads.map((t) => (t.id === threadId ? { ...t, title } : t)) } : data,
+    renameInList(client, threadId, title);
+    client.setQueryData<{ thread: Thread }>(["thread", threadId], (data) =>
+      data ? { thread: { ...data.thread, title } } : data,
     );
     try {
       await api.renameThread(threadId, title);
@@ -161,7 +180,7 @@ function ChatPage({ config }: { config: AppConfig }) {
       }
     }
     const rest = list.filter((t) => t.id !== threadId);
-    client.setQueryData<ThreadPage>(threadsKey, (data) => (data ? { ...data, threads: rest } : data));
+    client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
     client.removeQueries({ queryKey: ["messages", threadId] });
     navigate(rest[0]?.id ?? null, true);
     void client.invalidateQueries({ queryKey: threadsKey });
@@ -249,10 +268,28 @@ function ChatPage({ config }: { config: AppConfig }) {
     </div>
   );
 
+  const shown = useMemo(() => {
+    const live = new Set(chat.state.messages.map((m) => m.id));
+    return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
+  }, [older.messages, chat.state.messages]);
+
   return (
-    <div className="flex h-dvh flex-col overflow-hidden bg-neutral-950">
+    <div className="flex h-dvh overflow-hidden bg-neutral-950">
+      <Sidebar
+        threads={list}
+        currentId={threadId}
+        onSelect={(id) => navigate(id)}
+        onNew={() => create.mutate()}
+        hasMore={threads.hasNextPage}
+        loadingMore={threads.isFetchingNextPage}
+        onMore={loadMoreThreads}
+      />
+      <main className="flex min-w-0 flex-1 flex-col">
       <Header
         threads={list}
+        hasMore={threads.hasNextPage}
+        loadingMore={threads.isFetchingNextPage}
+        onMore={loadMoreThreads}
         current={current}
         onSelect={(id) => navigate(id)}
         onNew={() => create.mutate()}
@@ -267,8 +304,11 @@ function ChatPage({ config }: { config: AppConfig }) {
       />
       <MessageList
         threadId={threadId}
-        messages={chat.state.messages}
+        messages={shown}
         loading={historyLoading}
+        hasOlder={older.hasMore}
+        loadingOlder={older.loading}
+        onLoadOlder={() => void older.loadOlder()}
         footer={footer}
         empty={empty}
       />
@@ -281,6 +321,7 @@ function ChatPage({ config }: { config: AppConfig }) {
         connected={connected}
         threadId={threadId}
       />
+      </main>
     </div>
   );
 }

@@ -2,6 +2,33 @@
 
 import type { StoredMessage, Thread } from "./chat/protocol";
 
+/** `GET /threads`: one page, most recent first; `nextCursor` continues it. */
+export interface ThreadPage {
+  threads: Thread[];
+  nextCursor: string | null;
+}
+
+/** `GET /threads/{id}/messages`: one page, oldest first, with a cursor each way (null at that end). */
+export interface MessagePage {
+  messages: StoredMessage[];
+  olderCursor: string | null;
+  newerCursor: string | null;
+}
+
+export interface MessagePageQuery {
+  limit?: number;
+  before?: string;
+  after?: string;
+  around?: string;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) search.set(key, String(value));
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
 export type Runner = "simulator" | "local" | "sandbox" | "docker-sandbox";
 
 export interface AppConfig {
@@ -80,11 +107,12 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
 
 export const api = {
   config: () => request<AppConfig>("/config"),
-  threads: () => request<{ threads: Thread[]; nextCursor: string | null }>("/threads"),
+  threads: (cursor?: string | null) => request<ThreadPage>(`/threads${query({ cursor: cursor ?? undefined })}`),
+  thread: (threadId: string) => request<{ thread: Thread }>(`/threads/${encodeURIComponent(threadId)}`),
   createThread: (title?: string) =>
     request<{ thread: Thread }>("/threads", { method: "POST", body: JSON.stringify(title ? { title } : {}) }),
-  messages: (threadId: string) =>
-    request<{ messages: StoredMessage[] }>(`/threads/${encodeURIComponent(threadId)}/messages`),
+  messages: (threadId: string, page: MessagePageQuery = {}) =>
+    request<MessagePage>(`/threads/${encodeURIComponent(threadId)}/messages${query({ ...page })}`),
   renameThread: (threadId: string, title: string) =>
     request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "PATCH", body: JSON.stringify({ title }) }),
   deleteThread: (threadId: string) =>

@@ -1,24 +1,18 @@
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import type { Thread } from "../chat/protocol";
-import { relativeTime } from "../relativeTime";
+import { ThreadItems } from "./ThreadItems";
 
 interface Props {
   threads: Thread[];
+  hasMore: boolean;
+  loadingMore: boolean;
+  onMore: () => void;
   current: Thread | null;
   onSelect: (threadId: string) => void;
   onNew: () => void;
   onRename: (title: string) => void;
   onDelete: () => void;
   right: ReactNode;
-}
-
-function useNow(intervalMs: number): number {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), intervalMs);
-    return () => clearInterval(timer);
-  }, [intervalMs]);
-  return now;
 }
 
 function IconButton(props: {
@@ -45,57 +39,18 @@ function IconButton(props: {
   );
 }
 
-function ThreadDropdown({ threads, current, onSelect, onClose }: {
-  threads: Thread[];
-  current: Thread | null;
-  onSelect: (id: string) => void;
-  onClose: () => void;
-}) {
-  const now = useNow(30_000);
-  return (
-    <div
-      data-testid="thread-dropdown"
-      role="listbox"
-      aria-label="Threads"
-      className="absolute top-full left-0 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
-    >
-      {threads.length === 0 && <div className="px-3 py-2 text-sm text-neutral-500">No threads yet</div>}
-      {threads.map((t) => {
-        const isCurrent = t.id === current?.id;
-        return (
-          <button
-            key={t.id}
-            type="button"
-            role="option"
-            aria-selected={isCurrent}
-            data-testid="thread-item"
-            data-thread-id={t.id}
-            data-current={isCurrent ? "true" : "false"}
-            onClick={() => {
-              onSelect(t.id);
-              onClose();
-            }}
-            className={
-              "flex w-full items-baseline gap-3 rounded-lg px-3 py-2 text-left text-sm " +
-              (isCurrent ? "bg-neutral-800 text-white" : "text-neutral-300 hover:bg-neutral-800/60")
-            }
-          >
-            <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
-            <span
-              data-testid="thread-time"
-              className="shrink-0 text-xs text-neutral-500"
-              title={new Date(t.updatedAt).toLocaleString()}
-            >
-              {relativeTime(t.updatedAt, now)}
-            </span>
-          </button>
-        );
-      })}
-    </div>
-  );
-}
-
-export function Header({ threads, current, onSelect, onNew, onRename, onDelete, right }: Props) {
+export function Header({
+  threads,
+  hasMore,
+  loadingMore,
+  onMore,
+  current,
+  onSelect,
+  onNew,
+  onRename,
+  onDelete,
+  right,
+}: Props) {
   const [open, setOpen] = useState(false);
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -175,7 +130,19 @@ export function Header({ threads, current, onSelect, onNew, onRename, onDelete, 
           </button>
         )}
         {open && (
-          <ThreadDropdown threads={threads} current={current} onSelect={onSelect} onClose={() => setOpen(false)} />
+          <ThreadItems
+            testid="thread-dropdown"
+            threads={threads}
+            currentId={current?.id ?? null}
+            onSelect={(id) => {
+              onSelect(id);
+              setOpen(false);
+            }}
+            hasMore={hasMore}
+            loadingMore={loadingMore}
+            onMore={onMore}
+            className="absolute top-full left-0 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
+          />
         )}
       </div>
 

@@ -20,9 +20,25 @@ interface Props {
   loading: boolean;
   footer?: ReactNode;
   empty: ReactNode;
+  /** Older messages exist: scrolling near the top asks for them. */
+  hasOlder?: boolean;
+  loadingOlder?: boolean;
+  onLoadOlder?: () => void;
 }
 
-export function MessageList({ threadId, messages, loading, footer, empty }: Props) {
+/** Ask for older messages when the reader is this close to the top (px). */
+const NEAR_TOP = 300;
+
+export function MessageList({
+  threadId,
+  messages,
+  loading,
+  footer,
+  empty,
+  hasOlder = false,
+  loadingOlder = false,
+  onLoadOlder,
+}: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   // Follow new text only while the reader is at the end; scrolling up stops it.
@@ -41,7 +57,21 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
     const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK;
     follow.current = atEnd;
     setAwayFromEnd(!atEnd);
-  }, []);
+    if (el.scrollTop < NEAR_TOP && hasOlder && !loadingOlder) onLoadOlder?.();
+  }, [hasOlder, loadingOlder, onLoadOlder]);
+
+  // Older messages arrive above what the reader sees: keep what they see where it was.
+  const firstId = messages[0]?.id;
+  const anchor = useRef<{ firstId: string | undefined; height: number }>({ firstId: undefined, height: 0 });
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const before = anchor.current;
+    if (before.firstId && firstId !== before.firstId && !follow.current && messages.some((m) => m.id === before.firstId)) {
+      el.scrollTop += el.scrollHeight - before.height;
+    }
+    anchor.current = { firstId, height: el.scrollHeight };
+  });
 
   // The reader's intent to go up is known before the scroll event: stop following at once, so a
   // token arriving in between cannot pull the view back down.
@@ -102,6 +132,17 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
           className="mx-auto flex w-full max-w-3xl flex-col gap-7 px-4 pt-6 pb-10 @2xl:px-6 @5xl:max-w-[52rem] @7xl:max-w-4xl"
         >
           {showEmpty && empty}
+          {hasOlder && (
+            <button
+              type="button"
+              data-testid="load-older"
+              onClick={onLoadOlder}
+              disabled={loadingOlder}
+              className="self-center rounded-lg border border-neutral-800 px-3 py-1 text-xs text-neutral-400 hover:bg-neutral-900"
+            >
+              {loadingOlder ? "Loading older messages…" : "Older messages"}
+            </button>
+          )}
           {messages.map((m) => (
             <Message key={m.id} message={m} />
           ))}
