@@ -4,6 +4,7 @@ sandchat chat "explain this repository"           # a new thread
 sandchat chat "and the tests?" --thread <id>      # continue one (queued if a reply is running)
 sandchat threads                                  # the 50 most recent threads
 sandchat threads --all                            # every thread, page by page
+sandchat search "deploy plan"                     # titles and messages that hold these words
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sandchat.settings import load_settings
 from websockets.exceptions import WebSocketException
 
 from sandchat_cli import conversation
-from sandchat_cli.api_client import ChatError, auth_headers, call, iter_threads, open_client
+from sandchat_cli.api_client import ChatError, auth_headers, call, iter_search, iter_threads, open_client
 
 
 def _api_url(arguments: argparse.Namespace) -> str:
@@ -45,6 +46,20 @@ def list_threads(client: httpx.Client, limit: int | None) -> int:
     return 0
 
 
+def search_threads(client: httpx.Client, query: str, limit: int) -> int:
+    """`sandchat search`: the best matches first, the matching words in bold on a terminal."""
+    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    found = 0
+    for result in iter_search(client, query, limit):
+        found += 1
+        where = result["messageId"] or "title"
+        text = "".join(f"{bold}{part['text']}{plain}" if part["hit"] else part["text"] for part in result["snippet"])
+        print(f"{result['threadId']}  {where}  {result['threadTitle']}\n    {text}")
+    if not found:
+        print("no matches", file=sys.stderr)
+    return 0 if found else 1
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -67,11 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     howmany = listing.add_mutually_exclusive_group()
     howmany.add_argument("--limit", type=_positive, default=50, help="how many threads (default 50)")
     howmany.add_argument("--all", action="store_true", help="every thread, however many")
+    finding = commands.add_parser("search", help="search thread titles and messages, best matches first")
+    finding.add_argument("query", help="words to find (each must occur; a word also finds longer ones)")
+    finding.add_argument("--limit", type=_positive, default=20, help="how many results (default 20)")
     arguments = parser.parse_args(argv)
     try:
         with open_client(_api_url(arguments)) as client:
             if arguments.command == "threads":
                 sys.exit(list_threads(client, None if arguments.all else arguments.limit))
+            if arguments.command == "search":
+                sys.exit(search_threads(client, arguments.query, arguments.limit))
             sys.exit(_chat(client, arguments.thread, arguments.message, arguments.json))
     except ChatError as exc:
         print(f"sandchat: {exc}", file=sys.stderr)

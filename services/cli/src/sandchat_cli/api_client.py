@@ -10,6 +10,7 @@ import httpx
 
 # The API's largest thread page: `--all` walks the list in as few requests as it can.
 PAGE_LIMIT: Final = 200
+SEARCH_PAGE_LIMIT: Final = 50
 
 
 class ChatError(Exception):
@@ -43,16 +44,27 @@ def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 
 def iter_threads(client: httpx.Client, limit: int | None) -> Iterator[dict[str, Any]]:
     """Threads, most recent first, page by page: ``limit`` of them, or every one when ``None``."""
+    yield from _pages(client, "/threads", "threads", params={}, limit=limit, most=PAGE_LIMIT)
+
+
+def _pages(
+    client: httpx.Client, path: str, key: str, *, params: dict[str, Any], limit: int | None, most: int
+) -> Iterator[Any]:
     cursor: str | None = None
     left = limit
     while left is None or left > 0:
-        params: dict[str, Any] = {"limit": min(PAGE_LIMIT, left) if left is not None else PAGE_LIMIT}
+        page_params = {**params, "limit": min(most, left) if left is not None else most}
         if cursor:
-            params["cursor"] = cursor
-        page = call(client, "GET", "/threads", params=params)
-        yield from page["threads"]
+            page_params["cursor"] = cursor
+        page = call(client, "GET", path, params=page_params)
+        yield from page[key][:left]
         if left is not None:
-            left -= len(page["threads"])
+            left -= len(page[key])
         cursor = page.get("nextCursor")
         if not cursor:
             return
+
+
+def iter_search(client: httpx.Client, query: str, limit: int) -> Iterator[dict[str, Any]]:
+    """Search results, best first, page by page, up to ``limit`` of them."""
+    yield from _pages(client, "/search", "results", params={"q": query}, limit=limit, most=SEARCH_PAGE_LIMIT)
