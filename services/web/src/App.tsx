@@ -10,6 +10,7 @@ import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
 import { RunnerLabel } from "./components/RunnerLabel";
+import { SearchBox } from "./components/SearchBox";
 import { Sidebar } from "./components/Sidebar";
 import { TokenForm } from "./components/TokenForm";
 import { useThreadRoute } from "./route";
@@ -89,6 +90,10 @@ function ChatPage({ config }: { config: AppConfig }) {
   const chat = useChat(config, threadId);
   const older = useOlderMessages(threadId, chat.historyPage);
   const [actionError, setActionError] = useState<string | null>(null);
+  const [searching, setSearching] = useState(false);
+  // A search hit to show: its thread opens, older pages load until the message is there.
+  const [focus, setFocus] = useState<{ threadId: string; messageId: string } | null>(null);
+  const [shownHit, setShownHit] = useState<string | null>(null);
 
   const addThread = (thread: Thread) =>
     client.setQueryData<ThreadPages>(threadsKey, (data) => withThreadFirst(data, thread));
@@ -268,6 +273,28 @@ function ChatPage({ config }: { config: AppConfig }) {
     </div>
   );
 
+  const openHit = (hitThread: string, messageId: string | null) => {
+    navigate(hitThread);
+    setShownHit(null);
+    setFocus(messageId ? { threadId: hitThread, messageId } : null);
+  };
+  const historyLoaded = chat.state.historyLoaded && chat.state.threadId === threadId;
+  const reach = older.reach;
+  useEffect(() => {
+    if (!focus || focus.threadId !== threadId || !historyLoaded) return;
+    let cancelled = false;
+    const inView = chat.state.messages.some((m) => m.id === focus.messageId);
+    void (inView ? Promise.resolve(true) : reach(focus.messageId)).then((found) => {
+      if (cancelled) return;
+      setFocus(null);
+      if (!found) return;
+      if (found) setShownHit(focus.messageId);
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [focus, threadId, historyLoaded, reach]);
+
   const shown = useMemo(() => {
     const live = new Set(chat.state.messages.map((m) => m.id));
     return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
@@ -283,6 +310,8 @@ function ChatPage({ config }: { config: AppConfig }) {
         hasMore={threads.hasNextPage}
         loadingMore={threads.isFetchingNextPage}
         onMore={loadMoreThreads}
+        searching={searching}
+        search={<SearchBox onOpen={openHit} onActive={setSearching} />}
       />
       <main className="flex min-w-0 flex-1 flex-col">
       <Header
@@ -309,6 +338,7 @@ function ChatPage({ config }: { config: AppConfig }) {
         hasOlder={older.hasMore}
         loadingOlder={older.loading}
         onLoadOlder={() => void older.loadOlder()}
+        focusId={shownHit}
         footer={footer}
         empty={empty}
       />

@@ -22,6 +22,22 @@ export interface MessagePageQuery {
   around?: string;
 }
 
+/** `GET /search`: one page of matches, best first; `hit` parts of a snippet are the matching words. */
+export interface SearchResult {
+  threadId: string;
+  threadTitle: string;
+  /** null when the thread's title matched. */
+  messageId: string | null;
+  role: string | null;
+  createdAt: string;
+  snippet: { text: string; hit: boolean }[];
+}
+
+export interface SearchPage {
+  results: SearchResult[];
+  nextCursor: string | null;
+}
+
 function query(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) if (value !== undefined) search.set(key, String(value));
@@ -117,6 +133,8 @@ export const api = {
     request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "PATCH", body: JSON.stringify({ title }) }),
   deleteThread: (threadId: string) =>
     request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "DELETE" }),
+  search: (q: string, cursor?: string | null) =>
+    request<SearchPage>(`/search${query({ q, cursor: cursor ?? undefined })}`),
   wsTicket: () => request<{ ticket: string }>("/ws-ticket", { method: "POST", body: "{}" }),
 };
 

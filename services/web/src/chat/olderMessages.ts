@@ -58,14 +58,28 @@ export function useOlderMessages(threadId: string | null, page: MessagePage | un
     });
   }, [threadId, page]);
 
-  const readPage = useCallback(async (): Promise<StoredMessage[]> => {
+  // One read at a time: a scroll and a jump never ask for the same page twice.
+  const reading = useRef<Promise<StoredMessage[]> | null>(null);
+  const readPage = useCallback((): Promise<StoredMessage[]> => {
+    if (reading.current) return reading.current;
     const o = current.current;
-    if (!o.threadId || o.cursor === null) return [];
-    const next = await api.messages(o.threadId, { before: o.cursor, limit: OLDER_PAGE });
-    const updated = { ...o, messages: [...next.messages, ...o.messages], cursor: next.olderCursor };
-    current.current = updated;
-    setOlder((now) => (now.threadId === o.threadId ? updated : now));
-    return next.messages;
+    if (!o.threadId || o.cursor === null) return Promise.resolve([]);
+    const read = api
+      .messages(o.threadId, { before: o.cursor, limit: OLDER_PAGE })
+      .then((next) => {
+        if (current.current.threadId !== o.threadId) return [];
+        const known = new Set(current.current.messages.map((m) => m.id));
+        const fresh = next.messages.filter((m) => !known.has(m.id));
+        const updated = { ...current.current, messages: [...fresh, ...current.current.messages], cursor: next.olderCursor };
+        current.current = updated;
+        setOlder(updated);
+        return next.messages;
+      })
+      .finally(() => {
+        reading.current = null;
+      });
+    reading.current = read;
+    return read;
   }, []);
 
   const loadOlder = useCallback(async () => {

@@ -24,6 +24,8 @@ interface Props {
   hasOlder?: boolean;
   loadingOlder?: boolean;
   onLoadOlder?: () => void;
+  /** A message to bring into view and mark for a moment (a search hit). */
+  focusId?: string | null;
 }
 
 /** Ask for older messages when the reader is this close to the top (px). */
@@ -38,6 +40,7 @@ export function MessageList({
   hasOlder = false,
   loadingOlder = false,
   onLoadOlder,
+  focusId = null,
 }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
@@ -102,6 +105,26 @@ export function MessageList({
   useLayoutEffect(() => {
     if (follow.current) toEnd();
   }, [messages, footer, toEnd]);
+
+  // A search hit: stop following the end, show the message, mark it for a moment.
+  const focused = useRef<string | null>(null);
+  useLayoutEffect(() => {
+    if (!focusId) {
+      focused.current = null;
+      return;
+    }
+    if (focused.current === focusId) return;
+    const el = scroller.current?.querySelector<HTMLElement>(
+      `[data-testid="message"][data-message-id="${CSS.escape(focusId)}"]`,
+    );
+    if (!el) return;
+    focused.current = focusId;
+    follow.current = false;
+    setAwayFromEnd(true);
+    el.scrollIntoView({ block: "center" });
+    el.setAttribute("data-focused", "true");
+    setTimeout(() => el.removeAttribute("data-focused"), 2500);
+  }, [focusId, messages]);
 
   // Heights also change without new messages (code highlighting, an opened tool block, resizes).
   useEffect(() => {

@@ -12,10 +12,12 @@ interface Props {
   onMore: () => void;
   /** The search box and its results, above the list. */
   search?: ReactNode;
+  /** A search shows its results: the list steps aside. */
+  searching?: boolean;
 }
 
 /** On wide screens: every thread by recency, a page at a time, beside the conversation. */
-export function Sidebar({ threads, currentId, onSelect, onNew, hasMore, loadingMore, onMore, search }: Props) {
+export function Sidebar({ threads, currentId, onSelect, onNew, hasMore, loadingMore, onMore, search, searching = false }: Props) {
   return (
     <nav
       aria-label="Threads"
@@ -37,6 +39,7 @@ export function Sidebar({ threads, currentId, onSelect, onNew, hasMore, loadingM
         </button>
       </div>
       {search}
+      {!searching && (
       <ThreadItems
         testid="sidebar-threads"
         threads={threads}
@@ -47,6 +50,7 @@ export function Sidebar({ threads, currentId, onSelect, onNew, hasMore, loadingM
         onMore={onMore}
         className="min-h-0 flex-1 overflow-y-auto px-2 pb-3"
       />
+      )}
     </nav>
   );
 }
