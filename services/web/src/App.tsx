@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { api, ApiError, getToken, onAuthRequired, type AppConfig } from "./api";
+import { api, ApiError, downloadExport, getToken, onAuthRequired, type AppConfig } from "./api";
 import { fromStored } from "./chat/chatMessage";
 import { useOlderMessages } from "./chat/olderMessages";
 import type { Thread } from "./chat/protocol";
@@ -324,6 +324,11 @@ function ChatPage({ config }: { config: AppConfig }) {
         onNew={() => create.mutate()}
         onRename={(title) => void rename(title)}
         onDelete={() => void remove()}
+        onExport={(format) => {
+          if (threadId) {
+            downloadExport(threadId, format).catch((e: Error) => setActionError(`Could not export the thread: ${e.message}`));
+          }
+        }}
         right={
           <>
             <RunnerLabel runner={config.runner} />

@@ -138,6 +138,30 @@ export const api = {
   wsTicket: () => request<{ ticket: string }>("/ws-ticket", { method: "POST", body: "{}" }),
 };
 
+/** Save a thread's export (`format` md or json) as a file, with the token when one is needed. */
+export async function downloadExport(threadId: string, format: "md" | "json"): Promise<void> {
+  const headers = new Headers();
+  const token = getToken();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  const path = `/threads/${encodeURIComponent(threadId)}/export?format=${format}`;
+  let response: Response;
+  try {
+    response = await fetch(path, { headers });
+  } catch {
+    throw new ApiError(0, "The server cannot be reached.");
+  }
+  if (!response.ok) throw new ApiError(response.status, `The export failed (${response.status}).`);
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? `thread.${format}`;
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** The address for the next WebSocket attempt: with a fresh single-use ticket when auth is on. */
 export async function gatewayAddress(config: AppConfig): Promise<string> {
   if (!config.authRequired) return config.gatewayUrl;

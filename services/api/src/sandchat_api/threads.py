@@ -6,12 +6,12 @@ import logging
 from collections.abc import Sequence
 from typing import Annotated, Final
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
-from sandchat import events, message_pages, threads
+from sandchat import events, message_pages, thread_export, threads
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat.turns.store import TurnStore
@@ -30,6 +30,8 @@ from sandchat_api.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+ExportFormatQuery = Annotated[thread_export.ExportFormat, QueryParameter(name="format")]
 
 NOTHING_TO_CHANGE: Final = "Nothing to change: give a title or a permissionMode."
 NO_SUCH_MESSAGE: Final = "No queued message with this id in this thread."
@@ -118,6 +120,22 @@ class ThreadController(Controller):
         except threads.InvalidCursorError:
             raise ValidationException(NO_SUCH_CURSOR) from None
         return MessageList([MessageOut.of(message) for message in page.messages], page.older_cursor, page.newer_cursor)
+
+    @get("/{thread_id:str}/export")
+    async def export_thread(
+        self, database: DatabaseDep, thread_id: FromPath[str], export_format: ExportFormatQuery = "md"
+    ) -> Response[str]:
+        """The whole thread as a file: `format=md` (Markdown, the default) or `format=json`."""
+        async with database.reading() as session:
+            thread = await threads.get_thread(session, _thread_id(thread_id))
+            if thread is None:
+                raise NotFoundException(NO_SUCH_THREAD)
+            messages = await threads.list_messages(session, thread_id)
+        return Response(
+            thread_export.render(thread, messages, export_format),
+            media_type=thread_export.MEDIA_TYPES[export_format],
+            headers={"Content-Disposition": f'attachment; filename="{thread_export.file_name(thread, export_format)}"'},
+        )
 
     @get("/{thread_id:str}")
     async def get_thread(

@@ -5,6 +5,7 @@ sandchat chat "and the tests?" --thread <id>      # continue one (queued if a re
 sandchat threads                                  # the 50 most recent threads
 sandchat threads --all                            # every thread, page by page
 sandchat search "deploy plan"                     # titles and messages that hold these words
+sandchat export <id> --format json -o thread.json # a whole thread as Markdown (default) or JSON
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from sandchat.settings import load_settings
 from websockets.exceptions import WebSocketException
 
 from sandchat_cli import conversation
-from sandchat_cli.api_client import ChatError, auth_headers, call, iter_search, iter_threads, open_client
+from sandchat_cli.api_client import ChatError, auth_headers, call, download, iter_search, iter_threads, open_client
 
 
 def _api_url(arguments: argparse.Namespace) -> str:
@@ -60,6 +63,17 @@ def search_threads(client: httpx.Client, query: str, limit: int) -> int:
     return 0 if found else 1
 
 
+def export_thread(client: httpx.Client, thread_id: str, export_format: str, output: str | None) -> int:
+    """`sandchat export`: the whole thread to stdout, or to a file."""
+    text = download(client, f"/threads/{quote(thread_id, safe='')}/export", format=export_format)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -85,11 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     finding = commands.add_parser("search", help="search thread titles and messages, best matches first")
     finding.add_argument("query", help="words to find (each must occur; a word also finds longer ones)")
     finding.add_argument("--limit", type=_positive, default=20, help="how many results (default 20)")
+    exporting = commands.add_parser("export", help="write a whole thread as Markdown or JSON")
+    exporting.add_argument("thread", help="the thread's id (see `sandchat threads`)")
+    exporting.add_argument("--format", choices=["md", "json"], default="md", help="md (default) or json")
+    exporting.add_argument("-o", "--output", help="write to this file (default: stdout)")
     arguments = parser.parse_args(argv)
     try:
         with open_client(_api_url(arguments)) as client:
             if arguments.command == "threads":
                 sys.exit(list_threads(client, None if arguments.all else arguments.limit))
+            if arguments.command == "export":
+                sys.exit(export_thread(client, arguments.thread, arguments.format, arguments.output))
             if arguments.command == "search":
                 sys.exit(search_threads(client, arguments.query, arguments.limit))
             sys.exit(_chat(client, arguments.thread, arguments.message, arguments.json))

@@ -26,20 +26,38 @@ def open_client(api: str) -> httpx.Client:
     return httpx.Client(base_url=api, headers=auth_headers(), timeout=10)
 
 
+def _failure(response: httpx.Response) -> ChatError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail", response.text) if isinstance(body, dict) else response.text[:200]
+    return ChatError(f"{response.status_code}: {detail}")
+
+
 def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     """The JSON body of an API call; :class:`ChatError` with the API's own sentence when it fails."""
     try:
         response = client.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
         raise ChatError(f"cannot reach the API at {client.base_url}: {exc}") from None
-    try:
-        body: Any = response.json() if response.content else {}
-    except ValueError:
-        body = {"detail": response.text[:200]}
     if response.status_code >= 400:
-        detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
-        raise ChatError(f"{response.status_code}: {detail}")
-    return body
+        raise _failure(response)
+    try:
+        return response.json() if response.content else {}
+    except ValueError:
+        raise ChatError(f"the API at {client.base_url} answered something other than JSON") from None
+
+
+def download(client: httpx.Client, path: str, **params: str) -> str:
+    """The text of a file the API hands out (an export)."""
+    try:
+        response = client.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise ChatError(f"cannot reach the API at {client.base_url}: {exc}") from None
+    if response.status_code >= 400:
+        raise _failure(response)
+    return response.text
 
 
 def iter_threads(client: httpx.Client, limit: int | None) -> Iterator[dict[str, Any]]:

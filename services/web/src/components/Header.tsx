@@ -12,6 +12,7 @@ interface Props {
   onNew: () => void;
   onRename: (title: string) => void;
   onDelete: () => void;
+  onExport: (format: "md" | "json") => void;
   right: ReactNode;
 }
 
@@ -39,6 +40,43 @@ function IconButton(props: {
   );
 }
 
+function ExportMenu({ onExport }: { onExport: (format: "md" | "json") => void }) {
+  const [open, setOpen] = useState(false);
+  const choose = (format: "md" | "json") => {
+    setOpen(false);
+    onExport(format);
+  };
+  return (
+    <div className="relative" onBlur={(e) => !e.currentTarget.contains(e.relatedTarget) && setOpen(false)}>
+      <IconButton label="Export thread" testid="export-thread" onClick={() => setOpen((v) => !v)}>
+        <svg viewBox="0 0 20 20" fill="currentColor" className="size-4" aria-hidden="true">
+          <path d="M10 2.75a.75.75 0 0 1 .75.75v7.19l2.22-2.22a.75.75 0 1 1 1.06 1.06l-3.5 3.5a.75.75 0 0 1-1.06 0l-3.5-3.5a.75.75 0 0 1 1.06-1.06l2.22 2.22V3.5a.75.75 0 0 1 .75-.75ZM4 13.75a.75.75 0 0 1 .75.75v1h10.5v-1a.75.75 0 0 1 1.5 0v1.75a.75.75 0 0 1-.75.75H4a.75.75 0 0 1-.75-.75V14.5a.75.75 0 0 1 .75-.75Z" />
+        </svg>
+      </IconButton>
+      {open && (
+        <div className="absolute top-full right-0 z-30 mt-1.5 w-40 rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60">
+          <button
+            type="button"
+            data-testid="export-md"
+            onClick={() => choose("md")}
+            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
+          >
+            Markdown (.md)
+          </button>
+          <button
+            type="button"
+            data-testid="export-json"
+            onClick={() => choose("json")}
+            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
+          >
+            JSON (.json)
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function Header({
   threads,
   hasMore,
@@ -49,6 +87,7 @@ export function Header({
   onNew,
   onRename,
   onDelete,
+  onExport,
   right,
 }: Props) {
   const [open, setOpen] = useState(false);
@@ -163,6 +202,7 @@ export function Header({
             </svg>
           </IconButton>
         )}
+        {current && !editing && <ExportMenu onExport={onExport} />}
         {current &&
           (confirmDelete ? (
             <button
