@@ -295,6 +295,18 @@ function ChatPage({ config }: { config: AppConfig }) {
     };
   }, [focus, threadId, historyLoaded, reach]);
 
+  // Screen readers hear each finished reply once (a polite live region), never token by token.
+  const [announcement, setAnnouncement] = useState("");
+  const wasRunning = useRef(false);
+  const running = chat.state.turn !== null;
+  useEffect(() => {
+    if (wasRunning.current && !running) {
+      const reply = [...chat.state.messages].reverse().find((m) => m.role === "assistant");
+      if (reply) setAnnouncement(`The agent replied: ${reply.content.slice(0, 500)}`);
+    }
+    wasRunning.current = running;
+  }, [running, chat.state.messages]);
+
   const shown = useMemo(() => {
     const live = new Set(chat.state.messages.map((m) => m.id));
     return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
@@ -314,6 +326,10 @@ function ChatPage({ config }: { config: AppConfig }) {
         search={<SearchBox onOpen={openHit} onActive={setSearching} />}
       />
       <main className="flex min-w-0 flex-1 flex-col">
+        <h1 className="sr-only">{current?.title || "sandchat"}</h1>
+        <div aria-live="polite" data-testid="reply-announcement" className="sr-only">
+          {announcement}
+        </div>
       <Header
         threads={list}
         hasMore={threads.hasNextPage}

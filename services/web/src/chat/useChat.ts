@@ -17,6 +17,7 @@ import {
   type ChatMessage,
   type ChatState,
 } from "./chatState";
+import { loadDraft, saveDraft } from "./draftStore";
 import { ThreadFollower } from "./following";
 import type { PermissionMode, ServerEvent } from "./protocol";
 import { ChatSocket, type ConnectionInfo } from "./socket";
@@ -80,6 +81,17 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     openGeneration.current += 1;
     dispatch({ type: "open", threadId });
   }, [threadId]);
+
+  // Unsent text survives a reload: restored when the thread opens, saved as it changes.
+  useEffect(() => {
+    if (!threadId) return;
+    const saved = loadDraft(threadId);
+    if (saved && !draftOf(stateRef.current, threadId)) dispatch({ type: "draft", threadId, text: saved });
+  }, [threadId]);
+  const currentDraft = draftOf(state, threadId);
+  useEffect(() => {
+    if (threadId && state.threadId === threadId) saveDraft(threadId, currentDraft);
+  }, [threadId, state.threadId, currentDraft]);
 
   const history = useQuery({
     queryKey: messagesKey(threadId ?? ""),

@@ -15,6 +15,12 @@ function formatDuration(ms: number): string {
   return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
 }
 
+/** When a message was written, as the reader's clock shows it (on hover). */
+function sentAt(message: ChatMessage): string | undefined {
+  const when = new Date(message.createdAt);
+  return Number.isNaN(when.getTime()) ? undefined : when.toLocaleString();
+}
+
 /** The reply's text with each tool block placed where the tool ran. */
 function body(message: ChatMessage): ReactNode[] {
   const parts: ReactNode[] = [];
@@ -51,6 +57,9 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
       data-role="assistant"
       data-status={message.status}
       data-message-id={message.id}
+      role="article"
+      aria-label="The agent said"
+      title={sentAt(message)}
       className="group/msg"
     >
       {empty && !streaming ? null : streaming && empty ? (
@@ -111,6 +120,9 @@ function UserMessage({ message }: { message: ChatMessage }) {
       data-role="user"
       data-status={message.pending ? "pending" : message.status}
       data-message-id={message.id}
+      role="article"
+      aria-label="You said"
+      title={sentAt(message)}
       className="flex justify-end"
     >
       <div
