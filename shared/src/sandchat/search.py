@@ -1,8 +1,9 @@
 """Full-text search across thread titles and message text: one query function for SQLite and PostgreSQL.
 
 Words match by prefix (``deploy`` finds "deployment"; words of one or two characters match whole),
-every word must occur, and the best matches come first: FTS5's bm25 on SQLite, ``ts_rank`` on
-PostgreSQL. Snippets are cut here, the same on both, around the first matching word.
+every word must occur, and the best matches come first: FTS5's bm25 on SQLite (among the newest
+``SQLITE_RANKED_WINDOW`` matches), ``ts_rank`` on PostgreSQL (among all of them). Snippets are
+cut here, the same on both, around the first matching word.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ MAX_OFFSET: Final = 10_000
 
 _WORD = re.compile(r"[^\W_]+")
 
+# SQLite ranks the newest matches only: FTS5 hands them out newest first without scoring the rest,
+# so a word found in 300,000 places costs what one found in 2,000 does (docs/performance.md).
+SQLITE_RANKED_WINDOW: Final = 2_000
+
 _SQLITE_QUERY = text(
-    """
-    SELECT r.thread_id, r.message_id FROM search_index
-    JOIN search_row r ON r.search_rowid = search_index.rowid
-    WHERE search_index MATCH :match
-    ORDER BY bm25(search_index), r.search_rowid DESC
+    f"""
+    SELECT r.thread_id, r.message_id FROM (
+        SELECT rowid AS search_rowid, bm25(search_index) AS score FROM search_index
+        WHERE search_index MATCH :match ORDER BY rowid DESC LIMIT {SQLITE_RANKED_WINDOW}
+    ) hits
+    JOIN search_row r ON r.search_rowid = hits.search_rowid
+    ORDER BY hits.score, hits.search_rowid DESC
     LIMIT :limit OFFSET :offset
-    """
+    """  # noqa: S608 - a constant, no input
 )
 _POSTGRESQL_QUERY = text(
     """
