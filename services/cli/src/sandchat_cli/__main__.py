@@ -6,6 +6,7 @@ sandchat threads                                  # the 50 most recent threads
 sandchat threads --all                            # every thread, page by page
 sandchat search "deploy plan"                     # titles and messages that hold these words
 sandchat export <id> --format json -o thread.json # a whole thread as Markdown (default) or JSON
+sandchat stop --thread <id>                       # stop the thread's running reply (Ctrl-C in chat does too)
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def _chat(client: httpx.Client, thread_id: str | None, content: str, show_json: 
     gateway = call(client, "GET", "/config")["gatewayUrl"]
     try:
         return asyncio.run(conversation.chat(gateway, thread_id, content, headers=auth_headers(), show_json=show_json))
+    except (OSError, WebSocketException) as exc:
+        raise ChatError(f"cannot talk to the gateway at {gateway}: {exc}") from None
+
+
+def _stop(client: httpx.Client, thread_id: str) -> int:
+    gateway = call(client, "GET", "/config")["gatewayUrl"]
+    try:
+        return asyncio.run(conversation.stop(gateway, thread_id, headers=auth_headers()))
     except (OSError, WebSocketException) as exc:
         raise ChatError(f"cannot talk to the gateway at {gateway}: {exc}") from None
 
@@ -103,11 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     exporting.add_argument("thread", help="the thread's id (see `sandchat threads`)")
     exporting.add_argument("--format", choices=["md", "json"], default="md", help="md (default) or json")
     exporting.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    stopping = commands.add_parser("stop", help="stop the running reply of a thread")
+    stopping.add_argument("--thread", required=True, help="the thread's id")
     arguments = parser.parse_args(argv)
     try:
         with open_client(_api_url(arguments)) as client:
             if arguments.command == "threads":
                 sys.exit(list_threads(client, None if arguments.all else arguments.limit))
+            if arguments.command == "stop":
+                sys.exit(_stop(client, arguments.thread))
             if arguments.command == "export":
                 sys.exit(export_thread(client, arguments.thread, arguments.format, arguments.output))
             if arguments.command == "search":
