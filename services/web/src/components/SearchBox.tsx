@@ -14,9 +14,9 @@ function useDebounced(value: string, ms: number): string {
   return settled;
 }
 
-function Snippet({ result }: { result: SearchResult }) {
+function Snippet({ result, className }: { result: SearchResult; className: string }) {
   return (
-    <span className="line-clamp-2 text-xs text-neutral-400">
+    <span className={className}>
       {result.snippet.map((part, i) =>
         part.hit ? (
           <mark key={i} className="rounded-sm bg-amber-400/25 text-amber-100">
@@ -95,8 +95,14 @@ export function SearchBox({ onOpen, onActive }: Props) {
                   onClick={() => onOpen(result.threadId, result.messageId)}
                   className="flex w-full flex-col gap-0.5 rounded-lg px-3 py-2 text-left hover:bg-neutral-800/60 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-500"
                 >
-                  <span className="truncate text-sm text-neutral-200">{result.threadTitle}</span>
-                  {result.messageId && <Snippet result={result} />}
+                  {result.messageId ? (
+                    <>
+                      <span className="truncate text-sm text-neutral-200">{result.threadTitle}</span>
+                      <Snippet result={result} className="line-clamp-2 text-xs text-neutral-400" />
+                    </>
+                  ) : (
+                    <Snippet result={result} className="truncate text-sm text-neutral-200" />
+                  )}
                 </button>
               </li>
             ))}
