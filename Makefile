@@ -9,6 +9,8 @@ WEB := services/web
 CLAUDE_CLI := services/worker/claude-cli
 WORKERS ?= 1
 GATEWAYS ?= 1
+# pytest processes for `make test`: the tests mostly wait on services, so more than the cores pay off.
+TEST_PROCESSES ?= 4
 
 .PHONY: help
 help: ## List every target with one line each
@@ -40,7 +42,7 @@ install: $(VENV)/.installed $(WEB)/dist/index.html $(CLAUDE_CLI)/node_modules/.i
 .PHONY: test
 test: install ## Install what is needed, then run every test (non-zero on any failure)
 	cd $(WEB) && npm run --silent test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 .PHONY: lint
 lint: install ## ruff + mypy (strict) + the web UI's type check + dependency audit

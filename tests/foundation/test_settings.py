@@ -7,22 +7,39 @@ import subprocess
 import sys
 
 import pytest
-from sandchat.settings import SettingsError, build_settings
+from sandchat.settings import SettingsError, build_settings, load_settings
+
+BAD_SETTINGS = [
+    ("API_PORT", "abc", "invalid setting API_PORT (got 'abc'): expected a port number from 1 to 65535"),
+    ("GATEWAY_PORT", "70000", "invalid setting GATEWAY_PORT (got '70000')"),
+    ("AGENT_RUNNER", "kubernetes", "expected one of docker-sandbox, local, sandbox, simulator"),
+    ("DATABASE_URL", "mysql://root:hunter2@db/x", "invalid setting DATABASE_URL: expected an async SQLAlchemy URL"),
+    ("REDIS_URL", "http://nope", "invalid setting REDIS_URL: expected a Redis URL"),
+    ("WORKER_MAX_JOBS", "0", "invalid setting WORKER_MAX_JOBS (got '0')"),
+    ("ALLOWED_ORIGINS", "evil.example", "invalid setting ALLOWED_ORIGINS"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), BAD_SETTINGS)
+def test_a_bad_setting_is_refused_with_one_line(
+    variable: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What every service does first (below: that each one does); in process, as a service start costs seconds."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert expected in lines[0]
+    assert "hunter2" not in stderr
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "expected"),
-    [
-        ("API_PORT", "abc", "invalid setting API_PORT (got 'abc'): expected a port number from 1 to 65535"),
-        ("GATEWAY_PORT", "70000", "invalid setting GATEWAY_PORT (got '70000')"),
-        ("AGENT_RUNNER", "kubernetes", "expected one of docker-sandbox, local, sandbox, simulator"),
-        ("DATABASE_URL", "mysql://root:hunter2@db/x", "invalid setting DATABASE_URL: expected an async SQLAlchemy URL"),
-        ("REDIS_URL", "http://nope", "invalid setting REDIS_URL: expected a Redis URL"),
-        ("WORKER_MAX_JOBS", "0", "invalid setting WORKER_MAX_JOBS (got '0')"),
-        ("ALLOWED_ORIGINS", "evil.example", "invalid setting ALLOWED_ORIGINS"),
-    ],
+    ("command", "variable", "value", "expected"),
+    [("sandchat-api", *BAD_SETTINGS[3]), ("sandchat-gateway", *BAD_SETTINGS[0]), ("sandchat-worker", *BAD_SETTINGS[5])],
 )
-@pytest.mark.parametrize("command", ["sandchat-api", "sandchat-gateway", "sandchat-worker"])
 def test_service_refuses_a_bad_setting_with_one_line(command: str, variable: str, value: str, expected: str) -> None:
     env = {**os.environ, variable: value}
     binary = os.path.join(os.path.dirname(sys.executable), command)

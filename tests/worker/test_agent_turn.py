@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import psutil
@@ -50,8 +50,12 @@ async def turn(
     )
 
 
-def no_agent_processes_left() -> bool:
-    return not psutil.Process().children(recursive=True)
+@pytest.fixture
+def no_agent_processes_left() -> Callable[[], bool]:
+    """True when no process started during the test is left; what ran before it (a private
+    redis-server, another fixture's service) is not the test's agent."""
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    return lambda: all(child.pid in before for child in psutil.Process().children(recursive=True))
 
 
 async def test_a_reply_streams_and_completes_with_a_session(runner: AgentRunner, recorder: Recorder) -> None:
@@ -113,7 +117,9 @@ async def test_api_retries_reach_the_user_as_status_notes(runner: AgentRunner, r
     ]
 
 
-async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated(runner: AgentRunner) -> None:
+async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated(
+    runner: AgentRunner, no_agent_processes_left: Callable[[], bool]
+) -> None:
     started = time.monotonic()
     outcome = await turn(runner, "[[auth-fail]]")
     # The simulator would retry for over four minutes, like the real CLI.
@@ -147,7 +153,9 @@ async def test_an_agent_dying_mid_stream_keeps_the_text_and_logs_its_stderr(
     assert outcome.session_id  # the thread can still resume what the agent saved
 
 
-async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(runner: AgentRunner) -> None:
+async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(
+    runner: AgentRunner, no_agent_processes_left: Callable[[], bool]
+) -> None:
     started = time.monotonic()
     outcome = await turn(runner, "[[hang]]", timeout_s=0.5)
     assert time.monotonic() - started < 3
@@ -159,7 +167,7 @@ async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(runner: AgentRun
 
 
 async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(
-    runner: AgentRunner, recorder: Recorder
+    runner: AgentRunner, recorder: Recorder, no_agent_processes_left: Callable[[], bool]
 ) -> None:
     cancel = asyncio.Event()
     running = asyncio.create_task(turn(runner, "[[hang]]", recorder=recorder, cancel=cancel))
@@ -174,7 +182,9 @@ async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(
     assert no_agent_processes_left()
 
 
-async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(runner: AgentRunner, recorder: Recorder) -> None:
+async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(
+    runner: AgentRunner, recorder: Recorder, no_agent_processes_left: Callable[[], bool]
+) -> None:
     running = asyncio.create_task(turn(runner, "[[hang]]", recorder=recorder))
     await asyncio.wait_for(recorder.first_text.wait(), 10)
     running.cancel()
@@ -183,7 +193,9 @@ async def test_cancelling_the_turn_task_kills_the_agent_and_propagates(runner: A
     assert no_agent_processes_left()
 
 
-async def test_a_failing_event_consumer_does_not_leave_the_agent_running(runner: AgentRunner) -> None:
+async def test_a_failing_event_consumer_does_not_leave_the_agent_running(
+    runner: AgentRunner, no_agent_processes_left: Callable[[], bool]
+) -> None:
     async def broken(_: object) -> None:
         raise RuntimeError("consumer failed")
 

@@ -1,18 +1,21 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, downloadExport, getToken, onAuthRequired, type AppConfig } from "./api";
+import type { ApprovalAnswer } from "./chat/approvals";
 import { fromStored } from "./chat/chatMessage";
 import { useOlderMessages } from "./chat/olderMessages";
-import type { Thread } from "./chat/protocol";
+import type { PermissionMode, Thread } from "./chat/protocol";
 import { useChat } from "./chat/useChat";
 import { Composer } from "./components/Composer";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
+import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { SearchBox } from "./components/SearchBox";
 import { Sidebar } from "./components/Sidebar";
 import { TokenForm } from "./components/TokenForm";
+import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
 import {
   flattenThreads,
@@ -23,6 +26,8 @@ import {
   withThreadFirst,
   type ThreadPages,
 } from "./threadList";
+
+const DEFAULT_PERMISSION_MODE = "bypassPermissions";
 
 const NOTICE_HINTS: Record<string, string> = {
   thread_busy: "This thread is still busy with a reply. Your message is back in the box; send it when the reply ends.",
@@ -86,6 +91,7 @@ export function App() {
 function ChatPage({ config }: { config: AppConfig }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
+  // Re-read also in a background tab: another thread's agent may start waiting for you.
   const threads = useThreadList();
   const chat = useChat(config, threadId);
   const older = useOlderMessages(threadId, chat.historyPage);
@@ -139,7 +145,15 @@ function ChatPage({ config }: { config: AppConfig }) {
     }
   }, [chat.historyError, threadId, navigate, client]);
 
-  const list = useMemo(() => flattenThreads(threads.data), [threads.data]);
+  // The open thread's approvals are known here first (the list is re-read after they change).
+  const waitingHere = chat.waiting.length > 0;
+  const list = useMemo(
+    () =>
+      flattenThreads(threads.data).map((t) =>
+        t.id === threadId && waitingHere && t.activity !== "waiting" ? { ...t, activity: "waiting" as const } : t,
+      ),
+    [threads.data, threadId, waitingHere],
+  );
   const listed = list.find((t) => t.id === threadId);
   // A thread beyond the loaded pages (a deep link, an old search hit) is read on its own.
   const single = useQuery({
@@ -155,10 +169,19 @@ function ChatPage({ config }: { config: AppConfig }) {
   const loadMoreThreads = () => {
     if (threads.hasNextPage && !threads.isFetchingNextPage) void threads.fetchNextPage();
   };
+  const waitingAnywhere = list.some((t) => t.activity === "waiting");
 
   useEffect(() => {
-    document.title = current?.title ? `${current.title} · sandchat` : "sandchat";
-  }, [current?.title]);
+    document.title = pageTitle(current?.title, waitingAnywhere);
+  }, [current?.title, waitingAnywhere]);
+
+  const changeMode = async (mode: PermissionMode) => {
+    try {
+      await chat.changePermissionMode(mode);
+    } catch (e) {
+      setActionError(`Could not change the permission mode: ${(e as Error).message}`);
+    }
+  };
 
   const rename = async (title: string) => {
     if (!threadId) return;
@@ -190,6 +213,14 @@ function ChatPage({ config }: { config: AppConfig }) {
     navigate(rest[0]?.id ?? null, true);
     void client.invalidateQueries({ queryKey: threadsKey });
   };
+
+  const chatAnswer = chat.answer;
+  const answer = useCallback(
+    (requestId: string, reply: ApprovalAnswer) => {
+      if (!chatAnswer(requestId, reply)) setActionError("Not connected: the answer was not sent. Try again when the connection is back.");
+    },
+    [chatAnswer],
+  );
 
   const notice = chat.state.notice;
   const connected = chat.connection.status === "open";
@@ -347,6 +378,12 @@ function ChatPage({ config }: { config: AppConfig }) {
         }}
         right={
           <>
+            {current && (
+              <PermissionModeSelect
+                value={current.permissionMode ?? DEFAULT_PERMISSION_MODE}
+                onChange={(mode) => void changeMode(mode)}
+              />
+            )}
             <RunnerLabel runner={config.runner} />
             <ConnectionIndicator info={chat.connection} onRetry={chat.reconnectNow} />
           </>
@@ -362,13 +399,16 @@ function ChatPage({ config }: { config: AppConfig }) {
         focusId={shownHit}
         footer={footer}
         empty={empty}
+        onAnswer={answer}
+        onRemoveQueued={(messageId) => void chat.removeQueued(messageId)}
       />
       <Composer
         value={chat.draft}
         onChange={chat.setDraft}
         onSend={() => chat.send(chat.draft)}
         onStop={chat.cancel}
-        busy={chat.busy}
+        running={chat.running}
+        canSend={chat.canSend}
         connected={connected}
         threadId={threadId}
       />

@@ -5,6 +5,8 @@ import { api, type ThreadPage } from "./api";
 import type { Thread } from "./chat/protocol";
 
 export const threadsKey = ["threads"] as const;
+/** How often the thread list (titles, order, who waits for you) is re-read. */
+const THREADS_REFRESH_MS = 30_000;
 
 export type ThreadPages = InfiniteData<ThreadPage>;
 
@@ -58,6 +60,8 @@ export function useThreadList() {
     queryFn: ({ pageParam }) => api.threads(pageParam),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.nextCursor,
-    refetchInterval: 60_000,
+    refetchInterval: THREADS_REFRESH_MS,
+    // Also in a background tab: another thread's agent may start waiting for you.
+    refetchIntervalInBackground: true,
   });
 }

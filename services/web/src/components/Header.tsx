@@ -161,6 +161,9 @@ export function Header({
             <span data-testid="thread-title" className="truncate text-[15px] font-medium text-neutral-100">
               {title}
             </span>
+            {threads.some((t) => t.id !== current?.id && t.activity === "waiting") && (
+              <span data-testid="other-thread-waiting" title="Another thread waits for you" className="size-2 shrink-0 rounded-full bg-amber-400" />
+            )}
             <svg viewBox="0 0 20 20" fill="currentColor" aria-hidden="true"
               className={"size-4 shrink-0 text-neutral-500 transition-transform " + (open ? "rotate-180" : "")}>
               <path fillRule="evenodd" clipRule="evenodd"

@@ -8,8 +8,9 @@ import {
   type ReactNode,
   type WheelEvent,
 } from "react";
-import type { ChatMessage } from "../chat/chatState";
-import { Message } from "./Message";
+import { isQueued, type ChatMessage } from "../chat/chatState";
+import { Message, type AnswerApproval } from "./Message";
+import { QueuedMessage } from "./QueuedMessage";
 
 /** How close to the end still counts as "reading the end" (px). */
 const BOTTOM_SLACK = 48;
@@ -26,6 +27,9 @@ interface Props {
   onLoadOlder?: () => void;
   /** A message to bring into view and mark for a moment (a search hit). */
   focusId?: string | null;
+  onAnswer?: AnswerApproval;
+  /** Take a queued message back before it starts. */
+  onRemoveQueued?: (messageId: string) => void;
 }
 
 /** Ask for older messages when the reader is this close to the top (px). */
@@ -41,6 +45,8 @@ export function MessageList({
   loadingOlder = false,
   onLoadOlder,
   focusId = null,
+  onAnswer,
+  onRemoveQueued,
 }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
@@ -138,6 +144,8 @@ export function MessageList({
   }, [toEnd]);
 
   const showEmpty = !loading && messages.length === 0;
+  // Queued messages are listed in the order they will start (chatMessage.ordered).
+  let queuePosition = 0;
 
   return (
     <div className="relative min-h-0 flex-1">
@@ -166,9 +174,13 @@ export function MessageList({
               {loadingOlder ? "Loading older messages…" : "Older messages"}
             </button>
           )}
-          {messages.map((m) => (
-            <Message key={m.id} message={m} />
-          ))}
+          {messages.map((m) => {
+            if (!isQueued(m)) return <Message key={m.id} message={m} onAnswer={onAnswer} />;
+            queuePosition += 1;
+            return (
+              <QueuedMessage key={m.id} message={m} position={queuePosition} onRemove={() => onRemoveQueued?.(m.id)} />
+            );
+          })}
           {footer}
         </div>
       </div>

@@ -25,20 +25,21 @@ interface Props {
   className: string;
 }
 
-function Activity({ thread }: { thread: Thread }) {
-  if (thread.activity === "waiting") {
+/** A thread whose agent waits for an approval says so in the list; one that is replying shows a dot. */
+export function ThreadActivityMark({ activity }: { activity: Thread["activity"] }) {
+  if (activity === "waiting") {
     return (
-      <span data-testid="thread-waiting" className="shrink-0 rounded bg-amber-500/15 px-1.5 text-xs text-amber-300">
-        waiting for you
+      <span
+        data-testid="thread-waiting"
+        className="shrink-0 rounded-full border border-amber-700/70 bg-amber-950/40 px-2 py-0.5 text-xs text-amber-200"
+      >
+        Waiting for you
       </span>
     );
   }
-  if (thread.activity === "running") {
+  if (activity === "running") {
     return (
-      <span data-testid="thread-running" className="flex shrink-0 items-center" title="A reply is being written">
-        <span className="size-2 animate-pulse rounded-full bg-emerald-400" aria-hidden="true" />
-        <span className="sr-only">replying</span>
-      </span>
+      <span data-testid="thread-running" title="Replying" className="size-1.5 shrink-0 animate-pulse self-center rounded-full bg-sky-400" />
     );
   }
   return null;
@@ -97,7 +98,7 @@ export function ThreadItems({ threads, currentId, onSelect, hasMore, loadingMore
             }
           >
             <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
-            <Activity thread={t} />
+            <ThreadActivityMark activity={t.activity} />
             <span
               data-testid="thread-time"
               className="shrink-0 text-xs text-neutral-400"
