@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import type { Thread } from "../chat/protocol";
+import { ThemeToggle } from "./ThemeToggle";
 import { ThreadItems } from "./ThreadItems";
 
 interface Props {
@@ -25,7 +26,10 @@ export function Sidebar({ threads, currentId, onSelect, onNew, hasMore, loadingM
       className="hidden w-72 shrink-0 flex-col border-r border-neutral-900 bg-neutral-950 lg:flex"
     >
       <div className="flex h-14 shrink-0 items-center justify-between px-3">
-        <span className="text-sm font-semibold tracking-wide text-neutral-200">sandchat</span>
+        <span className="flex items-center gap-1 text-sm font-semibold tracking-wide text-neutral-200">
+          sandchat
+          <ThemeToggle />
+        </span>
         <button
           type="button"
           data-testid="sidebar-new-thread"
