@@ -298,7 +298,7 @@ function ChatPage({ config }: { config: AppConfig }) {
         ✦
       </div>
       <h2 className="mt-4 text-xl font-medium text-neutral-100">What are we working on?</h2>
-      <p className="mt-2 max-w-sm text-sm text-neutral-500">
+      <p className="mt-2 max-w-sm text-sm text-neutral-400">
         Ask the agent to read, write or run code in its sandbox. Replies stream in as they are written.
       </p>
     </div>

@@ -125,7 +125,7 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
       {meta.length > 0 && message.status === "complete" && (
         <div
           data-testid="message-meta"
-          className="mt-1.5 text-xs text-neutral-600 opacity-70 transition-opacity group-hover/msg:opacity-100"
+          className="mt-1.5 text-xs text-neutral-400"
         >
           {meta.join(" · ")}
         </div>
