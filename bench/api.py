@@ -1,4 +1,4 @@
-"""The HTTP API at scale: GET /threads and GET /threads/{id}/messages, SQLite and PostgreSQL.
+"""The HTTP API at scale: thread pages, a long thread's newest page, and search, on SQLite and PostgreSQL.
 
 The database is seeded directly with SQLAlchemy bulk inserts. The baseline is the API's cheapest
 database read, GET /threads/{id} (one primary-key lookup), timed in the same run.
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sandchat.database import create_engine
 from sandchat.models import Message, Thread
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from bench.report import Figure, ScenarioResult, summary
 from tests.stack import Stack
@@ -52,6 +52,12 @@ async def seed(database_url: str, threads: int, big_thread_messages: int) -> str
                 await connection.execute(insert(Thread), thread_rows[offset : offset + BATCH])
             for offset in range(0, len(message_rows), BATCH):
                 await connection.execute(insert(Message), message_rows[offset : offset + BATCH])
+        # The steady state autovacuum reaches on its own: planner statistics, and PostgreSQL's GIN
+        # pending list (filled by the bulk insert, scanned by every search until it is merged) merged.
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            statement = "ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE"
+            await autocommit.execute(text(statement))
     finally:
         await engine.dispose()
     return big
@@ -68,18 +74,33 @@ async def _timed(http: httpx.AsyncClient, path: str, count: int) -> list[float]:
     return timings
 
 
+# A search for a word in every title and most messages ranks all of them: fewer requests of it.
+COMMON_SEARCH_SHARE = 5
+
+
 async def api_reads(stack: Stack, backend: str, big: str, requests: int, seeded: dict[str, int]) -> ScenarioResult:
     result = ScenarioResult(f"api_{backend}", {"requests": requests, **seeded})
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
-        paths = {"baseline": f"/threads/{big}", "threads": "/threads", "messages": f"/threads/{big}/messages"}
+    rare = seeded["threads"] * 3 // 4  # "Thread <rare>": one title and its two messages hold this word
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        first = (await http.get("/threads", params={"limit": 50})).json()
+        paths = {
+            "baseline": f"/threads/{big}",
+            "threads": "/threads",
+            "threads_next": f"/threads?cursor={first['nextCursor']}",
+            "messages": f"/threads/{big}/messages",
+            "search_rare": f"/search?q={rare}",
+            "search_common": "/search?q=thread",
+        }
+        counts = dict.fromkeys(paths, requests)
+        counts["search_common"] = max(5, requests // COMMON_SEARCH_SHARE)
         for path in paths.values():  # warm-up: connection pool, statement caches
-            await _timed(http, path, 10)
-        # Interleaved rounds, so that load from other processes hits all three alike.
+            await _timed(http, path, 3)
+        # Interleaved rounds, so that load from other processes hits them all alike.
         timings: dict[str, list[float]] = {name: [] for name in paths}
         rounds = 5
         for _ in range(rounds):
             for name, path in paths.items():
-                timings[name] += await _timed(http, path, max(1, requests // rounds))
+                timings[name] += await _timed(http, path, max(1, counts[name] // rounds))
         sizes = {name: len((await http.get(path)).content) for name, path in paths.items()}
     stats = {name: summary(values) for name, values in timings.items()}
     result.raw = {"ms": stats, "response_bytes": sizes}
@@ -95,11 +116,35 @@ async def api_reads(stack: Stack, backend: str, big: str, requests: int, seeded:
             f"<= {limit} ms",
             stats["threads"]["p99"] <= limit,
         ),
-        Figure("GET messages (2k) p50", stats["messages"]["p50"], "ms", base["p50"]),
-        Figure("GET messages (2k) p99", stats["messages"]["p99"], "ms", base["p99"]),
+        Figure("GET /threads?cursor= p50", stats["threads_next"]["p50"], "ms", base["p50"]),
+        Figure("GET /threads?cursor= p99", stats["threads_next"]["p99"], "ms", base["p99"]),
+        Figure(
+            f"GET messages ({_count(seeded['big_thread_messages'])}, newest page) p50",
+            stats["messages"]["p50"],
+            "ms",
+            base["p50"],
+        ),
+        Figure(
+            f"GET messages ({_count(seeded['big_thread_messages'])}, newest page) p99",
+            stats["messages"]["p99"],
+            "ms",
+            base["p99"],
+        ),
+        Figure("GET /search rare word p50", stats["search_rare"]["p50"], "ms", base["p50"]),
+        Figure("GET /search rare word p99", stats["search_rare"]["p99"], "ms", base["p99"]),
+        Figure("GET /search common word p50", stats["search_common"]["p50"], "ms", base["p50"]),
+        Figure("GET /search common word p99", stats["search_common"]["p99"], "ms", base["p99"]),
     ]
     result.notes.append("baseline = GET /threads/{id} (one primary-key read through the same API)")
+    result.notes.append(
+        f"search: rare = a word in 1 title and 2 messages; common = 'thread', in every title and message "
+        f"({counts['search_common']} requests)"
+    )
     return result
+
+
+def _count(number: int) -> str:
+    return f"{number // 1000}k" if number >= 1000 else str(number)
 
 
 def run_seed(database_url: str, threads: int, big_thread_messages: int) -> str:

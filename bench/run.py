@@ -44,7 +44,7 @@ class Sizes:
     big_thread: int = 2_000
 
 
-FULL = Sizes(turns=200, deltas=20_000, chats=200, connections=5_000, requests=500)
+FULL = Sizes(turns=200, deltas=20_000, chats=200, connections=5_000, requests=500, threads=100_000, big_thread=10_000)
 QUICK = Sizes(turns=40, deltas=5_000, chats=50, connections=1_000, requests=100)
 
 

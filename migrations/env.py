@@ -8,6 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sandchat.database import create_engine
 from sandchat.models import Base
+from sandchat.search_schema import is_model_object
 from sandchat.settings import load_settings
 from sqlalchemy.engine import Connection
 
@@ -30,6 +31,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=is_model_object,
     )
     with context.begin_transaction():
         context.run_migrations()

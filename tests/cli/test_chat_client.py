@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import Iterator
@@ -215,3 +216,55 @@ async def test_a_frame_of_a_newer_protocol_is_skipped() -> None:
 
     async with scripted_gateway(script) as (url, _clients):
         assert await chat(url) == 0
+
+
+async def test_the_footer_names_the_thread_to_continue(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hi"), done(2))
+
+    async with scripted_gateway(script) as (url, _clients):
+        await chat(url)
+    assert f"[done · thread {T}]" in capsys.readouterr().out
+
+
+async def test_stop_sends_a_cancel_and_reports_the_end_of_the_reply(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Error(T, "cancelled", "Stopped.", turn_id="turn-1", seq=4))
+
+    async with scripted_gateway(script) as (url, clients):
+        assert await conversation.stop(url, T, headers={}) == 0
+    assert clients[0].received == [events.Cancel(T)]
+    assert "stopped the reply" in capsys.readouterr().out
+
+
+async def test_stop_with_nothing_running_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+
+    async with scripted_gateway(script) as (url, _clients):
+        assert await conversation.stop(url, T, headers={}, wait_s=0.2) == 0
+    assert "no reply was running" in capsys.readouterr().out
+
+
+async def test_interrupting_the_chat_stops_the_reply_it_started(capsys: pytest.CaptureFixture[str]) -> None:
+    cancelled = asyncio.Event()
+
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"))
+        if isinstance(await client.receive(), events.Cancel):
+            cancelled.set()
+
+    async with scripted_gateway(script) as (url, _clients):
+        running = asyncio.create_task(chat(url))
+        shown = ""
+        async with asyncio.timeout(5):
+            while "Hel" not in shown:  # the client has the turn (its first token is on stdout)
+                await asyncio.sleep(0.01)
+                shown += capsys.readouterr().out
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await asyncio.wait_for(cancelled.wait(), 5)

@@ -40,7 +40,11 @@ async def test_created_thread_is_listed_first_with_no_messages(client: Client) -
     listing = (await client.get("/threads")).json()
     assert listing["threads"][0]["id"] == thread["id"]
     assert listing["nextCursor"] is None
-    assert (await client.get(f"/threads/{thread['id']}/messages")).json() == {"messages": []}
+    assert (await client.get(f"/threads/{thread['id']}/messages")).json() == {
+        "messages": [],
+        "olderCursor": None,
+        "newerCursor": None,
+    }
 
 
 async def test_listing_pages_with_next_cursor(client: Client) -> None:

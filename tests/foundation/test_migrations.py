@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sandchat.database import Database, create_engine
 from sandchat.models import Base
+from sandchat.search_schema import is_model_object
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -27,7 +28,8 @@ async def _tables(url: str) -> set[str]:
 
 async def _drift(url: str) -> list[object]:
     def compare(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": is_model_object}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, Base.metadata))
 
     engine = create_engine(url)

@@ -1,24 +1,33 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
-import { api, ApiError, getToken, onAuthRequired, type AppConfig } from "./api";
-import type { PermissionMode, Thread } from "./chat/protocol";
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { api, ApiError, downloadExport, getToken, onAuthRequired, type AppConfig } from "./api";
 import type { ApprovalAnswer } from "./chat/approvals";
-import { threadsKey, useChat } from "./chat/useChat";
+import { fromStored } from "./chat/chatMessage";
+import { useOlderMessages } from "./chat/olderMessages";
+import type { PermissionMode, Thread } from "./chat/protocol";
+import { useChat } from "./chat/useChat";
 import { Composer } from "./components/Composer";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
 import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
+import { SearchBox } from "./components/SearchBox";
+import { Sidebar } from "./components/Sidebar";
 import { TokenForm } from "./components/TokenForm";
 import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
-
-type ThreadPage = { threads: Thread[]; nextCursor: string | null };
+import {
+  flattenThreads,
+  renameInList,
+  threadsKey,
+  useThreadList,
+  withoutThread,
+  withThreadFirst,
+  type ThreadPages,
+} from "./threadList";
 
 const DEFAULT_PERMISSION_MODE = "bypassPermissions";
-/** How often the thread list (titles, order, who waits for you) is re-read. */
-const THREADS_REFRESH_MS = 30_000;
 
 const NOTICE_HINTS: Record<string, string> = {
   thread_busy: "This thread is still busy with a reply. Your message is back in the box; send it when the reply ends.",
@@ -83,20 +92,17 @@ function ChatPage({ config }: { config: AppConfig }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
   // Re-read also in a background tab: another thread's agent may start waiting for you.
-  const threads = useQuery({
-    queryKey: threadsKey,
-    queryFn: api.threads,
-    refetchInterval: THREADS_REFRESH_MS,
-    refetchIntervalInBackground: true,
-  });
+  const threads = useThreadList();
   const chat = useChat(config, threadId);
+  const older = useOlderMessages(threadId, chat.historyPage);
   const [actionError, setActionError] = useState<string | null>(null);
+  const [searching, setSearching] = useState(false);
+  // A search hit to show: its thread opens, older pages load until the message is there.
+  const [focus, setFocus] = useState<{ threadId: string; messageId: string } | null>(null);
+  const [shownHit, setShownHit] = useState<string | null>(null);
 
   const addThread = (thread: Thread) =>
-    client.setQueryData<ThreadPage>(threadsKey, (data) => ({
-      threads: [thread, ...(data?.threads ?? []).filter((t) => t.id !== thread.id)],
-      nextCursor: data?.nextCursor ?? null,
-    }));
+    client.setQueryData<ThreadPages>(threadsKey, (data) => withThreadFirst(data, thread));
 
   const create = useMutation({
     mutationFn: () => api.createThread(),
@@ -112,7 +118,7 @@ function ChatPage({ config }: { config: AppConfig }) {
   const choosing = useRef(false);
   useEffect(() => {
     if (threadId || !threads.data || choosing.current) return;
-    const latest = threads.data.threads[0];
+    const latest = flattenThreads(threads.data)[0];
     if (latest) {
       navigate(latest.id, true);
       return;
@@ -134,21 +140,35 @@ function ChatPage({ config }: { config: AppConfig }) {
   useEffect(() => {
     if (chat.historyError?.status === 404 && threadId) {
       setActionError("That thread does not exist any more.");
-      client.setQueryData<ThreadPage>(threadsKey, (data) =>
-        data ? { ...data, threads: data.threads.filter((t) => t.id !== threadId) } : data,
-      );
+      client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
       navigate(null, true);
     }
   }, [chat.historyError, threadId, navigate, client]);
 
   // The open thread's approvals are known here first (the list is re-read after they change).
   const waitingHere = chat.waiting.length > 0;
-  const list = (threads.data?.threads ?? []).map((t) =>
-    t.id === threadId && waitingHere && t.activity !== "waiting" ? { ...t, activity: "waiting" as const } : t,
+  const list = useMemo(
+    () =>
+      flattenThreads(threads.data).map((t) =>
+        t.id === threadId && waitingHere && t.activity !== "waiting" ? { ...t, activity: "waiting" as const } : t,
+      ),
+    [threads.data, threadId, waitingHere],
   );
+  const listed = list.find((t) => t.id === threadId);
+  // A thread beyond the loaded pages (a deep link, an old search hit) is read on its own.
+  const single = useQuery({
+    queryKey: ["thread", threadId],
+    queryFn: () => api.thread(threadId!),
+    enabled: threadId !== null && !listed && !threads.isPending,
+    retry: false,
+  });
   const current: Thread | null =
-    list.find((t) => t.id === threadId) ??
+    listed ??
+    (single.data?.thread.id === threadId ? single.data.thread : null) ??
     (threadId ? { id: threadId, title: "", claudeSessionId: null, createdAt: "", updatedAt: "" } : null);
+  const loadMoreThreads = () => {
+    if (threads.hasNextPage && !threads.isFetchingNextPage) void threads.fetchNextPage();
+  };
   const waitingAnywhere = list.some((t) => t.activity === "waiting");
 
   useEffect(() => {
@@ -165,8 +185,9 @@ function ChatPage({ config }: { config: AppConfig }) {
 
   const rename = async (title: string) => {
     if (!threadId) return;
-    client.setQueryData<ThreadPage>(threadsKey, (data) =>
-      data ? { ...data, threads: data.threads.map((t) => (t.id === threadId ? { ...t, title } : t)) } : data,
+    renameInList(client, threadId, title);
+    client.setQueryData<{ thread: Thread }>(["thread", threadId], (data) =>
+      data ? { thread: { ...data.thread, title } } : data,
     );
     try {
       await api.renameThread(threadId, title);
@@ -187,7 +208,7 @@ function ChatPage({ config }: { config: AppConfig }) {
       }
     }
     const rest = list.filter((t) => t.id !== threadId);
-    client.setQueryData<ThreadPage>(threadsKey, (data) => (data ? { ...data, threads: rest } : data));
+    client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
     client.removeQueries({ queryKey: ["messages", threadId] });
     navigate(rest[0]?.id ?? null, true);
     void client.invalidateQueries({ queryKey: threadsKey });
@@ -277,21 +298,84 @@ function ChatPage({ config }: { config: AppConfig }) {
         ✦
       </div>
       <h2 className="mt-4 text-xl font-medium text-neutral-100">What are we working on?</h2>
-      <p className="mt-2 max-w-sm text-sm text-neutral-500">
+      <p className="mt-2 max-w-sm text-sm text-neutral-400">
         Ask the agent to read, write or run code in its sandbox. Replies stream in as they are written.
       </p>
     </div>
   );
 
+  const openHit = (hitThread: string, messageId: string | null) => {
+    navigate(hitThread);
+    setShownHit(null);
+    setFocus(messageId ? { threadId: hitThread, messageId } : null);
+  };
+  const historyLoaded = chat.state.historyLoaded && chat.state.threadId === threadId;
+  const reach = older.reach;
+  useEffect(() => {
+    if (!focus || focus.threadId !== threadId || !historyLoaded) return;
+    let cancelled = false;
+    const inView = chat.state.messages.some((m) => m.id === focus.messageId);
+    void (inView ? Promise.resolve(true) : reach(focus.messageId)).then((found) => {
+      if (cancelled) return;
+      setFocus(null);
+      if (!found) return;
+      if (found) setShownHit(focus.messageId);
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [focus, threadId, historyLoaded, reach]);
+
+  // Screen readers hear each finished reply once (a polite live region), never token by token.
+  const [announcement, setAnnouncement] = useState("");
+  const wasRunning = useRef(false);
+  const running = chat.state.turn !== null;
+  useEffect(() => {
+    if (wasRunning.current && !running) {
+      const reply = [...chat.state.messages].reverse().find((m) => m.role === "assistant");
+      if (reply) setAnnouncement(`The agent replied: ${reply.content.slice(0, 500)}`);
+    }
+    wasRunning.current = running;
+  }, [running, chat.state.messages]);
+
+  const shown = useMemo(() => {
+    const live = new Set(chat.state.messages.map((m) => m.id));
+    return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
+  }, [older.messages, chat.state.messages]);
+
   return (
-    <div className="flex h-dvh flex-col overflow-hidden bg-neutral-950">
+    <div className="flex h-dvh overflow-hidden bg-neutral-950">
+      <Sidebar
+        threads={list}
+        currentId={threadId}
+        onSelect={(id) => navigate(id)}
+        onNew={() => create.mutate()}
+        hasMore={threads.hasNextPage}
+        loadingMore={threads.isFetchingNextPage}
+        onMore={loadMoreThreads}
+        searching={searching}
+        search={<SearchBox onOpen={openHit} onActive={setSearching} />}
+      />
+      <main className="flex min-w-0 flex-1 flex-col">
+        <h1 className="sr-only">{current?.title || "sandchat"}</h1>
+        <div aria-live="polite" data-testid="reply-announcement" className="sr-only">
+          {announcement}
+        </div>
       <Header
         threads={list}
+        hasMore={threads.hasNextPage}
+        loadingMore={threads.isFetchingNextPage}
+        onMore={loadMoreThreads}
         current={current}
         onSelect={(id) => navigate(id)}
         onNew={() => create.mutate()}
         onRename={(title) => void rename(title)}
         onDelete={() => void remove()}
+        onExport={(format) => {
+          if (threadId) {
+            downloadExport(threadId, format).catch((e: Error) => setActionError(`Could not export the thread: ${e.message}`));
+          }
+        }}
         right={
           <>
             {current && (
@@ -307,8 +391,12 @@ function ChatPage({ config }: { config: AppConfig }) {
       />
       <MessageList
         threadId={threadId}
-        messages={chat.state.messages}
+        messages={shown}
         loading={historyLoading}
+        hasOlder={older.hasMore}
+        loadingOlder={older.loading}
+        onLoadOlder={() => void older.loadOlder()}
+        focusId={shownHit}
         footer={footer}
         empty={empty}
         onAnswer={answer}
@@ -324,6 +412,7 @@ function ChatPage({ config }: { config: AppConfig }) {
         connected={connected}
         threadId={threadId}
       />
+      </main>
     </div>
   );
 }

@@ -2,6 +2,49 @@
 
 import type { StoredMessage, Thread } from "./chat/protocol";
 
+/** `GET /threads`: one page, most recent first; `nextCursor` continues it. */
+export interface ThreadPage {
+  threads: Thread[];
+  nextCursor: string | null;
+}
+
+/** `GET /threads/{id}/messages`: one page, oldest first, with a cursor each way (null at that end). */
+export interface MessagePage {
+  messages: StoredMessage[];
+  olderCursor: string | null;
+  newerCursor: string | null;
+}
+
+export interface MessagePageQuery {
+  limit?: number;
+  before?: string;
+  after?: string;
+  around?: string;
+}
+
+/** `GET /search`: one page of matches, best first; `hit` parts of a snippet are the matching words. */
+export interface SearchResult {
+  threadId: string;
+  threadTitle: string;
+  /** null when the thread's title matched. */
+  messageId: string | null;
+  role: string | null;
+  createdAt: string;
+  snippet: { text: string; hit: boolean }[];
+}
+
+export interface SearchPage {
+  results: SearchResult[];
+  nextCursor: string | null;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) search.set(key, String(value));
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
 export type Runner = "simulator" | "local" | "sandbox" | "docker-sandbox";
 
 export interface AppConfig {
@@ -80,17 +123,44 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
 
 export const api = {
   config: () => request<AppConfig>("/config"),
-  threads: () => request<{ threads: Thread[]; nextCursor: string | null }>("/threads"),
+  threads: (cursor?: string | null) => request<ThreadPage>(`/threads${query({ cursor: cursor ?? undefined })}`),
+  thread: (threadId: string) => request<{ thread: Thread }>(`/threads/${encodeURIComponent(threadId)}`),
   createThread: (title?: string) =>
     request<{ thread: Thread }>("/threads", { method: "POST", body: JSON.stringify(title ? { title } : {}) }),
-  messages: (threadId: string) =>
-    request<{ messages: StoredMessage[] }>(`/threads/${encodeURIComponent(threadId)}/messages`),
+  messages: (threadId: string, page: MessagePageQuery = {}) =>
+    request<MessagePage>(`/threads/${encodeURIComponent(threadId)}/messages${query({ ...page })}`),
   renameThread: (threadId: string, title: string) =>
     request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "PATCH", body: JSON.stringify({ title }) }),
   deleteThread: (threadId: string) =>
     request<unknown>(`/threads/${encodeURIComponent(threadId)}`, { method: "DELETE" }),
+  search: (q: string, cursor?: string | null) =>
+    request<SearchPage>(`/search${query({ q, cursor: cursor ?? undefined })}`),
   wsTicket: () => request<{ ticket: string }>("/ws-ticket", { method: "POST", body: "{}" }),
 };
+
+/** Save a thread's export (`format` md or json) as a file, with the token when one is needed. */
+export async function downloadExport(threadId: string, format: "md" | "json"): Promise<void> {
+  const headers = new Headers();
+  const token = getToken();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  const path = `/threads/${encodeURIComponent(threadId)}/export?format=${format}`;
+  let response: Response;
+  try {
+    response = await fetch(path, { headers });
+  } catch {
+    throw new ApiError(0, "The server cannot be reached.");
+  }
+  if (!response.ok) throw new ApiError(response.status, `The export failed (${response.status}).`);
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? `thread.${format}`;
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 
 /** The address for the next WebSocket attempt: with a fresh single-use ticket when auth is on. */
 export async function gatewayAddress(config: AppConfig): Promise<string> {

@@ -3,6 +3,9 @@ import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import "./index.css";
+import { applyTheme, loadTheme } from "./theme";
+
+applyTheme(loadTheme());
 
 const queryClient = new QueryClient({
   defaultOptions: {

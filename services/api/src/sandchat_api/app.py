@@ -24,6 +24,7 @@ from sandchat_api.errors import EXCEPTION_HANDLERS, JSONRequest
 from sandchat_api.health import health
 from sandchat_api.observability import RequestSpan, count_response, metrics_route
 from sandchat_api.request_guard import RequestGuard
+from sandchat_api.search import search
 from sandchat_api.threads import ThreadController
 from sandchat_api.web import add_security_headers, asset_route, client_config, ui
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> Litestar:
             await redis.aclose()
             await database.close()
 
-    protected = Router(path="/", route_handlers=[ThreadController, issue_ticket], guards=[require_token])
+    protected = Router(path="/", route_handlers=[ThreadController, search, issue_ticket], guards=[require_token])
     return Litestar(
         route_handlers=[protected, health, metrics_route, client_config, ui, asset_route(settings)],
         dependencies={

@@ -9,6 +9,7 @@ import msgspec
 from sandchat.agent_cli import PermissionMode
 from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
+from sandchat.search import SearchHit
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 
@@ -93,8 +94,11 @@ class MessageOut(msgspec.Struct, rename="camel"):
         )
 
 
-class MessageList(msgspec.Struct):
+class MessageList(msgspec.Struct, rename="camel"):
     messages: list[MessageOut]
+    # Pass back as `before` (older) or `after` (newer) for the next page that way; null at either end.
+    older_cursor: str | None = None
+    newer_cursor: str | None = None
 
 
 class SandboxHealth(msgspec.Struct):
@@ -117,3 +121,28 @@ class ClientConfig(msgspec.Struct, rename="camel"):
 
 class WebSocketTicket(msgspec.Struct):
     ticket: str
+
+
+class SnippetPart(msgspec.Struct):
+    text: str
+    hit: bool
+
+
+class SearchResult(msgspec.Struct, rename="camel"):
+    thread_id: str
+    thread_title: str
+    # null when the thread's title matched
+    message_id: str | None
+    role: str | None
+    created_at: datetime
+    snippet: list[SnippetPart]
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> SearchResult:
+        parts = [SnippetPart(segment.text, segment.hit) for segment in hit.snippet]
+        return cls(hit.thread_id, hit.thread_title, hit.message_id, hit.role, hit.created_at, parts)
+
+
+class SearchResults(msgspec.Struct, rename="camel"):
+    results: list[SearchResult]
+    next_cursor: str | None

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Sequence
 from typing import Annotated, Final
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
-from sandchat import events, threads
+from sandchat import events, message_pages, thread_export, threads
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat.turns.store import TurnStore
@@ -31,8 +31,12 @@ from sandchat_api.schemas import (
 
 log = logging.getLogger(__name__)
 
+ExportFormatQuery = Annotated[thread_export.ExportFormat, QueryParameter(name="format")]
+
 NOTHING_TO_CHANGE: Final = "Nothing to change: give a title or a permissionMode."
 NO_SUCH_MESSAGE: Final = "No queued message with this id in this thread."
+NO_SUCH_CURSOR: Final = "The cursor names no message of this thread."
+ONE_CURSOR: Final = "Give at most one of before, after and around."
 STARTED_ALREADY: Final = "This message has already been sent to the agent; it can no longer be removed."
 
 
@@ -90,13 +94,48 @@ class ThreadController(Controller):
         return ThreadEnvelope(ThreadOut.of(thread, settings.agent_permission_mode))
 
     @get("/{thread_id:str}/messages")
-    async def list_messages(self, database: DatabaseDep, thread_id: FromPath[str]) -> MessageList:
-        """The thread's messages in order."""
+    async def list_messages(
+        self,
+        *,
+        database: DatabaseDep,
+        thread_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=message_pages.MAX_MESSAGE_PAGE)] = (
+            message_pages.DEFAULT_MESSAGE_PAGE
+        ),
+        before: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        around: FromQuery[str | None] = None,
+    ) -> MessageList:
+        """A page of the thread's messages, oldest first: the newest page, or the one `before`, `after` or
+        `around` a message id (pass `olderCursor` back as `before`, `newerCursor` as `after`)."""
+        if sum(cursor is not None for cursor in (before, after, around)) > 1:
+            raise ValidationException(ONE_CURSOR)
+        try:
+            async with database.reading() as session:
+                if await threads.get_thread(session, _thread_id(thread_id)) is None:
+                    raise NotFoundException(NO_SUCH_THREAD)
+                page = await message_pages.page_messages(
+                    session, thread_id, limit=limit, before=before, after=after, around=around
+                )
+        except threads.InvalidCursorError:
+            raise ValidationException(NO_SUCH_CURSOR) from None
+        return MessageList([MessageOut.of(message) for message in page.messages], page.older_cursor, page.newer_cursor)
+
+    @get("/{thread_id:str}/export")
+    async def export_thread(
+        self, database: DatabaseDep, thread_id: FromPath[str], export_format: ExportFormatQuery = "md"
+    ) -> Response[str]:
+        """The whole thread as a file: `format=md` (Markdown, the default) or `format=json`."""
         async with database.reading() as session:
-            if await threads.get_thread(session, _thread_id(thread_id)) is None:
+            thread = await threads.get_thread(session, _thread_id(thread_id))
+            if thread is None:
                 raise NotFoundException(NO_SUCH_THREAD)
             messages = await threads.list_messages(session, thread_id)
-        return MessageList([MessageOut.of(message) for message in messages])
+        return Response(
+            thread_export.render(thread, messages, export_format),
+            media_type=thread_export.MEDIA_TYPES[export_format],
+            headers={"Content-Disposition": f'attachment; filename="{thread_export.file_name(thread, export_format)}"'},
+        )
 
     @get("/{thread_id:str}")
     async def get_thread(

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 import msgspec
 from sandchat import events
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 from sandchat_cli import approval_prompt
 from sandchat_cli.terminal import Terminal
+
+# How long `sandchat stop` waits for the running reply to end before saying none was running.
+STOP_WAIT_S = 3.0
 
 
 @dataclass(slots=True)
@@ -67,7 +71,7 @@ class _Conversation:
         elif isinstance(event, events.Done):
             if not self.show_json:
                 cost = f" · ${event.cost_usd:.4f}" if event.cost_usd else ""
-                print(f"\n\n[done · session {event.session_id}{cost}]", flush=True)
+                print(f"\n\n[done · thread {self.thread_id}{cost}]", flush=True)
             return 0
         elif isinstance(event, events.Error):
             self.terminal.say(f"\nerror ({event.code}): {event.message}")
@@ -144,8 +148,35 @@ async def chat(
         answering = asyncio.create_task(conversation.answer_requests())
         try:
             return await conversation.run(content)
+        except asyncio.CancelledError:
+            # Ctrl-C: the reply this message started stops too, instead of running on unseen. (A message
+            # still queued is left alone: a stop would end someone else's reply.)
+            if conversation.turn_id is not None:
+                with contextlib.suppress(OSError, WebSocketException):
+                    await websocket.send(events.encode(events.Cancel(thread_id)).decode())
+                conversation.terminal.say("\n[stopped]")
+            raise
         finally:
             answering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await answering
             sys.stdout.flush()
+
+
+async def stop(gateway: str, thread_id: str, *, headers: dict[str, str], wait_s: float = STOP_WAIT_S) -> int:
+    """Stop the thread's running reply, whichever client started it; 0 also when nothing was running."""
+    async with connect(gateway, additional_headers=headers, max_size=None) as websocket:
+        await websocket.send(events.encode(events.Cancel(thread_id)).decode())
+        try:
+            async with asyncio.timeout(wait_s):
+                async for frame in websocket:
+                    with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
+                        event = events.decode_event(frame)
+                        if isinstance(event, events.Done) or (isinstance(event, events.Error) and event.turn_id):
+                            print(f"stopped the reply on thread {thread_id}")
+                            return 0
+        except TimeoutError:
+            pass
+    # The gateway answers a stop only with the end of a running reply.
+    print(f"no reply was running on thread {thread_id}")
+    return 0

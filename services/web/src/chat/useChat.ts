@@ -1,8 +1,9 @@
 // Wires the pure pieces together for React: the socket, the reducer, and the query cache.
 
-import { useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
-import { api, ApiError, gatewayAddress, type AppConfig } from "../api";
+import { api, ApiError, gatewayAddress, type AppConfig, type MessagePage } from "../api";
+import { renameInList, threadsKey, withThreadChanged, type ThreadPages } from "../threadList";
 import { removeQueuedMessage, setPermissionMode } from "../threadApi";
 import type { ApprovalAnswer, ApprovalItem } from "./approvals";
 import {
@@ -16,23 +17,18 @@ import {
   type ChatMessage,
   type ChatState,
 } from "./chatState";
+import { loadDraft, saveDraft } from "./draftStore";
 import { ThreadFollower } from "./following";
-import type { PermissionMode, ServerEvent, Thread } from "./protocol";
+import type { PermissionMode, ServerEvent } from "./protocol";
 import { ChatSocket, type ConnectionInfo } from "./socket";
 
 /** With no event for this long during a turn, re-read the store in case the turn ended unseen. */
 const STALE_TURN_MS = 5_000;
 
-export const threadsKey = ["threads"] as const;
+export { threadsKey };
 export const messagesKey = (threadId: string) => ["messages", threadId] as const;
 
 let localCounter = 0;
-
-function applyTitle(client: QueryClient, threadId: string, title: string): void {
-  client.setQueryData<{ threads: Thread[]; nextCursor: string | null }>(threadsKey, (data) =>
-    data ? { ...data, threads: data.threads.map((t) => (t.id === threadId ? { ...t, title } : t)) } : data,
-  );
-}
 
 export interface Chat {
   state: ChatState;
@@ -49,6 +45,8 @@ export interface Chat {
   queued: ChatMessage[];
   connection: ConnectionInfo;
   historyError: ApiError | null;
+  /** The newest page of the open thread as last read (older pages load on demand). */
+  historyPage: MessagePage | undefined;
   setDraft: (text: string) => void;
   send: (text: string) => boolean;
   cancel: () => void;
@@ -84,6 +82,17 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     dispatch({ type: "open", threadId });
   }, [threadId]);
 
+  // Unsent text survives a reload: restored when the thread opens, saved as it changes.
+  useEffect(() => {
+    if (!threadId) return;
+    const saved = loadDraft(threadId);
+    if (saved && !draftOf(stateRef.current, threadId)) dispatch({ type: "draft", threadId, text: saved });
+  }, [threadId]);
+  const currentDraft = draftOf(state, threadId);
+  useEffect(() => {
+    if (threadId && state.threadId === threadId) saveDraft(threadId, currentDraft);
+  }, [threadId, state.threadId, currentDraft]);
+
   const history = useQuery({
     queryKey: messagesKey(threadId ?? ""),
     queryFn: () => api.messages(threadId!),
@@ -116,7 +125,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
         if (follower.current?.caughtUp(next, event)) resumingThread.current = event.threadId;
       }
       if (event.type === "title") {
-        applyTitle(client, event.threadId, event.title);
+        renameInList(client, event.threadId, event.title);
         void client.invalidateQueries({ queryKey: threadsKey });
       }
       if (event.type === "approval" || event.type === "approval_answered") {
@@ -247,9 +256,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     async (mode: PermissionMode): Promise<void> => {
       if (!threadId) return;
       const { thread } = await setPermissionMode(threadId, mode);
-      client.setQueryData<{ threads: Thread[]; nextCursor: string | null }>(threadsKey, (data) =>
-        data ? { ...data, threads: data.threads.map((t) => (t.id === thread.id ? thread : t)) } : data,
-      );
+      client.setQueryData<ThreadPages>(threadsKey, (data) => withThreadChanged(data, thread.id, () => thread));
     },
     [threadId, client],
   );
@@ -267,6 +274,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     queued: queuedMessages(state),
     connection,
     historyError: history.error instanceof ApiError ? history.error : null,
+    historyPage: threadId ? history.data : undefined,
     setDraft,
     send,
     cancel,

@@ -51,7 +51,7 @@ function Questions({ questions, disabled, onAnswer }: { questions: Question[]; d
       {questions.map((q) => (
         <fieldset key={q.question} className="space-y-1.5">
           <legend className="text-sm text-neutral-100">
-            {q.header && <span className="mr-2 text-xs text-neutral-500 uppercase">{q.header}</span>}
+            {q.header && <span className="mr-2 text-xs text-neutral-400 uppercase">{q.header}</span>}
             {q.question}
           </legend>
           <div className="flex flex-wrap gap-1.5">
@@ -82,7 +82,7 @@ function Questions({ questions, disabled, onAnswer }: { questions: Question[]; d
             placeholder="Or write your own answer"
             value={free[q.question] ?? ""}
             onChange={(e) => setFree((f) => ({ ...f, [q.question]: e.target.value }))}
-            className="w-full rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-600"
+            className="w-full rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-400"
           />
         </fieldset>
       ))}
@@ -158,7 +158,7 @@ export function ApprovalCard({ approval, onAnswer }: Props) {
             placeholder="Reason (optional)"
             value={reason}
             onChange={(e) => setReason(e.target.value)}
-            className="min-w-32 flex-1 rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-600"
+            className="min-w-32 flex-1 rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-400"
           />
           <button
             type="button"
@@ -168,7 +168,7 @@ export function ApprovalCard({ approval, onAnswer }: Props) {
           >
             Deny
           </button>
-          {approval.answering && <span className="text-xs text-neutral-500">Sending…</span>}
+          {approval.answering && <span className="text-xs text-neutral-400">Sending…</span>}
         </div>
       )}
     </section>

@@ -62,7 +62,7 @@ export function Composer({ value, onChange, onSend, onStop, running, canSend: re
               ? "The agent is replying… a message sent now waits for its turn"
               : "Message the agent…  (Enter to send, Shift+Enter for a new line)"
           }
-          className="max-h-60 min-h-10 flex-1 resize-none bg-transparent px-2 py-2 text-[15px] leading-6 text-neutral-100 placeholder:text-neutral-500 focus:outline-none disabled:cursor-not-allowed disabled:text-neutral-400"
+          className="max-h-60 min-h-10 flex-1 resize-none bg-transparent px-2 py-2 text-[15px] leading-6 text-neutral-100 placeholder:text-neutral-400 focus:outline-none disabled:cursor-not-allowed disabled:text-neutral-400"
         />
         {running && (
           <button

@@ -34,7 +34,7 @@ export function ConnectionIndicator({ info, onRetry }: { info: ConnectionInfo; o
         "flex items-center gap-1.5 rounded-full px-2 py-1 text-xs " +
         (refusal ? "whitespace-normal text-left " : "whitespace-nowrap ") +
         (info.status === "open"
-          ? "cursor-default text-neutral-500"
+          ? "cursor-default text-neutral-400"
           : "border border-neutral-800 bg-neutral-900 text-neutral-300 " + (offline ? "hover:border-neutral-600" : ""))
       }
     >

@@ -20,6 +20,10 @@ function header(threads: Thread[], current: Thread) {
   render(
     <Header
       threads={threads}
+      hasMore={false}
+      loadingMore={false}
+      onMore={() => {}}
+      onExport={() => {}}
       current={current}
       onSelect={() => {}}
       onNew={() => {}}

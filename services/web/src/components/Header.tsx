@@ -1,24 +1,19 @@
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import type { Thread } from "../chat/protocol";
-import { relativeTime } from "../relativeTime";
+import { ThreadItems } from "./ThreadItems";
 
 interface Props {
   threads: Thread[];
+  hasMore: boolean;
+  loadingMore: boolean;
+  onMore: () => void;
   current: Thread | null;
   onSelect: (threadId: string) => void;
   onNew: () => void;
   onRename: (title: string) => void;
   onDelete: () => void;
+  onExport: (format: "md" | "json") => void;
   right: ReactNode;
-}
-
-function useNow(intervalMs: number): number {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), intervalMs);
-    return () => clearInterval(timer);
-  }, [intervalMs]);
-  return now;
 }
 
 function IconButton(props: {
@@ -45,78 +40,56 @@ function IconButton(props: {
   );
 }
 
-function ThreadDropdown({ threads, current, onSelect, onClose }: {
-  threads: Thread[];
-  current: Thread | null;
-  onSelect: (id: string) => void;
-  onClose: () => void;
-}) {
-  const now = useNow(30_000);
+function ExportMenu({ onExport }: { onExport: (format: "md" | "json") => void }) {
+  const [open, setOpen] = useState(false);
+  const choose = (format: "md" | "json") => {
+    setOpen(false);
+    onExport(format);
+  };
   return (
-    <div
-      data-testid="thread-dropdown"
-      role="listbox"
-      aria-label="Threads"
-      className="absolute top-full left-0 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
-    >
-      {threads.length === 0 && <div className="px-3 py-2 text-sm text-neutral-500">No threads yet</div>}
-      {threads.map((t) => {
-        const isCurrent = t.id === current?.id;
-        return (
+    <div className="relative" onBlur={(e) => !e.currentTarget.contains(e.relatedTarget) && setOpen(false)}>
+      <IconButton label="Export thread" testid="export-thread" onClick={() => setOpen((v) => !v)}>
+        <svg viewBox="0 0 20 20" fill="currentColor" className="size-4" aria-hidden="true">
+          <path d="M10 2.75a.75.75 0 0 1 .75.75v7.19l2.22-2.22a.75.75 0 1 1 1.06 1.06l-3.5 3.5a.75.75 0 0 1-1.06 0l-3.5-3.5a.75.75 0 0 1 1.06-1.06l2.22 2.22V3.5a.75.75 0 0 1 .75-.75ZM4 13.75a.75.75 0 0 1 .75.75v1h10.5v-1a.75.75 0 0 1 1.5 0v1.75a.75.75 0 0 1-.75.75H4a.75.75 0 0 1-.75-.75V14.5a.75.75 0 0 1 .75-.75Z" />
+        </svg>
+      </IconButton>
+      {open && (
+        <div className="absolute top-full right-0 z-30 mt-1.5 w-40 rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60">
           <button
-            key={t.id}
             type="button"
-            role="option"
-            aria-selected={isCurrent}
-            data-testid="thread-item"
-            data-thread-id={t.id}
-            data-current={isCurrent ? "true" : "false"}
-            onClick={() => {
-              onSelect(t.id);
-              onClose();
-            }}
-            className={
-              "flex w-full items-baseline gap-3 rounded-lg px-3 py-2 text-left text-sm " +
-              (isCurrent ? "bg-neutral-800 text-white" : "text-neutral-300 hover:bg-neutral-800/60")
-            }
+            data-testid="export-md"
+            onClick={() => choose("md")}
+            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
           >
-            <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
-            <ThreadActivityMark activity={t.activity} />
-            <span
-              data-testid="thread-time"
-              className="shrink-0 text-xs text-neutral-500"
-              title={new Date(t.updatedAt).toLocaleString()}
-            >
-              {relativeTime(t.updatedAt, now)}
-            </span>
+            Markdown (.md)
           </button>
-        );
-      })}
+          <button
+            type="button"
+            data-testid="export-json"
+            onClick={() => choose("json")}
+            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
+          >
+            JSON (.json)
+          </button>
+        </div>
+      )}
     </div>
   );
 }
 
-/** A thread whose agent waits for an approval says so in the list; one that is replying shows a dot. */
-export function ThreadActivityMark({ activity }: { activity: Thread["activity"] }) {
-  if (activity === "waiting") {
-    return (
-      <span
-        data-testid="thread-waiting"
-        className="shrink-0 rounded-full border border-amber-700/70 bg-amber-950/40 px-2 py-0.5 text-xs text-amber-200"
-      >
-        Waiting for you
-      </span>
-    );
-  }
-  if (activity === "running") {
-    return (
-      <span data-testid="thread-running" title="Replying" className="size-1.5 shrink-0 animate-pulse self-center rounded-full bg-sky-400" />
-    );
-  }
-  return null;
-}
-
-export function Header({ threads, current, onSelect, onNew, onRename, onDelete, right }: Props) {
+export function Header({
+  threads,
+  hasMore,
+  loadingMore,
+  onMore,
+  current,
+  onSelect,
+  onNew,
+  onRename,
+  onDelete,
+  onExport,
+  right,
+}: Props) {
   const [open, setOpen] = useState(false);
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -199,7 +172,19 @@ export function Header({ threads, current, onSelect, onNew, onRename, onDelete, 
           </button>
         )}
         {open && (
-          <ThreadDropdown threads={threads} current={current} onSelect={onSelect} onClose={() => setOpen(false)} />
+          <ThreadItems
+            testid="thread-dropdown"
+            threads={threads}
+            currentId={current?.id ?? null}
+            onSelect={(id) => {
+              onSelect(id);
+              setOpen(false);
+            }}
+            hasMore={hasMore}
+            loadingMore={loadingMore}
+            onMore={onMore}
+            className="absolute top-full left-0 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
+          />
         )}
       </div>
 
@@ -220,6 +205,7 @@ export function Header({ threads, current, onSelect, onNew, onRename, onDelete, 
             </svg>
           </IconButton>
         )}
+        {current && !editing && <ExportMenu onExport={onExport} />}
         {current &&
           (confirmDelete ? (
             <button

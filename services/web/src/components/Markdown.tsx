@@ -36,7 +36,7 @@ function CodeBlock({ children }: { children?: ReactNode }) {
   const language = languageOf(children);
   return (
     <div className="code-block" data-testid="code-block">
-      <div className="flex items-center justify-between border-b border-neutral-800 px-3 py-1 text-xs text-neutral-500">
+      <div className="flex items-center justify-between border-b border-neutral-800 px-3 py-1 text-xs text-neutral-400">
         <span className="font-mono">{language ?? "text"}</span>
         <button type="button" onClick={copy} className="rounded px-1.5 py-0.5 hover:bg-neutral-800 hover:text-neutral-200">
           {copied ? "Copied" : "Copy"}

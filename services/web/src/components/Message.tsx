@@ -20,6 +20,12 @@ function formatDuration(ms: number): string {
   return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
 }
 
+/** When a message was written, as the reader's clock shows it (on hover). */
+function sentAt(message: ChatMessage): string | undefined {
+  const when = new Date(message.createdAt);
+  return Number.isNaN(when.getTime()) ? undefined : when.toLocaleString();
+}
+
 /**
  * The reply's text with each tool block and approval card placed where the tool ran or the agent
  * asked. At the same place, a request comes before the tool it asked for.
@@ -72,6 +78,9 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
       data-role="assistant"
       data-status={message.status}
       data-message-id={message.id}
+      role="article"
+      aria-label="The agent said"
+      title={sentAt(message)}
       className="group/msg"
     >
       {empty && !streaming ? null : streaming && empty ? (
@@ -116,7 +125,7 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
       {meta.length > 0 && message.status === "complete" && (
         <div
           data-testid="message-meta"
-          className="mt-1.5 text-xs text-neutral-600 opacity-70 transition-opacity group-hover/msg:opacity-100"
+          className="mt-1.5 text-xs text-neutral-400"
         >
           {meta.join(" · ")}
         </div>
@@ -132,6 +141,9 @@ function UserMessage({ message }: { message: ChatMessage }) {
       data-role="user"
       data-status={message.pending ? "pending" : message.status}
       data-message-id={message.id}
+      role="article"
+      aria-label="You said"
+      title={sentAt(message)}
       className="flex justify-end"
     >
       <div

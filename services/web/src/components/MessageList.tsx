@@ -21,12 +21,33 @@ interface Props {
   loading: boolean;
   footer?: ReactNode;
   empty: ReactNode;
+  /** Older messages exist: scrolling near the top asks for them. */
+  hasOlder?: boolean;
+  loadingOlder?: boolean;
+  onLoadOlder?: () => void;
+  /** A message to bring into view and mark for a moment (a search hit). */
+  focusId?: string | null;
   onAnswer?: AnswerApproval;
   /** Take a queued message back before it starts. */
   onRemoveQueued?: (messageId: string) => void;
 }
 
-export function MessageList({ threadId, messages, loading, footer, empty, onAnswer, onRemoveQueued }: Props) {
+/** Ask for older messages when the reader is this close to the top (px). */
+const NEAR_TOP = 300;
+
+export function MessageList({
+  threadId,
+  messages,
+  loading,
+  footer,
+  empty,
+  hasOlder = false,
+  loadingOlder = false,
+  onLoadOlder,
+  focusId = null,
+  onAnswer,
+  onRemoveQueued,
+}: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   // Follow new text only while the reader is at the end; scrolling up stops it.
@@ -45,7 +66,21 @@ export function MessageList({ threadId, messages, loading, footer, empty, onAnsw
     const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK;
     follow.current = atEnd;
     setAwayFromEnd(!atEnd);
-  }, []);
+    if (el.scrollTop < NEAR_TOP && hasOlder && !loadingOlder) onLoadOlder?.();
+  }, [hasOlder, loadingOlder, onLoadOlder]);
+
+  // Older messages arrive above what the reader sees: keep what they see where it was.
+  const firstId = messages[0]?.id;
+  const anchor = useRef<{ firstId: string | undefined; height: number }>({ firstId: undefined, height: 0 });
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const before = anchor.current;
+    if (before.firstId && firstId !== before.firstId && !follow.current && messages.some((m) => m.id === before.firstId)) {
+      el.scrollTop += el.scrollHeight - before.height;
+    }
+    anchor.current = { firstId, height: el.scrollHeight };
+  });
 
   // The reader's intent to go up is known before the scroll event: stop following at once, so a
   // token arriving in between cannot pull the view back down.
@@ -76,6 +111,26 @@ export function MessageList({ threadId, messages, loading, footer, empty, onAnsw
   useLayoutEffect(() => {
     if (follow.current) toEnd();
   }, [messages, footer, toEnd]);
+
+  // A search hit: stop following the end, show the message, mark it for a moment.
+  const focused = useRef<string | null>(null);
+  useLayoutEffect(() => {
+    if (!focusId) {
+      focused.current = null;
+      return;
+    }
+    if (focused.current === focusId) return;
+    const el = scroller.current?.querySelector<HTMLElement>(
+      `[data-testid="message"][data-message-id="${CSS.escape(focusId)}"]`,
+    );
+    if (!el) return;
+    focused.current = focusId;
+    follow.current = false;
+    setAwayFromEnd(true);
+    el.scrollIntoView({ block: "center" });
+    el.setAttribute("data-focused", "true");
+    setTimeout(() => el.removeAttribute("data-focused"), 2500);
+  }, [focusId, messages]);
 
   // Heights also change without new messages (code highlighting, an opened tool block, resizes).
   useEffect(() => {
@@ -108,6 +163,17 @@ export function MessageList({ threadId, messages, loading, footer, empty, onAnsw
           className="mx-auto flex w-full max-w-3xl flex-col gap-7 px-4 pt-6 pb-10 @2xl:px-6 @5xl:max-w-[52rem] @7xl:max-w-4xl"
         >
           {showEmpty && empty}
+          {hasOlder && (
+            <button
+              type="button"
+              data-testid="load-older"
+              onClick={onLoadOlder}
+              disabled={loadingOlder}
+              className="self-center rounded-lg border border-neutral-800 px-3 py-1 text-xs text-neutral-400 hover:bg-neutral-900"
+            >
+              {loadingOlder ? "Loading older messages…" : "Older messages"}
+            </button>
+          )}
           {messages.map((m) => {
             if (!isQueued(m)) return <Message key={m.id} message={m} onAnswer={onAnswer} />;
             queuePosition += 1;

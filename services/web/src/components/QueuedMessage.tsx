@@ -24,7 +24,7 @@ export function QueuedMessage({ message, position, onRemove }: Props) {
       >
         {message.content}
       </div>
-      <div className="flex items-center gap-2 text-xs text-neutral-500">
+      <div className="flex items-center gap-2 text-xs text-neutral-400">
         <span data-testid="queue-position">{position === 1 ? "Queued: starts next" : `Queued: ${position} in line`}</span>
         <button
           type="button"

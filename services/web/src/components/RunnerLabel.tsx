@@ -14,7 +14,7 @@ export function RunnerLabel({ runner }: { runner: string }) {
       title={`Agent runner: ${runner}`}
       className={
         "hidden rounded-full border px-2 py-0.5 text-[11px] whitespace-nowrap @2xl:inline " +
-        (demo ? "border-violet-800/70 bg-violet-950/40 text-violet-300" : "border-neutral-800 text-neutral-500")
+        (demo ? "border-violet-800/70 bg-violet-950/40 text-violet-300" : "border-neutral-800 text-neutral-400")
       }
     >
       {LABELS[runner] ?? runner}

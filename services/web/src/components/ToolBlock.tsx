@@ -39,17 +39,17 @@ export function ToolBlock({ tool }: { tool: ToolCall }) {
           }
         />
         <span className="font-mono font-medium text-neutral-200">{tool.name}</span>
-        <span className="truncate font-mono text-xs text-neutral-500">{summary(tool.input)}</span>
+        <span className="truncate font-mono text-xs text-neutral-400">{summary(tool.input)}</span>
       </summary>
       <div className="space-y-2 border-t border-neutral-800 px-3 py-2">
         <div>
-          <div className="mb-1 text-[11px] tracking-wide text-neutral-500 uppercase">Input</div>
+          <div className="mb-1 text-[11px] tracking-wide text-neutral-400 uppercase">Input</div>
           <pre className="max-h-60 overflow-auto rounded bg-neutral-950 p-2 font-mono text-xs whitespace-pre-wrap text-neutral-300">
             {show(tool.input)}
           </pre>
         </div>
         <div>
-          <div className="mb-1 text-[11px] tracking-wide text-neutral-500 uppercase">
+          <div className="mb-1 text-[11px] tracking-wide text-neutral-400 uppercase">
             {tool.isError ? "Error" : "Output"}
           </div>
           <pre

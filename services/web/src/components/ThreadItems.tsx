@@ -1,0 +1,125 @@
+import { useEffect, useState, type KeyboardEvent, type UIEvent } from "react";
+import type { Thread } from "../chat/protocol";
+import { relativeTime } from "../relativeTime";
+
+/** Load the next page when the list is scrolled this close to its end (px). */
+const NEAR_END = 240;
+
+export function useNow(intervalMs: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return now;
+}
+
+interface Props {
+  threads: Thread[];
+  currentId: string | null;
+  onSelect: (threadId: string) => void;
+  hasMore: boolean;
+  loadingMore: boolean;
+  onMore: () => void;
+  testid: string;
+  className: string;
+}
+
+/** A thread whose agent waits for an approval says so in the list; one that is replying shows a dot. */
+export function ThreadActivityMark({ activity }: { activity: Thread["activity"] }) {
+  if (activity === "waiting") {
+    return (
+      <span
+        data-testid="thread-waiting"
+        className="shrink-0 rounded-full border border-amber-700/70 bg-amber-950/40 px-2 py-0.5 text-xs text-amber-200"
+      >
+        Waiting for you
+      </span>
+    );
+  }
+  if (activity === "running") {
+    return (
+      <span data-testid="thread-running" title="Replying" className="size-1.5 shrink-0 animate-pulse self-center rounded-full bg-sky-400" />
+    );
+  }
+  return null;
+}
+
+/** Arrow keys, Home and End move between the threads of a list. */
+function moveFocus(event: KeyboardEvent<HTMLDivElement>): void {
+  const keys = ["ArrowDown", "ArrowUp", "Home", "End"];
+  if (!keys.includes(event.key)) return;
+  const items = Array.from(event.currentTarget.querySelectorAll<HTMLElement>("[role=option]"));
+  if (items.length === 0) return;
+  event.preventDefault();
+  const at = items.indexOf(document.activeElement as HTMLElement);
+  const next =
+    event.key === "Home"
+      ? 0
+      : event.key === "End"
+        ? items.length - 1
+        : Math.max(0, Math.min(items.length - 1, at + (event.key === "ArrowDown" ? 1 : -1)));
+  items[next].focus();
+}
+
+/** Threads by recency, a page at a time: the next page loads as the reader nears the end. */
+export function ThreadItems({ threads, currentId, onSelect, hasMore, loadingMore, onMore, testid, className }: Props) {
+  const now = useNow(30_000);
+  const onScroll = (event: UIEvent<HTMLDivElement>) => {
+    const el = event.currentTarget;
+    if (hasMore && !loadingMore && el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_END) onMore();
+  };
+  return (
+    <div
+      data-testid={testid}
+      role="listbox"
+      aria-label="Threads"
+      onScroll={onScroll}
+      onKeyDown={moveFocus}
+      className={className}
+    >
+      {threads.length === 0 && <div className="px-3 py-2 text-sm text-neutral-400">No threads yet</div>}
+      {threads.map((t) => {
+        const isCurrent = t.id === currentId;
+        return (
+          <button
+            key={t.id}
+            type="button"
+            role="option"
+            aria-selected={isCurrent}
+            tabIndex={isCurrent || (!currentId && t === threads[0]) ? 0 : -1}
+            data-testid="thread-item"
+            data-thread-id={t.id}
+            data-current={isCurrent ? "true" : "false"}
+            onClick={() => onSelect(t.id)}
+            className={
+              "flex w-full items-baseline gap-2 rounded-lg px-3 py-2 text-left text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-500 " +
+              (isCurrent ? "bg-neutral-800 text-white" : "text-neutral-300 hover:bg-neutral-800/60")
+            }
+          >
+            <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
+            <ThreadActivityMark activity={t.activity} />
+            <span
+              data-testid="thread-time"
+              className="shrink-0 text-xs text-neutral-400"
+              title={new Date(t.updatedAt).toLocaleString()}
+            >
+              {relativeTime(t.updatedAt, now)}
+            </span>
+          </button>
+        );
+      })}
+      {hasMore && (
+        <button
+          type="button"
+          data-testid="more-threads"
+          onClick={onMore}
+          disabled={loadingMore}
+          className="w-full rounded-lg px-3 py-2 text-left text-xs text-neutral-400 hover:bg-neutral-800/60"
+        >
+          {loadingMore ? "Loading…" : "Older threads"}
+        </button>
+      )}
+    </div>
+  );
+}
