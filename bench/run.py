@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench import api, relay, sandbox_hop, sockets
+from bench import api, live_path, observability, relay, sandbox_hop, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
-GROUPS = ("first_token", "sandbox", "throughput", "concurrency", "api_sqlite", "api_postgres")
+GROUPS = ("first_token", "sandbox", "throughput", "concurrency", "observability", "api_sqlite", "api_postgres")
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -139,6 +139,10 @@ class Bench:
             1,
             ("time_to_first_token", lambda s: relay.time_to_first_token(s, self.env("ttft", **first), sizes.turns)),
             ("idle_sockets", lambda s: sockets.idle_sockets(s, sizes.connections)),
+            (
+                "first_token_live_path",
+                lambda s: live_path.live_and_one_shot(s, self.env("ttft", **first), sizes.turns // 2),
+            ),
         )
 
     def sandbox(self) -> None:
@@ -175,6 +179,25 @@ class Bench:
             2,
             ("concurrency", lambda s: relay.concurrency(s, self.env("concurrency", **paced), sizes.chats)),
         )
+
+    def observability(self) -> None:
+        """Tracing on versus off (metrics always on): two stacks side by side, turns interleaved."""
+        sizes = self.sizes
+        agent = {"SIMULATOR_TOKENS": "200", "SIMULATOR_DELAY_MS": "0"}
+        chats, rounds = 20, (2 if self.quick else 4)
+        with observability.span_sink(backends.free_port()) as endpoint:
+            off_env = self.env("obs-off", **agent)
+            on_env = self.env("obs-on", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, **agent)
+            try:
+                with running_stack(1, 1, **off_env) as off, running_stack(1, 1, **on_env) as on:
+                    stacks = {"off": off, "on": on}
+                    self.record(
+                        "observability_cost",
+                        lambda: observability.observability_cost(stacks, sizes.turns, chats, rounds),
+                    )
+            except Exception:
+                self.failed.append("observability_cost")
+                print(f"bench: stacks for observability_cost FAILED\n{traceback.format_exc()}", flush=True)
 
     def _api(self, backend: str, database_url: str) -> None:
         sizes = self.sizes

@@ -128,6 +128,17 @@ class Stack:
     def workers(self) -> list[Service]:
         return [service for service in self.services if service.name.startswith("worker")]
 
+    def metrics_urls(self) -> dict[str, str]:
+        """Each service's /metrics, by service name (what Prometheus scrapes)."""
+        urls = {"api": f"{self.api_url}/metrics"}
+        for index, port in enumerate(self.gateway_ports):
+            urls[f"gateway{index + 1}" if len(self.gateway_ports) > 1 else "gateway"] = (
+                f"http://127.0.0.1:{port}/metrics"
+            )
+        for worker in self.workers():
+            urls[worker.name] = f"http://127.0.0.1:{worker.env['WORKER_METRICS_PORT']}/metrics"
+        return urls
+
     @property
     def sandbox_port(self) -> int | None:
         return int(self.env["SANDBOX_PORT"]) if self.env.get("AGENT_RUNNER") == "sandbox" else None
@@ -175,7 +186,12 @@ class Stack:
                 GATEWAY_PORT=str(port),
             )
         for index in range(workers):
-            self.add(f"worker{index + 1}" if workers > 1 else "worker", "sandchat-worker", **to_sandbox)
+            self.add(
+                f"worker{index + 1}" if workers > 1 else "worker",
+                "sandchat-worker",
+                WORKER_METRICS_PORT=str(free_port()),  # several workers on one host: one port each
+                **to_sandbox,
+            )
         for index, service in enumerate(self.services):
             if service.process is None:
                 service.start(self.sink, COLOURS[index % len(COLOURS)])

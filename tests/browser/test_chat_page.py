@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, plain_words
+from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -65,22 +65,6 @@ def test_enter_sends_and_shift_enter_breaks_the_line(chat: ChatPage) -> None:
     chat.wait_reply()
 
 
-def test_input_is_disabled_while_streaming_and_stop_cancels(chat: ChatPage) -> None:
-    chat.new_thread()
-    chat.send("Tell me a long story")
-    expect(chat.reply()).to_have_attribute("data-status", "streaming")
-    expect(chat.input).to_be_disabled()
-    expect(chat.page.get_by_test_id("send-button")).to_have_count(0)
-    chat.page.get_by_test_id("stop-button").click()
-    reply = chat.wait_reply("cancelled")
-    expect(reply.get_by_test_id("message-error")).to_be_visible()
-    expect(chat.input).to_be_enabled()
-    expect(chat.page.get_by_test_id("send-button")).to_be_visible()
-    stored = chat.stored_messages()
-    assert stored[-1]["status"] == "cancelled"
-    assert chat.reply_text() == plain_words(str(stored[-1]["content"]))
-
-
 def test_new_thread_then_switching_back_shows_its_history(chat: ChatPage) -> None:
     first = chat.new_thread()
     chat.ask("Remember the word pineapple")
@@ -121,7 +105,7 @@ def test_reload_mid_reply_continues_it_without_gaps_or_repeats(chat: ChatPage) -
     expect(reply).to_contain_text("You said: Keep talking while I reload")
     chat.page.reload()
     expect(chat.reply()).to_have_attribute("data-status", "streaming", timeout=REPLY_TIMEOUT_MS)
-    expect(chat.input).to_be_disabled()
+    expect(chat.page.get_by_test_id("stop-button")).to_be_visible()
     samples = chat.watch_reply_until_done()
     assert samples, "the reply should still have been streaming after the reload"
     chat.wait_reply()

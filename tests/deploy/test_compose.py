@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sandchat.settings import Settings, build_settings
 
 from tests.deploy import deploy_files as files
@@ -175,7 +176,9 @@ def test_no_service_has_a_container_name(services: dict[str, Any]) -> None:
 
 
 def test_only_edge_publishes_ports_and_by_default_only_on_loopback(services: dict[str, Any]) -> None:
-    published = {name: service["ports"] for name, service in services.items() if "ports" in service}
+    published = {
+        name: service["ports"] for name, service in services.items() if "ports" in service and "profiles" not in service
+    }
     assert set(published) == {"edge"}
     for port in published["edge"]:
         assert port.startswith("${SANDCHAT_BIND:-127.0.0.1}:"), port
@@ -323,3 +326,39 @@ def test_compose_config_validates(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert result.returncode == 0, f"{' '.join(command)} config ({version}): {result.stderr}"
+
+
+OBSERVABILITY = ("prometheus", "grafana", "otel-collector", "jaeger")
+
+
+def test_the_observability_profile_runs_only_when_asked_and_publishes_only_on_loopback(
+    services: dict[str, Any],
+) -> None:
+    assert {name for name, service in services.items() if "profiles" in service} == set(OBSERVABILITY)
+    for name in OBSERVABILITY:
+        service = services[name]
+        assert service["profiles"] == ["observability"]
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+        assert "agent" not in networks_of(service), f"{name} must not reach the sandbox"
+
+
+def test_prometheus_scrapes_every_replica_of_every_service_on_its_default_port(services: dict[str, Any]) -> None:
+    config = yaml.safe_load((files.ROOT / "docker" / "observability" / "prometheus.yml").read_text())
+    defaults = Settings.model_fields
+    expected = {
+        "api": defaults["api_port"].default,
+        "gateway": defaults["gateway_port"].default,
+        "worker": defaults["worker_metrics_port"].default,
+    }
+    found = {
+        job["job_name"]: (sd["names"], sd["type"], sd["port"])
+        for job in config["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+    }
+    assert found == {name: ([name], "A", port) for name, port in expected.items()}
+    # Prometheus reaches them on `backend`; the worker listens beyond loopback there, and nothing publishes it.
+    assert "backend" in networks_of(services["prometheus"])
+    worker = files.service_environment(services["worker"], {})
+    assert (worker["WORKER_METRICS_HOST"], worker["WORKER_METRICS_PORT"]) == ("0.0.0.0", "8003")
+    assert "ports" not in services["worker"]

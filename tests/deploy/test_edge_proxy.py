@@ -141,3 +141,15 @@ def test_edge_upgrades_websockets_to_the_gateway_and_keeps_the_origin(edge: tupl
 
     assert asyncio.run(scenario()) == ["echo one", "echo two"]
     assert seen == {"origin": "http://127.0.0.1:8000", "path": "/chat?ticket=abc"}
+
+
+def test_edge_never_exposes_the_services_metrics(edge: tuple[int, int]) -> None:
+    for port in edge:
+        for path in ("/metrics", "/metrics?x=1", "//metrics", "/metrics/"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == 404, (port, path)
+            assert b"path" not in body  # the stand-in backend never saw it
+            connection.close()

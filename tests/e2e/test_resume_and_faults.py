@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.chat_client import ChatClient, messages, new_thread
@@ -91,21 +92,49 @@ async def test_worker_killed_mid_turn_ends_it_as_interrupted_within_ten_seconds(
     assert again.final["type"] == "done"
 
 
-async def test_gateway_killed_mid_turn_the_client_resumes_on_the_other(own_stack: Stack) -> None:
+async def test_gateway_killed_mid_reply_and_mid_approval_the_clients_resume_on_the_other(own_stack: Stack) -> None:
+    # One kill, two threads: a reply streaming, and a request waiting for a person's answer.
     thread_id = new_thread(own_stack.api_url)
+    asking_id = new_thread(own_stack.api_url)
+    httpx.patch(f"{own_stack.api_url}/threads/{asking_id}", json={"permissionMode": "default"}).raise_for_status()
+    asker = await ChatClient.open(own_stack.gateway_url(0))
+    await asker.message(asking_id, "[[touch]] make the file")
+    while (request := await asker.receive())["type"] != "approval":
+        pass
     client = await ChatClient.open(own_stack.gateway_url(0))
     await client.message(thread_id, "survive the gateway")
     before = await client.until_tokens(4)
     own_stack.service("gateway1").kill()
     other = await ChatClient.open(own_stack.gateway_url(1))
+    late = await ChatClient.open(own_stack.gateway_url(1))
     try:
         await other.send({"type": "resume", "threadId": thread_id, "afterSeq": before.seqs[-1]})
         after = await other.until_final()
+        # A reload on the other gateway: the request is replayed, still waiting, and answered once.
+        await other.send({"type": "resume", "threadId": asking_id, "afterSeq": 0})
+        while (replayed := await other.receive())["type"] != "approval":
+            pass
+        await other.send(
+            {"type": "approve", "threadId": asking_id, "requestId": request["requestId"], "decision": "allow"}
+        )
+        asked = await other.until_final()
+        await late.send(
+            {"type": "approve", "threadId": asking_id, "requestId": request["requestId"], "decision": "deny"}
+        )
+        refused = await late.receive()
     finally:
-        await other.close()
+        await asyncio.gather(other.close(), late.close())
     seqs = before.seqs + after.seqs
     assert seqs == list(range(1, len(seqs) + 1))
     assert before.text + after.text == messages(own_stack.api_url, thread_id)[-1]["content"]
+    assert replayed == request
+    answers = [(e["requestId"], e["decision"]) for e in asked.events if e["type"] == "approval_answered"]
+    assert answers == [(request["requestId"], "allow")]
+    assert [e["type"] for e in asked.events].count("tool_result") == 1
+    assert asked.final["type"] == "done"
+    # A second answer changes nothing (the turn has ended by now, so the request is no longer waiting).
+    assert (refused["type"], refused["code"]) == ("error", "invalid_message")
+    assert refused["message"] == "No request with this id is waiting for an answer in this thread."
 
 
 @pytest.fixture

@@ -1,17 +1,24 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, getToken, onAuthRequired, type AppConfig } from "./api";
-import type { Thread } from "./chat/protocol";
+import type { PermissionMode, Thread } from "./chat/protocol";
+import type { ApprovalAnswer } from "./chat/approvals";
 import { threadsKey, useChat } from "./chat/useChat";
 import { Composer } from "./components/Composer";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
+import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { TokenForm } from "./components/TokenForm";
+import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
 
 type ThreadPage = { threads: Thread[]; nextCursor: string | null };
+
+const DEFAULT_PERMISSION_MODE = "bypassPermissions";
+/** How often the thread list (titles, order, who waits for you) is re-read. */
+const THREADS_REFRESH_MS = 30_000;
 
 const NOTICE_HINTS: Record<string, string> = {
   thread_busy: "This thread is still busy with a reply. Your message is back in the box; send it when the reply ends.",
@@ -75,7 +82,13 @@ export function App() {
 function ChatPage({ config }: { config: AppConfig }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
-  const threads = useQuery({ queryKey: threadsKey, queryFn: api.threads, refetchInterval: 60_000 });
+  // Re-read also in a background tab: another thread's agent may start waiting for you.
+  const threads = useQuery({
+    queryKey: threadsKey,
+    queryFn: api.threads,
+    refetchInterval: THREADS_REFRESH_MS,
+    refetchIntervalInBackground: true,
+  });
   const chat = useChat(config, threadId);
   const [actionError, setActionError] = useState<string | null>(null);
 
@@ -128,14 +141,27 @@ function ChatPage({ config }: { config: AppConfig }) {
     }
   }, [chat.historyError, threadId, navigate, client]);
 
-  const list = threads.data?.threads ?? [];
+  // The open thread's approvals are known here first (the list is re-read after they change).
+  const waitingHere = chat.waiting.length > 0;
+  const list = (threads.data?.threads ?? []).map((t) =>
+    t.id === threadId && waitingHere && t.activity !== "waiting" ? { ...t, activity: "waiting" as const } : t,
+  );
   const current: Thread | null =
     list.find((t) => t.id === threadId) ??
     (threadId ? { id: threadId, title: "", claudeSessionId: null, createdAt: "", updatedAt: "" } : null);
+  const waitingAnywhere = list.some((t) => t.activity === "waiting");
 
   useEffect(() => {
-    document.title = current?.title ? `${current.title} · sandchat` : "sandchat";
-  }, [current?.title]);
+    document.title = pageTitle(current?.title, waitingAnywhere);
+  }, [current?.title, waitingAnywhere]);
+
+  const changeMode = async (mode: PermissionMode) => {
+    try {
+      await chat.changePermissionMode(mode);
+    } catch (e) {
+      setActionError(`Could not change the permission mode: ${(e as Error).message}`);
+    }
+  };
 
   const rename = async (title: string) => {
     if (!threadId) return;
@@ -166,6 +192,14 @@ function ChatPage({ config }: { config: AppConfig }) {
     navigate(rest[0]?.id ?? null, true);
     void client.invalidateQueries({ queryKey: threadsKey });
   };
+
+  const chatAnswer = chat.answer;
+  const answer = useCallback(
+    (requestId: string, reply: ApprovalAnswer) => {
+      if (!chatAnswer(requestId, reply)) setActionError("Not connected: the answer was not sent. Try again when the connection is back.");
+    },
+    [chatAnswer],
+  );
 
   const notice = chat.state.notice;
   const connected = chat.connection.status === "open";
@@ -260,6 +294,12 @@ function ChatPage({ config }: { config: AppConfig }) {
         onDelete={() => void remove()}
         right={
           <>
+            {current && (
+              <PermissionModeSelect
+                value={current.permissionMode ?? DEFAULT_PERMISSION_MODE}
+                onChange={(mode) => void changeMode(mode)}
+              />
+            )}
             <RunnerLabel runner={config.runner} />
             <ConnectionIndicator info={chat.connection} onRetry={chat.reconnectNow} />
           </>
@@ -271,13 +311,16 @@ function ChatPage({ config }: { config: AppConfig }) {
         loading={historyLoading}
         footer={footer}
         empty={empty}
+        onAnswer={answer}
+        onRemoveQueued={(messageId) => void chat.removeQueued(messageId)}
       />
       <Composer
         value={chat.draft}
         onChange={chat.setDraft}
         onSend={() => chat.send(chat.draft)}
         onStop={chat.cancel}
-        busy={chat.busy}
+        running={chat.running}
+        canSend={chat.canSend}
         connected={connected}
         threadId={threadId}
       />

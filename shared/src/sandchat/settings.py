@@ -51,10 +51,15 @@ _ACCEPTS: dict[str, str] = {
     "allowed_hosts": "a comma-separated list of host names such as chat.example.com, 127.0.0.1:8000 or [::1], or *",
     "redis_namespace": "1 to 64 letters, digits, dots, dashes or underscores",
     "gateway_public_url": "a ws:// or wss:// URL of the gateway's /chat endpoint",
+    "worker_metrics_port": "a port number from 1 to 65535",
+    "log_format": "text or json",
+    "otel_exporter_otlp_endpoint": "an http:// or https:// URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
 }
 
 
-_SECRET_BEARING = frozenset({"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url"})
+_SECRET_BEARING = frozenset(
+    {"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url", "otel_exporter_otlp_endpoint"}
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_SANDBOX_TOKEN_CHARS = 16
 
@@ -137,6 +142,12 @@ class Settings(BaseSettings):
     redis_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "sandchat"
     # The built web UI; found next to the sources when unset (services/web/dist).
     web_dist_dir: Path | None = None
+    # Observability (docs/operating.md): the worker's /metrics listener, the log lines' format, and
+    # where traces go (OTLP/HTTP; unset: tracing off).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: Port = 8003
+    log_format: Literal["text", "json"] = "text"
+    otel_exporter_otlp_endpoint: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -162,6 +173,13 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("ws://", "wss://")):
             raise ValueError("not a WebSocket URL")
         return value or None
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("not an HTTP URL")
+        return value
 
     @field_validator("sandbox_url")
     @classmethod
@@ -224,6 +242,7 @@ class Settings(BaseSettings):
         "sandbox_token",
         "sandbox_token_file",
         "approval_timeout_s",
+        "otel_exporter_otlp_endpoint",
         mode="before",
     )
     @classmethod

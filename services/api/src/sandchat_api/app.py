@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sandchat_api.auth import issue_ticket, require_token
 from sandchat_api.errors import EXCEPTION_HANDLERS, JSONRequest
 from sandchat_api.health import health
+from sandchat_api.observability import RequestSpan, count_response, metrics_route
 from sandchat_api.request_guard import RequestGuard
 from sandchat_api.threads import ThreadController
 from sandchat_api.web import add_security_headers, asset_route, client_config, ui
@@ -51,7 +52,7 @@ def create_app(settings: Settings) -> Litestar:
 
     protected = Router(path="/", route_handlers=[ThreadController, issue_ticket], guards=[require_token])
     return Litestar(
-        route_handlers=[protected, health, client_config, ui, asset_route(settings)],
+        route_handlers=[protected, health, metrics_route, client_config, ui, asset_route(settings)],
         dependencies={
             "database": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "redis": Provide(lambda: redis, use_cache=True, sync_to_thread=False),
@@ -66,7 +67,7 @@ def create_app(settings: Settings) -> Litestar:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         ),
-        middleware=[DefineMiddleware(RequestGuard, settings=settings)],
+        middleware=[RequestSpan, DefineMiddleware(RequestGuard, settings=settings)],
         request_class=JSONRequest,
         request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -78,7 +79,7 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
-        before_send=[add_security_headers],
+        before_send=[add_security_headers, count_response],
         lifespan=[lifespan],
         debug=False,
     )

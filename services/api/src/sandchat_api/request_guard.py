@@ -8,7 +8,7 @@
 - **Content-Type** of such a request's body must be JSON: a form post or `text/plain` body, which
   a browser sends cross-site without asking, is refused.
 
-`/health` answers any host: load balancers and container checks probe it by address.
+`/health` and `/metrics` answer any host: load balancers, container checks and Prometheus reach them by address.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ UNKNOWN_HOST: Final = "This server does not answer to the host this request name
 CROSS_SITE: Final = "A page on another site may not change anything here (its origin is not in ALLOWED_ORIGINS)."
 NOT_JSON: Final = "The request body must be JSON, sent with Content-Type: application/json."
 STATE_CHANGING: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN_TO_ANY_HOST: Final = frozenset({"/health"})
+OPEN_TO_ANY_HOST: Final = frozenset({"/health", "/metrics"})
 
 
 def host_allowed(host_header: str, allowed_hosts: tuple[str, ...]) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 from sandchat.logs import configure_logging, warn_if_exposed
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
+from sandchat.tracing import configure_tracing
 
 from sandchat_gateway.server import Gateway
 
@@ -14,7 +15,8 @@ from sandchat_gateway.server import Gateway
 def main() -> None:
     settings = load_settings()
     hide_process_memory()  # an agent of the same user must not read the secrets in this environment
-    configure_logging("gateway")
+    configure_logging("gateway", settings.log_format)
+    configure_tracing("gateway", settings.otel_exporter_otlp_endpoint)
     warn_if_exposed(settings.gateway_host, settings.auth_token is not None, "The gateway")
     asyncio.run(Gateway(settings).run())
 

@@ -8,12 +8,13 @@ every follower of the turn) for an approve that wins — or one ``error`` event 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
 from redis.exceptions import RedisError
-from sandchat import events, threads
+from sandchat import events, metrics, threads, tracing
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.approvals import Answer
@@ -55,9 +56,11 @@ class Chat:
         try:
             await self._handle(connection, frame)
         except RedisError as exc:
+            metrics.BACKEND_ERRORS.labels("redis", "request").inc()
             log.warning("request failed, Redis unavailable: %s", type(exc).__name__)
             connection.send_error(_thread_id_of(frame), "agent_error", REDIS_UNAVAILABLE)
         except (SQLAlchemyError, OSError) as exc:
+            metrics.BACKEND_ERRORS.labels("database", "request").inc()
             log.warning("request failed, database unavailable: %s", type(exc).__name__)
             connection.send_error(_thread_id_of(frame), "agent_error", DATABASE_UNAVAILABLE)
         except Exception:
@@ -100,6 +103,7 @@ class Chat:
                 await self.watch(connection, request)
 
     async def send_message(self, connection: ChatConnection, request: events.SendMessage) -> None:
+        received_at = time.perf_counter()
         thread_id, content = request.thread_id, request.content
         if not content.strip():
             connection.send_error(thread_id, "invalid_message", EMPTY)
@@ -120,11 +124,14 @@ class Chat:
                 connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position, client_id))
                 return
             info = accepted.info
-            await connection.follow(info.turn_id)
+            metrics.TURNS_STARTED.inc()
+            span.set_attribute("turn_id", info.turn_id)
+            await connection.follow(info.turn_id, first_token_from=received_at)
             connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id, client_id))
 
         await connection.watch(thread_id)
-        submitted = await submit(self.turns, thread_id, content, on_accepted)
+        with tracing.tracer().start_as_current_span("chat.message", attributes={"thread_id": thread_id}) as span:
+            submitted = await submit(self.turns, thread_id, content, on_accepted)
         if isinstance(submitted, MessageRefused):
             await connection.unwatch(thread_id)
             connection.send_error(thread_id, submitted.code, submitted.message)

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sandchat import events
+from sandchat import events, metrics
 from sandchat.redis_keys import RedisKeys
 from sandchat.turns.store import TurnStore
 from websockets.asyncio.server import ServerConnection
@@ -47,6 +47,8 @@ class FollowedTurn:
     turn_id: str
     last_seq: int = 0
     syncing: bool = False
+    # When the message that started this turn arrived (perf_counter), until its first token is sent.
+    first_token_from: float | None = None
     pending: list[tuple[events.TurnEventHead, bytes]] = field(default_factory=list)
 
     def deliver(self, frame: bytes) -> None:
@@ -76,6 +78,9 @@ class FollowedTurn:
             return  # already sent (replay and live overlap)
         self.last_seq = head.seq
         self.connection.enqueue(frame)
+        if self.first_token_from is not None and head.type == "token":
+            metrics.FIRST_TOKEN.observe(time.perf_counter() - self.first_token_from)
+            self.first_token_from = None
         if head.is_final:
             self.connection.spawn(self.connection.unfollow(self.turn_id))
 
@@ -146,6 +151,7 @@ class ChatConnection:
             return
         try:
             self._queue.put_nowait(frame)
+            metrics.RELAY_FRAMES.inc()
         except asyncio.QueueFull:
             self._closing = True
             log.warning("client too slow (%d frames queued); closing with 1013", self._queue.qsize())
@@ -160,8 +166,13 @@ class ChatConnection:
 
     # --- turns and threads -----------------------------------------------------------------------
 
-    async def follow(self, turn_id: str, after_seq: int = 0, *, catch_up: bool = False) -> None:
+    async def follow(
+        self, turn_id: str, after_seq: int = 0, *, catch_up: bool = False, first_token_from: float | None = None
+    ) -> None:
         """Receive the turn's events with ``seq > after_seq``; with ``catch_up``, also those already logged.
+
+        ``first_token_from`` (a :func:`time.perf_counter` reading): the moment the turn's message
+        arrived, to time its first token (``sandchat_first_token_seconds``).
 
         Following a turn again (a second resume) sends again what came after ``after_seq``. When
         following fails (Redis away), the turn is not followed and the error propagates, so that
@@ -173,7 +184,9 @@ class ChatConnection:
                 turn.last_seq = min(turn.last_seq, after_seq)
                 await turn.catch_up()
             return
-        turn = self.turns[turn_id] = FollowedTurn(self, turn_id, last_seq=after_seq, syncing=catch_up)
+        turn = self.turns[turn_id] = FollowedTurn(
+            self, turn_id, last_seq=after_seq, syncing=catch_up, first_token_from=first_token_from
+        )
         try:
             await self.fanout.subscribe(self.keys.turn_channel(turn_id), turn)  # subscribe first, then read: no gap
             if catch_up:

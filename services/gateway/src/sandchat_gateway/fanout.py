@@ -16,6 +16,7 @@ from typing import Final, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sandchat import metrics
 from sandchat.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class ChannelFanout:
                 self._pubsub = pubsub
                 self._ready.set()
                 if backoff > 0.1:
+                    metrics.PUBSUB_RECONNECTS.inc()
                     log.info("pub/sub reconnected; %d channels resubscribed", len(channels))
                     for listeners in list(self._listeners.values()):
                         for listener in list(listeners):

@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import RedisError
+from sandchat import metrics
 from sandchat.database import Database
 from sandchat.logs import throttle
 from sandchat.settings import Settings
@@ -54,6 +55,8 @@ class Gateway:
         self.fanout = ChannelFanout(self.redis, settings.redis_keys)
         self.chat = Chat(self.turns)
         self.connections: set[ChatConnection] = set()
+        metrics.WEBSOCKETS_OPEN.set_function(lambda: len(self.connections))
+        metrics.TURN_SUBSCRIBERS.set_function(lambda: sum(len(c.turns) for c in self.connections))
 
     # --- the opening handshake -------------------------------------------------------------------
 
@@ -61,6 +64,8 @@ class Gateway:
         path = urlsplit(request.path).path
         if path == "/health":
             return self._health(connection)
+        if path == "/metrics":
+            return self._metrics(connection)
         if path != "/chat":
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Not found: the chat WebSocket is at /chat.\n")
         origin = request.headers.get("Origin")
@@ -79,6 +84,13 @@ class Gateway:
         body = json.dumps({"status": "ok", "connections": len(self.connections)}) + "\n"
         response = connection.respond(http.HTTPStatus.OK, body)
         response.headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return response
+
+    def _metrics(self, connection: ServerConnection) -> Response:
+        body = metrics.exposition()
+        response = connection.respond(http.HTTPStatus.OK, "")
+        response.body = body
+        response.headers = Headers([("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return response
 
     async def _authorised(self, request: Request) -> bool:

@@ -122,6 +122,14 @@ describe("sending and streaming", () => {
     s = run(s, ev({ type: "done", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", sessionId: null, costUsd: null }));
     expect(assistant(s)?.statusLine).toBeNull();
   });
+
+  it("drops a waiting-for-a-worker line once the reply's text flows", () => {
+    const waiting = "Waiting for a worker to take this message…";
+    let s = run(sent(), started, ev({ type: "status", threadId: T, turnId: "turn-1", seq: 1, message: waiting }));
+    expect(assistant(s)?.statusLine).toBe(waiting);
+    s = run(s, ev({ type: "token", threadId: T, turnId: "turn-1", seq: 2, text: "Hello" }));
+    expect(assistant(s)).toMatchObject({ content: "Hello", statusLine: null });
+  });
 });
 
 describe("errors", () => {

@@ -118,8 +118,15 @@ function restoreDraft(state: ChatState, threadId: string, content: string): Reco
   return withDraft(state, threadId, text);
 }
 
+/** The store keeps no approval requests: a reply this page saw ask keeps its cards (and their answers). */
+function keepApprovals(state: ChatState, incoming: ChatMessage[]): ChatMessage[] {
+  const asked = new Map(state.messages.filter((m) => m.approvals.length > 0).map((m) => [m.id, m.approvals]));
+  if (asked.size === 0) return incoming;
+  return incoming.map((m) => (m.approvals.length === 0 && asked.has(m.id) ? { ...m, approvals: asked.get(m.id)! } : m));
+}
+
 function applyHistory(state: ChatState, stored: StoredMessage[]): ChatState {
-  const incoming = stored.map(fromStored);
+  const incoming = keepApprovals(state, stored.map(fromStored));
   const done = (messages: ChatMessage[], turn: ActiveTurn | null): ChatState => ({
     ...state,
     historyLoaded: true,
@@ -179,7 +186,8 @@ function applyTurnEvent(state: ChatState, e: SeqEvent): ChatState {
 
   switch (e.type) {
     case "token":
-      return next((m) => ({ ...m, content: m.content + e.text }));
+      // Text flows again: a status such as "waiting for a worker" or "API retrying" is over.
+      return next((m) => ({ ...m, content: m.content + e.text, statusLine: null }));
     case "tool": {
       const call: ToolCall = { toolUseId: e.toolUseId, name: e.name, input: e.input, offset: 0 };
       return next((m) => ({ ...m, tools: [...m.tools, { ...call, offset: m.content.length }] }));

@@ -226,6 +226,14 @@ describe("watching", () => {
 });
 
 describe("approvals", () => {
+  it("a reply keeps its answered requests when the store is read after it ends", () => {
+    let s = run(streaming(), approval(2, "r1"), answered(3, "r1", "allow"));
+    s = run(s, ev({ type: "done", threadId: T, turnId: "turn-1", seq: 4, messageId: "a1", sessionId: null, costUsd: null }));
+    s = run(s, history([stored({ id: "u1", role: "user", content: "first" }), stored({ id: "a1", role: "assistant", content: "Working" })]));
+    expect(reply(s).status).toBe("complete");
+    expect(reply(s).approvals.map((a) => [a.requestId, a.decision])).toEqual([["r1", "allow"]]);
+  });
+
   it("a request shows as a waiting card in the reply, where the agent asked", () => {
     const s = run(streaming(), approval(2, "r1", "Bash", { command: "rm -rf build" }));
     const [card] = reply(s).approvals;

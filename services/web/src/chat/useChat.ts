@@ -119,6 +119,10 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
         applyTitle(client, event.threadId, event.title);
         void client.invalidateQueries({ queryKey: threadsKey });
       }
+      if (event.type === "approval" || event.type === "approval_answered") {
+        // The thread list says which threads wait for a person.
+        void client.invalidateQueries({ queryKey: threadsKey });
+      }
       if (event.type === "done" || (event.type === "error" && event.turnId)) {
         void client.invalidateQueries({ queryKey: threadsKey });
         if (event.threadId) void client.invalidateQueries({ queryKey: messagesKey(event.threadId) });

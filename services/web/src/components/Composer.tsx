@@ -5,15 +5,17 @@ interface Props {
   onChange: (text: string) => void;
   onSend: () => void;
   onStop: () => void;
-  /** A reply is streaming (or a send awaits its start): input off, button stops. */
-  busy: boolean;
+  /** A reply is being written: Stop applies, and a message sent now is queued behind it. */
+  running: boolean;
+  /** A message can be sent now (no send of this page waits for its answer). */
+  canSend: boolean;
   connected: boolean;
   threadId: string | null;
 }
 
 const MAX_HEIGHT = 240;
 
-export function Composer({ value, onChange, onSend, onStop, busy, connected, threadId }: Props) {
+export function Composer({ value, onChange, onSend, onStop, running, canSend: ready, connected, threadId }: Props) {
   const input = useRef<HTMLTextAreaElement>(null);
 
   // Grow with the text up to a limit, then scroll.
@@ -26,10 +28,10 @@ export function Composer({ value, onChange, onSend, onStop, busy, connected, thr
 
   // Focus on thread open and when a reply finishes, so the next message can be typed at once.
   useEffect(() => {
-    if (!busy) input.current?.focus();
-  }, [busy, threadId]);
+    if (!running) input.current?.focus();
+  }, [running, threadId]);
 
-  const canSend = connected && !busy && value.trim() !== "";
+  const canSend = connected && ready && value.trim() !== "";
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -44,8 +46,7 @@ export function Composer({ value, onChange, onSend, onStop, busy, connected, thr
         className="mx-auto flex w-full max-w-3xl items-end gap-2 rounded-2xl border border-neutral-800 bg-neutral-900 p-2 focus-within:border-neutral-600 @5xl:max-w-[52rem]"
         onSubmit={(e) => {
           e.preventDefault();
-          if (busy) onStop();
-          else if (canSend) onSend();
+          if (canSend) onSend();
         }}
       >
         <textarea
@@ -54,40 +55,43 @@ export function Composer({ value, onChange, onSend, onStop, busy, connected, thr
           aria-label="Message"
           rows={1}
           value={value}
-          disabled={busy}
           onChange={(e) => onChange(e.target.value)}
           onKeyDown={onKeyDown}
-          placeholder={busy ? "The agent is replying…" : "Message the agent…  (Enter to send, Shift+Enter for a new line)"}
+          placeholder={
+            running
+              ? "The agent is replying… a message sent now waits for its turn"
+              : "Message the agent…  (Enter to send, Shift+Enter for a new line)"
+          }
           className="max-h-60 min-h-10 flex-1 resize-none bg-transparent px-2 py-2 text-[15px] leading-6 text-neutral-100 placeholder:text-neutral-500 focus:outline-none disabled:cursor-not-allowed disabled:text-neutral-400"
         />
-        {busy ? (
+        {running && (
           <button
-            type="submit"
+            type="button"
             data-testid="stop-button"
             aria-label="Stop the reply"
-            title="Stop"
+            title="Stop (the reply so far is kept)"
+            onClick={onStop}
             className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-neutral-100 text-neutral-900 hover:bg-white"
           >
             <span className="size-3.5 rounded-[3px] bg-neutral-900" />
           </button>
-        ) : (
-          <button
-            type="submit"
-            data-testid="send-button"
-            aria-label="Send"
-            title={connected ? "Send (Enter)" : "Not connected"}
-            disabled={!canSend}
-            className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-sky-600 text-white hover:bg-sky-500 disabled:bg-neutral-800 disabled:text-neutral-500"
-          >
-            <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
-              <path
-                fillRule="evenodd"
-                d="M10 17a1 1 0 0 1-1-1V6.41L5.7 9.7a1 1 0 0 1-1.4-1.42l5-5a1 1 0 0 1 1.4 0l5 5a1 1 0 0 1-1.4 1.42L11 6.4V16a1 1 0 0 1-1 1Z"
-                clipRule="evenodd"
-              />
-            </svg>
-          </button>
         )}
+        <button
+          type="submit"
+          data-testid="send-button"
+          aria-label="Send"
+          title={!connected ? "Not connected" : running ? "Send: it waits for the reply to end" : "Send (Enter)"}
+          disabled={!canSend}
+          className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-sky-600 text-white hover:bg-sky-500 disabled:bg-neutral-800 disabled:text-neutral-500"
+        >
+          <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
+            <path
+              fillRule="evenodd"
+              d="M10 17a1 1 0 0 1-1-1V6.41L5.7 9.7a1 1 0 0 1-1.4-1.42l5-5a1 1 0 0 1 1.4 0l5 5a1 1 0 0 1-1.4 1.42L11 6.4V16a1 1 0 0 1-1 1Z"
+              clipRule="evenodd"
+            />
+          </svg>
+        </button>
       </form>
     </div>
   );

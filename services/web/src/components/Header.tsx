@@ -81,6 +81,7 @@ function ThreadDropdown({ threads, current, onSelect, onClose }: {
             }
           >
             <span className="min-w-0 flex-1 truncate">{t.title || "New conversation"}</span>
+            <ThreadActivityMark activity={t.activity} />
             <span
               data-testid="thread-time"
               className="shrink-0 text-xs text-neutral-500"
@@ -93,6 +94,26 @@ function ThreadDropdown({ threads, current, onSelect, onClose }: {
       })}
     </div>
   );
+}
+
+/** A thread whose agent waits for an approval says so in the list; one that is replying shows a dot. */
+export function ThreadActivityMark({ activity }: { activity: Thread["activity"] }) {
+  if (activity === "waiting") {
+    return (
+      <span
+        data-testid="thread-waiting"
+        className="shrink-0 rounded-full border border-amber-700/70 bg-amber-950/40 px-2 py-0.5 text-xs text-amber-200"
+      >
+        Waiting for you
+      </span>
+    );
+  }
+  if (activity === "running") {
+    return (
+      <span data-testid="thread-running" title="Replying" className="size-1.5 shrink-0 animate-pulse self-center rounded-full bg-sky-400" />
+    );
+  }
+  return null;
 }
 
 export function Header({ threads, current, onSelect, onNew, onRename, onDelete, right }: Props) {
@@ -167,6 +188,9 @@ export function Header({ threads, current, onSelect, onNew, onRename, onDelete, 
             <span data-testid="thread-title" className="truncate text-[15px] font-medium text-neutral-100">
               {title}
             </span>
+            {threads.some((t) => t.id !== current?.id && t.activity === "waiting") && (
+              <span data-testid="other-thread-waiting" title="Another thread waits for you" className="size-2 shrink-0 rounded-full bg-amber-400" />
+            )}
             <svg viewBox="0 0 20 20" fill="currentColor" aria-hidden="true"
               className={"size-4 shrink-0 text-neutral-500 transition-transform " + (open ? "rotate-180" : "")}>
               <path fillRule="evenodd" clipRule="evenodd"

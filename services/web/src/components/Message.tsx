@@ -1,7 +1,12 @@
 import { memo, type ReactNode } from "react";
+import type { ApprovalAnswer } from "../chat/approvals";
 import type { ChatMessage } from "../chat/chatState";
+import { ApprovalCard } from "./ApprovalCard";
 import { Markdown } from "./Markdown";
 import { ToolBlock } from "./ToolBlock";
+
+/** Answer one approval request of a reply. */
+export type AnswerApproval = (requestId: string, answer: ApprovalAnswer) => void;
 
 function formatCost(usd: number): string {
   if (usd === 0) return "$0";
@@ -15,16 +20,32 @@ function formatDuration(ms: number): string {
   return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
 }
 
-/** The reply's text with each tool block placed where the tool ran. */
-function body(message: ChatMessage): ReactNode[] {
+/**
+ * The reply's text with each tool block and approval card placed where the tool ran or the agent
+ * asked. At the same place, a request comes before the tool it asked for.
+ */
+function body(message: ChatMessage, onAnswer: AnswerApproval | undefined): ReactNode[] {
+  const blocks = [
+    ...message.approvals.map((approval) => ({
+      offset: approval.offset,
+      rank: 0,
+      key: `approval:${approval.requestId}`,
+      node: <ApprovalCard approval={approval} onAnswer={(answer) => onAnswer?.(approval.requestId, answer)} />,
+    })),
+    ...message.tools.map((tool, i) => ({
+      offset: tool.offset,
+      rank: 1,
+      key: tool.toolUseId || `tool${i}`,
+      node: <ToolBlock tool={tool} />,
+    })),
+  ].sort((a, b) => a.offset - b.offset || a.rank - b.rank);
   const parts: ReactNode[] = [];
   let at = 0;
-  const tools = [...message.tools].sort((a, b) => a.offset - b.offset);
-  tools.forEach((tool, i) => {
-    const cut = Math.min(Math.max(tool.offset, at), message.content.length);
+  blocks.forEach((block, i) => {
+    const cut = Math.min(Math.max(block.offset, at), message.content.length);
     const text = message.content.slice(at, cut);
     if (text.trim()) parts.push(<Markdown key={`t${i}`} text={text} />);
-    parts.push(<ToolBlock key={tool.toolUseId || `tool${i}`} tool={tool} />);
+    parts.push(<div key={block.key}>{block.node}</div>);
     at = cut;
   });
   const rest = message.content.slice(at);
@@ -38,9 +59,9 @@ const FINAL_LABEL: Record<string, string> = {
   interrupted: "Interrupted",
 };
 
-function AssistantMessage({ message }: { message: ChatMessage }) {
+function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswer?: AnswerApproval }) {
   const streaming = message.status === "streaming";
-  const empty = message.content === "" && message.tools.length === 0;
+  const empty = message.content === "" && message.tools.length === 0 && message.approvals.length === 0;
   const meta = [
     message.costUsd !== null ? formatCost(message.costUsd) : null,
     message.durationMs !== null ? formatDuration(message.durationMs) : null,
@@ -61,7 +82,7 @@ function AssistantMessage({ message }: { message: ChatMessage }) {
         </div>
       ) : (
         <div data-testid="message-body" className="text-[15px] text-neutral-200">
-          {body(message)}
+          {body(message, onAnswer)}
         </div>
       )}
       {streaming && !empty && (
@@ -126,6 +147,6 @@ function UserMessage({ message }: { message: ChatMessage }) {
   );
 }
 
-export const Message = memo(function Message({ message }: { message: ChatMessage }) {
-  return message.role === "user" ? <UserMessage message={message} /> : <AssistantMessage message={message} />;
+export const Message = memo(function Message({ message, onAnswer }: { message: ChatMessage; onAnswer?: AnswerApproval }) {
+  return message.role === "user" ? <UserMessage message={message} /> : <AssistantMessage message={message} onAnswer={onAnswer} />;
 });

@@ -8,8 +8,9 @@ import {
   type ReactNode,
   type WheelEvent,
 } from "react";
-import type { ChatMessage } from "../chat/chatState";
-import { Message } from "./Message";
+import { isQueued, type ChatMessage } from "../chat/chatState";
+import { Message, type AnswerApproval } from "./Message";
+import { QueuedMessage } from "./QueuedMessage";
 
 /** How close to the end still counts as "reading the end" (px). */
 const BOTTOM_SLACK = 48;
@@ -20,9 +21,12 @@ interface Props {
   loading: boolean;
   footer?: ReactNode;
   empty: ReactNode;
+  onAnswer?: AnswerApproval;
+  /** Take a queued message back before it starts. */
+  onRemoveQueued?: (messageId: string) => void;
 }
 
-export function MessageList({ threadId, messages, loading, footer, empty }: Props) {
+export function MessageList({ threadId, messages, loading, footer, empty, onAnswer, onRemoveQueued }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   // Follow new text only while the reader is at the end; scrolling up stops it.
@@ -85,6 +89,8 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
   }, [toEnd]);
 
   const showEmpty = !loading && messages.length === 0;
+  // Queued messages are listed in the order they will start (chatMessage.ordered).
+  let queuePosition = 0;
 
   return (
     <div className="relative min-h-0 flex-1">
@@ -102,9 +108,13 @@ export function MessageList({ threadId, messages, loading, footer, empty }: Prop
           className="mx-auto flex w-full max-w-3xl flex-col gap-7 px-4 pt-6 pb-10 @2xl:px-6 @5xl:max-w-[52rem] @7xl:max-w-4xl"
         >
           {showEmpty && empty}
-          {messages.map((m) => (
-            <Message key={m.id} message={m} />
-          ))}
+          {messages.map((m) => {
+            if (!isQueued(m)) return <Message key={m.id} message={m} onAnswer={onAnswer} />;
+            queuePosition += 1;
+            return (
+              <QueuedMessage key={m.id} message={m} position={queuePosition} onRemove={() => onRemoveQueued?.(m.id)} />
+            );
+          })}
           {footer}
         </div>
       </div>

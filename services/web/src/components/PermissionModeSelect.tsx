@@ -23,9 +23,10 @@ export function PermissionModeSelect({ value, onChange, disabled = false }: Prop
   const current = PERMISSION_MODES.find((m) => m.mode === value);
   return (
     <label className="flex items-center gap-2 text-xs text-neutral-400" title={current?.hint}>
-      <span>Permissions</span>
+      <span className="hidden @5xl:inline">Permissions</span>
       <select
         data-testid="permission-mode"
+        aria-label="Permission mode"
         value={value}
         disabled={disabled}
         onChange={(e) => onChange(e.target.value as PermissionMode)}

@@ -15,9 +15,11 @@ from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import SettingsError, load_settings
+from sandchat.tracing import configure_tracing
 from sandchat.turns import queue
 
 from sandchat_worker.agent_runners import build_runner
+from sandchat_worker.metrics_listener import serve_metrics
 from sandchat_worker.worker_app import build_worker, health_check_key
 
 log = logging.getLogger("sandchat_worker")
@@ -34,13 +36,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(async_check_health(redis_settings, health_check_key(settings))))
     # An agent started here runs as this user: it must not read this process's environment (the secrets).
     hide_process_memory()
-    configure_logging("worker")
+    configure_logging("worker", settings.log_format)
+    configure_tracing("worker", settings.otel_exporter_otlp_endpoint)
     try:
         build_runner(settings)  # refused now, with one line, rather than on every turn
     except SettingsError as exc:
         print(f"sandchat: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     GROUPS.reap_orphans()
+    serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
 
     async def run() -> None:
         # arq binds its worker to the running loop (and its signal handlers), so build it inside.

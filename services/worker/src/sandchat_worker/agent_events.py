@@ -67,6 +67,16 @@ AgentEvent = TextDelta | ToolUse | ToolOutput | StatusNote | ApprovalRequest | A
 OutcomeKind = Literal["complete", "error", "unauthenticated", "offline", "timeout", "cancelled"]
 
 
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """One model's share of a turn, from the `result` line's ``modelUsage``."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
 @dataclass(slots=True)
 class TurnOutcome:
     """How a turn ended. Errors are values: a turn never raises for an agent problem."""
@@ -78,6 +88,7 @@ class TurnOutcome:
     duration_ms: int | None = None
     num_turns: int | None = None
     error: str | None = None
+    model_usage: tuple[ModelUsage, ...] = ()
 
 
 def merge_text_deltas(events: list[AgentEvent]) -> list[AgentEvent]:

@@ -49,6 +49,7 @@ def turn_outcome(ending: TurnEnding, session_id: str | None, inactivity_timeout_
     outcome = TurnOutcome(kind="complete", text="".join(ending.text), session_id=ending.session_id or session_id)
     if result is not None:
         outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
+        outcome.model_usage = result.model_usage
     stderr = ending.stderr_tail.decode(errors="replace")
     if ending.not_started is not None:
         outcome.kind, outcome.error = "offline", f"The agent is offline: {ending.not_started}"

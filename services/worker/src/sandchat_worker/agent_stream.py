@@ -25,6 +25,7 @@ from sandchat_worker.agent_events import (
     AgentEvent,
     ApprovalRequest,
     ApprovalWithdrawn,
+    ModelUsage,
     StatusNote,
     TextDelta,
     ToolOutput,
@@ -105,6 +106,7 @@ class AgentResult:
     cost_usd: float | None
     duration_ms: int | None
     num_turns: int | None
+    model_usage: tuple[ModelUsage, ...] = ()
 
     @property
     def is_stale_session(self) -> bool:
@@ -336,7 +338,27 @@ class AgentStreamParser:
             cost_usd=_number_or_none(event.get("total_cost_usd")),
             duration_ms=_int_or_none(event.get("duration_ms")),
             num_turns=_int_or_none(event.get("num_turns")),
+            model_usage=_model_usage(event.get("modelUsage")),
         )
+
+
+# A model's name as a metric label: the CLI's own names are short; anything else is cut.
+MAX_MODEL_NAME_CHARS: Final = 64
+
+
+def _model_usage(value: object) -> tuple[ModelUsage, ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple(
+        ModelUsage(
+            str(model)[:MAX_MODEL_NAME_CHARS],
+            _int_or_none(usage.get("inputTokens")) or 0,
+            _int_or_none(usage.get("outputTokens")) or 0,
+            _number_or_none(usage.get("costUSD")) or 0.0,
+        )
+        for model, usage in value.items()
+        if isinstance(usage, dict)
+    )
 
 
 def bound_text(text: str, limit: int = MAX_TOOL_OUTPUT_CHARS) -> str:

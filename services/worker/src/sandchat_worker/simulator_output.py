@@ -178,6 +178,9 @@ class Simulator:
                 stop_reason=None if is_error else "end_turn",
                 total_cost_usd=round(len(text) * 0.00001, 6),
                 usage={"input_tokens": 12, "output_tokens": len(text) // 4},
+                modelUsage={
+                    MODEL: {"inputTokens": 12, "outputTokens": len(text) // 4, "costUSD": round(len(text) * 0.00001, 6)}
+                },
                 **extra,
             )
         )

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from opentelemetry.context import Context
 from redis.exceptions import RedisError
-from sandchat import events, threads
+from sandchat import events, metrics, threads, tracing
 from sandchat.agent_cli import PermissionMode
+from sandchat.logs import turn_context
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.ending import TurnResult, finish_turn
@@ -34,6 +36,7 @@ from sandchat_worker.agent_events import (
     TextDelta,
     ToolOutput,
     ToolUse,
+    TurnOutcome,
 )
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_session import LiveAgent
@@ -92,6 +95,9 @@ class TurnPublisher:
         self._publishing = asyncio.Lock()
         self._flushed_at = time.monotonic()
         self._flush: asyncio.Task[None] | None = None
+        # Approval requests of this turn that wait for a person (sandchat_approvals_pending).
+        self.open_requests: set[str] = set()
+        self._output_seen = False
 
     def _next(self) -> int:
         self.transcript.last_seq += 1
@@ -131,6 +137,9 @@ class TurnPublisher:
 
     async def on_events(self, batch: Sequence[AgentEvent]) -> None:
         approvals = self.context.turns.approvals
+        if not self._output_seen:
+            self._output_seen = True
+            tracing.event("agent.first_output")
         async with self._publishing:
             frames: list[tuple[int, bytes]] = []
             for event in batch:
@@ -142,6 +151,7 @@ class TurnPublisher:
                 if isinstance(event, ApprovalRequest):
                     # Recorded (the turn waits) before anyone can see it: an answer always finds it.
                     await approvals.ask(self.info.turn_id, event.request_id)
+                    self.open_requests.add(event.request_id)
                     self.running.spawn(expire_unanswered(self.context, self.running, event.request_id))
                 frame = self._encode(event)
                 frames.append((self.transcript.last_seq, frame))
@@ -156,6 +166,7 @@ class TurnPublisher:
             await self._resolve(request_id, resolution)
 
     async def _resolve(self, request_id: str, resolution: events.Resolution) -> None:
+        self.open_requests.discard(request_id)
         if await self.context.turns.approvals.resolve(self.info.turn_id, request_id, resolution):
             info = self.info
             answered = events.ApprovalAnswered(info.thread_id, info.turn_id, self._next(), request_id, resolution)
@@ -170,6 +181,7 @@ class TurnPublisher:
             async with self.context.turns.database.transaction() as session:
                 await threads.update_message(session, self.info.message_id, content=text)
         except Exception as exc:
+            metrics.BACKEND_ERRORS.labels("database", "progress_write").inc()
             log.warning("turn %s: progress write failed: %s", self.info.turn_id, type(exc).__name__)
 
     async def settle(self) -> None:
@@ -211,15 +223,30 @@ async def run_claimed_turn(context: WorkerContext, turn_id: str) -> str:
         if claimed is None:
             log.info("turn %s already ended or taken before this worker claimed it", turn_id)
             return "skipped"
-        running.info = claimed.info
-        log.info("turn %s of thread %s: claimed by this worker", turn_id, claimed.info.thread_id)
-        if claimed.cancel_requested:
-            running.stop.set()
-        return await _run(context, claimed.info, claimed.last_seq, running)
+        info = running.info = claimed.info
+        parent = _queue_waited(info)
+        span = tracing.tracer().start_as_current_span(
+            "turn.run", context=parent, attributes={"turn_id": turn_id, "thread_id": info.thread_id}
+        )
+        with turn_context(turn_id, info.thread_id), span:
+            log.info("turn %s of thread %s: claimed by this worker", turn_id, info.thread_id)
+            if claimed.cancel_requested:
+                running.stop.set()
+            return await _run(context, info, claimed.last_seq, running)
     finally:
         context.running.pop(turn_id, None)
         for task in list(running.tasks):
             task.cancel()
+
+
+def _queue_waited(info: TurnInfo) -> Context | None:
+    """Record the turn's wait in the queue (metric, and a span in the gateway's trace); that trace's context."""
+    parent = tracing.parent_context(info.trace)
+    if info.queued_at:
+        metrics.QUEUE_WAIT.observe(max(0.0, time.time() - info.queued_at))
+        if parent is not None:
+            tracing.tracer().start_span("turn.queued", context=parent, start_time=int(info.queued_at * 1e9)).end()
+    return parent
 
 
 async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: RunningTurn) -> str:
@@ -230,26 +257,30 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         if loaded is None:  # the thread was deleted while the turn waited
             await finish_turn(turns, info, publisher.transcript, THREAD_GONE)
             return THREAD_GONE.outcome
-        agent = await context.pool.checkout(
-            info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules
-        )
+        with tracing.tracer().start_as_current_span("agent.start"):
+            agent = await context.pool.checkout(
+                info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules
+            )
         try:
             running.agent = agent
             if agent.session_id != loaded.session_id:
                 await _remember_session(context, info, agent.session_id)
-            outcome = await agent.run_turn(
-                loaded.prompt,
-                on_events=publisher.on_events,
-                stop=running.stop,
-                inactivity_timeout_s=context.inactivity_timeout_s,
-            )
+            with tracing.tracer().start_as_current_span("agent.turn"):
+                outcome = await agent.run_turn(
+                    loaded.prompt,
+                    on_events=publisher.on_events,
+                    stop=running.stop,
+                    inactivity_timeout_s=context.inactivity_timeout_s,
+                )
         finally:
             running.agent = None
             context.pool.checkin(agent)
         await publisher.settle()
+        _count_agent(outcome)
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
         result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, {"numTurns": outcome.num_turns})
-        await finish_turn(turns, info, publisher.transcript, ending, result)
+        with tracing.tracer().start_as_current_span("turn.end", attributes={"outcome": ending.outcome}):
+            await finish_turn(turns, info, publisher.transcript, ending, result)
         return ending.outcome
     except asyncio.CancelledError:
         # The worker is shutting down: say so and free the thread (its agent is ended with the pool).
@@ -262,9 +293,18 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         try:
             await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
         except RedisError:
+            metrics.BACKEND_ERRORS.labels("redis", "turn_end").inc()
             # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
             log.warning("turn %s: Redis unavailable; a reaper will end it", info.turn_id)
         return "agent_error"
+
+
+def _count_agent(outcome: TurnOutcome) -> None:
+    metrics.AGENT_EXITS.labels(outcome.kind).inc()
+    for usage in outcome.model_usage:
+        metrics.AGENT_COST.labels(usage.model).inc(max(usage.cost_usd, 0.0))
+        metrics.AGENT_TOKENS.labels(usage.model, "input").inc(max(usage.input_tokens, 0))
+        metrics.AGENT_TOKENS.labels(usage.model, "output").inc(max(usage.output_tokens, 0))
 
 
 async def _remember_session(context: WorkerContext, info: TurnInfo, session_id: str) -> None:

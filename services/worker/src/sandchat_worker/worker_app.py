@@ -17,8 +17,10 @@ import uuid
 from typing import Any, Final
 
 import msgspec
+from arq.connections import ArqRedis
 from arq.worker import Worker, func
 from redis.asyncio import Redis
+from sandchat import metrics
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.settings import Settings
@@ -62,6 +64,25 @@ async def _heartbeat(context: WorkerContext) -> None:
             await turns.routing.heartbeat(context.worker_id, context.pool.threads)
             await turns.store.heartbeat(list(context.running), context.worker_id)
         await asyncio.sleep(ALIVE_REFRESH_S)
+
+
+# How often a worker reads the queue's depth for sandchat_queue_depth (every worker reports it).
+QUEUE_DEPTH_INTERVAL_S: Final = 5.0
+
+
+async def _measure_queue(context: WorkerContext, redis: ArqRedis) -> None:
+    metrics.TURNS_RUNNING.set_function(lambda: len(context.running))
+    metrics.LIVE_AGENTS.set_function(lambda: len(context.pool))
+    metrics.APPROVALS_PENDING.set_function(
+        lambda: sum(len(running.publisher.open_requests) for running in context.running.values() if running.publisher)
+    )
+    while True:
+        try:
+            metrics.QUEUE_DEPTH.set(await queue.waiting_turns(redis, context.turns.keys))
+        except Exception as exc:
+            metrics.BACKEND_ERRORS.labels("redis", "queue_depth").inc()
+            log.debug("queue depth unknown: %s", type(exc).__name__)
+        await asyncio.sleep(QUEUE_DEPTH_INTERVAL_S)
 
 
 async def _take_routed_turns(context: WorkerContext, redis_url: str) -> None:
@@ -234,6 +255,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
                 asyncio.create_task(_heartbeat(context)),
                 asyncio.create_task(_listen(context, redis, worker)),
                 asyncio.create_task(_probe_forever(context, redis)),
+                asyncio.create_task(_measure_queue(context, redis)),
                 asyncio.create_task(_take_routed_turns(context, settings.redis_url)),
                 asyncio.create_task(run_reaper(context.turns, ReaperPolicy(settings.turn_pickup_timeout_s))),
             ]

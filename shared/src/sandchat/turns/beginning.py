@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from sandchat import events, threads
+from sandchat.logs import turn_context
 from sandchat.models import new_id
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
@@ -68,6 +69,12 @@ async def submit(turns: Turns, thread_id: str, content: str, on_accepted: OnAcce
     info = new_turn(thread_id, new_id())
     if not await turns.store.begin(info):
         return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
+    with turn_context(info.turn_id, thread_id):
+        return await _start(turns, info, content, on_accepted)
+
+
+async def _start(turns: Turns, info: TurnInfo, content: str, on_accepted: OnAccepted) -> Submitted:
+    thread_id = info.thread_id
     try:
         exchange = await _store_exchange(turns, info, content)
     except (SQLAlchemyError, OSError) as exc:

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from sandchat import events, threads
+from sandchat import events, metrics, threads
+from sandchat.logs import turn_context
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.outcomes import INTERRUPTED, Ending
@@ -58,6 +59,19 @@ async def finish_turn(
     A final write the database refused is retried for a while: awaited here, or in a background
     task with ``retry_in_background`` (for callers that must answer a client meanwhile).
     """
+    with turn_context(info.turn_id, info.thread_id):
+        return await _finish(turns, info, transcript, ending, result, retry_in_background=retry_in_background)
+
+
+async def _finish(
+    turns: Turns,
+    info: TurnInfo,
+    transcript: Transcript,
+    ending: Ending,
+    result: TurnResult | None,
+    *,
+    retry_in_background: bool,
+) -> bool:
     store = turns.store
     if not await store.claim_finish(info.turn_id):
         return False
@@ -85,12 +99,14 @@ async def finish_turn(
         await store_final()
         stored = True
     except (SQLAlchemyError, OSError) as exc:
+        metrics.BACKEND_ERRORS.labels("database", "final_write").inc()
         log.warning("turn %s: final write failed (%s); retrying after the end is published", info.turn_id, exc)
     # The thread is passed on before the final event: a client may send its next message the moment
     # it sees the end, and must find the thread free (or its queued message reserved to go next).
     successor = await _reserve_successor(turns, info)
     await store.end(info.thread_id, info.turn_id)
     await store.publish(info.turn_id, [(seq, events.encode(final))])
+    metrics.TURNS.labels(ending.outcome).inc()
     # The next turn is announced after this one's end, so every client sees them in order.
     await _start_successor(turns, info, successor)
     if not stored:

@@ -46,6 +46,22 @@ async def job_is_pending(redis: Redis, turn_id: str) -> bool:
     return bool(await redis.exists(job_key_prefix + turn_id, in_progress_key_prefix + turn_id))
 
 
+# The queue depth looks at this many queued jobs at most (the metric then reads "this many or more").
+MAX_COUNTED_JOBS: Final = 1000
+
+
+async def waiting_turns(redis: ArqRedis, keys: RedisKeys) -> int:
+    """Turns in the shared queue that no worker runs yet (a running job stays queued until it ends)."""
+    job_ids: list[bytes] = await redis.zrange(keys.queue, 0, MAX_COUNTED_JOBS - 1)
+    if not job_ids:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in running_job_keys(job_ids):
+            pipe.exists(key)
+        running = await pipe.execute()
+    return sum(1 for taken in running if not taken)
+
+
 def running_job_keys(job_ids: list[bytes]) -> list[str]:
     """arq's marker of a job some worker is running, for each job id."""
     return [in_progress_key_prefix + job_id.decode() for job_id in job_ids]

@@ -43,7 +43,7 @@ elseif holder ~= ARGV[6] then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'thread_id', ARGV[2], 'message_id', ARGV[3], 'user_message_id', ARGV[4],
-  'state', 'queued')
+  'state', 'queued', 'queued_at', ARGV[5], 'trace', ARGV[7])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 1
 """
@@ -104,6 +104,10 @@ class TurnInfo:
     message_id: str
     user_message_id: str
     state: TurnState = "queued"
+    # When the turn was registered (epoch seconds; 0 before), and the W3C ``traceparent`` of the
+    # request that started it ('' when tracing is off): the worker's spans continue that trace.
+    queued_at: float = 0.0
+    trace: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,16 @@ def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
         message_id=fields.get("message_id", ""),
         user_message_id=fields.get("user_message_id", ""),
         state=_state(fields.get("state")),
+        queued_at=_seconds(fields.get("queued_at")),
+        trace=fields.get("trace", ""),
     )
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
 
 
 def _decoded(flat: Sequence[bytes]) -> dict[str, str]:
@@ -169,6 +182,7 @@ class TurnStore:
                 info.user_message_id,
                 time.time(),
                 after or "",
+                info.trace,
             ],
         )
         return bool(taken)

@@ -14,7 +14,7 @@ from typing import Final
 
 from redis.exceptions import RedisError
 
-from sandchat import events, threads
+from sandchat import events, threads, tracing
 from sandchat.models import Message, new_id
 from sandchat.turns import Turns
 from sandchat.turns.store import TurnInfo
@@ -27,7 +27,13 @@ LAUNCH_ATTEMPTS: Final = 3
 
 def new_turn(thread_id: str, user_message_id: str) -> TurnInfo:
     """A turn answering ``user_message_id``, with its reply's id chosen now."""
-    return TurnInfo(turn_id=new_id(), thread_id=thread_id, message_id=new_id(), user_message_id=user_message_id)
+    return TurnInfo(
+        turn_id=new_id(),
+        thread_id=thread_id,
+        message_id=new_id(),
+        user_message_id=user_message_id,
+        trace=tracing.traceparent(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

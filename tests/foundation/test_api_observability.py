@@ -1,0 +1,68 @@
+"""The API's /metrics (open to any Host, like /health) and its request counter and spans."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+from sandchat import tracing
+from sandchat.settings import build_settings
+from sandchat_api.app import create_app
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
+    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
+    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+async def requests_counted(client: Client, route: str, status: str) -> float:
+    response = await client.get("/metrics", headers={"Host": "10.0.0.7:8000"})  # as Prometheus reaches a replica
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "sandchat_http_requests_total" and sample.labels == {"route": route, "status": status}:
+                return sample.value
+    return 0.0
+
+
+async def test_metrics_count_requests_by_route_template_and_status(client: Client) -> None:
+    missing = "/threads/{thread_id}"
+    before = (await requests_counted(client, "/health", "200"), await requests_counted(client, missing, "404"))
+    before_unmatched = await requests_counted(client, "unmatched", "404")
+    assert (await client.get("/health")).status_code == 200
+    for _ in range(2):
+        assert (await client.get("/threads/no-such-thread")).status_code == 404
+    assert (await client.get("/no/such/page/at/all")).status_code == 404
+    after = (await requests_counted(client, "/health", "200"), await requests_counted(client, missing, "404"))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
+    assert await requests_counted(client, "unmatched", "404") - before_unmatched == 1
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.install(None)
+
+
+async def test_each_request_is_a_span_when_tracing_is_on(client: Client, spans: InMemorySpanExporter) -> None:
+    assert (await client.get("/health")).status_code == 200
+    (span,) = [span for span in spans.get_finished_spans() if span.name == "GET /health"]
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 200
