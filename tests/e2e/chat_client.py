@@ -45,6 +45,9 @@ class ChatClient:
 
     @classmethod
     async def open(cls, url: str, **kwargs: Any) -> ChatClient:
+        # No flow control: a test that closes with events still unread would otherwise stop reading
+        # the socket, miss the server's close frame and wait out the 10 s close timeout.
+        kwargs.setdefault("max_queue", None)
         return cls(await connect(url, **kwargs))
 
     async def close(self) -> None:
