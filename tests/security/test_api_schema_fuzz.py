@@ -34,6 +34,8 @@ OPERATIONS = [
     ("PATCH", "/threads/{thread_id}"),
     ("DELETE", "/threads/{thread_id}"),
     ("GET", "/threads/{thread_id}/messages"),
+    ("GET", "/threads/{thread_id}/export"),
+    ("GET", "/search"),
     ("DELETE", "/threads/{thread_id}/messages/{message_id}"),
     ("POST", "/ws-ticket"),
     ("GET", "/health"),
