@@ -98,6 +98,7 @@ async def test_turn_counters_move_by_exactly_the_turns_of_each_outcome(services:
         assert moved(before, after, "sandchat_agent_exits_total", reason=reason) == count, reason
     assert moved(before, after, "sandchat_agent_cost_usd_total", model="claude-simulator") > 0
     assert moved(before, after, "sandchat_relay_frames_total") > 5
+    assert moved(before, after, "sandchat_frame_delivery_seconds_count") > 5
     # The gauges are there (their values are whatever this instant holds).
     for gauge in ("sandchat_turns_running", "sandchat_live_agents", "sandchat_websockets_open", "sandchat_queue_depth"):
         assert (gauge, ()) in after, gauge

@@ -64,6 +64,12 @@ AGENT_TOKENS: Final = Counter(
 # --- relay (gateway) ------------------------------------------------------------------------------
 WEBSOCKETS_OPEN: Final = Gauge(f"{PREFIX}_websockets_open", "WebSocket connections open on this gateway.")
 TURN_SUBSCRIBERS: Final = Gauge(f"{PREFIX}_turn_subscribers", "Connections following a turn, summed over turns.")
+# Seconds a frame waits in a connection's send queue until the socket took it: a slow client or a busy gateway.
+FRAME_DELIVERY: Final = Histogram(
+    f"{PREFIX}_frame_delivery_seconds",
+    "From a frame queued for a client to the gateway writing it to the client's socket.",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+)
 RELAY_FRAMES: Final = Counter(f"{PREFIX}_relay_frames", "Frames queued for clients by this gateway.")
 PUBSUB_RECONNECTS: Final = Counter(f"{PREFIX}_pubsub_reconnects", "Times the gateway's pub/sub reader reconnected.")
 

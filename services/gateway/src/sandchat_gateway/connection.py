@@ -117,7 +117,8 @@ class ChatConnection:
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
         self.threads: OrderedDict[str, WatchedThread] = OrderedDict()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        # Frames to send, each with when it was queued (perf_counter) for sandchat_frame_delivery_seconds.
+        self._queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._closing = False
         self._tokens = float(RATE_BURST)
         self._refilled_at = time.monotonic()
@@ -150,7 +151,7 @@ class ChatConnection:
         if self._closing:
             return
         try:
-            self._queue.put_nowait(frame)
+            self._queue.put_nowait((frame, time.perf_counter()))
             metrics.RELAY_FRAMES.inc()
         except asyncio.QueueFull:
             self._closing = True
@@ -161,8 +162,9 @@ class ChatConnection:
         """Drain the send queue into the socket (one task per connection)."""
         with contextlib.suppress(ConnectionClosed):
             while True:
-                frame = await self._queue.get()
+                frame, queued_at = await self._queue.get()
                 await self.websocket.send(frame, text=True)
+                metrics.FRAME_DELIVERY.observe(time.perf_counter() - queued_at)
 
     # --- turns and threads -----------------------------------------------------------------------
 
