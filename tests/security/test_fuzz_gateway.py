@@ -154,6 +154,12 @@ async def test_a_burst_of_1000_messages_is_rate_limited_and_everyone_else_is_ser
         await flooder.close()
         await bystander.close()
     users = [m["content"] for m in auth_stack.messages(thread_id) if m["role"] == "user"]
-    assert users == [f"spam {number}" for number in range(len(queued) + 1)] + ["calm now"]
+    # The accepted ones, in the order sent: the first N when the burst is fast, later ones too when
+    # the bucket refilled during a slow burst.
+    assert users[-1] == "calm now"
+    numbers = [int(content.removeprefix("spam ")) for content in users[:-1]]
+    assert len(numbers) == len(queued) + 1
+    assert numbers[0] == 0
+    assert numbers == sorted(set(numbers))
     health = httpx.get(f"http://127.0.0.1:{auth_stack.stack.gateway_ports[0]}/health").json()
     assert health["status"] == "ok"
