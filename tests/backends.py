@@ -1,4 +1,4 @@
-"""Real Redis and real databases for the tests (DESIGN §8), never mocks.
+"""Real Redis and real databases for the tests (docs/testing.md), never mocks.
 
 Redis: TEST_REDIS_URL, else a testcontainers Redis when a Docker engine answers, else a private
 redis-server on a free port, else a failure saying what to install.

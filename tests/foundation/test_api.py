@@ -1,4 +1,4 @@
-"""The HTTP API (DESIGN §6) through Litestar's test client, on SQLite and PostgreSQL with real Redis."""
+"""The HTTP API (docs/protocol.md#http) through Litestar's test client, on SQLite and PostgreSQL with real Redis."""
 
 from __future__ import annotations
 

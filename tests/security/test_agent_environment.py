@@ -1,4 +1,4 @@
-"""The agent holds no key to the stack, under every runner that starts it here (DESIGN §9, invariant 7).
+"""The agent holds no key to the stack, under every runner that starts it here (invariant 7, docs/security.md).
 
 A stack with AUTH_TOKEN, a DATABASE_URL with a password and SANDBOX_TOKEN set runs an agent that
 replies with its whole environment and working directory (the simulator's [[env]]; under `local`

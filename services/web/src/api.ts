@@ -1,4 +1,4 @@
-// The HTTP API (DESIGN §6 plus /config and /ws-ticket), with the bearer token when one is needed.
+// The HTTP API (docs/protocol.md#http), with the bearer token when one is needed.
 
 import type { StoredMessage, Thread } from "./chat/protocol";
 

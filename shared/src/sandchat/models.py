@@ -1,4 +1,4 @@
-"""The schema: threads and their messages (DESIGN §4). Alembic migrations mirror this exactly."""
+"""The schema: threads and their messages (docs/architecture.md#the-database); the migrations mirror it exactly."""
 
 from __future__ import annotations
 

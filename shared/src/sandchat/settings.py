@@ -89,7 +89,7 @@ def derived_allowed_hosts(allowed_origins: tuple[str, ...], api_host: str) -> tu
 
 
 class Settings(BaseSettings):
-    """Every setting of every service (DESIGN §3). Field names are the env var names, lower-cased."""
+    """Every setting of every service (docs/operating.md#configuration); field names are the env vars, lower-cased."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 

@@ -3,8 +3,8 @@
     sandchat-agent probe
     sandchat-agent ask "<prompt>" [--resume ID] [--json]
 
-`ask --json` prints one event per line in the WebSocket wire format (DESIGN §6), so what an
-operator sees here is exactly what a browser would get.
+`ask --json` prints one event per line in the WebSocket wire format (docs/protocol.md#server--client),
+so what an operator sees here is exactly what a browser would get.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ask = commands.add_parser("ask", help="run one turn with the configured runner and stream the reply")
     ask.add_argument("prompt", help="the message to send (given to the agent on stdin, never as a flag)")
     ask.add_argument("--resume", metavar="ID", help="the agent session to continue")
-    ask.add_argument("--json", action="store_true", help="print one wire event (DESIGN §6) per line")
+    ask.add_argument("--json", action="store_true", help="print one wire event (docs/protocol.md) per line")
     args = parser.parse_args(argv)
     settings = load_settings()
     try:

@@ -1,4 +1,6 @@
-"""Where the agent CLI runs (DESIGN §5, §9): the sandbox service, a Docker sandbox, this host, or simulated.
+"""Where the agent CLI runs: the sandbox service, a Docker sandbox, this host, or simulated.
+
+Setting each up is in docs/operating.md#agent-setup; what each lets the agent reach, in docs/security.md.
 
 A runner starts the CLI with arguments from sandchat.agent_cli and hands back an
 :class:`~sandchat.agent_process.AgentProcess`; streaming and stopping it is the same for every
