@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from sandchat.database import Database
 from sandchat.redis_keys import RedisKeys
@@ -36,11 +37,9 @@ async def faults_and_gateway(
     ) as gateway:
         yield faults, gateway
     await reaper_redis.aclose()
-    turn_ids = [
-        key.decode().split(":")[-2] async for key in redis.scan_iter(match=f"{redis_keys.namespace}:turn:*:info")
-    ]
+    turn_ids = [redis_keys.turn_of_info(key) async for key in redis.scan_iter(match=redis_keys.turn_info("*"))]
     if turn_ids:  # arq keeps job records outside the namespace
-        await redis.delete(*(f"arq:job:{turn_id}" for turn_id in turn_ids))
+        await redis.delete(*(f"{job_key_prefix}{turn_id}" for turn_id in turn_ids))
     await client.aclose(close_connection_pool=True)
 
 

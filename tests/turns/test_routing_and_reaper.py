@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+from arq.constants import job_key_prefix
 from sandchat import events
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
@@ -150,7 +151,7 @@ async def test_a_turn_whose_job_vanished_before_any_claim_ends_and_frees_the_thr
     thread_id = await new_thread(database)
     begun = await send(turns, thread_id, "hello")
     assert isinstance(begun, TurnBegun)
-    await turns.store.redis.delete(f"arq:job:{begun.info.turn_id}")  # a worker died picking it up
+    await turns.store.redis.delete(f"{job_key_prefix}{begun.info.turn_id}")  # a worker died picking it up
     await _age(turns, begun.info.turn_id, 10)
 
     assert await reap(turns, POLICY) == 1

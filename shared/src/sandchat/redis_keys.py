@@ -122,6 +122,10 @@ class RedisKeys:
         """The turn id in a turn's event or control channel name; ``None`` for any other name."""
         return self._middle(channel, "turn", ("events", "control"))
 
+    def turn_of_info(self, key: bytes | str) -> str | None:
+        """The turn id in a turn's info key name; ``None`` for any other name."""
+        return self._middle(key, "turn", ("info",))
+
     def thread_of_channel(self, channel: bytes | str) -> str | None:
         """The thread id in a thread's event channel name; ``None`` for any other name."""
         return self._middle(channel, "thread", ("events",))

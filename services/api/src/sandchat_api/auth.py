@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Final
 
@@ -10,6 +9,7 @@ from litestar import post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+from sandchat.service_contracts import bearer_matches
 from sandchat.settings import Settings
 
 from sandchat_api.deps import RedisDep, SettingsDep
@@ -24,8 +24,7 @@ async def require_token(connection: ASGIConnection, _handler: BaseRouteHandler) 
     expected = settings.auth_token_value()
     if expected is None:
         return
-    scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    if not bearer_matches(connection.headers.get("authorization", ""), expected):
         raise NotAuthorizedException("A valid bearer token is required (Authorization: Bearer <AUTH_TOKEN>).")
 
 

@@ -6,17 +6,16 @@ import asyncio
 import logging
 from typing import Final
 
-import msgspec
 from litestar import Response, get
 from redis.exceptions import RedisError
+from sandchat.service_contracts import UNKNOWN_SANDBOX, SandboxHealth, decode_sandbox_health
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.deps import DatabaseDep, RedisDep, SettingsDep
-from sandchat_api.schemas import Health, SandboxHealth
+from sandchat_api.schemas import Health
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S: Final = 2.0
-UNKNOWN_SANDBOX = SandboxHealth("unknown", "No worker has reported the sandbox's state yet.")
 
 
 async def _database_state(database: DatabaseDep) -> str:
@@ -34,12 +33,7 @@ async def _redis_state(redis: RedisDep, settings: SettingsDep) -> tuple[str, San
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("health: redis unreachable: %s", type(exc).__name__)
         return "unreachable", UNKNOWN_SANDBOX
-    if raw is None:
-        return "ok", UNKNOWN_SANDBOX
-    try:
-        return "ok", msgspec.json.decode(raw, type=SandboxHealth)
-    except msgspec.DecodeError:
-        return "ok", UNKNOWN_SANDBOX
+    return "ok", decode_sandbox_health(raw)
 
 
 @get("/health", tags=["health"])

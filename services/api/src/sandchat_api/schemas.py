@@ -10,6 +10,7 @@ from sandchat.agent_cli import PermissionMode
 from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
 from sandchat.search import SearchHit
+from sandchat.service_contracts import SandboxHealth
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 
@@ -99,11 +100,6 @@ class MessageList(msgspec.Struct, rename="camel"):
     # Pass back as `before` (older) or `after` (newer) for the next page that way; null at either end.
     older_cursor: str | None = None
     newer_cursor: str | None = None
-
-
-class SandboxHealth(msgspec.Struct):
-    status: str
-    message: str
 
 
 class Health(msgspec.Struct):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import http
 import json
 import logging
@@ -16,6 +15,7 @@ from redis.exceptions import RedisError
 from sandchat import metrics
 from sandchat.database import Database
 from sandchat.logs import throttle
+from sandchat.service_contracts import bearer_matches
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.reaper import ReaperPolicy, run_reaper
@@ -95,8 +95,7 @@ class Gateway:
 
     async def _authorised(self, request: Request) -> bool:
         expected = self.settings.auth_token_value() or ""
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        if bearer_matches(request.headers.get("Authorization", ""), expected):
             return True
         tickets = parse_qs(urlsplit(request.path).query).get("ticket", [])
         if len(tickets) != 1:

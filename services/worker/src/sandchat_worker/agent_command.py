@@ -15,23 +15,23 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import Final
 
 from sandchat import events as wire
 from sandchat.settings import Settings, SettingsError, load_settings
+from sandchat.turns.outcomes import Ending, agent_ending
 
-from sandchat_worker.agent_events import AgentEvent, StatusNote, TextDelta, ToolOutput, ToolUse, TurnOutcome
+from sandchat_worker.agent_events import (
+    AgentEvent,
+    StatusNote,
+    TextDelta,
+    ToolOutput,
+    ToolUse,
+    TurnOutcome,
+    wire_event,
+)
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import build_runner
 from sandchat_worker.agent_turn import run_agent_turn
-
-ERROR_CODES: Final[dict[str, wire.ErrorCode]] = {
-    "offline": "agent_offline",
-    "unauthenticated": "agent_error",
-    "error": "agent_error",
-    "timeout": "timeout",
-    "cancelled": "cancelled",
-}
 
 
 class WirePrinter:
@@ -54,31 +54,11 @@ class WirePrinter:
             self._print(self.to_wire(event))
 
     def to_wire(self, event: AgentEvent) -> wire.ServerEvent:
-        seq = self._next()
-        match event:
-            case TextDelta(text):
-                return wire.Token(thread_id="", turn_id=self.turn_id, seq=seq, text=text)
-            case ToolUse(tool_use_id, name, tool_input):
-                return wire.Tool(
-                    thread_id="", turn_id=self.turn_id, seq=seq, tool_use_id=tool_use_id, name=name, input=tool_input
-                )
-            case ToolOutput(tool_use_id, output, is_error):
-                return wire.ToolResult(
-                    thread_id="",
-                    turn_id=self.turn_id,
-                    seq=seq,
-                    tool_use_id=tool_use_id,
-                    output=output,
-                    is_error=is_error,
-                )
-            case StatusNote(message):
-                return wire.Status(thread_id="", turn_id=self.turn_id, seq=seq, message=message)
-            case _:  # approvals: only a live agent asks before a tool, never a one-shot turn
-                raise ValueError(f"a one-shot turn does not produce {type(event).__name__}")
+        return wire_event(event, "", self.turn_id, self._next())
 
-    def finish(self, outcome: TurnOutcome) -> None:
+    def finish(self, outcome: TurnOutcome, ending: Ending) -> None:
         seq = self._next()
-        if outcome.kind == "complete":
+        if ending.code is None:
             self._print(
                 wire.Done(
                     thread_id="",
@@ -91,9 +71,8 @@ class WirePrinter:
                 )
             )
             return
-        code = ERROR_CODES[outcome.kind]
-        message = wire.AGENT_OFFLINE_MESSAGE if code == "agent_offline" else (outcome.error or "The agent failed.")
-        self._print(wire.Error(thread_id="", turn_id=self.turn_id, seq=seq, code=code, message=message))
+        message = ending.message or "The agent failed."
+        self._print(wire.Error(thread_id="", turn_id=self.turn_id, seq=seq, code=ending.code, message=message))
 
 
 class TextPrinter:
@@ -112,11 +91,10 @@ class TextPrinter:
                 case StatusNote(message):
                     print(f"[status] {message}", file=sys.stderr)
 
-    def finish(self, outcome: TurnOutcome) -> None:
+    def finish(self, outcome: TurnOutcome, ending: Ending) -> None:
         sys.stdout.write("\n")
-        if outcome.kind != "complete":
-            message = wire.AGENT_OFFLINE_MESSAGE if outcome.kind == "offline" else outcome.error
-            print(f"error ({ERROR_CODES[outcome.kind]}): {message}", file=sys.stderr)
+        if ending.code is not None:
+            print(f"error ({ending.code}): {ending.message}", file=sys.stderr)
             if outcome.kind == "offline" and outcome.error:
                 print(outcome.error, file=sys.stderr)
         if outcome.session_id:
@@ -133,7 +111,8 @@ async def _ask(settings: Settings, prompt: str, resume: str | None, *, as_json: 
         cancel=asyncio.Event(),
         inactivity_timeout_s=settings.agent_inactivity_timeout_s,
     )
-    printer.finish(outcome)
+    timeout_s = settings.agent_inactivity_timeout_s
+    printer.finish(outcome, agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=timeout_s))
     return 0 if outcome.kind == "complete" else 1
 
 

@@ -32,11 +32,11 @@ from sandchat_worker.agent_events import (
     AgentEvent,
     ApprovalRequest,
     ApprovalWithdrawn,
-    StatusNote,
     TextDelta,
     ToolOutput,
     ToolUse,
     TurnOutcome,
+    wire_event,
 )
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_session import LiveAgent
@@ -104,36 +104,16 @@ class TurnPublisher:
         return self.transcript.last_seq
 
     def _encode(self, event: AgentEvent) -> bytes:
-        info = self.info
-        wire: events.TurnEvent
         if isinstance(event, TextDelta):
             self.transcript.add_text(event.text)
-            wire = events.Token(info.thread_id, info.turn_id, self._next(), event.text)
-            if isinstance(event, StampedText):  # benchmarks only: pass the agent's stamp to the client
-                return events.encode(wire)[:-1] + b',"stamp":' + repr(event.stamp).encode() + b"}"
         elif isinstance(event, ToolUse):
             self.transcript.add_tool(event.tool_use_id, event.name, event.input)
-            wire = events.Tool(info.thread_id, info.turn_id, self._next(), event.tool_use_id, event.name, event.input)
         elif isinstance(event, ToolOutput):
             self.transcript.add_tool_result(event.tool_use_id, event.output, event.is_error)
-            wire = events.ToolResult(
-                info.thread_id, info.turn_id, self._next(), event.tool_use_id, event.output, event.is_error
-            )
-        elif isinstance(event, ApprovalRequest):
-            wire = events.Approval(
-                info.thread_id,
-                info.turn_id,
-                self._next(),
-                event.request_id,
-                event.tool,
-                event.input,
-                event.suggestions,
-                event.tool_use_id,
-            )
-        else:
-            assert isinstance(event, StatusNote)
-            wire = events.Status(info.thread_id, info.turn_id, self._next(), event.message)
-        return events.encode(wire)
+        frame = events.encode(wire_event(event, self.info.thread_id, self.info.turn_id, self._next()))
+        if isinstance(event, StampedText):  # benchmarks only: pass the agent's stamp to the client
+            return frame[:-1] + b',"stamp":' + repr(event.stamp).encode() + b"}"
+        return frame
 
     async def on_events(self, batch: Sequence[AgentEvent]) -> None:
         approvals = self.context.turns.approvals

@@ -16,13 +16,13 @@ import socket
 import uuid
 from typing import Any, Final
 
-import msgspec
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import metrics
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
+from sandchat.service_contracts import SandboxHealth, encode_sandbox_health
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.approvals import approved_request
@@ -46,11 +46,6 @@ POLL_DELAY_S: Final = 0.25
 # On SIGTERM, let running turns finish for this long before interrupting them.
 SHUTDOWN_GRACE_S: Final = 20
 HEALTH_CHECK_INTERVAL_S: Final = 10
-
-
-class _SandboxState(msgspec.Struct):
-    status: str
-    message: str
 
 
 # How long one wait for a routed turn blocks its Redis connection.
@@ -190,9 +185,9 @@ async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
         # Also end what a worker that died on this host left running (sandchat.agent_groups).
         await asyncio.to_thread(GROUPS.reap_orphans)
         result = await probe(context.pool.runner)
-        state = _SandboxState(result.health_status, result.message)
+        state = SandboxHealth(result.health_status, result.message)
         try:
-            await redis.set(context.turns.keys.sandbox_status, msgspec.json.encode(state), ex=PROBE_TTL_S)
+            await redis.set(context.turns.keys.sandbox_status, encode_sandbox_health(state), ex=PROBE_TTL_S)
         except Exception as exc:
             log.warning("could not publish the sandbox state: %s", type(exc).__name__)
         log.log(logging.INFO if result.status == "healthy" else logging.WARNING, "agent probe: %s", result.message)
