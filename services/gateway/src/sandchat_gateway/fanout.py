@@ -18,6 +18,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sandchat import metrics
 from sandchat.redis_keys import RedisKeys
+from sandchat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class ChannelFanout:
         return True
 
     async def _read_forever(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
@@ -100,13 +101,13 @@ class ChannelFanout:
                     await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
                 self._ready.set()
-                if backoff > 0.1:
+                if backoff.retrying:
                     metrics.PUBSUB_RECONNECTS.inc()
                     log.info("pub/sub reconnected; %d channels resubscribed", len(channels))
                     for listeners in list(self._listeners.values()):
                         for listener in list(listeners):
                             listener.resync()
-                backoff = 0.1
+                backoff.reset()
                 await self._dispatch(pubsub)
             except asyncio.CancelledError:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -114,10 +115,10 @@ class ChannelFanout:
             except Exception as exc:
                 self._ready.clear()
                 self._pubsub = None
-                log.warning("pub/sub connection lost (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                delay = backoff.next_delay()
+                log.warning("pub/sub connection lost (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(delay)
 
     async def _dispatch(self, pubsub: PubSub) -> None:
         while True:

@@ -7,13 +7,13 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import Final
 
 from arq.worker import Worker, async_check_health
 from redis.exceptions import RedisError
 from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
+from sandchat.retry import Backoff
 from sandchat.settings import SettingsError, load_settings
 from sandchat.tracing import configure_tracing
 from sandchat.turns import queue
@@ -23,7 +23,6 @@ from sandchat_worker.metrics_listener import serve_metrics
 from sandchat_worker.worker_app import build_worker, health_check_key
 
 log = logging.getLogger("sandchat_worker")
-RESTART_DELAY_S: Final = 1.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         # arq binds its worker to the running loop (and its signal handlers), so build it inside.
+        backoff = Backoff()
         while True:
             worker = build_worker(settings)
             try:
@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> None:
                 return
             except (RedisError, OSError) as exc:
                 # arq's poll loop dies with its Redis connection; start over instead of serving nothing.
-                log.warning("worker lost Redis (%s); starting over in %.0f s", type(exc).__name__, RESTART_DELAY_S)
+                delay = backoff.next_delay()
+                log.warning("worker lost Redis (%s); starting over in %.1f s", type(exc).__name__, delay)
                 await _close(worker)
-                await asyncio.sleep(RESTART_DELAY_S)
+                await asyncio.sleep(delay)
 
     asyncio.run(run())
 

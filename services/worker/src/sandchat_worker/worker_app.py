@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from sandchat import metrics
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
+from sandchat.retry import Backoff
 from sandchat.service_contracts import SandboxHealth, encode_sandbox_health
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
@@ -86,6 +87,7 @@ async def _take_routed_turns(context: WorkerContext, redis_url: str) -> None:
     client = queue.connect(redis_url)
     routing = Turns.connect(client, context.turns.keys, context.turns.database).routing
     tasks: set[asyncio.Task[str]] = set()
+    backoff = Backoff()
     try:
         while True:
             try:
@@ -94,8 +96,9 @@ async def _take_routed_turns(context: WorkerContext, redis_url: str) -> None:
                 raise
             except Exception as exc:
                 log.warning("inbox unreachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
+                await backoff.wait()
                 continue
+            backoff.reset()
             if turn_id is not None:
                 task = asyncio.create_task(run_claimed_turn(context, turn_id))
                 tasks.add(task)
@@ -144,11 +147,13 @@ class TurnWorker(Worker):
 async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> None:
     """One pub/sub connection per worker: wake-ups after an enqueue, and control of the turns it runs."""
     keys = context.turns.keys
+    backoff = Backoff()
     while True:
         try:
             async with redis.pubsub() as pubsub:
                 await pubsub.psubscribe(keys.turn_control_pattern)
                 await pubsub.subscribe(keys.queue_wake)
+                backoff.reset()
                 worker.wake.set()  # anything enqueued while not listening
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
@@ -165,7 +170,7 @@ async def _listen(context: WorkerContext, redis: Redis, worker: TurnWorker) -> N
                     if await context.turns.store.cancel_requested(turn_id):
                         running.stop.set()
                 await deliver_missed_answers(context)
-            await asyncio.sleep(1)
+            await backoff.wait()
 
 
 def _control(context: WorkerContext, turn_id: str | None, data: bytes) -> None:

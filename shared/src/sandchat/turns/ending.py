@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -19,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat import events, metrics, threads
 from sandchat.logs import turn_context
+from sandchat.retry import retry_for
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.outcomes import INTERRUPTED, Ending
@@ -160,17 +160,13 @@ async def _start_successor(turns: Turns, info: TurnInfo, successor: NextTurn | N
 
 async def _retry(write: Callable[[], Awaitable[None]], turn_id: str) -> None:
     """The database is away (restarting): keep trying, so the reply never stays `streaming`."""
-    delay, deadline = 0.5, time.monotonic() + FINAL_WRITE_RETRY_S
-    while time.monotonic() < deadline:
-        await asyncio.sleep(delay)
-        try:
-            await write()
-        except (SQLAlchemyError, OSError) as exc:
-            delay = min(delay * 2, 5.0)
-            log.debug("turn %s: final write still failing: %s", turn_id, type(exc).__name__)
-        else:
-            log.info("turn %s: final write stored after the database came back", turn_id)
-            return
+
+    def failing(exc: BaseException) -> None:
+        log.debug("turn %s: final write still failing: %s", turn_id, type(exc).__name__)
+
+    if await retry_for(write, (SQLAlchemyError, OSError), FINAL_WRITE_RETRY_S, failing):
+        log.info("turn %s: final write stored after the database came back", turn_id)
+        return
     log.error("turn %s: final write failed for %.0f s; the reply stays as last written", turn_id, FINAL_WRITE_RETRY_S)
 
 
