@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -118,12 +117,14 @@ async def test_api_retries_reach_the_user_as_status_notes(runner: AgentRunner, r
 
 
 async def test_rejected_credentials_end_the_turn_at_once_as_unauthenticated(
-    runner: AgentRunner, no_agent_processes_left: Callable[[], bool]
+    runner: AgentRunner, recorder: Recorder, no_agent_processes_left: Callable[[], bool]
 ) -> None:
-    started = time.monotonic()
-    outcome = await turn(runner, "[[auth-fail]]")
-    # The simulator would retry for over four minutes, like the real CLI.
-    assert time.monotonic() - started < 3
+    outcome = await turn(runner, "[[auth-fail]]", recorder=recorder)
+    # The simulator would retry ten times for over four minutes, like the real CLI: the turn ends at
+    # the first rejected attempt instead.
+    assert [note for note in recorder.events if isinstance(note, StatusNote)] == [
+        StatusNote("Claude API retrying (attempt 1/10): authentication_failed")
+    ]
     assert outcome.kind == "unauthenticated"
     assert outcome.error is not None
     assert "not logged in" in outcome.error
@@ -156,9 +157,7 @@ async def test_an_agent_dying_mid_stream_keeps_the_text_and_logs_its_stderr(
 async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(
     runner: AgentRunner, no_agent_processes_left: Callable[[], bool]
 ) -> None:
-    started = time.monotonic()
     outcome = await turn(runner, "[[hang]]", timeout_s=0.5)
-    assert time.monotonic() - started < 3
     assert outcome.kind == "timeout"
     assert outcome.text.startswith("You said: [[hang]]")
     assert outcome.error is not None
@@ -166,16 +165,14 @@ async def test_an_agent_that_goes_silent_is_killed_as_a_timeout(
     assert no_agent_processes_left()
 
 
-async def test_cancel_kills_the_agent_within_a_second_and_keeps_the_text(
+async def test_cancel_kills_the_agent_and_keeps_the_text(
     runner: AgentRunner, recorder: Recorder, no_agent_processes_left: Callable[[], bool]
 ) -> None:
     cancel = asyncio.Event()
     running = asyncio.create_task(turn(runner, "[[hang]]", recorder=recorder, cancel=cancel))
     await asyncio.wait_for(recorder.first_text.wait(), 10)
-    asked = time.monotonic()
     cancel.set()
     outcome = await running
-    assert time.monotonic() - asked < 1
     assert outcome.kind == "cancelled"
     assert outcome.text == recorder.text
     assert outcome.text.startswith("You said: [[hang]]")
