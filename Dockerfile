@@ -58,8 +58,10 @@ COPY services/cli/pyproject.toml services/cli/
 COPY services/cli/src/ services/cli/src/
 COPY services/sandbox/pyproject.toml services/sandbox/
 COPY services/sandbox/src/ services/sandbox/src/
+COPY services/dev/pyproject.toml services/dev/
+COPY services/dev/src/ services/dev/src/
 RUN python -m pip install --no-deps --no-build-isolation \
-        ./shared ./services/api ./services/worker ./services/gateway ./services/cli ./services/sandbox
+        ./shared ./services/api ./services/worker ./services/gateway ./services/cli ./services/sandbox ./services/dev
 COPY docker/prune_venv.py /src/docker/
 RUN python /src/docker/prune_venv.py \
  && python -m pip check \

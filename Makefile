@@ -23,7 +23,7 @@ $(BIN)/python:
 $(VENV)/.installed: requirements.lock $(BIN)/python shared/pyproject.toml services/*/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-		-e shared -e services/api -e services/worker -e services/gateway -e services/cli -e services/sandbox
+		-e shared -e services/api -e services/worker -e services/gateway -e services/cli -e services/sandbox -e services/dev
 	touch $@
 
 # The web UI, built into static files that the API serves.
@@ -67,7 +67,7 @@ migrate: $(VENV)/.installed ## Upgrade the database (DATABASE_URL) to the latest
 
 .PHONY: dev
 dev: install ## The whole stack natively (no Docker): migrate, then api + gateway + worker; Ctrl-C stops all
-	$(BIN)/python -m tests.stack --workers $(WORKERS) --gateways $(GATEWAYS)
+	$(BIN)/sandchat-dev --workers $(WORKERS) --gateways $(GATEWAYS)
 
 .PHONY: bench
 bench: install ## Run the benchmarks in bench/ (QUICK=1 for a one-minute run)

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from sandchat_dev.stack import free_port
 
 from bench import api, live_path, observability, relay, sandbox_hop, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
@@ -185,7 +186,7 @@ class Bench:
         sizes = self.sizes
         agent = {"SIMULATOR_TOKENS": "200", "SIMULATOR_DELAY_MS": "0"}
         chats, rounds = 20, (2 if self.quick else 4)
-        with observability.span_sink(backends.free_port()) as endpoint:
+        with observability.span_sink(free_port()) as endpoint:
             off_env = self.env("obs-off", **agent)
             on_env = self.env("obs-on", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, **agent)
             try:

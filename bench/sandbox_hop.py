@@ -20,13 +20,13 @@ from pathlib import Path
 
 import psutil
 from sandchat.agent_cli import turn_args
+from sandchat_dev.stack import free_port
 from sandchat_worker.agent_events import AgentEvent, TextDelta
 from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SandboxRunner, simulator_command
 from sandchat_worker.agent_turn import run_agent_turn
 from sandchat_worker.sandbox_client import RemoteAgentProcess
 
 from bench.report import Figure, ScenarioResult, summary
-from tests.backends import free_port
 from tests.stack import BIN
 
 SIMULATOR_ENV = ("SIMULATOR_STATE_DIR", "SIMULATOR_TOKENS", "SIMULATOR_DELAY_MS")

@@ -9,10 +9,11 @@ import sys
 from contextlib import suppress
 
 import psutil
+from sandchat_dev.stack import free_port
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.report import Figure, ScenarioResult
-from tests.stack import ROOT, Stack, free_port
+from tests.stack import ROOT, Stack
 
 SETTLE_S = 1.0
 

@@ -26,6 +26,7 @@ WORKSPACE_MEMBERS = (
     "sandchat-gateway",
     "sandchat-cli",
     "sandchat-sandbox",
+    "sandchat-dev",
 )
 ALWAYS_KEPT = frozenset({"pip", "setuptools", "wheel"})
 

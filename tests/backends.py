@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from sandchat_dev.stack import free_port
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +40,6 @@ def docker_answers() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 10) -> None:

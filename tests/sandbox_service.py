@@ -1,7 +1,7 @@
 """The sandbox service in the test's own process (a real server on a free port, real agent processes).
 
 Starting it costs a few milliseconds, so tests that need a sandbox get their own; only the
-end-to-end tests start `sandchat-sandbox` as a separate process (tests/stack.py).
+end-to-end tests start `sandchat-sandbox` as a separate process (sandchat_dev.stack).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright against the real stack (api, gateway, worker).
 
-The stack is the one `make dev` runs (tests/stack.py), on free ports, with the simulator as the agent.
+The stack is the one `make dev` runs (sandchat_dev.stack), on free ports, with the simulator as the agent.
 Screenshots go to test-artifacts/screenshots/ (gitignored); look at them.
 """
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sandchat_dev.stack import free_port
 
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import AUTH_TOKEN, screenshot
-from tests.stack import Stack, free_port, running_stack
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.browser
 

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from sandchat_dev.stack import free_port
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
@@ -36,13 +37,6 @@ def _nginx_is_installed() -> None:
 
 
 BACKEND_HOST = "127.0.0.2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def render(api_port: int, gateway_port: int) -> str:

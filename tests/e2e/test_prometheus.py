@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from sandchat_dev.stack import free_port
 
-from tests.backends import free_port
 from tests.e2e.chat_client import ChatClient, new_thread
 from tests.stack import ROOT, Stack
 

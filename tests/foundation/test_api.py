@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from sandchat.settings import build_settings
-from sandchat_api.app import create_app
 
-Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+from tests.foundation.conftest import Client
 
 
 async def test_created_thread_is_listed_first_with_no_messages(client: Client) -> None:

@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sandchat import threads
 from sandchat.database import Database
 from sandchat.redis_keys import RedisKeys
-from sandchat.settings import build_settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, TurnBegun
-from sandchat_api.app import create_app
 
+from tests.foundation.conftest import Client
 from tests.turns.conftest import send
-
-Client = AsyncTestClient[Litestar]
 
 
 @pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        agent_permission_mode="acceptEdits",
-    )
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+def api_settings() -> dict[str, Any]:
+    return {"agent_permission_mode": "acceptEdits"}
 
 
 @pytest.fixture

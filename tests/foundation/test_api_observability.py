@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client.parser import text_string_to_metric_families
 from sandchat import tracing
-from sandchat.settings import build_settings
-from sandchat_api.app import create_app
 
-Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+from tests.foundation.conftest import Client
+from tests.metrics_page import parse, value
 
 
 async def requests_counted(client: Client, route: str, status: str) -> float:
     response = await client.get("/metrics", headers={"Host": "10.0.0.7:8000"})  # as Prometheus reaches a replica
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == "sandchat_http_requests_total" and sample.labels == {"route": route, "status": status}:
-                return sample.value
-    return 0.0
+    return value(parse(response.text), "sandchat_http_requests_total", route=route, status=status)
 
 
 async def test_metrics_count_requests_by_route_template_and_status(client: Client) -> None:

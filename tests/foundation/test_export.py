@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 from sandchat import threads
 from sandchat.database import Database
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sandchat_cli.__main__ import export_thread
 
-Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+from tests.foundation.conftest import Client
 
 
 async def _conversation(database: Database) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 from sandchat import threads
 from sandchat.database import Database
 from sandchat.models import Message, Thread
@@ -16,15 +14,9 @@ from sandchat_api.app import create_app
 from sandchat_cli.__main__ import list_threads
 from sqlalchemy import insert
 
-Client = AsyncTestClient[Litestar]
+from tests.foundation.conftest import Client
+
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
 
 
 async def _bulk_threads(database: Database, count: int) -> set[str]:

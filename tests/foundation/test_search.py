@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 from sandchat import search, threads
 from sandchat.database import Database
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sandchat_cli.__main__ import search_threads
 
-Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def client(database_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
-    settings = build_settings(database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace)
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+from tests.foundation.conftest import Client
 
 
 async def _thread(database: Database, title: str, *messages: str) -> tuple[str, list[str]]:

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.backends import BackendUnavailableError, free_port, wait_for_port
+from sandchat_dev.stack import free_port
+
+from tests.backends import BackendUnavailableError, wait_for_port
 
 
 class RestartableRedis:

@@ -30,9 +30,10 @@ from typing import IO
 
 import httpx
 import psutil
+from sandchat_dev.stack import free_port
 from websockets.asyncio.client import connect
 
-from tests.stack import ROOT, Stack, free_port, stack_env
+from tests.stack import ROOT, Stack, stack_env
 
 DOC = ROOT / "docs" / "reliability.md"
 START_MARK = "<!-- soak:start -->"

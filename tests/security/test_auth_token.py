@@ -9,11 +9,12 @@ import time
 import httpx
 import pytest
 from redis import Redis
+from sandchat_dev.stack import free_port
 from websockets.exceptions import InvalidStatus
 
 from tests.e2e.chat_client import ChatClient
 from tests.security.conftest import AuthStack
-from tests.stack import BIN, ROOT, free_port, stack_env
+from tests.stack import BIN, ROOT, stack_env
 
 pytestmark = pytest.mark.e2e
 

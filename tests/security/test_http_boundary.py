@@ -16,6 +16,7 @@ from sandchat.settings import Settings, build_settings
 from sandchat_api.app import create_app
 from sandchat_api.request_guard import CROSS_SITE, NOT_JSON, UNKNOWN_HOST
 from sandchat_api.web import NO_SUCH_ASSET, SECURITY_HEADERS
+from sandchat_dev.stack import free_port
 
 from tests import backends
 
@@ -190,7 +191,7 @@ async def test_a_newline_in_a_path_never_starts_a_log_line(
 ) -> None:
     # A database that does not answer makes the API log the request it failed.
     settings = build_settings(
-        database_url=f"postgresql+asyncpg://nobody@127.0.0.1:{backends.free_port()}/none",
+        database_url=f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none",
         redis_url=redis_url,
         redis_namespace=redis_namespace,
     )

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from sandchat_dev.stack import free_port
 
 from tests.backends import migrate
 from tests.e2e.conftest import stack_settings
-from tests.stack import BIN, Service, free_port, stack_env
+from tests.stack import BIN, Service, stack_env
 
 pytestmark = pytest.mark.e2e
 

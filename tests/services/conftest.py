@@ -17,11 +17,10 @@ from arq.worker import Worker
 from sandchat.database import Database
 from sandchat.settings import Settings, build_settings
 from sandchat.turns import Turns, queue
+from sandchat_dev.stack import free_port
 from sandchat_gateway.server import Gateway
 from sandchat_worker.turn_job import WorkerContext
 from sandchat_worker.worker_app import build_worker
-
-from tests.backends import free_port
 
 
 @dataclass

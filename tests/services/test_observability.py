@@ -11,20 +11,19 @@ import asyncio
 import io
 import json
 import logging
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client.parser import text_string_to_metric_families
 from sandchat import tracing
 from sandchat.database import Database
 from sandchat.logs import JsonFormatter
 from sandchat_worker.simulator import LEAKY_STDERR
 
 from tests.e2e.chat_client import ChatClient
+from tests.metrics_page import moved, scrape
 from tests.services.conftest import Services
 from tests.turns.conftest import new_thread
 
@@ -35,26 +34,6 @@ INACTIVITY_S = 1.0
 @pytest.fixture
 def service_settings() -> dict[str, object]:
     return {"agent_inactivity_timeout_s": INACTIVITY_S}
-
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    """Every sample of a /metrics page, by name and labels."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        assert response.headers["Content-Type"].startswith("text/plain")
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 def metrics_url(services: Services) -> str:

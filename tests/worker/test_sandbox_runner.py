@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from sandchat.settings import SettingsError, build_settings
+from sandchat_dev.stack import free_port
 from sandchat_sandbox.server import SandboxServer
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import SandboxRunner, build_runner, simulator_command
 from sandchat_worker.agent_turn import run_agent_turn
 
-from tests.backends import free_port
 from tests.sandbox_service import running_sandbox
 from tests.worker.conftest import SIMULATOR_PASSTHROUGH, Recorder
 
