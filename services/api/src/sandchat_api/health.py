@@ -1,14 +1,15 @@
-"""GET /health: database and Redis reachability, and the sandbox status the worker publishes."""
+"""GET /health: database and Redis reachability, and the agent's state the workers report (stale: unavailable)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Final
 
-import msgspec
 from litestar import Response, get
 from redis.exceptions import RedisError
+from sandchat.agent_health import read_report
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.deps import DatabaseDep, RedisDep, SettingsDep
@@ -16,7 +17,7 @@ from sandchat_api.schemas import Health, SandboxHealth
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S: Final = 2.0
-UNKNOWN_SANDBOX = SandboxHealth("unknown", "No worker has reported the sandbox's state yet.")
+UNREADABLE_SANDBOX = SandboxHealth("unknown", "The agent's state cannot be read while Redis is unreachable.")
 
 
 async def _database_state(database: DatabaseDep) -> str:
@@ -33,13 +34,10 @@ async def _redis_state(redis: RedisDep, settings: SettingsDep) -> tuple[str, San
         raw = await asyncio.wait_for(redis.get(settings.redis_keys.sandbox_status), CHECK_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("health: redis unreachable: %s", type(exc).__name__)
-        return "unreachable", UNKNOWN_SANDBOX
-    if raw is None:
-        return "ok", UNKNOWN_SANDBOX
-    try:
-        return "ok", msgspec.json.decode(raw, type=SandboxHealth)
-    except msgspec.DecodeError:
-        return "ok", UNKNOWN_SANDBOX
+        return "unreachable", UNREADABLE_SANDBOX
+    report = read_report(raw)
+    checked_at = datetime.fromtimestamp(report.checked_at, UTC).isoformat() if report.checked_at is not None else None
+    return "ok", SandboxHealth(report.status, report.message, checked_at)
 
 
 @get("/health", tags=["health"])

@@ -101,9 +101,11 @@ class MessageList(msgspec.Struct, rename="camel"):
     newer_cursor: str | None = None
 
 
-class SandboxHealth(msgspec.Struct):
+class SandboxHealth(msgspec.Struct, rename="camel"):
     status: str
     message: str
+    # When a worker last reported the agent's state (ISO 8601, UTC); None when none ever did.
+    checked_at: str | None = None
 
 
 class Health(msgspec.Struct):
