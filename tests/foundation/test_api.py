@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import AsyncIterator
+
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sandchat.agent_health import STALE_AFTER_S, encode_report
+from sandchat.redis_keys import RedisKeys
+from sandchat.settings import build_settings
+from sandchat_api.app import create_app
 
 from tests.foundation.conftest import Client
 
@@ -98,6 +109,32 @@ async def test_health_reports_database_redis_and_unknown_sandbox(client: Client)
     assert body["status"] == "ok"
     assert (body["database"], body["redis"]) == ("ok", "ok")
     assert body["sandbox"]["status"] == "unknown"
+
+
+async def test_health_says_a_worker_report_is_stale_and_when_one_was_last_heard(
+    client: Client, redis_url: str, redis_namespace: str
+) -> None:
+    key = RedisKeys(redis_namespace).sandbox_status
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.set(key, encode_report("healthy", "Claude Code is logged in (claude.ai) and ready."))
+        fresh = (await client.get("/health")).json()["sandbox"]
+        assert fresh["status"] == "healthy"
+        assert fresh["checkedAt"] is not None
+
+        # The last worker stopped a few probe periods ago: its last report no longer counts.
+        last = time.time() - STALE_AFTER_S - 60
+        await redis.set(key, encode_report("healthy", "Claude Code is logged in (claude.ai) and ready.", last))
+        stale = (await client.get("/health")).json()["sandbox"]
+        assert stale["status"] == "unavailable"
+        assert re.match(
+            r"No worker has reported for [23] min \(last at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", stale["message"]
+        )
+        assert "start a worker" in stale["message"]
+        assert stale["checkedAt"].startswith(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(last)))
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
 
 
 async def test_openapi_schema_lists_the_thread_routes(client: Client) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from litestar.testing import TestClient
 from sandchat import search, threads
 from sandchat.database import Database
+from sandchat.models import Message
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sandchat_cli.__main__ import search_threads
+from sqlalchemy import insert
 
 from tests.foundation.conftest import Client
 
@@ -52,6 +57,30 @@ async def test_the_best_match_comes_first(client: Client, database: Database) ->
     _, (weak,) = await _thread(database, "a", f"{filler} gutter {filler}")
     _, (strong,) = await _thread(database, "b", "gutter gutter gutter, the gutter again")
     assert [r["messageId"] for r in await _find(client, "gutter")] == [strong, weak]
+
+
+async def test_a_word_used_more_often_than_the_window_ranks_among_its_newest_uses(
+    client: Client, database: Database
+) -> None:
+    # The oldest uses are the strongest matches, but a common word is ranked among its newest uses
+    # only (so that it costs what a rarer word does), on both backends.
+    thread_id, _ = await _thread(database, "lights")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    old, window = 40, search.SQLITE_RANKED_WINDOW
+    rows = [
+        {
+            "thread_id": thread_id,
+            "role": "user",
+            "content": "beacon beacon beacon beacon" if index < old else f"a beacon, number {index}",
+            "created_at": start + timedelta(seconds=index),
+        }
+        for index in range(old + window)
+    ]
+    async with database.transaction() as session:
+        await session.execute(insert(Message), rows)
+    found = await _find(client, "beacon", limit=search.MAX_SEARCH_PAGE)
+    assert len(found) == search.MAX_SEARCH_PAGE
+    assert {result["snippet"][0]["text"] for result in found} == {"a "}  # type: ignore[index]
 
 
 async def test_results_page_to_the_end_with_none_missing_or_repeated(client: Client, database: Database) -> None:

@@ -81,6 +81,21 @@ def test_the_sandbox_and_its_runner_refuse_to_start_without_what_they_need(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_allowed_origins_follow_the_api_address_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Changing API_PORT alone keeps the page's own origin allowed.
+    monkeypatch.delenv("ALLOWED_ORIGINS", raising=False)
+    monkeypatch.setenv("API_PORT", "9100")
+    assert build_settings().allowed_origins == ("http://127.0.0.1:9100", "http://localhost:9100")
+    monkeypatch.setenv("API_HOST", "0.0.0.0")
+    assert build_settings().allowed_origins == ("http://127.0.0.1:9100", "http://localhost:9100")
+    monkeypatch.setenv("API_HOST", "192.168.1.5")
+    settings = build_settings()
+    assert settings.allowed_origins == ("http://192.168.1.5:9100",)
+    assert "192.168.1.5" in settings.allowed_hosts
+    monkeypatch.setenv("ALLOWED_ORIGINS", "")
+    assert build_settings().allowed_origins == ("http://192.168.1.5:9100",)
+
+
 def test_defaults_match_the_design() -> None:
     settings = build_settings()
     assert settings.database_url == "sqlite+aiosqlite:///./data/sandchat.db"

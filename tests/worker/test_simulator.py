@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sandchat_worker.simulator import MODES
+
 from tests.worker.conftest import CLI_DATA
 
 COMMAND = str(Path(sys.executable).with_name("sandchat-fake-claude"))
@@ -35,6 +37,12 @@ def test_help_documents_every_way_to_steer_it() -> None:
         assert flag in result.stdout
     for variable in ("SIMULATOR_TOKENS", "SIMULATOR_DELAY_MS", "SIMULATOR_STATE_DIR", "SIMULATOR_STAMP"):
         assert variable in result.stdout
+
+
+def test_operating_doc_documents_every_scenario_word() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "operating.md").read_text()
+    assert [word for word in MODES if f"| `[[{word}]]` |" not in doc] == []
+    assert all(f"[[{word}]]" in fake_claude("--help").stdout for word in MODES)
 
 
 def test_auth_status_reports_a_claude_login_or_none() -> None:

@@ -1,8 +1,8 @@
 """Full-text search across thread titles and message text: one query function for SQLite and PostgreSQL.
 
 Words match by prefix (``deploy`` finds "deployment"; words of one or two characters match whole),
-every word must occur, and the best matches come first: FTS5's bm25 on SQLite (among the newest
-``SQLITE_RANKED_WINDOW`` matches), ``ts_rank`` on PostgreSQL (among all of them). Snippets are
+every word must occur, and the best matches among the newest ``SQLITE_RANKED_WINDOW`` come first:
+FTS5's bm25 on SQLite, ``ts_rank`` on PostgreSQL (a common word costs what a rarer one does). Snippets are
 cut here, the same on both, around the first matching word.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sandchat.models import Message, Thread
@@ -49,21 +49,60 @@ _SQLITE_QUERY = text(
     LIMIT :limit OFFSET :offset
     """  # noqa: S608 - a constant, no input
 )
-_POSTGRESQL_QUERY = text(
-    """
-    WITH q AS (SELECT to_tsquery('simple', :match) AS query)
-    SELECT thread_id, message_id FROM (
-        SELECT t.id AS thread_id, NULL AS message_id, ts_rank(t.search_vector, q.query, 1) AS score,
-               t.updated_at AS at
-        FROM thread t, q WHERE t.search_vector @@ q.query
-        UNION ALL
-        SELECT m.thread_id, m.id, ts_rank(m.search_vector, q.query, 1), m.created_at
-        FROM message m, q WHERE m.search_vector @@ q.query
-    ) hits
-    ORDER BY score DESC, at DESC, message_id
-    LIMIT :limit OFFSET :offset
-    """
+# PostgreSQL likewise ranks the newest matches only. A GIN index hands out matches in no useful
+# order, so each table is first probed for more than the window's matches: a rarer word takes its
+# matches from the GIN index (at most the window, sorted by time); a commoner one walks the table's
+# recency index (ix_thread_updated_at, ix_message_search_recency) newest first until it has the
+# window, the GIN index hidden from the planner (it cannot estimate a prefix's frequency).
+POSTGRESQL_RANKED_WINDOW: Final = SQLITE_RANKED_WINDOW
+
+_POSTGRESQL_PROBE = text(
+    f"""
+    SELECT
+        (SELECT count(*) FROM (SELECT 1 FROM thread WHERE search_vector @@ to_tsquery('simple', :match)
+                               LIMIT {POSTGRESQL_RANKED_WINDOW + 1}) t) AS titles,
+        (SELECT count(*) FROM (SELECT 1 FROM message WHERE search_vector @@ to_tsquery('simple', :match)
+                               LIMIT {POSTGRESQL_RANKED_WINDOW + 1}) m) AS bodies
+    """  # noqa: S608 - a constant, no input
 )
+
+
+def _postgresql_query(*, walk_titles: bool, walk_bodies: bool) -> TextClause:
+    def matches(column: str, walk: bool) -> str:
+        # coalesce() keeps the GIN index out of the plan: the walk reads the recency index instead.
+        query = "to_tsquery('simple', :match)"
+        return f"coalesce({column}, ''::tsvector) @@ {query}" if walk else f"{column} @@ {query}"
+
+    return text(
+        f"""
+        WITH titles AS (
+            SELECT t.id AS thread_id, NULL::varchar AS message_id, t.search_vector, t.updated_at AS at
+            FROM thread t WHERE {matches("t.search_vector", walk_titles)}
+            ORDER BY t.updated_at DESC, t.id DESC LIMIT {POSTGRESQL_RANKED_WINDOW}
+        ),
+        bodies AS (
+            SELECT m.thread_id, m.id AS message_id, m.search_vector, m.created_at AS at
+            FROM message m WHERE {matches("m.search_vector", walk_bodies)}
+            ORDER BY m.created_at DESC, m.id DESC LIMIT {POSTGRESQL_RANKED_WINDOW}
+        ),
+        hits AS (
+            SELECT * FROM (SELECT * FROM titles UNION ALL SELECT * FROM bodies) found
+            ORDER BY at DESC LIMIT {POSTGRESQL_RANKED_WINDOW}
+        )
+        SELECT hits.thread_id, hits.message_id FROM hits
+        ORDER BY ts_rank(hits.search_vector, to_tsquery('simple', :match), 1) DESC, hits.at DESC, hits.message_id
+        LIMIT :limit OFFSET :offset
+        """  # noqa: S608 - built from constants, no input
+    )
+
+
+async def _postgresql_statement(session: AsyncSession, match: str) -> TextClause:
+    probe = (await session.execute(_POSTGRESQL_PROBE, {"match": match})).one()
+    walk_titles, walk_bodies = probe.titles > POSTGRESQL_RANKED_WINDOW, probe.bodies > POSTGRESQL_RANKED_WINDOW
+    if walk_titles or walk_bodies:
+        # Only for this transaction: a walk must not become a scan of the whole table and a sort.
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+    return _postgresql_query(walk_titles=walk_titles, walk_bodies=walk_bodies)
 
 
 class EmptySearchError(ValueError):
@@ -176,7 +215,8 @@ async def search(
     if session.get_bind().dialect.name == "sqlite":
         statement, match = _SQLITE_QUERY, _fts5_match(words)
     else:
-        statement, match = _POSTGRESQL_QUERY, _tsquery(words)
+        match = _tsquery(words)
+        statement = await _postgresql_statement(session, match)
     rows = (await session.execute(statement, {"match": match, "limit": limit + 1, "offset": offset})).all()
     more = len(rows) > limit
     rows = rows[:limit]

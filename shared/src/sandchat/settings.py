@@ -88,6 +88,15 @@ def derived_allowed_hosts(allowed_origins: tuple[str, ...], api_host: str) -> tu
     return tuple(dict.fromkeys(host for host in hosts if host))
 
 
+def derived_allowed_origins(api_host: str, api_port: int) -> tuple[str, ...]:
+    """ALLOWED_ORIGINS when unset: the address the API serves the page at (both loopback names when
+    it is bound to loopback or to every address), so that changing API_PORT alone keeps the page working.
+    """
+    bound = host_name(api_host)
+    hosts = ("127.0.0.1", "localhost") if bound in (*_WILDCARD_BINDS, "[::]", *LOOPBACK_HOSTS) else (bound,)
+    return tuple(f"http://{host}:{api_port}" for host in hosts)
+
+
 class Settings(BaseSettings):
     """Every setting of every service (docs/operating.md#configuration); field names are the env vars, lower-cased."""
 
@@ -101,10 +110,8 @@ class Settings(BaseSettings):
     gateway_port: Port = 8001
     # Where browsers reach the gateway when it is not API host + GATEWAY_PORT (a proxy, TLS).
     gateway_public_url: str | None = None
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = (
-        "http://127.0.0.1:8000",
-        "http://localhost:8000",
-    )
+    # Derived from API_HOST and API_PORT when unset (http://127.0.0.1:8000 and http://localhost:8000).
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # The Host names the API answers to (a page on another site reaching it by DNS rebinding is
     # refused); derived from ALLOWED_ORIGINS and API_HOST when unset. `*` answers to any.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
@@ -231,6 +238,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_allowed_hosts(self) -> Settings:
+        if not self.allowed_origins:
+            self.allowed_origins = derived_allowed_origins(self.api_host, self.api_port)
         if not self.allowed_hosts:
             self.allowed_hosts = derived_allowed_hosts(self.allowed_origins, self.api_host)
         return self

@@ -1,14 +1,15 @@
-"""GET /health: database and Redis reachability, and the sandbox status the worker publishes."""
+"""GET /health: database and Redis reachability, and the agent's state the workers report (stale: unavailable)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Final
 
 from litestar import Response, get
 from redis.exceptions import RedisError
-from sandchat.service_contracts import UNKNOWN_SANDBOX, SandboxHealth, decode_sandbox_health
+from sandchat.agent_health import read_report
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.deps import DatabaseDep, RedisDep, SettingsDep
@@ -16,6 +17,7 @@ from sandchat_api.schemas import Health
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S: Final = 2.0
+UNREADABLE_SANDBOX = SandboxHealth("unknown", "The agent's state cannot be read while Redis is unreachable.")
 
 
 async def _database_state(database: DatabaseDep) -> str:
@@ -32,8 +34,10 @@ async def _redis_state(redis: RedisDep, settings: SettingsDep) -> tuple[str, San
         raw = await asyncio.wait_for(redis.get(settings.redis_keys.sandbox_status), CHECK_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("health: redis unreachable: %s", type(exc).__name__)
-        return "unreachable", UNKNOWN_SANDBOX
-    return "ok", decode_sandbox_health(raw)
+        return "unreachable", UNREADABLE_SANDBOX
+    report = read_report(raw)
+    checked_at = datetime.fromtimestamp(report.checked_at, UTC).isoformat() if report.checked_at is not None else None
+    return "ok", SandboxHealth(report.status, report.message, checked_at)
 
 
 @get("/health", tags=["health"])

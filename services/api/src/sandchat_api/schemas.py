@@ -10,7 +10,6 @@ from sandchat.agent_cli import PermissionMode
 from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
 from sandchat.search import SearchHit
-from sandchat.service_contracts import SandboxHealth
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 
@@ -100,6 +99,13 @@ class MessageList(msgspec.Struct, rename="camel"):
     # Pass back as `before` (older) or `after` (newer) for the next page that way; null at either end.
     older_cursor: str | None = None
     newer_cursor: str | None = None
+
+
+class SandboxHealth(msgspec.Struct, rename="camel"):
+    status: str
+    message: str
+    # When a worker last reported the agent's state (ISO 8601, UTC); None when none ever did.
+    checked_at: str | None = None
 
 
 class Health(msgspec.Struct):

@@ -20,10 +20,10 @@ from arq.connections import ArqRedis
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import metrics
+from sandchat.agent_health import PROBE_INTERVAL_S, REPORT_TTL_S, encode_report
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.retry import Backoff
-from sandchat.service_contracts import SandboxHealth, encode_sandbox_health
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.approvals import approved_request
@@ -38,8 +38,6 @@ from sandchat_worker.turn_job import WorkerContext, run_claimed_turn, run_turn
 
 log = logging.getLogger(__name__)
 
-PROBE_INTERVAL_S: Final = 30.0
-PROBE_TTL_S: Final = 120
 # A gateway wakes the workers right after each enqueue (RedisKeys.queue_wake), so the queue is
 # polled only as a fallback for a lost wake-up. Polling every 5 ms cost each idle worker ~10 % of a
 # core and still added 2.5 ms on average to the time to first token (docs/performance.md).
@@ -190,9 +188,9 @@ async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
         # Also end what a worker that died on this host left running (sandchat.agent_groups).
         await asyncio.to_thread(GROUPS.reap_orphans)
         result = await probe(context.pool.runner)
-        state = SandboxHealth(result.health_status, result.message)
+        report = encode_report(result.health_status, result.message)
         try:
-            await redis.set(context.turns.keys.sandbox_status, encode_sandbox_health(state), ex=PROBE_TTL_S)
+            await redis.set(context.turns.keys.sandbox_status, report, ex=REPORT_TTL_S)
         except Exception as exc:
             log.warning("could not publish the sandbox state: %s", type(exc).__name__)
         log.log(logging.INFO if result.status == "healthy" else logging.WARNING, "agent probe: %s", result.message)
