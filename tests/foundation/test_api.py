@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sandchat.agent_health import STALE_AFTER_S, encode_report
 from sandchat.redis_keys import RedisKeys
-from sandchat.settings import build_settings
-from sandchat_api.app import create_app
 
 from tests.foundation.conftest import Client
 

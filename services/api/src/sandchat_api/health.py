@@ -13,7 +13,7 @@ from sandchat.agent_health import read_report
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.deps import DatabaseDep, RedisDep, SettingsDep
-from sandchat_api.schemas import Health
+from sandchat_api.schemas import Health, SandboxHealth
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S: Final = 2.0
