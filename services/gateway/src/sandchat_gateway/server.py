@@ -157,6 +157,7 @@ class Gateway:
                 stopping.cancel()
         reaper.cancel()
         await self.fanout.close()
+        await self.turns.store.close()
         await self.redis.aclose()
         await self.database.close()
         log.info("gateway stopped")
