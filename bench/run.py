@@ -23,12 +23,21 @@ from urllib.parse import urlsplit
 import asyncpg
 from sandchat_dev.stack import free_port
 
-from bench import api, live_path, observability, relay, sandbox_hop, sockets
+from bench import api, live_path, observability, relay, relay_load, sandbox_hop, sockets
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
-GROUPS = ("first_token", "sandbox", "throughput", "concurrency", "observability", "api_sqlite", "api_postgres")
+GROUPS = (
+    "first_token",
+    "sandbox",
+    "throughput",
+    "concurrency",
+    "relay",
+    "observability",
+    "api_sqlite",
+    "api_postgres",
+)
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -180,6 +189,10 @@ class Bench:
             2,
             ("concurrency", lambda s: relay.concurrency(s, self.env("concurrency", **paced), sizes.chats)),
         )
+
+    def relay(self) -> None:
+        """The streaming path at a model's pace (bench/relay_load.py); BENCH_RELAY_BEFORE=<checkout> adds an A/B."""
+        relay_load.run_group(self, os.environ.get("BENCH_RELAY_BEFORE"))
 
     def observability(self) -> None:
         """Tracing on versus off (metrics always on): two stacks side by side, turns interleaved."""

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from sandchat_worker.sandbox_client import RemoteAgentProcess
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.backends import free_port
 from tests.sandbox.fake_agent import install_fake_agent, started
 from tests.sandbox_service import RunningSandbox, running_sandbox
 
@@ -285,3 +287,31 @@ async def test_health_answers_without_a_token(sandbox: RunningSandbox) -> None:
         response = await client.get(sandbox.url.replace("ws://", "http://") + protocol.HEALTH_PATH)
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+async def test_the_service_writes_json_log_lines_when_log_format_is_json(tmp_path: Path, workspace: Path) -> None:
+    workspace.mkdir(parents=True)
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "SANDBOX_PORT": str(port),
+        "SANDBOX_TOKEN": "sbx-" + "t" * 32,
+        "SANDBOX_WORKSPACE": str(workspace),
+        "CLAUDE_BIN": str(install_fake_agent(tmp_path / "bin")),
+        "LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("sandchat-sandbox")), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(30):
+            first = await process.stderr.readline()
+    finally:
+        process.terminate()
+        rest = (await process.communicate())[1]
+    lines = [json.loads(line) for line in (first + rest).decode().splitlines()]
+    assert lines[0]["service"] == "sandbox"
+    assert lines[0]["level"] == "INFO"
+    assert lines[0]["message"].startswith("sandbox on ws://")
+    assert any(line["message"] == "sandbox stopped" for line in lines)

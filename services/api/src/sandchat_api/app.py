@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            await turn_store.close()
             await redis.aclose()
             await database.close()
 

@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 COLOURS = ("36", "35", "33", "32", "34", "31")
 PINNED_CLI = ROOT / "services/worker/claude-cli/node_modules/.bin/claude"
 # What the sandbox service reads; every other setting (DATABASE_URL, AUTH_TOKEN …) stays out of it.
-SANDBOX_SETTINGS = ("SANDBOX_HOST", "SANDBOX_PORT", "SANDBOX_TOKEN", "SANDBOX_WORKSPACE", "CLAUDE_BIN")
+SANDBOX_SETTINGS = ("SANDBOX_HOST", "SANDBOX_PORT", "SANDBOX_TOKEN", "SANDBOX_WORKSPACE", "CLAUDE_BIN", "LOG_FORMAT")
 
 
 def _pipe_with_prefix(stream: IO[bytes], prefix: str, sink: IO[str], keep: list[str]) -> None:

@@ -156,6 +156,7 @@ class Gateway:
                 stopping.cancel()
         reaper.cancel()
         await self.fanout.close()
+        await self.turns.store.close()
         await self.redis.aclose()
         await self.database.close()
         log.info("gateway stopped")

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     server = _build_server(settings)
     # The agent runs as this user: it must not read this process's environment or memory.
     hide_process_memory()
-    configure_logging("sandbox")
+    configure_logging("sandbox", settings.log_format)
     GROUPS.reap_orphans()
     asyncio.run(server.run_forever(settings.sandbox_host, settings.sandbox_port))
 

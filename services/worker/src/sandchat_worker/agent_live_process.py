@@ -72,6 +72,8 @@ class LiveProcess:
         self.process = process
         self.parser = AgentStreamParser()
         self.items: asyncio.Queue[TurnItem] = asyncio.Queue(maxsize=QUEUED_BATCHES)
+        # Set by a consumer waiting for the next item without a task of its own (LiveAgent's turn).
+        self.item_arrived: asyncio.Future[None] | None = None
         self.stderr_tail = bytearray()
         self._answers: dict[str, asyncio.Future[ControlAnswer | None]] = {}
         self._request_ids = itertools.count(1)
@@ -172,16 +174,16 @@ class LiveProcess:
                     if self.parser.result is not None:
                         await self._put_batch(batch, lines)
                         batch = []
-                        await self.items.put(TurnEnded(self.parser.result))
+                        await self._put(TurnEnded(self.parser.result))
                         self.parser.begin_turn()
                         auth_reported = False
                 await self._put_batch(batch, lines)
                 if self.parser.auth_failed and not auth_reported:
                     auth_reported = True
-                    await self.items.put(AuthFailed())
+                    await self._put(AuthFailed())
                 if not chunk:
                     break
-            await self.items.put(Exited())
+            await self._put(Exited())
         finally:
             for answer in self._answers.values():
                 if not answer.done():
@@ -193,7 +195,13 @@ class LiveProcess:
         merged = merge_text_deltas(batch)
         if RELAY_STAMPS:
             stamp_first_text(merged, lines)
-        await self.items.put(merged)
+        await self._put(merged)
+
+    async def _put(self, item: TurnItem) -> None:
+        await self.items.put(item)
+        arrived = self.item_arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
 
     async def _on_control(self) -> None:
         for message in self.parser.take_control():

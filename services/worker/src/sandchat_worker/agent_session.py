@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sandchat.agent_cli import PermissionMode, live_args
 from sandchat.agent_process import AgentStartError
@@ -31,7 +31,7 @@ from sandchat.events import Decision
 
 from sandchat_worker.agent_control import PermissionRule, approval_answer, rule_flag, user_message
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TextDelta, TurnOutcome
-from sandchat_worker.agent_live_process import AuthFailed, Exited, LiveProcess, TurnEnded
+from sandchat_worker.agent_live_process import AuthFailed, Exited, LiveProcess, TurnEnded, TurnItem
 from sandchat_worker.agent_outcome import CANCELLED_MESSAGE, Stop, TurnEnding, turn_outcome
 from sandchat_worker.agent_runners import AgentRunner
 from sandchat_worker.agent_turn import EXIT_WAIT_S
@@ -250,11 +250,23 @@ class LiveAgent:
         """Relay the turn's items until its end; returns why it stopped early, or None."""
         stopping_since: float | None = None
         stopped = asyncio.ensure_future(stop.wait())
+        waiting = _ItemWait(process, stopped)
         try:
             while True:
                 if stopped.done() and stopping_since is None:
                     stopping_since = time.monotonic()
                     await process.interrupt()
+                if stopping_since is None and not self._approvals:
+                    # The usual wait, once per read of the agent's output: no task, no timer of its own.
+                    item = await waiting.next(timeout_s)
+                    if item is None:
+                        if stopped.done():
+                            continue
+                        await process.kill()
+                        return "timeout"
+                    if (stopped_early := await self._on_item(process, item, ending, on_events, None)) != "more":
+                        return stopped_early
+                    continue
                 waits: set[asyncio.Future[Any]] = {getting := asyncio.ensure_future(process.items.get())}
                 answered: asyncio.Future[Any] | None = None
                 if stopping_since is not None:
@@ -277,22 +289,36 @@ class LiveAgent:
                         continue  # stop was asked, or a person answered
                     await process.kill()
                     return "cancelled" if stopping_since is not None else "timeout"
-                item = getting.result()
-                if isinstance(item, list):
-                    if relayed := self._track(item, ending):
-                        await on_events(relayed)
-                elif isinstance(item, TurnEnded):
-                    ending.result = item.result
-                    return "cancelled" if stopping_since is not None and item.result.is_error else None
-                elif isinstance(item, AuthFailed):
-                    ending.auth_failed = True
-                    await process.kill()
-                    return "unauthenticated"
-                else:
-                    assert isinstance(item, Exited)
-                    return "cancelled" if stopping_since is not None else None
+                if (
+                    stopped_early := await self._on_item(process, getting.result(), ending, on_events, stopping_since)
+                ) != "more":
+                    return stopped_early
         finally:
+            waiting.close()
             stopped.cancel()
+
+    async def _on_item(
+        self,
+        process: LiveProcess,
+        item: TurnItem,
+        ending: TurnEnding,
+        on_events: OnEvents,
+        stopping_since: float | None,
+    ) -> Stop | Literal["more"] | None:
+        """Relay one item of the turn; ``"more"`` while the turn goes on, else why it ended (None: its result)."""
+        if isinstance(item, list):
+            if relayed := self._track(item, ending):
+                await on_events(relayed)
+            return "more"
+        if isinstance(item, TurnEnded):
+            ending.result = item.result
+            return "cancelled" if stopping_since is not None and item.result.is_error else None
+        if isinstance(item, AuthFailed):
+            ending.auth_failed = True
+            await process.kill()
+            return "unauthenticated"
+        assert isinstance(item, Exited)
+        return "cancelled" if stopping_since is not None else None
 
     def _track(self, batch: list[AgentEvent], ending: TurnEnding) -> list[AgentEvent]:
         """Note the batch's text and requests; a withdrawal of a request already answered is dropped."""
@@ -306,3 +332,57 @@ class LiveAgent:
                 continue
             relayed.append(event)
         return relayed
+
+
+class _ItemWait:
+    """Waits for a live process's next item, a stop, or the inactivity limit, at the cost of one future.
+
+    A turn waits once per read of the agent's output; a task per ``Queue.get`` and ``asyncio.wait``
+    with a fresh timer each time cost more than relaying the token. The limit is one timer per
+    turn instead, moved forward lazily: when it fires before the current deadline it re-arms.
+    """
+
+    def __init__(self, process: LiveProcess, stopped: asyncio.Future[Any]) -> None:
+        self.process = process
+        self.stopped = stopped
+        self.loop = asyncio.get_running_loop()
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake: asyncio.Future[None] | None = None
+
+    async def next(self, timeout_s: float) -> TurnItem | None:
+        """The next item; None when stopped or when ``timeout_s`` passed without one."""
+        items = self.process.items
+        if items.empty():
+            wake = self._wake = self.loop.create_future()
+            self.process.item_arrived = wake
+            self.stopped.add_done_callback(self._woken)
+            self._deadline = self.loop.time() + timeout_s
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._deadline, self._expire)
+            try:
+                await wake
+            finally:
+                self.stopped.remove_done_callback(self._woken)
+                self.process.item_arrived = self._wake = None
+            if items.empty():
+                return None
+        return items.get_nowait()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _woken(self, _: object = None) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._wake is None:
+            return  # not waiting: the next wait arms it again
+        if self.loop.time() < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._expire)
+            return
+        self._woken()

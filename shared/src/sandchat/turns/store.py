@@ -18,6 +18,7 @@ from typing import Final, Literal
 from redis.asyncio import Redis
 
 from sandchat.redis_keys import RedisKeys
+from sandchat.turns.event_log import EventLog
 
 # How long a finished turn's replay log and lock history stay, for late resumes.
 REPLAY_RETENTION_S: Final = 600
@@ -159,6 +160,7 @@ class TurnStore:
         self._start = redis.register_script(_START)
         self._note_while_queued = redis.register_script(_NOTE_WHILE_QUEUED)
         self._claim_finish = redis.register_script(_CLAIM_FINISH)
+        self._events = EventLog(redis, REPLAY_MAX_EVENTS)
 
     # --- the thread lock -------------------------------------------------------------------------
 
@@ -303,13 +305,11 @@ class TurnStore:
 
     async def publish(self, turn_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         """Publish encoded turn events (seq, frame) and append them to the replay log, in one round trip."""
-        channel = self.keys.turn_channel(turn_id)
-        log = self.keys.turn_log(turn_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for seq, frame in events:
-                pipe.xadd(log, {"f": frame}, id=f"0-{seq}", maxlen=REPLAY_MAX_EVENTS, approximate=True)
-                pipe.publish(channel, frame)
-            await pipe.execute()
+        await self._events.append(self.keys.turn_log(turn_id), self.keys.turn_channel(turn_id), events)
+
+    async def close(self) -> None:
+        """Close the events' own connection (the client's pool is its owner's to close)."""
+        await self._events.close()
 
     async def note_while_queued(self, turn_id: str, frame: bytes) -> bool:
         """Log and publish ``frame`` (encoded with seq 1) if no worker has claimed the turn yet."""
