@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import Message, Thread
+from sandchat.models import LOCAL_USER_ID, Message, Thread
 from sandchat.threads import InvalidCursorError
 
 DEFAULT_SEARCH_PAGE: Final = 20
@@ -41,8 +41,10 @@ SQLITE_RANKED_WINDOW: Final = 2_000
 _SQLITE_QUERY = text(
     f"""
     SELECT r.thread_id, r.message_id FROM (
-        SELECT rowid AS search_rowid, bm25(search_index) AS score FROM search_index
-        WHERE search_index MATCH :match ORDER BY rowid DESC LIMIT {SQLITE_RANKED_WINDOW}
+        SELECT search_index.rowid AS search_rowid, bm25(search_index) AS score FROM search_index
+        JOIN search_row own ON own.search_rowid = search_index.rowid JOIN thread t ON t.id = own.thread_id
+        WHERE search_index MATCH :match AND t.owner_id = :owner
+        ORDER BY search_index.rowid DESC LIMIT {SQLITE_RANKED_WINDOW}
     ) hits
     JOIN search_row r ON r.search_rowid = hits.search_rowid
     ORDER BY hits.score, hits.search_rowid DESC
@@ -77,12 +79,13 @@ def _postgresql_query(*, walk_titles: bool, walk_bodies: bool) -> TextClause:
         f"""
         WITH titles AS (
             SELECT t.id AS thread_id, NULL::varchar AS message_id, t.search_vector, t.updated_at AS at
-            FROM thread t WHERE {matches("t.search_vector", walk_titles)}
+            FROM thread t WHERE {matches("t.search_vector", walk_titles)} AND t.owner_id = :owner
             ORDER BY t.updated_at DESC, t.id DESC LIMIT {POSTGRESQL_RANKED_WINDOW}
         ),
         bodies AS (
             SELECT m.thread_id, m.id AS message_id, m.search_vector, m.created_at AS at
-            FROM message m WHERE {matches("m.search_vector", walk_bodies)}
+            FROM message m JOIN thread o ON o.id = m.thread_id
+            WHERE {matches("m.search_vector", walk_bodies)} AND o.owner_id = :owner
             ORDER BY m.created_at DESC, m.id DESC LIMIT {POSTGRESQL_RANKED_WINDOW}
         ),
         hits AS (
@@ -202,9 +205,14 @@ def snippet(content: str, words: list[str], width: int = SNIPPET_CHARS) -> list[
 
 
 async def search(
-    session: AsyncSession, query: str, *, limit: int = DEFAULT_SEARCH_PAGE, cursor: str | None = None
+    session: AsyncSession,
+    query: str,
+    *,
+    limit: int = DEFAULT_SEARCH_PAGE,
+    cursor: str | None = None,
+    owner_id: str = LOCAL_USER_ID,
 ) -> SearchPage:
-    """Threads whose title and messages whose text hold every word of ``query``, best first.
+    """The owner's threads whose title and messages whose text hold every word of ``query``, best first.
 
     :class:`EmptySearchError` when the query has no word; :class:`InvalidCursorError` for a cursor
     this service did not hand out.
@@ -217,7 +225,9 @@ async def search(
     else:
         match = _tsquery(words)
         statement = await _postgresql_statement(session, match)
-    rows = (await session.execute(statement, {"match": match, "limit": limit + 1, "offset": offset})).all()
+    rows = (
+        await session.execute(statement, {"match": match, "owner": owner_id, "limit": limit + 1, "offset": offset})
+    ).all()
     more = len(rows) > limit
     rows = rows[:limit]
     message_ids = [row.message_id for row in rows if row.message_id is not None]

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import DEFAULT_TITLE, Message, Thread, new_id, utcnow
+from sandchat.models import DEFAULT_TITLE, LOCAL_USER_ID, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
 MAX_PAGE_SIZE: Final = 200
@@ -82,21 +82,33 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return when, thread_id
 
 
-async def create_thread(session: AsyncSession, title: str | None = None) -> Thread:
-    thread = Thread(title=title or DEFAULT_TITLE)
+async def create_thread(session: AsyncSession, title: str | None = None, *, owner_id: str = LOCAL_USER_ID) -> Thread:
+    """A new thread of ``owner_id`` (the implicit local user when the stack has no accounts)."""
+    thread = Thread(title=title or DEFAULT_TITLE, owner_id=owner_id)
     session.add(thread)
     await session.flush()
     return thread
 
 
-async def get_thread(session: AsyncSession, thread_id: str) -> Thread | None:
-    return await session.get(Thread, thread_id)
+async def get_thread(session: AsyncSession, thread_id: str, *, owner_id: str | None = None) -> Thread | None:
+    """The thread; with ``owner_id``, only if it is theirs (another's thread is as one that does not exist)."""
+    thread = await session.get(Thread, thread_id)
+    if thread is None or (owner_id is not None and thread.owner_id != owner_id):
+        return None
+    return thread
 
 
-async def list_threads(session: AsyncSession, limit: int = 50, cursor: str | None = None) -> ThreadPage:
-    """Threads, most recently updated first; ``cursor`` continues after the last thread of a page."""
+async def list_threads(
+    session: AsyncSession, limit: int = 50, cursor: str | None = None, *, owner_id: str = LOCAL_USER_ID
+) -> ThreadPage:
+    """The owner's threads, most recently updated first; ``cursor`` continues after the last one of a page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    query = select(Thread).order_by(Thread.updated_at.desc(), Thread.id.desc()).limit(limit + 1)
+    query = (
+        select(Thread)
+        .where(Thread.owner_id == owner_id)
+        .order_by(Thread.updated_at.desc(), Thread.id.desc())
+        .limit(limit + 1)
+    )
     if cursor is not None:
         stamp, thread_id = decode_cursor(cursor)
         query = query.where(
@@ -221,10 +233,15 @@ async def rename_thread(session: AsyncSession, thread_id: str, title: str) -> Th
 
 
 async def update_thread(
-    session: AsyncSession, thread_id: str, *, title: str | None = None, permission_mode: str | None = None
+    session: AsyncSession,
+    thread_id: str,
+    *,
+    title: str | None = None,
+    permission_mode: str | None = None,
+    owner_id: str | None = None,
 ) -> Thread | None:
-    """Change a thread's title and/or permission mode; ``None`` when no such thread."""
-    thread = await session.get(Thread, thread_id)
+    """Change a thread's title and/or permission mode; ``None`` when no such thread (of ``owner_id``)."""
+    thread = await get_thread(session, thread_id, owner_id=owner_id)
     if thread is None:
         return None
     if title is not None:
@@ -246,9 +263,12 @@ async def allow_always(session: AsyncSession, thread_id: str, rules: list[dict[s
     await session.flush()
 
 
-async def delete_thread(session: AsyncSession, thread_id: str) -> bool:
-    """Delete a thread and (by cascade) its messages; ``False`` when no such thread."""
-    result = await session.execute(delete(Thread).where(Thread.id == thread_id))
+async def delete_thread(session: AsyncSession, thread_id: str, *, owner_id: str | None = None) -> bool:
+    """Delete a thread and (by cascade) its messages; ``False`` when no such thread (of ``owner_id``)."""
+    query = delete(Thread).where(Thread.id == thread_id)
+    if owner_id is not None:
+        query = query.where(Thread.owner_id == owner_id)
+    result = await session.execute(query)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
