@@ -54,6 +54,9 @@ _ACCEPTS: dict[str, str] = {
     "worker_metrics_port": "a port number from 1 to 65535",
     "log_format": "text or json",
     "otel_exporter_otlp_endpoint": "an http:// or https:// URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
+    "agent_shared_login": "true or false",
+    "user_max_turns": "a whole number of at least 1",
+    "local_workspace": "a directory for the local and simulator runners' agents",
 }
 
 
@@ -148,6 +151,13 @@ class Settings(BaseSettings):
     worker_metrics_port: Port = 8003
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str | None = None
+    # People (docs/security.md, "Each person's agent"): whether the operator's own agent login serves a
+    # person who stored none, and how many turns one person may have running at once (the rest wait).
+    agent_shared_login: bool = False
+    user_max_turns: Annotated[int, Field(ge=1)] = 3
+    # The local and simulator runners: the directory people's directories (users/<id>/…) are made in;
+    # unset: the worker's working directory (where those agents have always run).
+    local_workspace: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -243,6 +253,7 @@ class Settings(BaseSettings):
         "sandbox_token_file",
         "approval_timeout_s",
         "otel_exporter_otlp_endpoint",
+        "local_workspace",
         mode="before",
     )
     @classmethod

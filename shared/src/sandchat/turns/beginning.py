@@ -64,9 +64,11 @@ Submitted = TurnBegun | MessageQueued | MessageRefused
 OnAccepted = Callable[[TurnBegun | MessageQueued], Awaitable[None]]
 
 
-async def submit(turns: Turns, thread_id: str, content: str, on_accepted: OnAccepted) -> Submitted:
-    """Start a turn for ``content``, or queue it behind the running one. Redis errors propagate."""
-    info = new_turn(thread_id, new_id())
+async def submit(
+    turns: Turns, thread_id: str, content: str, on_accepted: OnAccepted, *, user_id: str = ""
+) -> Submitted:
+    """Start a turn of ``user_id`` for ``content``, or queue it behind the running one. Redis errors propagate."""
+    info = new_turn(thread_id, new_id(), user_id)
     if not await turns.store.begin(info):
         return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
     with turn_context(info.turn_id, thread_id):
