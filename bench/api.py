@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from sandchat.database import create_engine
-from sandchat.models import Message, Thread
+from sandchat.models import LOCAL_USER_ID, Message, Thread
 from sqlalchemy import insert, text
 
 from bench.report import Figure, ScenarioResult, summary
@@ -33,7 +33,15 @@ async def seed(database_url: str, threads: int, big_thread_messages: int) -> str
     for index in range(threads):
         thread_id = big if index == threads // 2 else str(uuid.uuid4())
         stamp = start + timedelta(seconds=index)
-        thread_rows.append({"id": thread_id, "title": f"Thread {index}", "created_at": stamp, "updated_at": stamp})
+        thread_rows.append(
+            {
+                "id": thread_id,
+                "owner_id": LOCAL_USER_ID,
+                "title": f"Thread {index}",
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
         count = big_thread_messages if thread_id == big else 2
         for number in range(count):
             message_rows.append(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sandchat.database import create_engine
 from sandchat.models import Base
 from sandchat.search_schema import is_model_object
 from sandchat.settings import load_settings
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 config = context.config
@@ -37,8 +39,21 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    # A batch migration rebuilds a SQLite table by dropping the old one: with foreign keys on, that
+    # drop deletes every row that refers to it (a thread's messages, by cascade). The pragma has no
+    # effect inside a transaction, so it is set as the connection opens, after sandchat's own pragmas.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=OFF")
+    finally:
+        cursor.close()
+
+
 async def _run_online() -> None:
     engine = create_engine(_database_url())
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _foreign_keys_off)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

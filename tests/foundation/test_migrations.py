@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sandchat import threads
 from sandchat.database import Database, create_engine
-from sandchat.models import Base
+from sandchat.models import LOCAL_USER_ID, Base
+from sandchat.search import search
 from sandchat.search_schema import is_model_object
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tests import backends
@@ -69,3 +72,66 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
     assert "journal_mode=wal" in line
     assert "busy_timeout=10000ms" in line
     assert "foreign_keys=1" in line
+
+
+async def _fill_single_user_database(url: str) -> None:
+    """Two threads with messages, written as the schema before owners stored them."""
+    engine = create_engine(url)
+    stamp = "2026-12-01 10:00:00"
+    try:
+        async with engine.begin() as connection:
+            for number, title in enumerate(("Walrus migration notes", "Quokka plans"), start=1):
+                await connection.execute(
+                    text(
+                        "INSERT INTO thread (id, title, created_at, updated_at) VALUES (:id, :title, :at, :at)"
+                    ).bindparams(id=f"thread-{number}", title=title, at=datetime.fromisoformat(stamp))
+                )
+                for index, role in enumerate(("user", "assistant")):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO message (id, thread_id, role, content, status, created_at) "
+                            "VALUES (:id, :thread, :role, :content, 'complete', :at)"
+                        ).bindparams(
+                            id=f"message-{number}-{index}",
+                            thread=f"thread-{number}",
+                            role=role,
+                            content=f"{role} text about pangolin{number}",
+                            at=datetime.fromisoformat(stamp),
+                        )
+                    )
+    finally:
+        await engine.dispose()
+
+
+async def _after_upgrade(url: str) -> tuple[list[tuple[str, str]], int, list[str], list[str]]:
+    database = Database(url)
+    try:
+        async with database.transaction() as session:
+            owners = [
+                (row.id, row.owner_id) for row in (await session.execute(text("SELECT id, owner_id FROM thread")))
+            ]
+            messages = int((await session.execute(text("SELECT count(*) FROM message"))).scalar_one())
+            old_hits = [hit.thread_id for word in ("walrus", "pangolin2") for hit in (await search(session, word)).hits]
+            thread = await threads.create_thread(session, "Capybara")
+            await threads.add_message(session, thread.id, "user", "a new word: axolotl")
+        async with database.reading() as session:
+            new_hits = sorted(
+                {hit.thread_id for hit in (await search(session, "capybara")).hits}
+                | {hit.thread_id for hit in (await search(session, "axolotl")).hits}
+            )
+            assert new_hits == [thread.id]
+        return sorted(owners), messages, sorted(set(old_hits)), new_hits
+    finally:
+        await database.close()
+
+
+def test_upgrade_from_a_single_user_database_keeps_every_thread_message_and_search_hit(database_url: str) -> None:
+    config = backends.alembic_config(database_url)
+    command.downgrade(config, "7c3e9f41a2d8")
+    asyncio.run(_fill_single_user_database(database_url))
+    command.upgrade(config, "head")
+    owners, messages, old_hits, new_hits = asyncio.run(_after_upgrade(database_url))
+    assert owners == [("thread-1", LOCAL_USER_ID), ("thread-2", LOCAL_USER_ID)]
+    assert messages == 4
+    assert old_hits == ["thread-1", "thread-2"]
+    assert len(new_hits) == 1

@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 from sandchat import threads
 from sandchat.database import Database
-from sandchat.models import Message, Thread
+from sandchat.models import LOCAL_USER_ID, Message, Thread
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sandchat_cli.__main__ import list_threads
@@ -33,6 +33,7 @@ async def _bulk_threads(database: Database, count: int) -> set[str]:
         {
             "id": f"bulk-{index:05d}",
             "title": f"bulk {index}",
+            "owner_id": LOCAL_USER_ID,
             "created_at": EPOCH,
             "updated_at": EPOCH + timedelta(seconds=index // 3),
         }

@@ -1,4 +1,4 @@
-"""The schema: threads and their messages (DESIGN §4). Alembic migrations mirror this exactly."""
+"""The schema: people, their sessions and tokens, threads and their messages. Alembic migrations mirror this exactly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -35,6 +36,11 @@ ROLES: Final = ("user", "assistant")
 # `queued`: a user message sent while a turn ran, waiting for its own turn (then `complete`).
 STATUSES: Final = ("complete", "streaming", "error", "cancelled", "interrupted", "queued")
 DEFAULT_TITLE: Final = "New conversation"
+USERNAME_MAX_LENGTH: Final = 254
+# The one implicit person of AUTH_MODE=none and token: they own every thread there. A colon is in no
+# name a person can have, so nobody signs in as them; the first admin created takes over their threads.
+LOCAL_USER_ID: Final = "00000000-0000-4000-8000-000000000000"
+LOCAL_USERNAME: Final = ":local"
 TITLE_MAX_LENGTH: Final = 200
 
 _last_stamp = datetime.min.replace(tzinfo=UTC)
@@ -85,10 +91,50 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class User(Base):
+    """A person. Proxy users have no password; a disabled one can neither sign in nor use a token."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UserSession(Base):
+    """A browser's sign-in: the cookie's SHA-256 (never the cookie itself) and when it ends."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A personal API token (`sct_...`): shown once, stored as its SHA-256, revoked by deleting it."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's last characters, so a person can tell their tokens apart in a list.
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Thread(Base):
     __tablename__ = "thread"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH), default=DEFAULT_TITLE)
     claude_session_id: Mapped[str | None] = mapped_column(String(100), default=None)
     # How the agent asks before it acts in this thread; NULL follows AGENT_PERMISSION_MODE.
@@ -104,6 +150,7 @@ class Thread(Base):
 
     __table_args__ = (
         Index("ix_thread_updated_at", "updated_at", "id"),
+        Index("ix_thread_owner_id_updated_at", "owner_id", "updated_at", "id"),
         CheckConstraint(
             f"permission_mode IS NULL OR permission_mode IN ({_sql_list(PERMISSION_MODES)})", name="permission_mode"
         ),

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import DEFAULT_TITLE, Message, Thread, new_id, utcnow
+from sandchat.models import DEFAULT_TITLE, LOCAL_USER_ID, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
 MAX_PAGE_SIZE: Final = 200
@@ -82,8 +82,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return when, thread_id
 
 
-async def create_thread(session: AsyncSession, title: str | None = None) -> Thread:
-    thread = Thread(title=title or DEFAULT_TITLE)
+async def create_thread(session: AsyncSession, title: str | None = None, *, owner_id: str = LOCAL_USER_ID) -> Thread:
+    """A new thread of ``owner_id`` (the implicit local user when the stack has no accounts)."""
+    thread = Thread(title=title or DEFAULT_TITLE, owner_id=owner_id)
     session.add(thread)
     await session.flush()
     return thread

@@ -194,6 +194,8 @@ class TurnPublisher:
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     prompt: str
+    # The person whose turn this is (their workspace and agent login are theirs alone).
+    owner_id: str
     session_id: str | None
     permission_mode: PermissionMode
     allowed_rules: list[PermissionRule]
@@ -207,7 +209,7 @@ async def _load_turn(context: WorkerContext, info: TurnInfo) -> _Loaded | None:
         return None
     mode: PermissionMode = thread.permission_mode or context.default_mode  # type: ignore[assignment]
     rules = [rule for value in thread.allowed_tools or [] if (rule := parse_rule(value)) is not None]
-    return _Loaded(prompt.content, thread.claude_session_id, mode, rules)
+    return _Loaded(prompt.content, thread.owner_id, thread.claude_session_id, mode, rules)
 
 
 async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
