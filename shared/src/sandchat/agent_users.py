@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from sandchat.models import LOCAL_USER_ID
+
 # A user id as it appears in a path: no separators, no dots at the start, nothing to escape.
 _USER_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 USERS_DIR: Final = "users"
@@ -39,12 +41,11 @@ OPERATOR_LOGIN_VARIABLES: Final = frozenset(
 )
 
 
-# The implicit person of AUTH_MODE=none and token (sandchat.models.LOCAL_USER_ID): the operator.
-LOCAL_USER_ID: Final = "00000000-0000-4000-8000-000000000000"
-
-
 def is_person(user_id: str) -> bool:
-    """Whether a turn of ``user_id`` is a person's (their own agent, their share of turns), not the operator's."""
+    """Whether a turn of ``user_id`` is a person's (their own agent, their share of turns), not the operator's.
+
+    The implicit local user of AUTH_MODE=none and token is the operator; so is a turn that names nobody.
+    """
     return bool(user_id) and user_id != LOCAL_USER_ID
 
 

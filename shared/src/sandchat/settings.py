@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -55,14 +55,24 @@ _ACCEPTS: dict[str, str] = {
     "log_format": "text or json",
     "otel_exporter_otlp_endpoint": "an http:// or https:// URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
     "agent_shared_login": "true or false",
+    "secret_key": "a random secret of at least 32 characters (e.g. from `openssl rand -hex 32`)",
     "user_max_turns": "a whole number of at least 1",
     "local_workspace": "a directory for the local and simulator runners' agents",
 }
 
 
 _SECRET_BEARING = frozenset(
-    {"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url", "otel_exporter_otlp_endpoint"}
+    {
+        "auth_token",
+        "database_url",
+        "redis_url",
+        "sandbox_token",
+        "sandbox_url",
+        "otel_exporter_otlp_endpoint",
+        "secret_key",
+    }
 )
+MIN_SECRET_KEY_CHARS = 32
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_SANDBOX_TOKEN_CHARS = 16
 
@@ -154,6 +164,8 @@ class Settings(BaseSettings):
     # People (docs/security.md, "Each person's agent"): whether the operator's own agent login serves a
     # person who stored none, and how many turns one person may have running at once (the rest wait).
     agent_shared_login: bool = False
+    # The key people's stored agent logins are encrypted with (sandchat.agent_logins); unset: none can be stored.
+    secret_key: SecretStr | None = None
     user_max_turns: Annotated[int, Field(ge=1)] = 3
     # The local and simulator runners: the directory people's directories (users/<id>/…) are made in;
     # unset: the worker's working directory (where those agents have always run).
@@ -198,10 +210,11 @@ class Settings(BaseSettings):
             raise ValueError("not a WebSocket URL")
         return value.rstrip("/")
 
-    @field_validator("sandbox_token")
+    @field_validator("sandbox_token", "secret_key")
     @classmethod
-    def _check_sandbox_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().strip()) < MIN_SANDBOX_TOKEN_CHARS:
+    def _check_secret_length(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        shortest = MIN_SECRET_KEY_CHARS if info.field_name == "secret_key" else MIN_SANDBOX_TOKEN_CHARS
+        if value is not None and len(value.get_secret_value().strip()) < shortest:
             raise ValueError("too short")
         return value
 
@@ -254,6 +267,7 @@ class Settings(BaseSettings):
         "approval_timeout_s",
         "otel_exporter_otlp_endpoint",
         "local_workspace",
+        "secret_key",
         mode="before",
     )
     @classmethod
@@ -269,6 +283,9 @@ class Settings(BaseSettings):
     @property
     def redis_keys(self) -> RedisKeys:
         return RedisKeys(self.redis_namespace)
+
+    def secret_key_value(self) -> str | None:
+        return self.secret_key.get_secret_value().strip() if self.secret_key else None
 
     def auth_token_value(self) -> str | None:
         return self.auth_token.get_secret_value() if self.auth_token else None

@@ -261,7 +261,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         if loaded is None:  # the thread was deleted while the turn waited
             await finish_turn(turns, info, publisher.transcript, THREAD_GONE)
             return THREAD_GONE.outcome
-        user = await context.people.agent_user(info.user_id)
+        user = await context.people.agent_user(loaded.owner_id)
         if isinstance(user, Ending):  # a person whose agent cannot log in: no agent starts
             await finish_turn(turns, info, publisher.transcript, user)
             return user.outcome

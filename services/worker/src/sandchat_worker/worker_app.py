@@ -21,6 +21,7 @@ from arq.connections import ArqRedis
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import metrics
+from sandchat.agent_logins import login_box
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.settings import Settings
@@ -239,7 +240,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             settings.agent_inactivity_timeout_s,
             settings.agent_permission_mode,
             settings.approval_timeout_s,
-            people=AgentPeople(settings.agent_shared_login),
+            people=AgentPeople(database, login_box(settings.secret_key_value()), settings.agent_shared_login),
         )
         ctx["sandchat"] = context
         with contextlib.suppress(Exception):

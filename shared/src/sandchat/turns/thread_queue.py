@@ -56,15 +56,17 @@ async def reserve_next(turns: Turns, thread_id: str, *, after: TurnInfo | None =
         waiting = await threads.next_queued(session, thread_id)
     if waiting is None:
         return None
-    info = new_turn(thread_id, waiting.id, after.user_id if after else await _owner(turns, thread_id))
+    info = new_turn(thread_id, waiting.id, after.user_id if after else await thread_owner(turns, thread_id))
     if not await turns.store.begin(info, after=after.turn_id if after else None):
         return None
     return NextTurn(info, waiting)
 
 
-async def _owner(turns: Turns, thread_id: str) -> str:
-    """The person whose thread it is (whose turns its queued messages become)."""
-    return ""
+async def thread_owner(turns: Turns, thread_id: str) -> str:
+    """The person whose thread it is, whose turns its messages become ('' when there is no such thread)."""
+    async with turns.database.reading() as session:
+        thread = await threads.get_thread(session, thread_id)
+    return thread.owner_id if thread is not None else ""
 
 
 async def launch(turns: Turns, reserved: NextTurn) -> bool:
