@@ -14,7 +14,7 @@ import binascii
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.agent_users import LOGIN_VARIABLES, AgentLogin, LoginKind
+from sandchat.agent_users import LOGIN_VARIABLES, AgentLogin, LoginKind, is_person
 from sandchat.models import StoredAgentLogin, utcnow
 
 _FORMAT: Final = "v1."
@@ -138,3 +138,41 @@ async def load_login(session: AsyncSession, box: LoginBox | None, user_id: str) 
     if box is None:
         raise LoginUnreadableError(UNREADABLE_MESSAGE)
     return box.open(user_id, _kind(row.kind), row.sealed)
+
+
+AgentLoginStatus = Literal["own", "shared", "none", "unreadable", "operator"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoginReport:
+    """Whether a person's agent is logged in, and with what (never the credential): for /health and the page."""
+
+    status: AgentLoginStatus
+    message: str
+    state: LoginState
+
+
+_KIND_NAMES: Final[dict[LoginKind, str]] = {"oauth_token": "a Claude login token", "api_key": "an API key"}
+
+
+def report_login(user_id: str, state: LoginState, *, shared_login: bool) -> AgentLoginReport:
+    """What a person's next turn will run with (the same choice the worker makes, sandchat_worker.agent_people)."""
+    if not is_person(user_id):
+        message = "This stack has no accounts: the agent uses the operator's own login."
+        return AgentLoginReport("operator", message, state)
+    if state.is_set and state.readable and state.kind is not None:
+        return AgentLoginReport("own", f"Your agent uses your own login ({_KIND_NAMES[state.kind]}).", state)
+    if shared_login:
+        reason = "yours cannot be read since the server's SECRET_KEY changed" if state.is_set else "you stored none"
+        message = f"Your agent uses the operator's shared login ({reason}); store your own to use yours."
+        return AgentLoginReport("shared", message, state)
+    if state.is_set:
+        return AgentLoginReport("unreadable", UNREADABLE_MESSAGE, state)
+    return AgentLoginReport("none", "Your agent is not logged in: store your Claude login under Agent login.", state)
+
+
+async def agent_login_report(
+    session: AsyncSession, box: LoginBox | None, user_id: str, *, shared_login: bool
+) -> AgentLoginReport:
+    state = await login_state(session, box, user_id) if is_person(user_id) else LoginState(is_set=False)
+    return report_login(user_id, state, shared_login=shared_login)
