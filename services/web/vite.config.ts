@@ -22,6 +22,7 @@ export default defineConfig({
       "/config": api,
       "/ws-ticket": api,
       "/health": api,
+      "/me": api,
     },
   },
   test: {

@@ -42,15 +42,26 @@ if mode == "hang":
 if tool == "docker":
     assert args[:2] == ["sandbox", "exec"], args
     args = args[1:]
-assert args[:2] == ["exec", "-i"], args
-assert args[2] == "-w", args
-workdir, sandbox, claude_bin, cli_args = args[3], args[4], args[5], args[6:]
+assert args[0] == "exec", args
+options, rest = [], args[1:]
+while rest[0].startswith("-"):
+    takes_value = rest[0] in ("-w", "-e")
+    options.append(rest[:2] if takes_value else rest[:1])
+    rest = rest[2:] if takes_value else rest[1:]
+workdirs = [option[1] for option in options if option[0] == "-w"]
+assert len(workdirs) == 1, args
+workdir, sandbox, claude_bin, cli_args = workdirs[0], rest[0], rest[1], rest[2:]
 if sandbox != "my-sandbox":
     sys.stderr.write(f"Error: sandbox {{sandbox!r}} not found\\n")
     sys.exit(1)
+if claude_bin == "mkdir":
+    os.execvp("mkdir", ["mkdir", *cli_args])
+assert ["-i"] in options, args
 if mode == "no-cli" or claude_bin != "claude":
     sys.stderr.write(f'OCI runtime exec failed: exec: "{{claude_bin}}": executable file not found in $PATH\\n')
     sys.exit(127)
+if os.path.isdir(workdir):
+    os.chdir(workdir)
 os.execv(sys.executable, [sys.executable, "-m", "sandchat_worker.simulator", *cli_args])
 """
 

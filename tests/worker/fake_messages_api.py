@@ -45,6 +45,20 @@ _CWD = re.compile(r"[Ww]orking directory: (/[^\s\\]*)")
 class FakeMessagesApi:
     base_url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # The credential each request came with (its x-api-key, or its bearer token), in the same order.
+    credentials: list[str] = field(default_factory=list)
+
+    def credentials_of(self, marker: str) -> set[str]:
+        """Every credential sent with a request whose conversation has ``marker`` in a user text."""
+        return {
+            credential
+            for request, credential in zip(self.requests, self.credentials, strict=True)
+            if any(
+                marker in block.get("text", "")
+                for block in _user_blocks(request.get("messages") or [])
+                if block.get("type") == "text"
+            )
+        }
 
     def user_texts(self) -> list[str]:
         """Every text block the CLI sent as the user, in order."""
@@ -92,6 +106,8 @@ def serve_fake_messages_api() -> Iterator[FakeMessagesApi]:
                 return
             with lock:
                 api.requests.append(body)
+                bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                api.credentials.append(self.headers.get("x-api-key") or bearer)
             if self.headers.get("x-api-key") == "reject":
                 error = {"type": "authentication_error", "message": "invalid x-api-key"}
                 self._json(401, {"type": "error", "error": error})

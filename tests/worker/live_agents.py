@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 from sandchat.agent_cli import PermissionMode
+from sandchat.agent_users import AgentUser
 from sandchat.events import Decision
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TurnOutcome
@@ -71,8 +72,11 @@ class LiveAgents:
         session_id: str | None = None,
         permission_mode: PermissionMode = "default",
         allowed_rules: Sequence[PermissionRule] = (),
+        *,
+        user: AgentUser | None = None,
+        thread_id: str = "thread-1",
     ) -> LiveAgent:
-        agent = await LiveAgent.start(runner, "thread-1", session_id, permission_mode, allowed_rules)
+        agent = await LiveAgent.start(runner, thread_id, session_id, permission_mode, allowed_rules, user=user)
         self.agents.append(agent)
         self.note(agent)
         return agent

@@ -13,6 +13,7 @@ import pytest
 from sandchat.agent_env import agent_environment
 from sandchat.agent_groups import new_run_id
 from sandchat.agent_process import AgentProcess, spawn
+from sandchat.agent_users import AgentUser
 from sandchat_worker import agent_session
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_events import ToolOutput
@@ -265,7 +266,7 @@ class DeafRunner:
 
     name: str = "deaf"
 
-    async def start(self, cli_args: Sequence[str]) -> AgentProcess:
+    async def start(self, cli_args: Sequence[str], user: AgentUser | None = None) -> AgentProcess:
         script = (
             "import json, sys, time\n"
             "sys.stdin.readline()\n"

@@ -133,6 +133,22 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class StoredAgentLogin(Base):
+    """A person's own agent credential, encrypted with a key derived from SECRET_KEY (sandchat.agent_logins).
+
+    ``sealed`` is never returned by any API; ``kind`` (oauth_token or api_key) says where it goes.
+    """
+
+    __tablename__ = "agent_login"
+
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sealed: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("kind IN ('oauth_token', 'api_key')", name="kind"),)
+
+
 class Thread(Base):
     __tablename__ = "thread"
 

@@ -7,7 +7,18 @@ each key is said where it is named; docs/architecture.md has the table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
+
+# Spliced in for the variable part of a key when a Lua script builds the key itself.
+_SPLICE: Final = "\x00"
+
+
+def halves(template: Callable[[str], str]) -> tuple[str, str]:
+    """A key template's text before and after its variable part: a script builds ``before .. id .. after``."""
+    before, _, after = template(_SPLICE).partition(_SPLICE)
+    return before, after
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,16 @@ class RedisKeys:
     def turn_finished(self, turn_id: str) -> str:
         """Claimed (SET NX) by whoever ends the turn: the worker or a reaper, never both."""
         return f"{self.namespace}:turn:{turn_id}:finished"
+
+    # --- people ----------------------------------------------------------------------------------
+
+    def user_turns(self, user_id: str) -> str:
+        """A set of the person's turns holding one of their USER_MAX_TURNS slots (sandchat.turns.fair_share)."""
+        return f"{self.namespace}:user:{user_id}:turns"
+
+    def user_waiting(self, user_id: str) -> str:
+        """A list of the person's turns waiting for a slot, oldest first."""
+        return f"{self.namespace}:user:{user_id}:waiting"
 
     # --- auth ------------------------------------------------------------------------------------
 

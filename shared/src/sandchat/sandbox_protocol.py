@@ -2,7 +2,8 @@
 
     worker                                           sandbox
     ── GET /run, Authorization: Bearer <token> ─────▶  refused with 401 before anything starts
-    ── {"type":"run","version":1,"args":[…]} ──────▶  args checked against sandchat.agent_cli
+    ── {"type":"run","version":1,"args":[…],"user"?:{…}} ▶ args checked against sandchat.agent_cli;
+                                                      a person's run only in their directories
     ◀──────────────────────── {"type":"started"}  or {"type":"refused","reason","message"} + close
     ── binary 0x00 + stdin bytes ───────────────────▶
     ── {"type":"close_stdin"} / {"type":"signal","signal":"SIGTERM"} ─▶   (the signal reaches the
@@ -14,6 +15,11 @@ Text frames are JSON control messages, binary frames carry a stream: the first b
 the connection drops before the exit, the sandbox kills the agent's process group. A run request
 with a field or version this side does not know is refused, never half-understood: fields such as a
 user (whose directories the run may touch) must not be ignored by an older sandbox.
+
+A run for a person names them (``user``): the sandbox maps the id to ``users/<id>/work`` (the working
+directory) and ``users/<id>/claude`` (``CLAUDE_CONFIG_DIR``) under its workspace, and refuses a
+``cwd`` that resolves outside the person's directory. ``env`` carries only the person's own login
+(the variables of sandchat.agent_users.LOGIN_VARIABLES); anything else is refused.
 """
 
 from __future__ import annotations
@@ -41,11 +47,25 @@ SignalName = Literal["SIGINT", "SIGTERM", "SIGKILL"]
 RefusalReason = Literal["bad_request", "not_started"]
 
 
-class RunRequest(msgspec.Struct, tag="run", tag_field="type", forbid_unknown_fields=True, frozen=True):
-    """The first frame of a run: which CLI arguments (from sandchat.agent_cli's vocabulary)."""
+class RunUser(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """The person whose agent this is: their id, their login, and a working directory inside theirs."""
+
+    id: str
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    # Relative to the person's working directory (or absolute); None: that directory itself.
+    cwd: str | None = None
+    # The worker allows the operator's login to serve a person without one (the sandbox must too).
+    shared_login: bool = False
+
+
+class RunRequest(
+    msgspec.Struct, tag="run", tag_field="type", forbid_unknown_fields=True, frozen=True, omit_defaults=True
+):
+    """The first frame of a run: which CLI arguments (from sandchat.agent_cli's vocabulary), for whom."""
 
     args: list[str]
     version: int = PROTOCOL_VERSION
+    user: RunUser | None = None
 
 
 class SignalRequest(msgspec.Struct, tag="signal", tag_field="type", frozen=True):

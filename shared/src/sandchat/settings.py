@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -60,12 +60,25 @@ _ACCEPTS: dict[str, str] = {
     "auth_mode": "one of none, token, accounts, proxy",
     "auth_proxy_header": "the name of the header your proxy puts the signed-in user in, such as X-Forwarded-Email",
     "trusted_proxies": "comma-separated addresses or networks of your reverse proxies, such as 127.0.0.1,10.0.0.0/8",
+    "agent_shared_login": "true or false",
+    "secret_key": "a random secret of at least 32 characters (e.g. from `openssl rand -hex 32`)",
+    "user_max_turns": "a whole number of at least 1",
+    "local_workspace": "a directory for the local and simulator runners' agents",
 }
 
 
 _SECRET_BEARING = frozenset(
-    {"auth_token", "database_url", "redis_url", "sandbox_token", "sandbox_url", "otel_exporter_otlp_endpoint"}
+    {
+        "auth_token",
+        "database_url",
+        "redis_url",
+        "sandbox_token",
+        "sandbox_url",
+        "otel_exporter_otlp_endpoint",
+        "secret_key",
+    }
 )
+MIN_SECRET_KEY_CHARS = 32
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_SANDBOX_TOKEN_CHARS = 16
 
@@ -170,6 +183,15 @@ class Settings(BaseSettings):
     worker_metrics_port: Port = 8003
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str | None = None
+    # People (docs/security.md, "Each person's agent"): whether the operator's own agent login serves a
+    # person who stored none, and how many turns one person may have running at once (the rest wait).
+    agent_shared_login: bool = False
+    # The key people's stored agent logins are encrypted with (sandchat.agent_logins); unset: none can be stored.
+    secret_key: SecretStr | None = None
+    user_max_turns: Annotated[int, Field(ge=1)] = 3
+    # The local and simulator runners: the directory people's directories (users/<id>/…) are made in;
+    # unset: the worker's working directory (where those agents have always run).
+    local_workspace: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -210,10 +232,11 @@ class Settings(BaseSettings):
             raise ValueError("not a WebSocket URL")
         return value.rstrip("/")
 
-    @field_validator("sandbox_token")
+    @field_validator("sandbox_token", "secret_key")
     @classmethod
-    def _check_sandbox_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().strip()) < MIN_SANDBOX_TOKEN_CHARS:
+    def _check_secret_length(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        shortest = MIN_SECRET_KEY_CHARS if info.field_name == "secret_key" else MIN_SANDBOX_TOKEN_CHARS
+        if value is not None and len(value.get_secret_value().strip()) < shortest:
             raise ValueError("too short")
         return value
 
@@ -309,6 +332,8 @@ class Settings(BaseSettings):
         "auth_mode",
         "auth_proxy_header",
         "sandchat_bind",
+        "local_workspace",
+        "secret_key",
         mode="before",
     )
     @classmethod
@@ -324,6 +349,9 @@ class Settings(BaseSettings):
     @property
     def redis_keys(self) -> RedisKeys:
         return RedisKeys(self.redis_namespace)
+
+    def secret_key_value(self) -> str | None:
+        return self.secret_key.get_secret_value().strip() if self.secret_key else None
 
     def auth_token_value(self) -> str | None:
         return self.auth_token.get_secret_value() if self.auth_token else None

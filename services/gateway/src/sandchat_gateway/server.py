@@ -55,7 +55,9 @@ class Gateway:
         self.settings = settings
         self.redis = queue.connect(settings.redis_url)
         self.database = Database(settings.database_url)
-        self.turns = Turns.connect(self.redis, settings.redis_keys, self.database)
+        self.turns = Turns.connect(
+            self.redis, settings.redis_keys, self.database, user_max_turns=settings.user_max_turns
+        )
         self.fanout = ChannelFanout(self.redis, settings.redis_keys)
         self.chat = Chat(self.turns)
         self.connections: set[ChatConnection] = set()

@@ -57,7 +57,9 @@ def _build_server(settings: Settings) -> SandboxServer:
     except SettingsError as exc:
         print(f"sandchat: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return SandboxServer(token, settings.claude_bin, workspace, settings.agent_env_passthrough)
+    return SandboxServer(
+        token, settings.claude_bin, workspace, settings.agent_env_passthrough, shared_login=settings.agent_shared_login
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Everything is refused before a process starts: a handshake without the right tok
 other than /run, a first message that is not a run request of this protocol version, and any
 argv outside sandchat.agent_cli's vocabulary. Only ``CLAUDE_BIN`` is ever started, in the
 workspace, with the allow-listed environment of sandchat.agent_env (never this service's own).
+
+A run for a person starts in that person's directory (sandchat.agent_users) and nowhere else: a
+user id that cannot name a directory, a ``cwd`` that resolves outside the person's directory (a
+``..`` or a symbolic link out of it included) and an ``env`` with anything but a login are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ from sandchat.agent_cli import CliArgsError, check_cli_args
 from sandchat.agent_env import agent_environment
 from sandchat.agent_groups import new_run_id
 from sandchat.agent_process import AgentStartError, spawn
+from sandchat.agent_users import (
+    LOGIN_VARIABLES,
+    AgentLogin,
+    AgentUser,
+    UserDirectories,
+    UserIdError,
+    make_user_directories,
+    person_environment,
+    user_directories,
+)
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -39,11 +53,21 @@ REQUEST_TIMEOUT_S: Final = 10.0
 
 
 class SandboxServer:
-    def __init__(self, token: str, claude_bin: str, workspace: str, env_passthrough: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        token: str,
+        claude_bin: str,
+        workspace: str,
+        env_passthrough: tuple[str, ...] = (),
+        *,
+        shared_login: bool = False,
+    ) -> None:
         self._token = token
         self.claude_bin = claude_bin
         self.workspace = workspace
         self.env_passthrough = env_passthrough
+        # AGENT_SHARED_LOGIN here: whether this sandbox's own login may serve a person without one.
+        self.shared_login = shared_login
         self.runs = 0
 
     # --- the opening handshake -------------------------------------------------------------------
@@ -66,13 +90,23 @@ class SandboxServer:
     # --- one run ---------------------------------------------------------------------------------
 
     async def handle(self, websocket: ServerConnection) -> None:
-        args = await self._read_request(websocket)
-        if args is None:
+        request = await self._read_request(websocket)
+        if request is None:
             return
+        args = request.args
         run_id = new_run_id()
         env = agent_environment(os.environ, self.env_passthrough, run_marker=run_id)
+        cwd = self.workspace
+        if request.user is not None:
+            try:
+                user, directories, cwd = self._person(request.user)
+            except PersonRefusedError as exc:
+                log.warning("refused a run: %s", exc)
+                await _refuse(websocket, "bad_request", f"Refused: {exc}.")
+                return
+            env = person_environment(env, user, directories, shared_login=self.shared_login)
         try:
-            process = await spawn([self.claude_bin, *args], env, run_id, cwd=self.workspace)
+            process = await spawn([self.claude_bin, *args], env, run_id, cwd=cwd)
         except AgentStartError as exc:
             log.warning("could not start the agent: %s", exc)
             await _refuse(websocket, "not_started", f"The sandbox could not start the agent: {exc}.")
@@ -86,8 +120,33 @@ class SandboxServer:
         finally:
             self.runs -= 1
 
-    async def _read_request(self, websocket: ServerConnection) -> list[str] | None:
-        """The checked argv of the run request, or None after refusing it."""
+    def _person(self, run_user: protocol.RunUser) -> tuple[AgentUser, UserDirectories, str]:
+        """The person, their directories (made when missing) and the run's working directory inside them."""
+        try:
+            directories = user_directories(os.path.realpath(self.workspace), run_user.id)
+        except UserIdError as exc:
+            raise PersonRefusedError(str(exc)) from None
+        logins = [
+            AgentLogin(kind, run_user.env[name]) for kind, name in LOGIN_VARIABLES.items() if name in run_user.env
+        ]
+        if set(run_user.env) - set(LOGIN_VARIABLES.values()) or len(logins) > 1:
+            raise PersonRefusedError("a run's environment carries one login and nothing else")
+        if os.path.lexists(directories.home) and os.path.realpath(directories.home) != directories.home:
+            raise PersonRefusedError("the person's directory is a link out of the workspace")
+        try:
+            make_user_directories(directories)
+        except OSError as exc:
+            raise PersonRefusedError(f"the person's directories could not be made ({exc.strerror})") from None
+        cwd = os.path.realpath(os.path.join(directories.work, run_user.cwd or "."))
+        if not directories.contains(cwd):
+            raise PersonRefusedError("the working directory is outside the person's directory")
+        if not os.path.isdir(cwd):
+            raise PersonRefusedError("the working directory does not exist")
+        user = AgentUser(run_user.id, logins[0] if logins else None, shared_login=run_user.shared_login)
+        return user, directories, cwd
+
+    async def _read_request(self, websocket: ServerConnection) -> protocol.RunRequest | None:
+        """The checked run request, or None after refusing it."""
         try:
             first = await asyncio.wait_for(websocket.recv(), REQUEST_TIMEOUT_S)
             request = protocol.decode_client(first)
@@ -109,7 +168,7 @@ class SandboxServer:
             log.warning("refused a run: %s", exc)
             await _refuse(websocket, "bad_request", f"Refused: {exc}")
             return None
-        return request.args
+        return request
 
     # --- the process -----------------------------------------------------------------------------
 
@@ -140,6 +199,10 @@ class SandboxServer:
             )
             await server.wait_closed()
         log.info("sandbox stopped")
+
+
+class PersonRefusedError(Exception):
+    """A person's run that this sandbox does not start; the message says why, in a few words."""
 
 
 async def _refuse(websocket: ServerConnection, reason: protocol.RefusalReason, message: str) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sandchat.agent_process import AgentProcess
+from sandchat.agent_users import AgentUser
 
 from sandchat_worker.agent_control import control_error, control_request
 from sandchat_worker.agent_events import AgentEvent, StatusNote, merge_text_deltas
@@ -82,9 +83,9 @@ class LiveProcess:
         self._stderr = asyncio.create_task(collect_stderr(process, self.stderr_tail))
 
     @classmethod
-    async def start(cls, runner: AgentRunner, args: Sequence[str]) -> LiveProcess:
-        """Start the CLI through the runner (raises AgentStartError when it cannot be started)."""
-        return cls(await runner.start(args))
+    async def start(cls, runner: AgentRunner, args: Sequence[str], user: AgentUser | None = None) -> LiveProcess:
+        """Start the CLI through the runner, as ``user``'s agent (raises AgentStartError when it cannot be started)."""
+        return cls(await runner.start(args, user))
 
     @property
     def pid(self) -> int | None:

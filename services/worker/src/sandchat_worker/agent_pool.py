@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Final
 
 from sandchat.agent_cli import PermissionMode
+from sandchat.agent_users import AgentUser
 
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_runners import AgentRunner
@@ -75,11 +76,13 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        user: AgentUser | None = None,
     ) -> AsyncIterator[LiveAgent]:
         """The thread's agent for one turn, started or adapted as needed; never ended while in use.
 
-        ``session_id`` None: the live agent's own session is kept (a new agent starts a new one)."""
-        agent = await self.checkout(thread_id, session_id, permission_mode, allowed_rules)
+        ``session_id`` None: the live agent's own session is kept (a new agent starts a new one).
+        ``user``: whose agent (a changed login starts a new process on the same session)."""
+        agent = await self.checkout(thread_id, session_id, permission_mode, allowed_rules, user)
         try:
             yield agent
         finally:
@@ -91,6 +94,7 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        user: AgentUser | None = None,
     ) -> LiveAgent:
         if self._closing:
             raise RuntimeError("the agent pool is closed")
@@ -100,13 +104,14 @@ class AgentPool:
         self._leased.add(thread_id)
         try:
             agent = self._agents.get(thread_id)
-            if agent is not None and not self._fits(agent, session_id, rules):
-                # Rules the process does not know: a new one on the same session, started with them.
+            if agent is not None and not self._fits(agent, session_id, rules, user):
+                # Rules the process does not know, or a login it was not started with: a new one on the
+                # same session.
                 session_id = session_id or agent.session_id
                 await self._end(agent)
                 agent = None
             if agent is None:
-                agent = await self._start(thread_id, session_id, permission_mode, rules)
+                agent = await self._start(thread_id, session_id, permission_mode, rules, user)
             else:
                 await agent.set_permission_mode(permission_mode)
         except BaseException:
@@ -136,16 +141,25 @@ class AgentPool:
                 await self._sweeper
         await asyncio.gather(*(self._end(agent) for agent in list(self._agents.values())))
 
-    def _fits(self, agent: LiveAgent, session_id: str | None, rules: list[PermissionRule]) -> bool:
+    def _fits(
+        self, agent: LiveAgent, session_id: str | None, rules: list[PermissionRule], user: AgentUser | None
+    ) -> bool:
         if session_id is not None and session_id != agent.session_id:
+            return False
+        if agent.user != user:
             return False
         return all(rule in agent.allowed_rules for rule in rules)
 
     async def _start(
-        self, thread_id: str, session_id: str | None, permission_mode: PermissionMode, rules: list[PermissionRule]
+        self,
+        thread_id: str,
+        session_id: str | None,
+        permission_mode: PermissionMode,
+        rules: list[PermissionRule],
+        user: AgentUser | None,
     ) -> LiveAgent:
         await self._make_room()
-        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules)
+        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
         await self._notify(self._on_start, thread_id)

@@ -27,6 +27,7 @@ from typing import Any, Final, Literal
 
 from sandchat.agent_cli import PermissionMode, live_args
 from sandchat.agent_process import AgentStartError
+from sandchat.agent_users import AgentUser
 from sandchat.events import Decision
 
 from sandchat_worker.agent_control import PermissionRule, approval_answer, rule_flag, user_message
@@ -66,9 +67,12 @@ class LiveAgent:
         allowed_rules: Iterable[PermissionRule],
         *,
         resume: bool,
+        user: AgentUser | None = None,
     ) -> None:
         self.runner = runner
         self.thread_id = thread_id
+        # Whose agent this is (their directories and login); None: the operator's, in the workspace.
+        self.user = user
         # Known before the first turn (a new session gets its id from us), so a turn stopped early stays resumable.
         self.session_id = session_id
         self.permission_mode: PermissionMode = permission_mode
@@ -93,11 +97,14 @@ class LiveAgent:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        *,
+        user: AgentUser | None = None,
     ) -> LiveAgent:
-        """Start the CLI for a thread: resume ``session_id``, or a new session when None. Never raises for
-        an agent that cannot start: its first turn then ends ``offline``."""
+        """Start the CLI for a thread (as ``user``'s agent): resume ``session_id``, or a new session when None.
+        Never raises for an agent that cannot start: its first turn then ends ``offline``."""
         new = session_id is None
-        agent = cls(runner, thread_id, session_id or str(uuid.uuid4()), permission_mode, allowed_rules, resume=not new)
+        session = session_id or str(uuid.uuid4())
+        agent = cls(runner, thread_id, session, permission_mode, allowed_rules, resume=not new, user=user)
         await agent._spawn()
         return agent
 
@@ -191,7 +198,9 @@ class LiveAgent:
             allowed_tools=[rule_flag(rule) for rule in self.allowed_rules],
         )
         try:
-            self._process = await LiveProcess.start(self.runner, args)  # off the event loop, like a one-shot turn
+            self._process = await LiveProcess.start(
+                self.runner, args, self.user
+            )  # off the event loop, like a one-shot turn
         except AgentStartError as exc:
             self._process = None
             self._not_started = str(exc)

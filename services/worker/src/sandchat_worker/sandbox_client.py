@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 from sandchat import sandbox_protocol as protocol
 from sandchat.agent_process import STREAM_LIMIT, AgentStartError
+from sandchat.agent_users import AgentUser
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -195,7 +196,9 @@ class RemoteAgentProcess:
                 self._exited.set_result(-signal.SIGKILL)
 
 
-async def start_remote(url: str, token: str, cli_args: Sequence[str]) -> RemoteAgentProcess:
+async def start_remote(
+    url: str, token: str, cli_args: Sequence[str], user: AgentUser | None = None
+) -> RemoteAgentProcess:
     """Ask the sandbox at ``url`` to start the CLI; raises AgentStartError with one sentence when it does not."""
     where = _where(url)
     try:
@@ -219,7 +222,7 @@ async def start_remote(url: str, token: str, cli_args: Sequence[str]) -> RemoteA
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise AgentStartError(f"The sandbox service at {where} is unreachable ({reason}).") from None
     try:
-        await websocket.send(protocol.encode(protocol.RunRequest(list(cli_args))))
+        await websocket.send(protocol.encode(protocol.RunRequest(list(cli_args), user=_run_user(user))))
         answer = protocol.decode_server(await asyncio.wait_for(websocket.recv(), OPEN_TIMEOUT_S))
     except (ConnectionClosed, TimeoutError, msgspec.ValidationError, msgspec.DecodeError) as exc:
         await websocket.close()
@@ -230,6 +233,12 @@ async def start_remote(url: str, token: str, cli_args: Sequence[str]) -> RemoteA
         await websocket.close()
         raise AgentStartError(answer.message)
     return RemoteAgentProcess(websocket)
+
+
+def _run_user(user: AgentUser | None) -> protocol.RunUser | None:
+    if user is None:
+        return None
+    return protocol.RunUser(user.user_id, user.login_environment(), shared_login=user.shared_login)
 
 
 def _where(url: str) -> str:

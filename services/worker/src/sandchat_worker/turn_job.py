@@ -24,7 +24,7 @@ from sandchat.logs import turn_context
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.ending import TurnResult, finish_turn
-from sandchat.turns.outcomes import SHUTDOWN, THREAD_GONE, agent_ending, failed
+from sandchat.turns.outcomes import PERSON_LOGIN_REFUSED, SHUTDOWN, THREAD_GONE, Ending, agent_ending, failed
 from sandchat.turns.store import TurnInfo
 
 from sandchat_worker.agent_control import PermissionRule, parse_rule
@@ -38,6 +38,7 @@ from sandchat_worker.agent_events import (
     TurnOutcome,
     wire_event,
 )
+from sandchat_worker.agent_people import AgentPeople
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_session import LiveAgent
 from sandchat_worker.agent_turn import StampedText
@@ -78,6 +79,7 @@ class WorkerContext:
     default_mode: PermissionMode
     approval_timeout_s: float | None = None
     running: dict[str, RunningTurn] = field(default_factory=dict)
+    people: AgentPeople = field(default_factory=AgentPeople)
 
 
 class TurnPublisher:
@@ -239,9 +241,13 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         if loaded is None:  # the thread was deleted while the turn waited
             await finish_turn(turns, info, publisher.transcript, THREAD_GONE)
             return THREAD_GONE.outcome
+        user = await context.people.agent_user(loaded.owner_id)
+        if isinstance(user, Ending):  # a person whose agent cannot log in: no agent starts
+            await finish_turn(turns, info, publisher.transcript, user)
+            return user.outcome
         with tracing.tracer().start_as_current_span("agent.start"):
             agent = await context.pool.checkout(
-                info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules
+                info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules, user
             )
         try:
             running.agent = agent
@@ -260,6 +266,8 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         await publisher.settle()
         _count_agent(outcome)
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
+        if user is not None and outcome.kind == "unauthenticated":
+            ending = PERSON_LOGIN_REFUSED
         result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, {"numTurns": outcome.num_turns})
         with tracing.tracer().start_as_current_span("turn.end", attributes={"outcome": ending.outcome}):
             await finish_turn(turns, info, publisher.transcript, ending, result)

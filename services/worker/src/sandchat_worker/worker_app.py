@@ -21,6 +21,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sandchat import metrics
 from sandchat.agent_health import PROBE_INTERVAL_S, REPORT_TTL_S, encode_report
+from sandchat.agent_logins import login_box
 from sandchat.agent_process import GROUPS
 from sandchat.database import Database
 from sandchat.retry import Backoff
@@ -30,6 +31,7 @@ from sandchat.turns.approvals import approved_request
 from sandchat.turns.reaper import ReaperPolicy, run_reaper
 from sandchat.turns.store import ALIVE_REFRESH_S
 
+from sandchat_worker.agent_people import AgentPeople
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_probe import probe
 from sandchat_worker.agent_runners import build_runner
@@ -212,7 +214,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
     async def on_startup(ctx: dict[Any, Any]) -> None:
         redis = ctx["redis"]
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        turns = Turns.connect(redis, keys, database)
+        turns = Turns.connect(redis, keys, database, user_max_turns=settings.user_max_turns)
 
         async def hold(thread_id: str) -> None:
             with contextlib.suppress(Exception):  # the heartbeat says it again
@@ -236,6 +238,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             settings.agent_inactivity_timeout_s,
             settings.agent_permission_mode,
             settings.approval_timeout_s,
+            people=AgentPeople(database, login_box(settings.secret_key_value()), settings.agent_shared_login),
         )
         ctx["sandchat"] = context
         with contextlib.suppress(Exception):

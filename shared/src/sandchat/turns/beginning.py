@@ -29,7 +29,7 @@ from sandchat.turns import Turns
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import failed
 from sandchat.turns.store import TurnInfo
-from sandchat.turns.thread_queue import announce, begin_next, dispatch, new_turn
+from sandchat.turns.thread_queue import announce, begin_next, dispatch, new_turn, thread_owner
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,18 @@ Submitted = TurnBegun | MessageQueued | MessageRefused
 OnAccepted = Callable[[TurnBegun | MessageQueued], Awaitable[None]]
 
 
-async def submit(turns: Turns, thread_id: str, content: str, on_accepted: OnAccepted) -> Submitted:
-    """Start a turn for ``content``, or queue it behind the running one. Redis errors propagate."""
-    info = new_turn(thread_id, new_id())
+async def submit(
+    turns: Turns, thread_id: str, content: str, on_accepted: OnAccepted, *, user_id: str | None = None
+) -> Submitted:
+    """Start a turn of ``user_id`` (None: the thread's owner) for ``content``, or queue it behind the running
+    one. Redis errors propagate."""
+    if user_id is None:
+        try:
+            user_id = await thread_owner(turns, thread_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("thread %s: could not read its owner: %s", thread_id, type(exc).__name__)
+            return MessageRefused("agent_error", STORE_FAILED)
+    info = new_turn(thread_id, new_id(), user_id)
     if not await turns.store.begin(info):
         return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
     with turn_context(info.turn_id, thread_id):

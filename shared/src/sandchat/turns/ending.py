@@ -23,7 +23,7 @@ from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.outcomes import INTERRUPTED, Ending
 from sandchat.turns.store import TurnInfo
-from sandchat.turns.thread_queue import NextTurn, begin_next, launch, reserve_next
+from sandchat.turns.thread_queue import NextTurn, begin_next, launch, reserve_next, start_waiting_turns
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,14 @@ async def _finish(
     # The thread is passed on before the final event: a client may send its next message the moment
     # it sees the end, and must find the thread free (or its queued message reserved to go next).
     successor = await _reserve_successor(turns, info)
-    await store.end(info.thread_id, info.turn_id)
+    user_id = await store.end(info.thread_id, info.turn_id)
     # Counted before it is published: whoever has seen the end finds it in the metrics.
     metrics.TURNS.labels(ending.outcome).inc()
     await store.publish(info.turn_id, [(seq, events.encode(final))])
     # The next turn is announced after this one's end, so every client sees them in order.
     await _start_successor(turns, info, successor)
+    # Its person's slot is free: their oldest turn waiting for one starts.
+    await start_waiting_turns(turns, user_id)
     if not stored:
         retrying = _retry(store_final, info.turn_id)
         if retry_in_background:

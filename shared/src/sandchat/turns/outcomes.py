@@ -21,6 +21,17 @@ SHUTDOWN_MESSAGE: Final = "The worker was stopped while this reply was streaming
 NOT_LOGGED_IN_MESSAGE: Final = (
     "The agent is not logged in. Log the Claude CLI in inside the sandbox (see docs/operating.md)."
 )
+# A person's own agent (docs/security.md, "Each person's agent").
+PERSON_NOT_LOGGED_IN_MESSAGE: Final = (
+    "Your agent is not logged in: store your Claude login under Agent login in your user menu, then send this again."
+)
+PERSON_LOGIN_REFUSED_MESSAGE: Final = (
+    "Your agent's login was refused: store a new Claude login under Agent login in your user menu."
+)
+PERSON_LOGIN_UNREADABLE_MESSAGE: Final = (
+    "Your stored agent login cannot be read with this server's SECRET_KEY (it was changed): "
+    "store your Claude login again under Agent login."
+)
 THREAD_GONE_MESSAGE: Final = "The thread was deleted before its reply could start."
 WAITING_FOR_WORKER_MESSAGE: Final = "Waiting for a worker to take this message…"
 
@@ -55,6 +66,9 @@ CANCELLED: Final = Ending("cancelled", CANCELLED_MESSAGE, "cancelled")
 INTERRUPTED: Final = Ending("interrupted", INTERRUPTED_MESSAGE, "interrupted")
 SHUTDOWN: Final = Ending("interrupted", SHUTDOWN_MESSAGE, "interrupted")
 THREAD_GONE: Final = Ending("thread_not_found", THREAD_GONE_MESSAGE, "error")
+PERSON_NOT_LOGGED_IN: Final = Ending("agent_error", PERSON_NOT_LOGGED_IN_MESSAGE, "error")
+PERSON_LOGIN_REFUSED: Final = Ending("agent_error", PERSON_LOGIN_REFUSED_MESSAGE, "error")
+PERSON_LOGIN_UNREADABLE: Final = Ending("agent_error", PERSON_LOGIN_UNREADABLE_MESSAGE, "error")
 
 
 def failed(message: str) -> Ending:

@@ -7,7 +7,9 @@ Each round (every REAP_INTERVAL_S), for every registered turn:
   never started, so it cannot run twice);
 - not claimed after a few seconds → the client is told it waits for a worker; not claimed within
   TURN_PICKUP_TIMEOUT_S → ended with a clear error (the user's message stays stored);
-- its arq job vanished without a claim (a worker died picking it up) → ended with a clear error.
+- its arq job vanished without a claim (a worker died picking it up) → ended with a clear error;
+- waiting for a slot of its person (sandchat.turns.fair_share) → left alone: it is not late, and
+  its person's free slots go to their waiting turns (slots of turns that are gone are dropped first).
 Then threads with queued messages and a free lock get their next turn (a finisher that died between
 ending a turn and starting the next one leaves exactly that).
 
@@ -26,7 +28,7 @@ from sandchat import events, threads
 from sandchat.turns import Turns, queue
 from sandchat.turns.ending import end_unattended
 from sandchat.turns.outcomes import INTERRUPTED, WAITING_FOR_WORKER_MESSAGE, Ending, failed, no_worker
-from sandchat.turns.thread_queue import begin_next
+from sandchat.turns.thread_queue import begin_next, start_waiting_turns
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ async def reap(turns: Turns, policy: ReaperPolicy) -> int:
         routed = {fields["routed_to"] for fields, _ in states if fields.get("routed_to")}
         alive_workers = dict(zip(routed, await turns.routing.worker_alive(sorted(routed)), strict=True))
         now = time.time()
+        for user_id in sorted({fields.get("user", "") for fields, _ in states if fields.get("slot") == "waiting"}):
+            await start_waiting_turns(turns, user_id)
         for (turn_id, queued_at), (fields, alive) in zip(active, states, strict=True):
             ending = await _look_at(
                 turns,
@@ -84,7 +88,7 @@ async def _look_at(
     if state is None:
         await turns.store.forget(turn_id)
         return None
-    if alive:
+    if alive or fields.get("slot") == "waiting":
         return None
     if state in ("running", "waiting"):
         return INTERRUPTED

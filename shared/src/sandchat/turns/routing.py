@@ -14,14 +14,12 @@ from typing import Final
 
 from arq.connections import ArqRedis
 
-from sandchat.redis_keys import RedisKeys
+from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns import queue
 from sandchat.turns.store import ALIVE_TTL_S
 
 # A live agent's hold outlives a few missed heartbeats, not a dead worker for long.
 HOLD_TTL_S: Final = 15
-# The worker id is spliced between the two halves of each key template.
-_SPLICE: Final = "\x00"
 
 # Route a turn to the worker holding its thread's agent if that worker is alive. Returns the
 # worker id, or false when the turn must go to the shared queue.
@@ -40,19 +38,14 @@ return 1
 """
 
 
-def _halves(template: str) -> tuple[str, str]:
-    before, _, after = template.partition(_SPLICE)
-    return before, after
-
-
 class TurnRouting:
     def __init__(self, redis: ArqRedis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
         self._route = redis.register_script(_ROUTE)
         self._release = redis.register_script(_RELEASE)
-        self._alive_halves = _halves(keys.worker_alive(_SPLICE))
-        self._inbox_halves = _halves(keys.worker_inbox(_SPLICE))
+        self._alive_halves = halves(keys.worker_alive)
+        self._inbox_halves = halves(keys.worker_inbox)
 
     async def dispatch(self, turn_id: str, thread_id: str) -> str | None:
         """Send the turn where it should run: the holding worker's id, or ``None`` for the shared queue.

@@ -17,7 +17,7 @@ from typing import Final, Literal
 
 from redis.asyncio import Redis
 
-from sandchat.redis_keys import RedisKeys
+from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns.event_log import EventLog
 
 # How long a finished turn's replay log and lock history stay, for late resumes.
@@ -44,14 +44,20 @@ elseif holder ~= ARGV[6] then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'thread_id', ARGV[2], 'message_id', ARGV[3], 'user_message_id', ARGV[4],
-  'state', 'queued', 'queued_at', ARGV[5], 'trace', ARGV[7])
+  'state', 'queued', 'queued_at', ARGV[5], 'trace', ARGV[7], 'user', ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 1
 """
 
 # Release the thread lock only if it still names this turn; expire the logs; forget the turn; and
 # unless the turn never was (it could not be stored), remember it as the thread's latest for resumes.
+# The turn's person gets its slot back (sandchat.turns.fair_share); returns that person's id.
 _END = """
+local user = redis.call('HGET', KEYS[3], 'user') or ''
+if user ~= '' then
+  redis.call('SREM', ARGV[5] .. user .. ARGV[6], ARGV[1])
+  redis.call('LREM', ARGV[7] .. user .. ARGV[8], 0, ARGV[1])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[7], ARGV[1], 'EX', ARGV[4]) end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -59,7 +65,7 @@ redis.call('EXPIRE', KEYS[6], ARGV[2])
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[5])
-return 1
+return user
 """
 
 # A worker claims a queued turn, in one round trip: nothing if it ended, vanished or another worker
@@ -109,6 +115,8 @@ class TurnInfo:
     # request that started it ('' when tracing is off): the worker's spans continue that trace.
     queued_at: float = 0.0
     trace: str = ""
+    # The person whose turn it is ('' and the implicit local user: the operator).
+    user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +143,7 @@ def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
         state=_state(fields.get("state")),
         queued_at=_seconds(fields.get("queued_at")),
         trace=fields.get("trace", ""),
+        user_id=fields.get("user", ""),
     )
 
 
@@ -161,6 +170,7 @@ class TurnStore:
         self._note_while_queued = redis.register_script(_NOTE_WHILE_QUEUED)
         self._claim_finish = redis.register_script(_CLAIM_FINISH)
         self._events = EventLog(redis, REPLAY_MAX_EVENTS)
+        self._user_halves = [*halves(keys.user_turns), *halves(keys.user_waiting)]
 
     # --- the thread lock -------------------------------------------------------------------------
 
@@ -185,18 +195,20 @@ class TurnStore:
                 time.time(),
                 after or "",
                 info.trace,
+                info.user_id,
             ],
         )
         return bool(taken)
 
-    async def end(self, thread_id: str, turn_id: str, *, happened: bool = True) -> None:
-        """Forget an ended turn: free the thread if this turn still holds it, let its logs expire.
+    async def end(self, thread_id: str, turn_id: str, *, happened: bool = True) -> str:
+        """Forget an ended turn: free the thread if this turn still holds it, let its logs expire, give
+        its person's slot back. Returns that person's id ('' when unknown).
 
         After a turn's final event; and with ``happened=False`` for a turn that could not be stored
         (then a resume must not find it).
         """
         keys = self.keys
-        await self._end(
+        user = await self._end(
             keys=[
                 keys.thread_turn(thread_id),
                 keys.turn_log(turn_id),
@@ -206,8 +218,9 @@ class TurnStore:
                 keys.turn_approvals(turn_id),
                 keys.thread_last_turn(thread_id),
             ],
-            args=[turn_id, REPLAY_RETENTION_S, "1" if happened else "0", REPLAY_RETENTION_S * 6],
+            args=[turn_id, REPLAY_RETENTION_S, "1" if happened else "0", REPLAY_RETENTION_S * 6, *self._user_halves],
         )
+        return bytes(user).decode() if user else ""
 
     async def running_turn(self, thread_id: str) -> str | None:
         """The turn holding the thread's lock (queued, running or waiting), if any."""

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sandchat import events, threads, tracing
 from sandchat.models import Message, new_id
 from sandchat.turns import Turns
+from sandchat.turns.fair_share import waiting_message
 from sandchat.turns.store import TurnInfo
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,15 @@ log = logging.getLogger(__name__)
 LAUNCH_ATTEMPTS: Final = 3
 
 
-def new_turn(thread_id: str, user_message_id: str) -> TurnInfo:
-    """A turn answering ``user_message_id``, with its reply's id chosen now."""
+def new_turn(thread_id: str, user_message_id: str, user_id: str = "") -> TurnInfo:
+    """A turn of ``user_id`` answering ``user_message_id``, with its reply's id chosen now."""
     return TurnInfo(
         turn_id=new_id(),
         thread_id=thread_id,
         message_id=new_id(),
         user_message_id=user_message_id,
         trace=tracing.traceparent(),
+        user_id=user_id,
     )
 
 
@@ -54,10 +56,17 @@ async def reserve_next(turns: Turns, thread_id: str, *, after: TurnInfo | None =
         waiting = await threads.next_queued(session, thread_id)
     if waiting is None:
         return None
-    info = new_turn(thread_id, waiting.id)
+    info = new_turn(thread_id, waiting.id, after.user_id if after else await thread_owner(turns, thread_id))
     if not await turns.store.begin(info, after=after.turn_id if after else None):
         return None
     return NextTurn(info, waiting)
+
+
+async def thread_owner(turns: Turns, thread_id: str) -> str:
+    """The person whose thread it is, whose turns its messages become ('' when there is no such thread)."""
+    async with turns.database.reading() as session:
+        thread = await threads.get_thread(session, thread_id)
+    return thread.owner_id if thread is not None else ""
 
 
 async def launch(turns: Turns, reserved: NextTurn) -> bool:
@@ -99,10 +108,34 @@ async def announce(turns: Turns, info: TurnInfo, title: str | None) -> None:
 
 
 async def dispatch(turns: Turns, info: TurnInfo) -> None:
-    """Hand the turn to a worker. If Redis fails here the turn stays registered: a reaper ends it."""
+    """Hand the turn to a worker, or to its person's line when they have every slot (its client is told).
+
+    If Redis fails here the turn stays registered: a reaper ends it.
+    """
     try:
-        worker = await turns.routing.dispatch(info.turn_id, info.thread_id)
+        place = await turns.fair_share.admit(info.user_id, info.turn_id)
+        if place > 0:
+            waiting = events.Status(info.thread_id, info.turn_id, 1, waiting_message(turns.fair_share.limit, place))
+            await turns.store.note_while_queued(info.turn_id, events.encode(waiting))
+            log.info(
+                "thread %s: turn %s waits for a slot of its person (place %d)", info.thread_id, info.turn_id, place
+            )
+            return
+        if place == 0:
+            await _route(turns, info.turn_id, info.thread_id)
     except RedisError as exc:
         log.warning("turn %s: could not be dispatched (%s); a reaper will end it", info.turn_id, type(exc).__name__)
-        return
-    log.info("thread %s: turn %s dispatched to %s", info.thread_id, info.turn_id, worker or "the queue")
+
+
+async def start_waiting_turns(turns: Turns, user_id: str) -> None:
+    """Dispatch the person's oldest waiting turns that their free slots now allow."""
+    try:
+        for promoted in await turns.fair_share.promote(user_id):
+            await _route(turns, promoted.turn_id, promoted.thread_id)
+    except RedisError as exc:
+        log.warning("waiting turns not started now (%s); a reaper starts them", type(exc).__name__)
+
+
+async def _route(turns: Turns, turn_id: str, thread_id: str) -> None:
+    worker = await turns.routing.dispatch(turn_id, thread_id)
+    log.info("thread %s: turn %s dispatched to %s", thread_id, turn_id, worker or "the queue")
