@@ -17,12 +17,12 @@ import pytest
 from sandchat import sandbox_protocol as protocol
 from sandchat.agent_cli import PROBE_ARGS, turn_args
 from sandchat.agent_process import AgentOutput, AgentStartError
+from sandchat_dev.stack import free_port
 from sandchat_sandbox.tokens import hashed
 from sandchat_worker.sandbox_client import RemoteAgentProcess
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.backends import free_port
 from tests.sandbox.fake_agent import install_fake_agent, started
 from tests.sandbox_service import RunningSandbox, running_sandbox
 
