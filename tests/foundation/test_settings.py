@@ -86,6 +86,8 @@ def test_allowed_origins_follow_the_api_address_when_unset(monkeypatch: pytest.M
     monkeypatch.delenv("ALLOWED_ORIGINS", raising=False)
     monkeypatch.setenv("API_PORT", "9100")
     assert build_settings().allowed_origins == ("http://127.0.0.1:9100", "http://localhost:9100")
+    # Off loopback a sign-in mode is required (AUTH_MODE=none refuses to start there).
+    monkeypatch.setenv("AUTH_TOKEN", "a-token-for-this-test-only")
     monkeypatch.setenv("API_HOST", "0.0.0.0")
     assert build_settings().allowed_origins == ("http://127.0.0.1:9100", "http://localhost:9100")
     monkeypatch.setenv("API_HOST", "192.168.1.5")
