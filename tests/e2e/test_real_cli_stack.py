@@ -19,6 +19,7 @@ from tests.worker.fake_messages_api import (
     TEXT_REPLY,
     TOOL_COMMAND,
     FakeMessagesApi,
+    cli_environment,
     serve_fake_messages_api,
 )
 
@@ -41,12 +42,7 @@ def real_cli_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> 
             AGENT_ENV_PASSTHROUGH="",
             AGENT_INACTIVITY_TIMEOUT_S="30",
             # The CLI's own variables reach it (sandchat.agent_env); a throwaway home keeps its sessions.
-            HOME=str(home),
-            CLAUDE_CONFIG_DIR=str(home / ".claude"),
-            ANTHROPIC_BASE_URL=api.base_url,
-            ANTHROPIC_API_KEY="test",
-            IS_SANDBOX="1",
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+            **cli_environment(api, home),
         )
         with running_stack(workers=1, gateways=2, **settings) as stack:
             yield stack, api
