@@ -33,7 +33,7 @@ from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRun
 from sandchat_worker.agent_session import LiveAgent
 from sandchat_worker.agent_turn import run_agent_turn
 
-from tests.worker.fake_messages_api import serve_fake_messages_api
+from tests.worker.fake_messages_api import cli_environment, serve_fake_messages_api
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAUDE_BIN = ROOT / "services/worker/claude-cli/node_modules/.bin/claude"
@@ -180,14 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not CLAUDE_BIN.exists():
             sys.exit(f"The Claude Code CLI is not installed at {CLAUDE_BIN}: run `make install`.")
         with serve_fake_messages_api() as api:
-            os.environ.update(
-                HOME=str(home),
-                CLAUDE_CONFIG_DIR=str(home / ".claude"),
-                ANTHROPIC_BASE_URL=api.base_url,
-                ANTHROPIC_API_KEY="bench",
-                IS_SANDBOX="1",
-                CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-            )
+            os.environ.update(cli_environment(api, home))
             asyncio.run(measure("real CLI vs fake Messages API", LocalRunner(str(CLAUDE_BIN)), args.runs))
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from dataclasses import dataclass
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocket, expect
 
 from tests.stack import Stack
 
@@ -46,6 +47,16 @@ class ChatPage:
     def thread_id(self) -> str:
         match = re.search(r"/chat/([^/?#]+)", self.page.url)
         return match.group(1) if match else ""
+
+    def frames_sent(self) -> list[object]:
+        """Every JSON frame the page sends on its chat sockets from now on (across reloads)."""
+        frames: list[object] = []
+
+        def on_socket(socket: WebSocket) -> None:
+            socket.on("framesent", lambda payload: frames.append(json.loads(payload)))
+
+        self.page.on("websocket", on_socket)
+        return frames
 
     def wait_connected(self) -> None:
         """A thread is open (named in the URL) and the socket is up: the page is ready to send."""
@@ -110,6 +121,17 @@ class ChatPage:
         assert full.count("You said:") == 1
         for sample in samples:
             assert full.startswith(sample), f"shown while streaming, but not a prefix of the reply:\n{sample}"
+
+    def wait_stored_part(self) -> str:
+        """Wait until the store holds part of the streaming reply (the worker writes it every few seconds)."""
+        deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            reply = self.stored_messages()[-1]
+            assert reply["status"] == "streaming", "the reply ended before the store held a part of it"
+            if reply["content"]:
+                return str(reply["content"])
+            self.page.wait_for_timeout(100)
+        raise AssertionError("the store never held a part of the streaming reply")
 
     def ask(self, text: str) -> Locator:
         self.send(text)

@@ -98,16 +98,21 @@ def test_reload_keeps_the_thread_open(chat: ChatPage) -> None:
     expect(chat.user_messages()).to_have_text(["Still here after a reload?"])
 
 
-def test_reload_mid_reply_continues_it_without_gaps_or_repeats(chat: ChatPage) -> None:
-    chat.new_thread()
-    chat.send("Keep talking while I reload")
-    reply = chat.reply()
-    expect(reply).to_contain_text("You said: Keep talking while I reload")
+def test_reload_mid_reply_replays_the_turn_over_the_stored_part_and_streams_the_rest(chat: ChatPage) -> None:
+    thread_id = chat.new_thread()
+    sent = chat.frames_sent()
+    chat.send("[[slow]] Keep talking while I reload")
+    expect(chat.reply()).to_contain_text("You said: [[slow]] Keep talking while I reload")
+    # The store already holds part of the reply: the reloaded page shows it first, then the turn's
+    # replay (from seq 0) must replace it, never be appended to it.
+    chat.wait_stored_part()
     chat.page.reload()
     expect(chat.reply()).to_have_attribute("data-status", "streaming", timeout=REPLY_TIMEOUT_MS)
     expect(chat.page.get_by_test_id("stop-button")).to_be_visible()
     samples = chat.watch_reply_until_done()
-    assert samples, "the reply should still have been streaming after the reload"
+    # Only the live turn (after the replay) moves the reply on while it streams; the store does not.
+    assert len(set(samples)) > 1, f"the reply stood still while it streamed after the reload: {samples[-1:]}"
+    assert {"type": "resume", "threadId": thread_id, "afterSeq": 0} in sent, sent
     chat.wait_reply()
     assert chat.stored_messages()[-1]["status"] == "complete"
     chat.assert_no_gaps_or_repeats(samples)

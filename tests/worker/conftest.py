@@ -13,7 +13,7 @@ import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
 from sandchat_worker.agent_runners import LocalRunner
 
-from tests.worker.fake_messages_api import FakeMessagesApi, serve_fake_messages_api
+from tests.worker.fake_messages_api import FakeMessagesApi, cli_environment, serve_fake_messages_api
 
 if TYPE_CHECKING:
     from tests.worker.live_agents import LiveAgents
@@ -104,12 +104,8 @@ def local_runner(
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.chdir(workspace)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-    monkeypatch.setenv("IS_SANDBOX", "1")  # bypassPermissions is refused to root otherwise
-    monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    for name, value in cli_environment(messages_api, home).items():
+        monkeypatch.setenv(name, value)
     return LocalRunner(str(claude_bin))
 
 

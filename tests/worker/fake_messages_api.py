@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 TEXT_REPLY = "Hello from the fake API. Here is **bold**."
@@ -74,6 +75,18 @@ class FakeMessagesApi:
 
     def _user_blocks(self) -> list[dict[str, Any]]:
         return [block for request in self.requests for block in _user_blocks(request.get("messages") or [])]
+
+
+def cli_environment(api: FakeMessagesApi, home: Path) -> dict[str, str]:
+    """What the real CLI needs to talk to ``api`` only, with ``home`` as its throwaway home."""
+    return {
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "ANTHROPIC_BASE_URL": api.base_url,
+        "ANTHROPIC_API_KEY": "test",
+        "IS_SANDBOX": "1",  # bypassPermissions is refused to root otherwise
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
 
 
 @contextmanager
