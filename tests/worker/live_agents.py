@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from sandchat.agent_cli import PermissionMode
+from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.events import Decision
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TurnOutcome
@@ -71,8 +71,9 @@ class LiveAgents:
         session_id: str | None = None,
         permission_mode: PermissionMode = "default",
         allowed_rules: Sequence[PermissionRule] = (),
+        fork: Fork | None = None,
     ) -> LiveAgent:
-        agent = await LiveAgent.start(runner, "thread-1", session_id, permission_mode, allowed_rules)
+        agent = await LiveAgent.start(runner, "thread-1", session_id, permission_mode, allowed_rules, fork=fork)
         self.agents.append(agent)
         self.note(agent)
         return agent

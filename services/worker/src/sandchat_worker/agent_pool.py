@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Final
 
-from sandchat.agent_cli import PermissionMode
+from sandchat.agent_cli import Fork, PermissionMode
 
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_runners import AgentRunner
@@ -91,6 +91,7 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        fork: Fork | None = None,
     ) -> LiveAgent:
         if self._closing:
             raise RuntimeError("the agent pool is closed")
@@ -106,7 +107,7 @@ class AgentPool:
                 await self._end(agent)
                 agent = None
             if agent is None:
-                agent = await self._start(thread_id, session_id, permission_mode, rules)
+                agent = await self._start(thread_id, session_id, permission_mode, rules, fork)
             else:
                 await agent.set_permission_mode(permission_mode)
         except BaseException:
@@ -142,10 +143,15 @@ class AgentPool:
         return all(rule in agent.allowed_rules for rule in rules)
 
     async def _start(
-        self, thread_id: str, session_id: str | None, permission_mode: PermissionMode, rules: list[PermissionRule]
+        self,
+        thread_id: str,
+        session_id: str | None,
+        permission_mode: PermissionMode,
+        rules: list[PermissionRule],
+        fork: Fork | None = None,
     ) -> LiveAgent:
         await self._make_room()
-        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules)
+        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, fork=fork)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
         await self._notify(self._on_start, thread_id)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sandchat.agent_cli import PermissionMode, live_args
+from sandchat.agent_cli import Fork, PermissionMode, live_args
 from sandchat.agent_process import AgentStartError
 from sandchat.events import Decision
 
@@ -75,6 +75,8 @@ class LiveAgent:
         self.allowed_rules: list[PermissionRule] = list(allowed_rules)
         self.idle_since = time.monotonic()
         self._resume = resume
+        # Until the first process has started: the session this one is forked from.
+        self._fork: Fork | None = None
         self._process: LiveProcess | None = None
         self._not_started: str | None = None
         self._approvals: dict[str, ApprovalRequest] = {}
@@ -93,11 +95,15 @@ class LiveAgent:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        *,
+        fork: Fork | None = None,
     ) -> LiveAgent:
-        """Start the CLI for a thread: resume ``session_id``, or a new session when None. Never raises for
-        an agent that cannot start: its first turn then ends ``offline``."""
+        """Start the CLI for a thread: resume ``session_id``, or a new session when None (a copy of
+        ``fork``'s history when given). Never raises for an agent that cannot start: its first turn then
+        ends ``offline``."""
         new = session_id is None
         agent = cls(runner, thread_id, session_id or str(uuid.uuid4()), permission_mode, allowed_rules, resume=not new)
+        agent._fork = fork if new else None
         await agent._spawn()
         return agent
 
@@ -189,6 +195,7 @@ class LiveAgent:
             resume=self._resume,
             permission_mode=self.permission_mode,
             allowed_tools=[rule_flag(rule) for rule in self.allowed_rules],
+            fork=self._fork,
         )
         try:
             self._process = await LiveProcess.start(self.runner, args)  # off the event loop, like a one-shot turn
@@ -199,6 +206,7 @@ class LiveAgent:
         self._not_started = None
         # From now on the session is this process's: a later process resumes it.
         self._resume = True
+        self._fork = None
         self._exit_watch = asyncio.ensure_future(self._process.wait())
         self._exit_watch.add_done_callback(self._exited)
 
@@ -240,6 +248,7 @@ class LiveAgent:
             except TimeoutError:
                 await process.kill()
         ending.session_id = process.parser.session_id
+        ending.last_entry = ending.last_entry or process.parser.last_entry
         ending.returncode = process.process.returncode
         ending.stderr_tail = bytes(process.stderr_tail)
         return ending
@@ -282,7 +291,7 @@ class LiveAgent:
                     if relayed := self._track(item, ending):
                         await on_events(relayed)
                 elif isinstance(item, TurnEnded):
-                    ending.result = item.result
+                    ending.result, ending.last_entry = item.result, item.last_entry
                     return "cancelled" if stopping_since is not None and item.result.is_error else None
                 elif isinstance(item, AuthFailed):
                     ending.auth_failed = True
