@@ -94,6 +94,15 @@ class ChatClient:
         return started, await self.until_final()
 
 
+async def one_turn(gateway_url: str, thread_id: str, content: str) -> tuple[Event, TurnRecord]:
+    """One message on a connection of its own, to the turn's end."""
+    client = await ChatClient.open(gateway_url)
+    try:
+        return await client.turn(thread_id, content)
+    finally:
+        await client.close()
+
+
 def new_thread(api_url: str, title: str | None = None) -> str:
     body = {"title": title} if title else {}
     response = httpx.post(f"{api_url}/threads", json=body)

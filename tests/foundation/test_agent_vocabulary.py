@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sandchat.agent_cli import PROBE_ARGS, TURN_ARGS, CliArgsError, check_cli_args, live_args, turn_args
+from sandchat.agent_cli import PROBE_ARGS, TURN_ARGS, CliArgsError, Fork, check_cli_args, live_args, turn_args
 from sandchat.agent_env import RUN_MARKER, agent_environment
 from sandchat.settings import Settings, SettingsError, build_settings
 
@@ -46,6 +46,25 @@ def test_a_live_agent_with_its_granted_rules_is_accepted() -> None:
 
     check_cli_args(live_args(SESSION, resume=True, permission_mode="acceptEdits", allowed_tools=rules))
     check_cli_args(live_args(SESSION, resume=False, permission_mode="plan"))
+
+
+def test_a_fork_starts_a_new_session_from_another_ones_history_up_to_an_entry() -> None:
+    origin, entry = "0b0b0b0b-1111-4222-8333-444455556666", "0c0c0c0c-1111-4222-8333-444455556666"
+    args = live_args(SESSION, resume=False, permission_mode="default", fork=Fork(origin, entry))
+    assert args[-4:] == [
+        f"--resume={origin}",
+        "--fork-session",
+        f"--resume-session-at={entry}",
+        f"--session-id={SESSION}",
+    ]
+    check_cli_args(args)
+    # A process that resumes its own session forks nothing; a stored value that is no UUID is no flag.
+    assert "--fork-session" not in live_args(SESSION, resume=True, permission_mode="default", fork=Fork(origin))
+    unsafe = live_args(SESSION, resume=False, permission_mode="default", fork=Fork(origin, "--help"))
+    assert "--fork-session" in unsafe
+    assert all("--help" not in arg for arg in unsafe)
+    with pytest.raises(CliArgsError, match="--resume-session-at takes a session id"):
+        check_cli_args(["-p", "--resume-session-at=../x"])
 
 
 @pytest.mark.parametrize(

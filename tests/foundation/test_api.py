@@ -27,8 +27,9 @@ async def test_created_thread_is_listed_first_with_no_messages(client: Client) -
         "updatedAt",
         "permissionMode",
         "activity",
+        "forkedFrom",
     }
-    assert (thread["permissionMode"], thread["activity"]) == ("bypassPermissions", "idle")
+    assert (thread["permissionMode"], thread["activity"], thread["forkedFrom"]) == ("bypassPermissions", "idle", None)
 
     listing = (await client.get("/threads")).json()
     assert listing["threads"][0]["id"] == thread["id"]

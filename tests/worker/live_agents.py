@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from sandchat.agent_cli import PermissionMode
+from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.agent_users import AgentUser
 from sandchat.events import Decision
 from sandchat_worker.agent_control import PermissionRule
@@ -75,8 +75,11 @@ class LiveAgents:
         *,
         user: AgentUser | None = None,
         thread_id: str = "thread-1",
+        fork: Fork | None = None,
     ) -> LiveAgent:
-        agent = await LiveAgent.start(runner, thread_id, session_id, permission_mode, allowed_rules, user=user)
+        agent = await LiveAgent.start(
+            runner, thread_id, session_id, permission_mode, allowed_rules, user=user, fork=fork
+        )
         self.agents.append(agent)
         self.note(agent)
         return agent

@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sandchat.agent_cli import Fork
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_runners import LocalRunner
 
@@ -156,6 +157,39 @@ async def test_an_ended_agent_is_resumed_by_a_new_process(
     assert outcome.kind == "complete", outcome.error
     assert outcome.session_id == first.session_id
     assert "remember the word pelican" in last_request_texts(messages_api)
+
+
+async def test_an_edit_forks_the_session_where_the_turn_before_it_ended(
+    runner: LocalRunner, live_agents: LiveAgents, messages_api: FakeMessagesApi
+) -> None:
+    origin = await live_agents.start(runner)
+    first = await run_turn(origin, "remember the word pelican")
+    second = await run_turn(origin, "now remember the word walrus instead")
+    assert (first.kind, second.kind) == ("complete", "complete")
+    assert first.last_entry is not None
+    assert second.last_entry not in (None, first.last_entry)
+
+    # The second message edited: a new session with the first turn only (--fork-session --resume-session-at).
+    fork = await live_agents.start(runner, fork=Fork(origin.session_id, first.last_entry))
+    edited = await run_turn(fork, "now remember the word heron instead")
+    assert edited.kind == "complete", edited.error
+    assert edited.session_id not in (None, origin.session_id)
+    sent = last_request_texts(messages_api)
+    assert "pelican" in sent
+    assert "walrus" not in sent
+
+    # The origin is unchanged, and the fork's next process resumes the fork.
+    await run_turn(origin, "which word?")
+    sent = last_request_texts(messages_api)
+    assert "walrus" in sent
+    assert "heron" not in sent
+    await fork.close()
+    resumed = await live_agents.start(runner, edited.session_id)
+    await run_turn(resumed, "and here?")
+    sent = last_request_texts(messages_api)
+    assert "pelican" in sent
+    assert "heron" in sent
+    assert "walrus" not in sent
 
 
 async def test_a_session_the_cli_no_longer_has_is_replaced_in_the_same_turn(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,41 @@ def test_unknown_session_fails_like_the_real_cli() -> None:
     assert line["subtype"] == "error_during_execution"
     assert line["is_error"] is True
     assert line["errors"] == ["No conversation found with session ID: 0000-unknown"]
+
+
+def _reply_and_entry(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    entry = [line["uuid"] for line in lines if line["type"] in ("assistant", "user")][-1]
+    return lines[-1]["result"], entry
+
+
+def test_a_forked_session_remembers_the_history_up_to_the_chosen_entry(tmp_path: Path) -> None:
+    env = {"SIMULATOR_STATE_DIR": str(tmp_path), "SIMULATOR_TOKENS": "2"}
+    origin, fork, other = (str(uuid.uuid4()) for _ in range(3))
+    _, first_entry = _reply_and_entry(fake_claude(*TURN, f"--session-id={origin}", stdin="alpha", **env))
+    reply, _ = _reply_and_entry(fake_claude(*TURN, f"--resume={origin}", stdin="beta [[history]]", **env))
+    assert "Earlier in this session: alpha." in reply
+
+    at_first = [f"--resume={origin}", "--fork-session", f"--resume-session-at={first_entry}", f"--session-id={fork}"]
+    reply, _ = _reply_and_entry(fake_claude(*TURN, *at_first, stdin="gamma [[history]]", **env))
+    assert "Earlier in this session: alpha." in reply
+    assert (
+        json.loads(fake_claude(*TURN, f"--resume={fork}", stdin="[[history]]", **env).stdout.splitlines()[-1])[
+            "result"
+        ].count("alpha | gamma [[history]].")
+        == 1
+    )
+    # The origin is unchanged; a whole-session fork keeps every turn.
+    reply, _ = _reply_and_entry(
+        fake_claude(*TURN, f"--resume={origin}", "--fork-session", f"--session-id={other}", stdin="[[history]]", **env)
+    )
+    assert "Earlier in this session: alpha | beta [[history]]." in reply
+
+    unknown = fake_claude(
+        *TURN, f"--resume={origin}", "--fork-session", f"--resume-session-at={uuid.uuid4()}", stdin="x", **env
+    )
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("No message found with message.uuid of: ")
 
 
 def test_markdown_reply_has_bold_and_a_code_block() -> None:

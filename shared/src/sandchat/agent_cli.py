@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
@@ -66,6 +67,8 @@ _VALUED: Final[dict[str, frozenset[str] | None]] = {
 # Flags whose value may (or, for --resume and --allowedTools, must) come in the equals form.
 _EQUALS: Final[dict[str, frozenset[str] | None]] = {
     "--resume": None,
+    # Fork only the session's history up to this chain entry (a message uuid of the CLI's output).
+    "--resume-session-at": None,
     "--session-id": None,
     "--permission-mode": frozenset(PERMISSION_MODES),
 }
@@ -94,15 +97,34 @@ def turn_args(session_id: str | None, permission_mode: PermissionMode = "bypassP
     return args
 
 
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """A new session made from another one's history (``--fork-session``), up to the chain entry ``at``
+    (``--resume-session-at``) when given: an edited message continues the conversation before it."""
+
+    session_id: str
+    at: str | None = None
+
+
 def live_args(
-    session_id: str, *, resume: bool, permission_mode: PermissionMode, allowed_tools: Sequence[str] = ()
+    session_id: str,
+    *,
+    resume: bool,
+    permission_mode: PermissionMode,
+    allowed_tools: Sequence[str] = (),
+    fork: Fork | None = None,
 ) -> list[str]:
-    """CLI arguments of a live agent: resume ``session_id``, or start a new session with that id.
+    """CLI arguments of a live agent: resume ``session_id``, or start a new session with that id
+    (from a copy of ``fork``'s history when given, and both are session ids).
 
     Each value rides in its flag's equals form, one argument per allowed-tool rule (``Bash(npm test)``),
     so no value can ever be read as a flag or split into two.
     """
     args = [*LIVE_ARGS, f"--permission-mode={permission_mode}"]
+    if not resume and fork is not None and is_session_id(fork.session_id):
+        args += [f"--resume={fork.session_id}", "--fork-session"]
+        if fork.at is not None and is_session_id(fork.at):
+            args.append(f"--resume-session-at={fork.at}")
     args.append(f"--resume={session_id}" if resume else f"--session-id={session_id}")
     args += [f"{_RULES_FLAG}={rule}" for rule in allowed_tools]
     return args

@@ -78,7 +78,18 @@ class Watch(_Wire, tag="watch"):
     thread_id: str
 
 
-ClientRequest = SendMessage | Cancel | Resume | Approve | Watch
+class Retry(_Wire, tag="retry"):
+    """Run the thread's last message again: its reply ended in an error, a stop or an interruption.
+
+    Answered like a message (``started``, whose ``userMessageId`` is the message run again), or with
+    an error; the failed reply stays in the thread and a new reply follows it.
+    """
+
+    thread_id: str
+    client_message_id: str | None = None
+
+
+ClientRequest = SendMessage | Cancel | Resume | Approve | Watch | Retry
 
 # --- server -> client -------------------------------------------------------------------------
 

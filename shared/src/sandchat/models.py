@@ -160,6 +160,12 @@ class Thread(Base):
     permission_mode: Mapped[str | None] = mapped_column(String(32), default=None)
     # Permission rules granted with "Allow always" in this thread, given to every agent started for it.
     allowed_tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    # A thread made by editing a message of another ("fork"): where it came from, and the agent
+    # session its first turn forks (the origin's, up to the chain entry `fork_at_entry` when known).
+    forked_from_thread_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    forked_from_message_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    fork_session_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    fork_at_entry: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -176,6 +176,100 @@ async def begin_exchange(
     return Exchange(user, reply, title)
 
 
+# A reply that ended so can be run again (events.Retry).
+RETRYABLE_STATUSES: Final = ("error", "cancelled", "interrupted")
+
+
+async def retryable_message(session: AsyncSession, thread_id: str) -> Message | None:
+    """The user message a retry runs again: the one before the thread's last message, when that is a
+    reply that ended in an error, a stop or an interruption (else ``None``)."""
+    latest = (
+        await session.scalars(
+            select(Message)
+            .where(Message.thread_id == thread_id, Message.status != "queued")
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(2)
+        )
+    ).all()
+    if len(latest) < 2 or latest[0].role != "assistant" or latest[0].status not in RETRYABLE_STATUSES:
+        return None
+    return latest[1] if latest[1].role == "user" else None
+
+
+async def begin_retry(session: AsyncSession, thread_id: str, user_message_id: str, turn_id: str, reply_id: str) -> bool:
+    """Store a new streaming reply to ``user_message_id``, when it is still the one a retry runs again."""
+    target = await retryable_message(session, thread_id)
+    if target is None or target.id != user_message_id:
+        return False
+    session.add(_reply(thread_id, turn_id, reply_id))
+    thread = await session.get(Thread, thread_id)
+    if thread is not None:
+        thread.updated_at = utcnow()
+    await session.flush()
+    return True
+
+
+# The message a fork starts from is not a user message of the thread (or no longer exists).
+NOT_A_USER_MESSAGE: Final = "not a user message"
+
+
+async def fork_thread(session: AsyncSession, thread_id: str, message_id: str) -> Thread | str | None:
+    """A new thread for editing ``message_id`` (a user message of ``thread_id``): a copy of the messages
+    before it, linked to its origin, whose first turn forks the origin's agent session where the turn
+    before that message ended. ``None``: no such thread; :data:`NOT_A_USER_MESSAGE`: no such message.
+    The origin is not changed.
+    """
+    origin = await session.get(Thread, thread_id)
+    if origin is None:
+        return None
+    edited = await session.get(Message, message_id)
+    if edited is None or edited.thread_id != thread_id or edited.role != "user" or edited.status == "queued":
+        return NOT_A_USER_MESSAGE
+    before = (
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.thread_id == thread_id,
+                Message.status != "queued",
+                or_(
+                    Message.created_at < edited.created_at,
+                    and_(Message.created_at == edited.created_at, Message.id < edited.id),
+                ),
+            )
+            .order_by(Message.created_at, Message.id)
+        )
+    ).all()
+    # The agent's history up to the last turn that left a chain entry (a failed turn may leave none).
+    entry = next(
+        (m.meta["agentUuid"] for m in reversed(before) if m.meta and isinstance(m.meta.get("agentUuid"), str)), None
+    )
+    fork = Thread(
+        title=origin.title,
+        permission_mode=origin.permission_mode,
+        allowed_tools=origin.allowed_tools,
+        forked_from_thread_id=origin.id,
+        forked_from_message_id=edited.id,
+        fork_session_id=origin.claude_session_id if entry else None,
+        fork_at_entry=entry,
+    )
+    session.add(fork)
+    await session.flush()
+    session.add_all(
+        Message(
+            thread_id=fork.id,
+            role=m.role,
+            content=m.content,
+            status="error" if m.status == "streaming" else m.status,
+            error=m.error,
+            meta=m.meta,
+            created_at=m.created_at,
+        )
+        for m in before
+    )
+    await session.flush()
+    return fork
+
+
 async def get_message(session: AsyncSession, message_id: str) -> Message | None:
     return await session.get(Message, message_id)
 

@@ -40,9 +40,22 @@ class UpdateThread(_Body):
         _check_title(self.title)
 
 
+class ForkThread(_Body):
+    """Edit a past user message: a new thread with the messages before it (its agent session forked there)."""
+
+    message_id: Annotated[str, msgspec.Meta(max_length=64)]
+
+
 # idle; running (a reply streams, or waits for a worker); waiting (the agent waits for a person's approval).
 # Defined with the wire protocol, so the web UI's generated types name the same values.
 Activity = ThreadActivity
+
+
+class ForkOrigin(msgspec.Struct, rename="camel"):
+    """The thread a fork was made from and the user message that was edited (the origin may be deleted)."""
+
+    thread_id: str
+    message_id: str | None
 
 
 class ThreadOut(msgspec.Struct, rename="camel"):
@@ -53,12 +66,21 @@ class ThreadOut(msgspec.Struct, rename="camel"):
     updated_at: datetime
     permission_mode: PermissionMode
     activity: Activity
+    forked_from: ForkOrigin | None = None
 
     @classmethod
     def of(cls, thread: Thread, default_mode: PermissionMode, activity: Activity = "idle") -> ThreadOut:
         mode: PermissionMode = thread.permission_mode or default_mode  # type: ignore[assignment]
+        origin = thread.forked_from_thread_id
         return cls(
-            thread.id, thread.title, thread.claude_session_id, thread.created_at, thread.updated_at, mode, activity
+            thread.id,
+            thread.title,
+            thread.claude_session_id,
+            thread.created_at,
+            thread.updated_at,
+            mode,
+            activity,
+            ForkOrigin(origin, thread.forked_from_message_id) if origin else None,
         )
 
 

@@ -23,6 +23,7 @@ from sandchat_api.deps import DatabaseDep, PrincipalDep, SettingsDep, TurnStoreD
 from sandchat_api.schemas import (
     Activity,
     CreateThread,
+    ForkThread,
     MessageList,
     MessageOut,
     ThreadEnvelope,
@@ -37,6 +38,7 @@ ExportFormatQuery = Annotated[thread_export.ExportFormat, QueryParameter(name="f
 
 NOTHING_TO_CHANGE: Final = "Nothing to change: give a title or a permissionMode."
 NO_SUCH_MESSAGE: Final = "No queued message with this id in this thread."
+NOT_EDITABLE: Final = "messageId must name a message you sent in this thread."
 NO_SUCH_CURSOR: Final = "The cursor names no message of this thread."
 ONE_CURSOR: Final = "Give at most one of before, after and around."
 STARTED_ALREADY: Final = "This message has already been sent to the agent; it can no longer be removed."
@@ -108,6 +110,25 @@ class ThreadController(Controller):
         async with database.transaction() as session:
             thread = await threads.create_thread(session, data.title if data else None, owner_id=principal.user_id)
         return ThreadEnvelope(ThreadOut.of(thread, settings.agent_permission_mode))
+
+    @post("/{thread_id:str}/fork")
+    async def fork_thread(
+        self, database: DatabaseDep, settings: SettingsDep, thread_id: FromPath[str], data: JSONBody[ForkThread]
+    ) -> ThreadEnvelope:
+        """Edit a past message: a new thread with the messages before it, linked to this one (unchanged).
+
+        Send the edited text to the new thread as its next message; its agent continues the session of
+        this thread as it was before that message (a fork of it).
+        """
+        if not threads.is_plausible_id(data.message_id):
+            raise ValidationException(NOT_EDITABLE)
+        async with database.transaction() as session:
+            fork = await threads.fork_thread(session, _thread_id(thread_id), data.message_id)
+        if fork is None:
+            raise NotFoundException(NO_SUCH_THREAD)
+        if isinstance(fork, str):
+            raise ValidationException(NOT_EDITABLE)
+        return ThreadEnvelope(ThreadOut.of(fork, settings.agent_permission_mode))
 
     @get("/{thread_id:str}/messages")
     async def list_messages(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,7 +19,16 @@ from sandchat import events, metrics, threads, tracing
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.approvals import Answer
-from sandchat.turns.beginning import NO_SUCH_THREAD, MessageQueued, MessageRefused, TurnBegun, submit
+from sandchat.turns.beginning import (
+    NO_SUCH_THREAD,
+    MessageQueued,
+    MessageRefused,
+    OnAccepted,
+    Submitted,
+    TurnBegun,
+    submit,
+    submit_retry,
+)
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import CANCELLED
 from sqlalchemy.exc import SQLAlchemyError
@@ -105,6 +115,8 @@ class Chat:
                 await self.approve(connection, request)
             case events.Watch():
                 await self.watch(connection, request)
+            case events.Retry():
+                await self.retry(connection, request)
 
     async def send_message(self, connection: ChatConnection, request: events.SendMessage) -> None:
         received_at = time.perf_counter()
@@ -123,6 +135,36 @@ class Chat:
             connection.send_error(thread_id, "invalid_message", CLIENT_ID_TOO_LONG)
             return
 
+        await self._start_turn(
+            connection,
+            thread_id,
+            client_id,
+            received_at,
+            lambda on_accepted: submit(self.turns, thread_id, content, on_accepted),
+        )
+
+    async def retry(self, connection: ChatConnection, request: events.Retry) -> None:
+        """Run the thread's last message again; answered like a message (``started``) or with an error."""
+        client_id = request.client_message_id
+        if client_id is not None and len(client_id) > MAX_CLIENT_ID_CHARS:
+            connection.send_error(request.thread_id, "invalid_message", CLIENT_ID_TOO_LONG)
+            return
+        await self._start_turn(
+            connection,
+            request.thread_id,
+            client_id,
+            time.perf_counter(),
+            lambda on_accepted: submit_retry(self.turns, request.thread_id, on_accepted),
+        )
+
+    async def _start_turn(
+        self,
+        connection: ChatConnection,
+        thread_id: str,
+        client_id: str | None,
+        received_at: float,
+        start: Callable[[OnAccepted], Awaitable[Submitted]],
+    ) -> None:
         async def on_accepted(accepted: TurnBegun | MessageQueued) -> None:
             if isinstance(accepted, MessageQueued):
                 connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position, client_id))
@@ -135,7 +177,7 @@ class Chat:
 
         await connection.watch(thread_id)
         with tracing.tracer().start_as_current_span("chat.message", attributes={"thread_id": thread_id}) as span:
-            submitted = await submit(self.turns, thread_id, content, on_accepted)
+            submitted = await start(on_accepted)
         if isinstance(submitted, MessageRefused):
             await connection.unwatch(thread_id)
             connection.send_error(thread_id, submitted.code, submitted.message)

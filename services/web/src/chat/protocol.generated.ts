@@ -45,6 +45,18 @@ export interface WatchRequest {
   threadId: string;
 }
 
+/**
+ * Run the thread's last message again: its reply ended in an error, a stop or an interruption.
+ *
+ * Answered like a message (``started``, whose ``userMessageId`` is the message run again), or with
+ * an error; the failed reply stays in the thread and a new reply follows it.
+ */
+export interface RetryRequest {
+  type: "retry";
+  threadId: string;
+  clientMessageId?: string | null;
+}
+
 export interface StartedEvent {
   type: "started";
   threadId: string;
@@ -167,8 +179,9 @@ export type ClientRequest =
   | CancelRequest
   | ResumeRequest
   | ApproveRequest
-  | WatchRequest;
-export const CLIENT_REQUEST_TYPES = ["message", "cancel", "resume", "approve", "watch"] as const;
+  | WatchRequest
+  | RetryRequest;
+export const CLIENT_REQUEST_TYPES = ["message", "cancel", "resume", "approve", "watch", "retry"] as const;
 
 export type ServerEvent =
   | StartedEvent

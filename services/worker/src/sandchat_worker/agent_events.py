@@ -109,6 +109,8 @@ class TurnOutcome:
     num_turns: int | None = None
     error: str | None = None
     model_usage: tuple[ModelUsage, ...] = ()
+    # The turn's last entry in the session's chain: a fork at this turn keeps it (and what came before).
+    last_entry: str | None = None
 
 
 def merge_text_deltas(events: list[AgentEvent]) -> list[AgentEvent]:

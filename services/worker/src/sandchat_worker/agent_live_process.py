@@ -53,6 +53,8 @@ class TurnEnded:
     """The turn's `result` line: the turn is over, the process stays."""
 
     result: AgentResult
+    # The turn's last entry in the session's chain (AgentStreamParser.last_entry).
+    last_entry: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,7 @@ class LiveProcess:
                     if self.parser.result is not None:
                         await self._put_batch(batch, lines)
                         batch = []
-                        await self._put(TurnEnded(self.parser.result))
+                        await self._put(TurnEnded(self.parser.result, self.parser.last_entry))
                         self.parser.begin_turn()
                         auth_reported = False
                 await self._put_batch(batch, lines)

@@ -34,6 +34,8 @@ class TurnEnding:
     result: AgentResult | None = None
     # The session the CLI announced (`init`), if it got that far.
     session_id: str | None = None
+    # The turn's last chain entry (AgentStreamParser.last_entry).
+    last_entry: str | None = None
     auth_failed: bool = False
     stopped: Stop | None = None
     not_started: str | None = None
@@ -47,6 +49,7 @@ def turn_outcome(ending: TurnEnding, session_id: str | None, inactivity_timeout_
     """The outcome of a turn; ``session_id`` is the one it ran in when the CLI never said."""
     result = ending.result
     outcome = TurnOutcome(kind="complete", text="".join(ending.text), session_id=ending.session_id or session_id)
+    outcome.last_entry = ending.last_entry
     if result is not None:
         outcome.cost_usd, outcome.duration_ms, outcome.num_turns = result.cost_usd, result.duration_ms, result.num_turns
         outcome.model_usage = result.model_usage

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Final
 
-from sandchat.agent_cli import PermissionMode
+from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.agent_users import AgentUser
 
 from sandchat_worker.agent_control import PermissionRule
@@ -76,13 +76,14 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        *,
         user: AgentUser | None = None,
     ) -> AsyncIterator[LiveAgent]:
         """The thread's agent for one turn, started or adapted as needed; never ended while in use.
 
         ``session_id`` None: the live agent's own session is kept (a new agent starts a new one).
         ``user``: whose agent (a changed login starts a new process on the same session)."""
-        agent = await self.checkout(thread_id, session_id, permission_mode, allowed_rules, user)
+        agent = await self.checkout(thread_id, session_id, permission_mode, allowed_rules, user=user)
         try:
             yield agent
         finally:
@@ -94,7 +95,9 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         allowed_rules: Iterable[PermissionRule] = (),
+        *,
         user: AgentUser | None = None,
+        fork: Fork | None = None,
     ) -> LiveAgent:
         if self._closing:
             raise RuntimeError("the agent pool is closed")
@@ -111,7 +114,7 @@ class AgentPool:
                 await self._end(agent)
                 agent = None
             if agent is None:
-                agent = await self._start(thread_id, session_id, permission_mode, rules, user)
+                agent = await self._start(thread_id, session_id, permission_mode, rules, user=user, fork=fork)
             else:
                 await agent.set_permission_mode(permission_mode)
         except BaseException:
@@ -156,10 +159,12 @@ class AgentPool:
         session_id: str | None,
         permission_mode: PermissionMode,
         rules: list[PermissionRule],
+        *,
         user: AgentUser | None,
+        fork: Fork | None = None,
     ) -> LiveAgent:
         await self._make_room()
-        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user)
+        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user, fork=fork)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
         await self._notify(self._on_start, thread_id)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from sandchat.agent_cli import PermissionMode, live_args
+from sandchat.agent_cli import Fork, PermissionMode, live_args
 from sandchat.agent_process import AgentStartError
 from sandchat.agent_users import AgentUser
 from sandchat.events import Decision
@@ -79,6 +79,8 @@ class LiveAgent:
         self.allowed_rules: list[PermissionRule] = list(allowed_rules)
         self.idle_since = time.monotonic()
         self._resume = resume
+        # Until the first process has started: the session this one is forked from.
+        self._fork: Fork | None = None
         self._process: LiveProcess | None = None
         self._not_started: str | None = None
         self._approvals: dict[str, ApprovalRequest] = {}
@@ -99,12 +101,15 @@ class LiveAgent:
         allowed_rules: Iterable[PermissionRule] = (),
         *,
         user: AgentUser | None = None,
+        fork: Fork | None = None,
     ) -> LiveAgent:
-        """Start the CLI for a thread (as ``user``'s agent): resume ``session_id``, or a new session when None.
-        Never raises for an agent that cannot start: its first turn then ends ``offline``."""
+        """Start the CLI for a thread (as ``user``'s agent): resume ``session_id``, or a new session when
+        None (a copy of ``fork``'s history when given). Never raises for an agent that cannot start: its
+        first turn then ends ``offline``."""
         new = session_id is None
         session = session_id or str(uuid.uuid4())
         agent = cls(runner, thread_id, session, permission_mode, allowed_rules, resume=not new, user=user)
+        agent._fork = fork if new else None
         await agent._spawn()
         return agent
 
@@ -196,6 +201,7 @@ class LiveAgent:
             resume=self._resume,
             permission_mode=self.permission_mode,
             allowed_tools=[rule_flag(rule) for rule in self.allowed_rules],
+            fork=self._fork,
         )
         try:
             self._process = await LiveProcess.start(
@@ -208,6 +214,7 @@ class LiveAgent:
         self._not_started = None
         # From now on the session is this process's: a later process resumes it.
         self._resume = True
+        self._fork = None
         self._exit_watch = asyncio.ensure_future(self._process.wait())
         self._exit_watch.add_done_callback(self._exited)
 
@@ -249,6 +256,7 @@ class LiveAgent:
             except TimeoutError:
                 await process.kill()
         ending.session_id = process.parser.session_id
+        ending.last_entry = ending.last_entry or process.parser.last_entry
         ending.returncode = process.process.returncode
         ending.stderr_tail = bytes(process.stderr_tail)
         return ending
@@ -320,7 +328,7 @@ class LiveAgent:
                 await on_events(relayed)
             return "more"
         if isinstance(item, TurnEnded):
-            ending.result = item.result
+            ending.result, ending.last_entry = item.result, item.last_entry
             return "cancelled" if stopping_since is not None and item.result.is_error else None
         if isinstance(item, AuthFailed):
             ending.auth_failed = True

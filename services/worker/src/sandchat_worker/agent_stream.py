@@ -152,6 +152,9 @@ class AgentStreamParser:
     def __init__(self) -> None:
         self.session_id: str | None = None
         self.result: AgentResult | None = None
+        # The uuid of this turn's last entry in the session's chain (an `assistant` or `user` line):
+        # where a fork of the session that keeps this turn ends (--resume-session-at).
+        self.last_entry: str | None = None
         # Set on the first `api_retry` caused by rejected credentials: retrying cannot help.
         self.auth_failed = False
         self.skipped_lines = 0
@@ -165,6 +168,7 @@ class AgentStreamParser:
         """Forget the last turn's result and stream state (a live process runs many turns); keep the session."""
         self.result = None
         self.auth_failed = False
+        self.last_entry = None
         self._pending_tools.clear()
         self._emitted_tool_ids.clear()
         self._streamed_messages.clear()
@@ -190,6 +194,8 @@ class AgentStreamParser:
         # Sub-agents (the Task tool) stream their own messages; the user sees only the main agent.
         if event.get("parent_tool_use_id"):
             return []
+        if event.get("type") in ("assistant", "user") and isinstance(event.get("uuid"), str):
+            self.last_entry = event["uuid"]
         match event.get("type"):
             case "stream_event":
                 return self._on_stream_event(event)

@@ -9,12 +9,12 @@ import json
 import os
 import re
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from sandchat_worker import simulator_sessions as sessions
 from sandchat_worker.simulator_output import VERSION, Interrupted, Simulator, _env_int
 
 if TYPE_CHECKING:
@@ -47,7 +47,10 @@ allows from the start. Nothing is ever really run.
 Sessions are kept as files in $SIMULATOR_STATE_DIR (default: <user cache dir>/sandchat-simulator):
 --resume of a known id keeps it; an unknown id fails like the real CLI ("No conversation found
 with session ID: ..." on stderr, a result line with error_during_execution, exit code 1).
---session-id starts a session with that id.
+--session-id starts a session with that id. --resume=ID --fork-session copies that session's
+history into a new one (the --session-id given, else a new id); --resume-session-at=UUID keeps only
+the history up to that chain entry (the uuid of a turn's last assistant or user line), as the real
+CLI does; an entry the session does not have fails ("No message found with message.uuid of: ...").
 
 Environment:
   SIMULATOR_TOKENS=40      how many text deltas the reply streams
@@ -65,6 +68,7 @@ Magic words anywhere in the prompt:
   [[slow]]       a long reply, 200 deltas 50 ms apart (to stop it midway)
   [[retry]]      the API is overloaded twice (system/api_retry events), then it replies
   [[fail]]       the API fails after the first delta: an error result, exit code 1
+  [[fail-once]]  like [[fail]] the first time the session gets this message; run again, it replies
   [[hang]]       print the first delta, start a child process that sleeps (like a tool command),
                  then print nothing, forever (live: until interrupted)
   [[die]]        crash halfway through the reply: a line on stderr, no result, exit code 1
@@ -77,6 +81,8 @@ Magic words anywhere in the prompt:
                  exit 0 without a result line
   [[env]]        reply with its working directory and its whole environment, one NAME=value a line
                  (what a prompt-injected agent could read and send anywhere)
+  [[history]]    after the echo, say which earlier prompts the session remembers
+                 ("Earlier in this session: first | second.")
 """
 
 TOOL_WORDS = ("tool", "touch", "edit", "write", "ask")
@@ -93,6 +99,8 @@ MODES = (
     "garbage",
     "no-result",
     "env",
+    "history",
+    "fail-once",
 )
 FLOOD_DELTAS = 20_000
 SLOW_DELTAS = 200
@@ -110,7 +118,6 @@ FILLER = (
     "That is all this simulator has to say; the words repeat to fill the reply. "
 )
 MARKDOWN = "Here is **bold** and a list:\n\n- one\n- two\n\n```python\nprint('hi')\n```\n"
-_SESSION_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 _TAKES_VALUE = {
     "--output-format",
     "--input-format",
@@ -120,6 +127,7 @@ _TAKES_VALUE = {
     "--resume",
     "-r",
     "--session-id",
+    "--resume-session-at",
     "--allowedTools",
     "--allowed-tools",
 }
@@ -132,6 +140,8 @@ class Options:
         self.prompt: str | None = None
         self.resume: str | None = None
         self.session_id: str | None = None
+        self.fork = False
+        self.resume_at: str | None = None
         self.live = False
         self.prompt_tool = False
         self.may_bypass = False
@@ -166,13 +176,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
         from sandchat_worker.simulator_live import run_live  # noqa: PLC0415 - the one-shot path stays lean
 
         def play(prompt: str, pause: Callable[[float], None], gate: Gate) -> None:
-            _record_turn(_state_dir(), session_id)
-            simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt), pause)
+            simulator = _begin_turn(Simulator(sys.stdout.buffer, session_id, _modes(prompt), pause), prompt)
             simulator.permission_mode = gate.permissions.mode
             try:
                 _play_turn(simulator, prompt, lambda: gate)
             except Interrupted:
                 simulator.interrupted(num_turns=1)
+            finally:
+                sessions.record_entry(_state_dir(), session_id, simulator.last_entry)
 
         permissions = options.permissions()
         raise SystemExit(
@@ -184,10 +195,19 @@ def main(argv: list[str] | None = None) -> NoReturn:
             print("Error: Input must be provided either through stdin or as a prompt argument when using --print")
             raise SystemExit(1)
         prompt = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    _record_turn(_state_dir(), session_id)
-    simulator = Simulator(sys.stdout.buffer, session_id, _modes(prompt))
+    simulator = _begin_turn(Simulator(sys.stdout.buffer, session_id, _modes(prompt)), prompt)
     simulator.permission_mode = options.permission_mode
-    raise SystemExit(_play_turn(simulator, prompt, lambda: _nobody_to_ask(options)))
+    try:
+        code = _play_turn(simulator, prompt, lambda: _nobody_to_ask(options))
+    finally:
+        sessions.record_entry(_state_dir(), session_id, simulator.last_entry)
+    raise SystemExit(code)
+
+
+def _begin_turn(simulator: Simulator, prompt: str) -> Simulator:
+    simulator.history = sessions.history(_state_dir(), simulator.session_id)
+    sessions.record_prompt(_state_dir(), simulator.session_id, prompt)
+    return simulator
 
 
 def _nobody_to_ask(options: Options) -> Gate:
@@ -199,14 +219,25 @@ def _nobody_to_ask(options: Options) -> Gate:
 def _open_session(options: Options) -> str | None:
     """The session of this process; None (after saying so like the real CLI) when --resume names none."""
     resume = options.resume
-    if resume is not None and not _known_session(_state_dir(), resume):
-        message = f"No conversation found with session ID: {resume}"
-        print(message, file=sys.stderr, flush=True)
-        Simulator(sys.stdout.buffer, resume, set()).result(
-            text="", is_error=True, num_turns=0, subtype="error_during_execution", errors=[message]
-        )
+    if resume is not None and not sessions.known(_state_dir(), resume):
+        _fail_to_open(resume, f"No conversation found with session ID: {resume}")
         return None
-    return resume or options.session_id or str(uuid.uuid4())
+    if resume is None:
+        return options.session_id or str(uuid.uuid4())
+    session_id = (options.session_id or str(uuid.uuid4())) if options.fork else resume
+    if (options.fork or options.resume_at is not None) and not sessions.fork(
+        _state_dir(), resume, session_id, options.resume_at
+    ):
+        _fail_to_open(resume, f"No message found with message.uuid of: {options.resume_at}")
+        return None
+    return session_id
+
+
+def _fail_to_open(session_id: str, message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    Simulator(sys.stdout.buffer, session_id, set()).result(
+        text="", is_error=True, num_turns=0, subtype="error_during_execution", errors=[message]
+    )
 
 
 def _play_turn(simulator: Simulator, prompt: str, gate: Callable[[], Gate]) -> int:
@@ -221,6 +252,10 @@ def _play_turn(simulator: Simulator, prompt: str, gate: Callable[[], Gate]) -> i
         simulator.api_retries("overloaded", 529, 2, 50)
     tokens = SLOW_DELTAS if "slow" in modes else _env_int("SIMULATOR_TOKENS", 40)
     deltas = _reply_deltas(prompt, tokens, markdown="markdown" in modes, environment="env" in modes)
+    if "fail-once" in modes and prompt[: sessions.PROMPT_CHARS] not in simulator.history:
+        modes.add("fail")
+    if "history" in modes:
+        deltas.insert(1, "Earlier in this session: " + (" | ".join(simulator.history) or "nothing") + ".\n\n")
     if "slow" in modes:
         simulator.delay_s = SLOW_DELAY_S
     if "flood" in modes:
@@ -315,6 +350,8 @@ def _parse(args: list[str]) -> Options:
             value = args[index] if index < len(args) else ""
         if name in _TAKES_VALUE or (has_value and name.startswith("--")):
             _set(options, name, value)
+        elif arg == "--fork-session":
+            options.fork = True
         elif arg in ("--dangerously-skip-permissions", "--allow-dangerously-skip-permissions"):
             options.may_bypass = True
         elif not arg.startswith("-") and options.prompt is None:
@@ -330,6 +367,8 @@ def _set(options: Options, name: str, value: str) -> None:
             options.resume = value
         case "--session-id":
             options.session_id = value
+        case "--resume-session-at":
+            options.resume_at = value
         case "--input-format":
             options.live = value == "stream-json"
         case "--permission-mode":
@@ -354,17 +393,6 @@ def _state_dir() -> Path:
         path = Path(cache) / "sandchat-simulator"
     (path / "sessions").mkdir(parents=True, exist_ok=True)
     return path / "sessions"
-
-
-def _known_session(sessions: Path, session_id: str) -> bool:
-    return bool(_SESSION_ID.match(session_id)) and (sessions / session_id).is_file()
-
-
-def _record_turn(sessions: Path, session_id: str) -> None:
-    if not _SESSION_ID.match(session_id):
-        return
-    with (sessions / session_id).open("a", encoding="utf-8") as log:
-        log.write(f"{time.time()}\n")
 
 
 def _auth_status() -> int:

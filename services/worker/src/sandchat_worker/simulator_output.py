@@ -60,11 +60,17 @@ class Simulator:
         self.started = time.monotonic()
         self.garbage = False
         self._lines = 0
+        # The uuid of the last `assistant` or `user` line: the turn's last entry in the session's chain.
+        self.last_entry: str | None = None
+        # The prompts of the session's earlier turns ([[history]] tells them).
+        self.history: list[str] = []
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.garbage:  # one line of garbage before each real line, in turn
             self.out.write(GARBAGE_LINES[self._lines % len(GARBAGE_LINES)] + b"\n")
             self._lines += 1
+        if event.get("type") in ("assistant", "user"):
+            self.last_entry = event["uuid"]
         write_line(self.out, event)
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:

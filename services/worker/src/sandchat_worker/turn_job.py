@@ -19,7 +19,7 @@ from typing import Any, Final
 from opentelemetry.context import Context
 from redis.exceptions import RedisError
 from sandchat import events, metrics, threads, tracing
-from sandchat.agent_cli import PermissionMode
+from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.logs import turn_context
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
@@ -179,6 +179,8 @@ class _Loaded:
     session_id: str | None
     permission_mode: PermissionMode
     allowed_rules: list[PermissionRule]
+    # A thread made by editing a message, before its first turn: the session it starts from.
+    fork: Fork | None = None
 
 
 async def _load_turn(context: WorkerContext, info: TurnInfo) -> _Loaded | None:
@@ -189,7 +191,10 @@ async def _load_turn(context: WorkerContext, info: TurnInfo) -> _Loaded | None:
         return None
     mode: PermissionMode = thread.permission_mode or context.default_mode  # type: ignore[assignment]
     rules = [rule for value in thread.allowed_tools or [] if (rule := parse_rule(value)) is not None]
-    return _Loaded(prompt.content, thread.owner_id, thread.claude_session_id, mode, rules)
+    fork = None
+    if thread.claude_session_id is None and thread.fork_session_id is not None:
+        fork = Fork(thread.fork_session_id, thread.fork_at_entry)
+    return _Loaded(prompt.content, thread.owner_id, thread.claude_session_id, mode, rules, fork)
 
 
 async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
@@ -247,7 +252,12 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             return user.outcome
         with tracing.tracer().start_as_current_span("agent.start"):
             agent = await context.pool.checkout(
-                info.thread_id, loaded.session_id, loaded.permission_mode, loaded.allowed_rules, user
+                info.thread_id,
+                loaded.session_id,
+                loaded.permission_mode,
+                loaded.allowed_rules,
+                user=user,
+                fork=loaded.fork,
             )
         try:
             running.agent = agent
@@ -268,7 +278,10 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
         if user is not None and outcome.kind == "unauthenticated":
             ending = PERSON_LOGIN_REFUSED
-        result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, {"numTurns": outcome.num_turns})
+        meta: dict[str, Any] = {"numTurns": outcome.num_turns}
+        if outcome.last_entry is not None:
+            meta["agentUuid"] = outcome.last_entry  # where an edit of the next message forks the session
+        result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, meta)
         with tracing.tracer().start_as_current_span("turn.end", attributes={"outcome": ending.outcome}):
             await finish_turn(turns, info, publisher.transcript, ending, result)
         return ending.outcome

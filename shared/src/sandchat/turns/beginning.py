@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
 DISPATCH_FAILED: Final = "Your message was stored but could not be sent to a worker; try again."
 NO_SUCH_THREAD: Final = "No thread with this id."
+NOTHING_TO_RETRY: Final = "Nothing to retry: the last reply in this thread did not end in an error or a stop."
+BUSY_RETRY: Final = "A reply is running in this thread; stop it first, or wait for it to end."
 # Tries of the store transaction when SQLite stays busy past its timeout.
 STORE_ATTEMPTS: Final = 3
 
@@ -80,6 +82,37 @@ async def submit(
         return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
     with turn_context(info.turn_id, thread_id):
         return await _start(turns, info, content, on_accepted)
+
+
+async def submit_retry(turns: Turns, thread_id: str, on_accepted: OnAccepted) -> Submitted:
+    """Run the thread's last message again after its reply failed or was stopped (a new reply)."""
+    async with turns.database.reading() as session:
+        if await threads.get_thread(session, thread_id) is None:
+            return MessageRefused("thread_not_found", NO_SUCH_THREAD)
+        target = await threads.retryable_message(session, thread_id)
+    if target is None:
+        if await turns.store.running_turn(thread_id) is not None:
+            return MessageRefused("thread_busy", BUSY_RETRY)
+        return MessageRefused("invalid_message", NOTHING_TO_RETRY)
+    info = new_turn(thread_id, target.id)
+    if not await turns.store.begin(info):
+        return MessageRefused("thread_busy", BUSY_RETRY)
+    with turn_context(info.turn_id, thread_id):
+        try:
+            async with turns.database.transaction() as session:
+                stored = await threads.begin_retry(session, thread_id, target.id, info.turn_id, info.message_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("thread %s: could not store the retry: %s", thread_id, type(exc).__name__)
+            await _end_unstored(turns, info)
+            return MessageRefused("agent_error", STORE_FAILED)
+        if not stored:  # another tab retried or sent first
+            await turns.store.end(thread_id, info.turn_id, happened=False)
+            return MessageRefused("invalid_message", NOTHING_TO_RETRY)
+        begun = TurnBegun(info, None)
+        await on_accepted(begun)
+        await announce(turns, info, None)
+        await dispatch(turns, info)
+        return begun
 
 
 async def _start(turns: Turns, info: TurnInfo, content: str, on_accepted: OnAccepted) -> Submitted:
