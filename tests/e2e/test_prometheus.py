@@ -140,6 +140,41 @@ async def test_prometheus_scrapes_every_replica_and_sees_the_turn_counters(stack
     assert float(first_token[0]["value"][1]) >= TURNS
 
 
+def scraped(url: str, series: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_each_replica_counts_only_its_own_turns_and_prometheus_sums_them(stack: Stack, prometheus: str) -> None:
+    """Each process keeps its own counters (one registry, no shared files): two gateways, each
+    counting exactly the turns started through it, and Prometheus' sum over the replicas is the total."""
+    urls = stack.metrics_urls()
+    gateways = [urls["gateway1"], urls["gateway2"]]
+    before = [scraped(url, "sandchat_turns_started_total") for url in gateways]
+    sent = (1, 2)
+    for index, count in enumerate(sent):
+        for _ in range(count):
+            client = await ChatClient.open(stack.gateway_url(index))
+            try:
+                _, record = await client.turn(new_thread(stack.api_url), "count me here")
+            finally:
+                await client.close()
+            assert record.final["type"] == "done"
+    after = [scraped(url, "sandchat_turns_started_total") for url in gateways]
+    assert [a - b for a, b in zip(after, before, strict=True)] == list(sent)
+
+    def summed() -> bool:
+        result = query(prometheus, 'sum(sandchat_turns_started_total{job="gateway"})')["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) == sum(after)
+
+    wait_until(summed, "Prometheus' sum over the gateways is not the sum of their own counters")
+    per_instance = query(prometheus, 'sandchat_turns_started_total{job="gateway"}')["data"]["result"]
+    assert sorted(float(series["value"][1]) for series in per_instance) == sorted(after)
+
+
 def all_up(prometheus: str) -> bool:
     return all(series["value"][1] == "1" for series in query(prometheus, "up")["data"]["result"])
 

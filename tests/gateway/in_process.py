@@ -29,6 +29,7 @@ from sandchat_gateway.fanout import ChannelFanout
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from websockets.protocol import State
 
 Event = dict[str, Any]
 RedisFault = Literal["refused", "reply_lost", "outage"]
@@ -129,11 +130,35 @@ class DatabaseFaults:
             raise OperationalError("injected", None, ConnectionResetError("injected: the database went away"))
 
 
+class FakeProtocol:
+    """The socket's framing: each frame the gateway writes arrives whole in ``frames``."""
+
+    state = State.OPEN
+
+    def __init__(self, frames: asyncio.Queue[bytes]) -> None:
+        self.frames = frames
+
+    def send_text(self, data: bytes, fin: bool = True) -> None:
+        self.frames.put_nowait(data)
+
+    def data_to_send(self) -> list[bytes]:
+        return []
+
+
+class FakeTransport:
+    def write(self, data: bytes) -> None:
+        pass
+
+
 class FakeSocket:
     """Where the gateway writes a client's frames."""
 
+    paused = False
+
     def __init__(self) -> None:
         self.frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self.protocol = FakeProtocol(self.frames)
+        self.transport = FakeTransport()
 
     async def send(self, frame: bytes, *, text: bool = True) -> None:
         self.frames.put_nowait(frame)

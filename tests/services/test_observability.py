@@ -83,6 +83,32 @@ async def test_turn_counters_move_by_exactly_the_turns_of_each_outcome(services:
         assert (gauge, ()) in after, gauge
 
 
+async def test_relay_metrics_count_every_frame_of_a_turn_and_its_bytes(services: Services, database: Database) -> None:
+    before = await asyncio.to_thread(scrape, metrics_url(services))
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.send({"type": "message", "threadId": await new_thread(database), "content": "hello"})
+        frames: list[str] = []
+        async with asyncio.timeout(30):
+            while True:
+                frame = await client.websocket.recv()
+                assert isinstance(frame, str)
+                event = json.loads(frame)
+                if "turnId" in event and event["type"] != "started":
+                    frames.append(frame)
+                if event["type"] in ("done", "error"):
+                    break
+    finally:
+        await client.close()
+    after = await asyncio.to_thread(scrape, metrics_url(services))
+    # Each frame of the turn was published once, reached this gateway once and went to its one follower.
+    assert len(frames) > 3
+    assert moved(before, after, "sandchat_relay_delivery_seconds_count") == len(frames)
+    assert moved(before, after, "sandchat_replay_log_bytes_total") == sum(len(frame.encode()) for frame in frames)
+    for gauge in ("sandchat_turns_followed", "sandchat_turn_subscribers"):
+        assert (gauge, ()) in after, gauge
+
+
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()

@@ -15,6 +15,7 @@ from sandchat.redis_keys import RedisKeys
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, Submitted, TurnBegun, submit
+from sandchat.turns.event_log import unstamped
 
 
 @dataclass
@@ -56,7 +57,7 @@ async def listen(redis_url: str) -> AsyncIterator[Callable[[str], Awaitable[Chan
             if message is None or message["type"] != "message":
                 continue
             recorder = recorders[message["channel"]]
-            recorder.frames.append(events.decode_event(message["data"]))
+            recorder.frames.append(events.decode_event(unstamped(message["data"])[1]))
             recorder.arrived.set()
 
     reader: asyncio.Task[None] | None = None

@@ -64,6 +64,15 @@ AGENT_TOKENS: Final = Counter(
 # --- relay (gateway) ------------------------------------------------------------------------------
 WEBSOCKETS_OPEN: Final = Gauge(f"{PREFIX}_websockets_open", "WebSocket connections open on this gateway.")
 TURN_SUBSCRIBERS: Final = Gauge(f"{PREFIX}_turn_subscribers", "Connections following a turn, summed over turns.")
+# Subscribers per turn = sandchat_turn_subscribers / sandchat_turns_followed (summed over gateways).
+TURNS_FOLLOWED: Final = Gauge(f"{PREFIX}_turns_followed", "Turns at least one connection of this gateway follows.")
+# End to end through the relay: the worker's XADD + PUBLISH, Redis, this gateway's fan-out.
+RELAY_DELIVERY: Final = Histogram(
+    f"{PREFIX}_relay_delivery_seconds",
+    "From a worker publishing a turn's frame to this gateway writing it to its followers (or queueing it "
+    "behind a slow one); across hosts, includes their clock difference.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
 # Seconds a frame waits in a connection's send queue until the socket took it: a slow client or a busy gateway.
 FRAME_DELIVERY: Final = Histogram(
     f"{PREFIX}_frame_delivery_seconds",
@@ -72,6 +81,9 @@ FRAME_DELIVERY: Final = Histogram(
 )
 RELAY_FRAMES: Final = Counter(f"{PREFIX}_relay_frames", "Frames queued for clients by this gateway.")
 PUBSUB_RECONNECTS: Final = Counter(f"{PREFIX}_pubsub_reconnects", "Times the gateway's pub/sub reader reconnected.")
+
+# --- the replay log (whoever publishes a turn's events: the worker, a gateway or reaper ending one) ---
+REPLAY_LOG_BYTES: Final = Counter(f"{PREFIX}_replay_log_bytes", "Bytes of turn events appended to replay logs.")
 
 # --- failures and HTTP (every service) ------------------------------------------------------------
 BACKEND_ERRORS: Final = Counter(

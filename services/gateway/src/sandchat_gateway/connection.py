@@ -3,8 +3,10 @@
 A followed turn delivers frames in ``seq`` order, each at most once: while a catch-up reads the
 replay log, live frames wait in ``pending`` and are then deduplicated by ``seq``. A watched thread
 delivers its own events (a turn started, a message queued or removed, a new title); when one of its
-turns starts, the connection follows that turn from its first event. A client that cannot keep up
-(its queue is full) is closed with 1013 and may resume.
+turns starts, the connection follows that turn from its first event. A frame goes to the client's
+socket at once while the client keeps up; when its socket's buffer is full, frames wait in the
+connection's queue and leave together once it drains. A client that cannot keep up (its queue is
+full) is closed with 1013 and may resume.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -24,12 +26,15 @@ from sandchat.redis_keys import RedisKeys
 from sandchat.turns.store import TurnStore
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from sandchat_gateway.fanout import ChannelFanout
 
 log = logging.getLogger(__name__)
 
 SEND_QUEUE_FRAMES: Final = 4096
+# Frames a client fell behind by that are framed and written together, at most.
+WRITE_BATCH_FRAMES: Final = 256
 # Requests per connection: a burst of RATE_BURST, then RATE_PER_S sustained.
 RATE_BURST: Final = 20
 RATE_PER_S: Final = 5.0
@@ -127,6 +132,7 @@ class ChatConnection:
         self.threads: OrderedDict[str, WatchedThread] = OrderedDict()
         # Frames to send, each with when it was queued (perf_counter) for sandchat_frame_delivery_seconds.
         self._queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self._writing = False  # the writer task is in a send: new frames queue behind it
         self._closing = False
         self._tokens = float(RATE_BURST)
         self._refilled_at = time.monotonic()
@@ -163,6 +169,11 @@ class ChatConnection:
     def enqueue(self, frame: bytes) -> None:
         if self._closing:
             return
+        if not self._writing and self._queue.empty() and self._write_now((frame,)):
+            # The usual case: the client keeps up, so the frame goes to its socket at once.
+            metrics.RELAY_FRAMES.inc()
+            metrics.FRAME_DELIVERY.observe(0.0)
+            return
         try:
             self._queue.put_nowait((frame, time.perf_counter()))
             metrics.RELAY_FRAMES.inc()
@@ -171,13 +182,34 @@ class ChatConnection:
             log.warning("client too slow (%d frames queued); closing with 1013", self._queue.qsize())
             self.spawn(self.websocket.close(TRY_AGAIN_LATER, "too slow: reconnect and resume"))
 
+    def _write_now(self, frames: Sequence[bytes]) -> bool:
+        """Frame and write ``frames`` in one write, unless the socket is not open or its buffer is full."""
+        websocket = self.websocket
+        if websocket.protocol.state is not State.OPEN or websocket.paused:
+            return False
+        for frame in frames:
+            websocket.protocol.send_text(frame)
+        websocket.transport.write(b"".join(websocket.protocol.data_to_send()))
+        return True
+
     async def write_forever(self) -> None:
-        """Drain the send queue into the socket (one task per connection)."""
+        """Drain the send queue into the socket (one task per connection): what waits goes in one write."""
         with contextlib.suppress(ConnectionClosed):
             while True:
-                frame, queued_at = await self._queue.get()
-                await self.websocket.send(frame, text=True)
-                metrics.FRAME_DELIVERY.observe(time.perf_counter() - queued_at)
+                batch = [await self._queue.get()]
+                while not self._queue.empty() and len(batch) < WRITE_BATCH_FRAMES:
+                    batch.append(self._queue.get_nowait())
+                self._writing = True
+                try:
+                    if not self._write_now([frame for frame, _ in batch]):
+                        # Not writable now: websockets' own send waits for the buffer or says it closed.
+                        for frame, _ in batch:
+                            await self.websocket.send(frame, text=True)
+                finally:
+                    self._writing = False
+                sent_at = time.perf_counter()
+                for _, queued_at in batch:
+                    metrics.FRAME_DELIVERY.observe(sent_at - queued_at)
 
     # --- turns and threads -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from typing import Final, Protocol
 
@@ -19,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sandchat import metrics
 from sandchat.redis_keys import RedisKeys
 from sandchat.retry import Backoff
+from sandchat.turns.event_log import unstamped
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,8 @@ class ChannelFanout:
             listeners = self._listeners.get(message["channel"])
             if not listeners:
                 continue
-            frame: bytes = message["data"]
+            sent_at, frame = unstamped(message["data"])
             for listener in list(listeners):
                 listener.deliver(frame)
+            if sent_at is not None:
+                metrics.RELAY_DELIVERY.observe(max(0.0, time.time() - sent_at))

@@ -65,6 +65,7 @@ class Gateway:
         self._principals: weakref.WeakKeyDictionary[ServerConnection, Principal] = weakref.WeakKeyDictionary()
         metrics.WEBSOCKETS_OPEN.set_function(lambda: len(self.connections))
         metrics.TURN_SUBSCRIBERS.set_function(lambda: sum(len(c.turns) for c in self.connections))
+        metrics.TURNS_FOLLOWED.set_function(lambda: len({turn for c in self.connections for turn in c.turns}))
 
     # --- the opening handshake -------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ read, command packing, a pipeline object, a send and a read per call): the profi
 relaying paced turns had 10 of its 13 seconds of turn time in ``Pipeline.execute``. This writes
 the commands, packed by hand, over one connection of its own; what several turns queue close
 together (within :data:`WRITE_INTERVAL_S`) leaves in one ``write``, and the replies, read with hiredis as they
-arrive, resolve each caller's batch in order. Errors are redis-py's: a lost connection fails the
-batches in flight with ``ConnectionError`` (the next batch connects again) and an error reply
-raises ``ResponseError`` once the batch's replies are in.
+arrive, resolve each caller's batch in order. What is published carries the moment it was sent
+(:func:`stamped`), for the gateway's ``sandchat_relay_delivery_seconds``. Errors are redis-py's:
+a lost connection fails the batches in flight with ``ConnectionError`` (the next batch connects
+again) and an error reply raises ``ResponseError`` once the batch's replies are in.
 
 Connections redis-py makes differently (TLS, a Unix socket, a credential provider) keep the
 pipeline.
@@ -17,6 +18,8 @@ pipeline.
 from __future__ import annotations
 
 import asyncio
+import struct
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,24 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 # A lone event leaves at once; at thousands of events a second they leave a few per write, which
 # saves a send() in the worker, a read in Redis and a read in the gateway for each event folded in.
 WRITE_INTERVAL_S: Final = 0.002
+
+
+# What is published carries when (epoch seconds): STAMP_MARK, then a little-endian double, then
+# the frame (the replay log keeps the bare frame). A frame itself is JSON: it never starts with it.
+STAMP_MARK: Final = b"\x00"
+_STAMP: Final = struct.Struct("<d")
+_STAMPED_HEAD: Final = 1 + _STAMP.size
+
+
+def stamped(frame: bytes, at: float) -> bytes:
+    return STAMP_MARK + _STAMP.pack(at) + frame
+
+
+def unstamped(data: bytes) -> tuple[float | None, bytes]:
+    """When a published frame was sent (None when it carries no stamp), and the frame."""
+    if data[:1] != STAMP_MARK:
+        return None, data
+    return _STAMP.unpack_from(data, 1)[0], data[_STAMPED_HEAD:]
 
 
 def _command(*args: bytes) -> bytes:
@@ -119,11 +140,12 @@ class EventLog:
             await self._pipeline(log, channel, events)
             return
         log_key, channel_name = log.encode(), channel.encode()
+        stamp = STAMP_MARK + _STAMP.pack(time.time())
         packed = []
         for seq, frame in events:
             packed.append(
                 _command(b"XADD", log_key, b"MAXLEN", b"~", self._maxlen, b"0-%d" % seq, b"f", frame)
-                + _command(b"PUBLISH", channel_name, frame)
+                + _command(b"PUBLISH", channel_name, stamp + frame)
             )
         await self._send(b"".join(packed), 2 * len(events))
 
@@ -133,10 +155,11 @@ class EventLog:
             link.transport.close()
 
     async def _pipeline(self, log: str, channel: str, events: Sequence[tuple[int, bytes]]) -> None:
+        now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for seq, frame in events:
                 pipe.xadd(log, {"f": frame}, id=f"0-{seq}", maxlen=int(self._maxlen), approximate=True)
-                pipe.publish(channel, frame)
+                pipe.publish(channel, stamped(frame, now))
             await pipe.execute()
 
     async def _send(self, data: bytes, replies: int) -> None:

@@ -17,6 +17,7 @@ from typing import Final, Literal
 
 from redis.asyncio import Redis
 
+from sandchat import metrics
 from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns.event_log import EventLog
 
@@ -319,6 +320,7 @@ class TurnStore:
     async def publish(self, turn_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         """Publish encoded turn events (seq, frame) and append them to the replay log, in one round trip."""
         await self._events.append(self.keys.turn_log(turn_id), self.keys.turn_channel(turn_id), events)
+        metrics.REPLAY_LOG_BYTES.inc(sum(len(frame) for _, frame in events))
 
     async def close(self) -> None:
         """Close the events' own connection (the client's pool is its owner's to close)."""
