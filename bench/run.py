@@ -22,12 +22,22 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench import api, live_path, observability, relay, sandbox_hop, sockets
+from bench import api, live_path, observability, relay, sandbox_hop, sockets, start_burst, start_real_cli
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
-GROUPS = ("first_token", "sandbox", "throughput", "concurrency", "observability", "api_sqlite", "api_postgres")
+GROUPS = (
+    "first_token",
+    "start",
+    "start_real_cli",
+    "sandbox",
+    "throughput",
+    "concurrency",
+    "observability",
+    "api_sqlite",
+    "api_postgres",
+)
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -144,6 +154,23 @@ class Bench:
                 lambda s: live_path.live_and_one_shot(s, self.env("ttft", **first), sizes.turns // 2),
             ),
         )
+
+    def start(self) -> None:
+        """Turn start: a burst of simultaneous first messages on SQLite (bench/start_*.py)."""
+        sizes = self.sizes
+        env = self.env("start", WORKER_MAX_JOBS=str(sizes.chats), SIMULATOR_TOKENS="5", SIMULATOR_DELAY_MS="0")
+        self.scenario("start_burst", env, 2, ("start_burst", lambda s: start_burst.start_burst(s, sizes.chats)))
+
+    def start_real_cli(self) -> None:
+        """Time to first token with the real CLI against the tests' fake Messages API, beside the CLI run directly."""
+        threads = 10 if self.quick else 40
+        with start_real_cli.real_cli_env(self.workdir) as cli:
+            self.scenario(
+                "start_real_cli",
+                self.env("real-cli", **cli),
+                1,
+                ("start_real_cli", lambda s: start_real_cli.real_cli_first_token(s, cli, threads)),
+            )
 
     def sandbox(self) -> None:
         env = {"SIMULATOR_STATE_DIR": str(self.workdir / "simulator")}
