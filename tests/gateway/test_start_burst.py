@@ -1,9 +1,10 @@
 """Many turns started at the same instant, on SQLite and PostgreSQL: every one is accepted and stored.
 
 Two gateways (two engines on one database, as two processes would have) take 200 first messages at
-once, one per thread and connection. Every client hears `started` for its own message, and every
-thread holds its message followed by the reply being streamed, in that order. On SQLite no store
-had to be tried again (the write lock never timed out).
+once, one per thread and connection, and two more to threads just deleted. Every client hears
+`started` for its own message (the two: no such thread), and every thread holds its message followed
+by the reply being streamed, in that order. On SQLite no store had to be tried again (the write lock
+never timed out).
 """
 
 from __future__ import annotations
@@ -57,12 +58,22 @@ async def test_200_simultaneous_starts_are_all_accepted_and_stored_in_order(
     two_gateways: list[InProcessGateway], database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     thread_ids = [await new_thread(database) for _ in range(STARTS)]
-    clients = [two_gateways[index % 2].client() for index in range(STARTS)]
+    deleted = [await new_thread(database) for _ in range(2)]
+    async with database.transaction() as session:
+        for thread_id in deleted:
+            await threads.delete_thread(session, thread_id)
+    clients = [two_gateways[index % 2].client() for index in range(STARTS + len(deleted))]
     contents = [f"message {index}" for index in range(STARTS)]
 
+    # The messages to deleted threads go out amid the others (the stores are written together).
     answers = await asyncio.gather(
-        *(_first_answer(c, t, m) for c, t, m in zip(clients, thread_ids, contents, strict=True))
+        *(_first_answer(c, t, m) for c, t, m in zip(clients, thread_ids, contents, strict=False)),
+        *(_first_answer(c, t, "lost") for c, t in zip(clients[STARTS:], deleted, strict=True)),
     )
+    gone = answers[STARTS:]
+    answers = answers[:STARTS]
+
+    assert [(answer["type"], answer["code"]) for answer in gone] == [("error", "thread_not_found")] * len(deleted)
 
     refused = [answer for answer in answers if answer["type"] != "started"]
     assert refused == [], f"{len(refused)} of {STARTS} refused, e.g. {refused[:3]}"

@@ -81,6 +81,11 @@ class Database:
         self._write_lock: asyncio.Lock | None = None
         self._write_lock_loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def serializes_writes(self) -> bool:
+        """SQLite: this process's write transactions run one at a time."""
+        return self._serialize_writes
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction that may write: committed on success, rolled back on error.
