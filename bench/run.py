@@ -38,6 +38,7 @@ GROUPS = (
     "api_sqlite",
     "api_postgres",
 )
+ROOT = Path(__file__).resolve().parents[1]
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -162,15 +163,30 @@ class Bench:
         self.scenario("start_burst", env, 2, ("start_burst", lambda s: start_burst.start_burst(s, sizes.chats)))
 
     def start_real_cli(self) -> None:
-        """Time to first token with the real CLI against the tests' fake Messages API, beside the CLI run directly."""
+        """Time to first token with the real CLI against the tests' fake Messages API, beside the CLI run directly.
+
+        With BENCH_BEFORE_TREE (another checkout of sandchat), a second stack runs that tree's services
+        and its turns alternate with this tree's: an A/B in one run, under the same load.
+        """
         threads = 10 if self.quick else 40
+        before = os.environ.get("BENCH_BEFORE_TREE")
         with start_real_cli.real_cli_env(self.workdir) as cli:
-            self.scenario(
-                "start_real_cli",
-                self.env("real-cli", **cli),
-                1,
-                ("start_real_cli", lambda s: start_real_cli.real_cli_first_token(s, cli, threads)),
-            )
+            trees = {"before": Path(before), "after": ROOT} if before else {"": ROOT}
+            try:
+                with contextlib.ExitStack() as running:
+                    stacks = {
+                        label: running.enter_context(
+                            running_stack(1, 1, **self.env(f"real-cli{label}", **cli, **_code_tree(tree)))
+                        )
+                        for label, tree in trees.items()
+                    }
+                    self.record(
+                        "start_real_cli",
+                        lambda: start_real_cli.real_cli_first_token(stacks, cli, threads),
+                    )
+            except Exception:
+                self.failed.append("start_real_cli")
+                print(f"bench: stacks for start_real_cli FAILED\n{traceback.format_exc()}", flush=True)
 
     def sandbox(self) -> None:
         env = {"SIMULATOR_STATE_DIR": str(self.workdir / "simulator")}
@@ -249,6 +265,14 @@ class Bench:
             print(
                 f"bench: api_postgresql skipped: no PostgreSQL at {admin} ({exc}); set BENCH_POSTGRES_URL", flush=True
             )
+
+
+def _code_tree(tree: Path) -> dict[str, str]:
+    """The services of another checkout: its packages' sources first on PYTHONPATH (none for this one)."""
+    if tree == ROOT:
+        return {}
+    sources = [tree / "shared/src", *sorted(tree.glob("services/*/src"))]
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [*map(str, sources), os.environ.get("PYTHONPATH")]))}
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sandchat.agent_cli import live_args
 from sandchat.agent_env import agent_environment
@@ -104,37 +105,53 @@ def _first_token_ms(trace: TurnTrace) -> float | None:
     return (trace.first_token_at - trace.sent_at) * 1000
 
 
-async def real_cli_first_token(stack: Stack, env: dict[str, str], threads_count: int) -> ScenarioResult:
-    result = ScenarioResult("start_real_cli", {"threads": threads_count, "cli": PINNED_CLI.name})
-    threads = await new_threads(stack.api_url, threads_count + WARM_UP)
-    samples: dict[str, list[float]] = {
-        name: [] for name in ("one_shot", "one_shot_floor", "live", "live_floor", "to_started")
+async def real_cli_first_token(stacks: dict[str, Stack], env: dict[str, str], threads_count: int) -> ScenarioResult:
+    """Per thread: the floor, then each stack's new-agent and live-agent turns (the stacks' order alternates).
+
+    Several stacks (e.g. ``before``/``after`` an optimisation, one code tree each) measure an A/B in
+    one run: each turn of each stack sits right beside the same floor, under the same load.
+    """
+    result = ScenarioResult("start_real_cli", {"threads": threads_count, "cli": PINNED_CLI.name, "stacks": [*stacks]})
+    threads = {label: await new_threads(stack.api_url, threads_count + WARM_UP) for label, stack in stacks.items()}
+    samples: dict[str, dict[str, list[float]]] = {
+        label: {name: [] for name in ("one_shot", "one_shot_floor", "live", "live_floor", "to_started")}
+        for label in stacks
     }
-    failures = 0
-    websocket = await open_socket(stack.gateway_url())
+    failures = dict.fromkeys(stacks, 0)
+    websockets = {label: await open_socket(stack.gateway_url()) for label, stack in stacks.items()}
     try:
-        for index, thread_id in enumerate(threads):
+        for index in range(threads_count + WARM_UP):
             floor = await CliFloor.start(env)
             try:
                 cold_floor = await floor.turn(since=floor.started)
                 warm_floor = await floor.turn()
             finally:
                 await floor.close()
-            cold_trace = await run_turn(websocket, thread_id, PROMPT, timeout=60)
-            warm = _first_token_ms(await run_turn(websocket, thread_id, PROMPT, timeout=60))
-            cold = _first_token_ms(cold_trace)
-            await asyncio.sleep(0.25)  # one connection may send 5 requests a second after a burst
-            if index < WARM_UP:
-                continue
-            if cold is None or warm is None or cold_trace.started_at is None:
-                failures += 1
-                continue
-            to_started = (cold_trace.started_at - cold_trace.sent_at) * 1000
-            pair = {"one_shot": cold, "one_shot_floor": cold_floor, "live": warm, "live_floor": warm_floor}
-            for name, value in {**pair, "to_started": to_started}.items():
-                samples[name].append(value)
+            labels = list(stacks) if index % 2 == 0 else list(reversed(stacks))
+            for label in labels:
+                thread_id, websocket = threads[label][index], websockets[label]
+                cold_trace = await run_turn(websocket, thread_id, PROMPT, timeout=60)
+                warm = _first_token_ms(await run_turn(websocket, thread_id, PROMPT, timeout=60))
+                cold = _first_token_ms(cold_trace)
+                await asyncio.sleep(0.25)  # one connection may send 5 requests a second after a burst
+                if index < WARM_UP:
+                    continue
+                if cold is None or warm is None or cold_trace.started_at is None:
+                    failures[label] += 1
+                    continue
+                to_started = (cold_trace.started_at - cold_trace.sent_at) * 1000
+                pair = {"one_shot": cold, "one_shot_floor": cold_floor, "live": warm, "live_floor": warm_floor}
+                for name, value in {**pair, "to_started": to_started}.items():
+                    samples[label][name].append(value)
     finally:
-        await websocket.close()
+        await asyncio.gather(*(websocket.close() for websocket in websockets.values()))
+    result.raw = {label: _stats(samples[label], failures[label]) for label in stacks}
+    for label in stacks:
+        result.figures += _figures(label if len(stacks) > 1 else "", result.raw[label])
+    return result
+
+
+def _stats(samples: dict[str, list[float]], failures: int) -> dict[str, Any]:
     stats = {name: summary(values) for name, values in samples.items()}
     over = {
         path: {p: stats[path].get(p, 0.0) - stats[f"{path}_floor"].get(p, 0.0) for p in ("p50", "p90", "p99")}
@@ -146,32 +163,35 @@ async def real_cli_first_token(stack: Stack, env: dict[str, str], threads_count:
         else float("nan")
         for path in ("one_shot", "live")
     }
-    result.raw = {
+    return {
         **{f"{name}_ms": value for name, value in stats.items()},
         "over_floor_ms": over,
         "paired_median_over_floor_ms": paired,
         "failures": failures,
     }
-    one_shot = over["one_shot"]
-    result.figures = [
-        Figure(
-            "first token, new agent p50",
-            stats["one_shot"].get("p50", float("nan")),
-            "ms",
-            stats["one_shot_floor"].get("p50"),
-        ),
-        Figure("over floor, new agent p50", one_shot["p50"], "ms", target="<= 8 ms", met=one_shot["p50"] <= 8),
-        Figure("over floor, new agent p90", one_shot["p90"], "ms"),
-        Figure("over floor, new agent p99", one_shot["p99"], "ms", target="<= 20 ms", met=one_shot["p99"] <= 20),
-        Figure("over floor, new agent, paired median", paired["one_shot"], "ms"),
-        Figure(
-            "first token, live agent p50", stats["live"].get("p50", float("nan")), "ms", stats["live_floor"].get("p50")
-        ),
-        Figure("over floor, live agent p50", over["live"]["p50"], "ms", target="<= 8 ms", met=over["live"]["p50"] <= 8),
-        Figure(
-            "over floor, live agent p99", over["live"]["p99"], "ms", target="<= 20 ms", met=over["live"]["p99"] <= 20
-        ),
-        Figure("message -> started p50", stats["to_started"].get("p50", float("nan")), "ms"),
-        Figure("failed turns", failures, "", target="0", met=failures == 0),
+
+
+def _figures(label: str, raw: dict[str, Any]) -> list[Figure]:
+    name = f"[{label}] " if label else ""
+    over, paired, nan = raw["over_floor_ms"], raw["paired_median_over_floor_ms"], float("nan")
+    figures: list[Figure] = []
+    for path, what in (("one_shot", "new agent"), ("live", "live agent")):
+        p50, p99 = over[path]["p50"], over[path]["p99"]
+        figures += [
+            Figure(
+                f"{name}first token, {what} p50",
+                raw[f"{path}_ms"].get("p50", nan),
+                "ms",
+                raw[f"{path}_floor_ms"].get("p50"),
+            ),
+            Figure(f"{name}over floor, {what} p50", p50, "ms", target="<= 8 ms", met=p50 <= 8),
+            Figure(f"{name}over floor, {what} p90", over[path]["p90"], "ms"),
+            Figure(f"{name}over floor, {what} p99", p99, "ms", target="<= 20 ms", met=p99 <= 20),
+            Figure(f"{name}over floor, {what}, paired median", paired[path], "ms"),
+        ]
+    failures = raw["failures"]
+    return [
+        *figures,
+        Figure(f"{name}message -> started p50", raw["to_started_ms"].get("p50", nan), "ms"),
+        Figure(f"{name}failed turns", failures, "", target="0", met=failures == 0),
     ]
-    return result
