@@ -57,9 +57,11 @@ async def open_socket(url: str) -> ClientConnection:
     return await connect(url, compression=None, max_size=None, max_queue=None, open_timeout=60)
 
 
-async def run_turn(websocket: ClientConnection, thread_id: str, content: str, timeout: float = 120) -> TurnTrace:
-    """Send one message and read until its final event."""
-    trace = TurnTrace()
+async def run_turn(
+    websocket: ClientConnection, thread_id: str, content: str, timeout: float = 120, trace: TurnTrace | None = None
+) -> TurnTrace:
+    """Send one message and read until its final event (into ``trace``: what came before a timeout stays)."""
+    trace = trace or TurnTrace()
     request = msgspec.json.encode({"type": "message", "threadId": thread_id, "content": content})
     trace.sent_at, trace.sent_wall = time.perf_counter(), time.time()
     await websocket.send(request.decode())

@@ -23,13 +23,15 @@ from urllib.parse import urlsplit
 import asyncpg
 from sandchat_dev.stack import free_port
 
-from bench import api, live_path, observability, relay, relay_load, sandbox_hop, sockets
+from bench import api, live_path, observability, relay, relay_load, sandbox_hop, sockets, start_burst, start_real_cli
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
 from tests import backends
 from tests.stack import Stack, running_stack
 
 GROUPS = (
     "first_token",
+    "start",
+    "start_real_cli",
     "sandbox",
     "throughput",
     "concurrency",
@@ -38,6 +40,7 @@ GROUPS = (
     "api_sqlite",
     "api_postgres",
 )
+ROOT = Path(__file__).resolve().parents[1]
 PROFILING = Path(__file__).resolve().parent / "profiling"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -155,6 +158,38 @@ class Bench:
             ),
         )
 
+    def start(self) -> None:
+        """Turn start: a burst of simultaneous first messages on SQLite (bench/start_*.py)."""
+        sizes = self.sizes
+        env = self.env("start", WORKER_MAX_JOBS=str(sizes.chats), SIMULATOR_TOKENS="5", SIMULATOR_DELAY_MS="0")
+        self.scenario("start_burst", env, 2, ("start_burst", lambda s: start_burst.start_burst(s, sizes.chats)))
+
+    def start_real_cli(self) -> None:
+        """Time to first token with the real CLI against the tests' fake Messages API, beside the CLI run directly.
+
+        With BENCH_BEFORE_TREE (another checkout of sandchat), a second stack runs that tree's services
+        and its turns alternate with this tree's: an A/B in one run, under the same load.
+        """
+        threads = 10 if self.quick else 40
+        before = os.environ.get("BENCH_BEFORE_TREE")
+        with start_real_cli.real_cli_env(self.workdir) as cli:
+            trees = {"before": Path(before), "after": ROOT} if before else {"": ROOT}
+            try:
+                with contextlib.ExitStack() as running:
+                    stacks = {
+                        label: running.enter_context(
+                            running_stack(1, 1, **self.env(f"real-cli{label}", **cli, **_code_tree(tree)))
+                        )
+                        for label, tree in trees.items()
+                    }
+                    self.record(
+                        "start_real_cli",
+                        lambda: start_real_cli.real_cli_first_token(stacks, cli, threads),
+                    )
+            except Exception:
+                self.failed.append("start_real_cli")
+                print(f"bench: stacks for start_real_cli FAILED\n{traceback.format_exc()}", flush=True)
+
     def sandbox(self) -> None:
         env = {"SIMULATOR_STATE_DIR": str(self.workdir / "simulator")}
         self.record("sandbox_hop", lambda: sandbox_hop.sandbox_hop(self.workdir, env, self.sizes.turns))
@@ -236,6 +271,14 @@ class Bench:
             print(
                 f"bench: api_postgresql skipped: no PostgreSQL at {admin} ({exc}); set BENCH_POSTGRES_URL", flush=True
             )
+
+
+def _code_tree(tree: Path) -> dict[str, str]:
+    """The services of another checkout: its packages' sources first on PYTHONPATH (none for this one)."""
+    if tree == ROOT:
+        return {}
+    sources = [tree / "shared/src", *sorted(tree.glob("services/*/src"))]
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [*map(str, sources), os.environ.get("PYTHONPATH")]))}
 
 
 def main() -> None:

@@ -230,7 +230,7 @@ async def running_gateway(
     gateway = InProcessGateway(redis, database, keys)
     await gateway.fanout.start()
     reaper_turns = Turns.connect(reaper_redis, keys, database) if reaper_redis else gateway.turns
-    policy = ReaperPolicy(lost_job_grace_s=lost_job_grace_s)
+    policy = ReaperPolicy(lost_job_grace_s=lost_job_grace_s, start_grace_s=lost_job_grace_s)
     reaper = asyncio.create_task(run_reaper(reaper_turns, policy, interval_s=reap_every_s))
     try:
         yield gateway

@@ -9,7 +9,7 @@ from arq.constants import job_key_prefix
 from sandchat import events
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
-from sandchat.turns.beginning import MessageQueued, TurnBegun
+from sandchat.turns.beginning import MessageQueued, TurnBegun, submit
 from sandchat.turns.outcomes import no_worker_message
 from sandchat.turns.reaper import LOST_MESSAGE, WAITING_NOTICE_S, ReaperPolicy, reap
 
@@ -159,6 +159,26 @@ async def test_a_turn_whose_job_vanished_before_any_claim_ends_and_frees_the_thr
     reply = (await messages(database, thread_id))[-1]
     assert (reply.status, reply.error) == ("error", LOST_MESSAGE)
     assert await turns.store.running_turn(thread_id) is None
+
+
+async def test_a_turn_whose_start_is_slow_is_not_taken_for_lost(turns: Turns, database: Database) -> None:
+    """A gateway slowed down (a burst of starts) between storing a turn and queueing it: no reaper ends it."""
+    thread_id = await new_thread(database)
+    reaped: list[int] = []
+
+    async def slow_start(accepted: TurnBegun | MessageQueued) -> None:
+        assert isinstance(accepted, TurnBegun)
+        await _age(turns, accepted.info.turn_id, 10)
+        reaped.append(await reap(turns, POLICY))
+
+    begun = await submit(turns, thread_id, "hello", slow_start)
+
+    assert isinstance(begun, TurnBegun)
+    assert reaped == [0]
+    assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+    assert await turns.store.running_turn(thread_id) == begun.info.turn_id
+    assert (await messages(database, thread_id))[-1].status == "streaming"
+    assert await reap(turns, POLICY) == 0
 
 
 async def test_a_queued_message_left_without_a_coming_turn_is_started(turns: Turns, database: Database) -> None:

@@ -94,6 +94,7 @@ async def test_at_the_cap_the_longest_idle_agent_ends_first(make_pool: MakePool,
     await use(pool, holdings, "t2")
     await use(pool, holdings, "t1")  # t2 is now the longest idle
     await use(pool, holdings, "t3")
+    await holdings.until_ended("t2")
     assert holdings.ended == ["t2"]
     assert (pool.get("t1") is not None, pool.get("t2") is None, pool.get("t3") is not None) == (True, True, True)
 

@@ -142,6 +142,17 @@ async def add_message(
     return message
 
 
+@dataclass(frozen=True, slots=True)
+class ExchangeStart:
+    """One turn's start to store: the user's message and the ids its turn chose beforehand."""
+
+    thread_id: str
+    content: str
+    turn_id: str
+    user_message_id: str | None = None
+    reply_id: str | None = None
+
+
 async def begin_exchange(
     session: AsyncSession,
     thread_id: str,
@@ -154,26 +165,44 @@ async def begin_exchange(
     """Store a user message and the assistant's empty `streaming` reply; ``None`` when no such thread.
 
     On the thread's first message the title becomes its first words, unless the user chose one.
-    The few statements a turn's start costs are on the path to its first token, so this is one
-    read and one flush rather than a call per row. The messages' ids may be chosen beforehand
-    (the turn is registered in Redis before it is stored).
+    The messages' ids may be chosen beforehand (the turn is registered in Redis before it is stored).
+    """
+    start = ExchangeStart(thread_id, content, turn_id, user_message_id, reply_id)
+    return (await begin_exchanges(session, [start]))[0]
+
+
+async def begin_exchanges(session: AsyncSession, starts: list[ExchangeStart]) -> list[Exchange | None]:
+    """:func:`begin_exchange` for several turns of different threads at once, in as many statements as one.
+
+    The few statements a turn's start costs are on the path to its first token, so this is one read
+    and one flush for all of them rather than a call per row.
     """
     has_messages = exists().where(Message.thread_id == Thread.id)
-    row = (await session.execute(select(Thread, has_messages).where(Thread.id == thread_id))).first()
-    if row is None:
-        return None
-    thread, started_before = row
-    user = Message(
-        id=user_message_id or new_id(), thread_id=thread_id, role="user", content=content, created_at=utcnow()
-    )
-    reply = _reply(thread_id, turn_id, reply_id)
-    session.add_all([user, reply])
-    title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(content)
-    if title:
-        thread.title = title
-    thread.updated_at = utcnow()
+    ids = [start.thread_id for start in starts]
+    rows = (await session.execute(select(Thread, has_messages).where(Thread.id.in_(ids)))).all()
+    found = {thread.id: (thread, started_before) for thread, started_before in rows}
+    exchanges: list[Exchange | None] = []
+    for start in starts:
+        if start.thread_id not in found:
+            exchanges.append(None)
+            continue
+        thread, started_before = found[start.thread_id]
+        user = Message(
+            id=start.user_message_id or new_id(),
+            thread_id=start.thread_id,
+            role="user",
+            content=start.content,
+            created_at=utcnow(),
+        )
+        reply = _reply(start.thread_id, start.turn_id, start.reply_id)
+        session.add_all([user, reply])
+        title = None if started_before or thread.title != DEFAULT_TITLE else title_from_message(start.content)
+        if title:
+            thread.title = title
+        thread.updated_at = utcnow()
+        exchanges.append(Exchange(user, reply, title))
     await session.flush()
-    return Exchange(user, reply, title)
+    return exchanges
 
 
 # A reply that ended so can be run again (events.Retry).

@@ -5,11 +5,12 @@
 
 A thread's agent is reused turn after turn: a new permission mode is switched in place (or the
 process restarted on the same session), a different session or rules the process does not know
-start a new agent. Idle agents end after ``idle_s``; at ``max_agents`` the longest-idle one ends
-before another starts. An agent in use is never ended for either: when every agent is busy one more
-starts, and the excess ends as soon as turns finish (keep the worker's concurrent jobs at or below
-``max_agents`` to stay under it). ``on_start``/``on_end`` say which threads this worker holds, once
-each per agent — also for an agent whose process crashed while idle.
+start a new agent. Idle agents end after ``idle_s``; at ``max_agents`` the longest-idle one is let go
+before another starts, and ends meanwhile (a CLI takes tens of milliseconds or more to exit, which a
+new thread's first message must not wait for). An agent in use is never ended for either: when
+every agent is busy one more starts, and the excess ends as soon as turns finish (keep the worker's
+concurrent jobs at or below ``max_agents`` to stay under it). ``on_start``/``on_end`` say which
+threads this worker holds, once each per agent — also for an agent whose process crashed while idle.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class AgentPool:
         self._leased: set[str] = set()
         self._changed = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        # Agents let go for the cap and still ending, by thread: the thread's next agent waits for its
+        # last one to be gone (one process per session at a time).
+        self._ending: dict[str, asyncio.Task[None]] = {}
         self._closing = False
 
     def __len__(self) -> int:
@@ -142,7 +146,7 @@ class AgentPool:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await asyncio.gather(*(self._end(agent) for agent in list(self._agents.values())))
+        await asyncio.gather(*(self._end(agent) for agent in list(self._agents.values())), *self._ending.values())
 
     def _fits(
         self, agent: LiveAgent, session_id: str | None, rules: list[PermissionRule], user: AgentUser | None
@@ -164,6 +168,8 @@ class AgentPool:
         fork: Fork | None = None,
     ) -> LiveAgent:
         await self._make_room()
+        if (ending := self._ending.get(thread_id)) is not None:
+            await asyncio.wait({ending})
         agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user, fork=fork)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
@@ -176,7 +182,9 @@ class AgentPool:
             if not idle:
                 log.warning("all %d live agents are busy: starting one more", len(self._agents))
                 return
-            await self._end(idle[0])
+            agent = idle[0]
+            del self._agents[agent.thread_id]
+            self._ending[agent.thread_id] = asyncio.create_task(self._close(agent))
 
     def _idle_agents(self) -> list[LiveAgent]:
         """Agents not in use, longest idle first."""
@@ -187,9 +195,17 @@ class AgentPool:
         if self._agents.get(agent.thread_id) is not agent:
             return
         del self._agents[agent.thread_id]
+        await self._close(agent)
+
+    async def _close(self, agent: LiveAgent) -> None:
+        """End an agent no longer in the pool."""
         agent.on_exit = None
-        await agent.close()
-        await self._notify(self._on_end, agent.thread_id)
+        try:
+            await agent.close()
+            await self._notify(self._on_end, agent.thread_id)
+        finally:
+            if self._ending.get(agent.thread_id) is asyncio.current_task():
+                del self._ending[agent.thread_id]
 
     def _on_exit(self, agent: LiveAgent) -> None:
         self._changed.set()

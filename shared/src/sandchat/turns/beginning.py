@@ -28,6 +28,7 @@ from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import failed
+from sandchat.turns.start_writer import store_start
 from sandchat.turns.store import TurnInfo
 from sandchat.turns.thread_queue import announce, begin_next, dispatch, new_turn, thread_owner
 
@@ -148,18 +149,11 @@ async def _store_exchange(turns: Turns, info: TurnInfo, content: str) -> threads
     SQLite under heavy write load can exhaust its busy timeout; the transaction then wrote
     nothing, so it is simply tried again.
     """
+    start = threads.ExchangeStart(info.thread_id, content, info.turn_id, info.user_message_id, info.message_id)
     attempt = 1
     while True:
         try:
-            async with turns.database.transaction() as session:
-                return await threads.begin_exchange(
-                    session,
-                    info.thread_id,
-                    content,
-                    info.turn_id,
-                    user_message_id=info.user_message_id,
-                    reply_id=info.message_id,
-                )
+            return await store_start(turns.database, start)
         except (IntegrityError, StaleDataError):
             # The thread was deleted between the read and the write (PostgreSQL reports it there).
             return None

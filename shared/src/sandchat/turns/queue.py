@@ -15,6 +15,13 @@ from sandchat.redis_keys import RedisKeys
 log = logging.getLogger(__name__)
 
 RUN_TURN: Final = "run_turn"
+# The turn's info field saying its job was queued (a reaper's lost-job test needs one to have been).
+QUEUED_FIELD: Final = "job_queued"
+# After the job is queued: mark the turn's info (if the turn still exists) and wake the workers.
+_QUEUED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], '1') end
+return redis.call('PUBLISH', KEYS[2], '')
+"""
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -33,9 +40,10 @@ async def enqueue_turn(redis: ArqRedis, keys: RedisKeys, turn_id: str) -> bool:
     if job is None:
         return False
     # Workers poll rarely (idle polling cost CPU and up to one poll delay of latency); wake them.
-    # The job is queued whatever happens to this: a lost wake-up costs one poll delay, not the turn.
+    # The job is queued whatever happens to this: a lost wake-up costs one poll delay, not the turn,
+    # and a lost mark leaves a vanished job to the pickup timeout.
     try:
-        await redis.publish(keys.queue_wake, b"")
+        await redis.register_script(_QUEUED)(keys=[keys.turn_info(turn_id), keys.queue_wake], args=[QUEUED_FIELD])
     except RedisError as exc:
         log.warning("turn %s queued; waking the workers failed (%s), they find it at their next poll", turn_id, exc)
     return True

@@ -7,7 +7,9 @@ Each round (every REAP_INTERVAL_S), for every registered turn:
   never started, so it cannot run twice);
 - not claimed after a few seconds → the client is told it waits for a worker; not claimed within
   TURN_PICKUP_TIMEOUT_S → ended with a clear error (the user's message stays stored);
-- its arq job vanished without a claim (a worker died picking it up) → ended with a clear error;
+- its arq job vanished without a claim (a worker died picking it up) → ended with a clear error. A
+  turn whose job was never queued is given longer (``start_grace_s``): its gateway may still be storing
+  it, slow under a burst of starts, or it died or gave up (Redis failing) mid-start;
 - waiting for a slot of its person (sandchat.turns.fair_share) → left alone: it is not late, and
   its person's free slots go to their waiting turns (slots of turns that are gone are dropped first).
 Then threads with queued messages and a free lock get their next turn (a finisher that died between
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 REAP_INTERVAL_S: Final = 2.0
 # A queued turn whose arq job vanished for this long was lost (its worker died picking it up).
 LOST_JOB_GRACE_S: Final = 5.0
+# A registered turn whose job was never queued is taken for lost after this long.
+START_GRACE_S: Final = 20.0
 # When a client waiting for a worker is told so.
 WAITING_NOTICE_S: Final = 3.0
 LOST_MESSAGE: Final = "This message could not be handed to a worker; send it again."
@@ -44,6 +48,7 @@ LOST_MESSAGE: Final = "This message could not be handed to a worker; send it aga
 class ReaperPolicy:
     pickup_timeout_s: float = 30.0
     lost_job_grace_s: float = LOST_JOB_GRACE_S
+    start_grace_s: float = START_GRACE_S
 
 
 async def reap(turns: Turns, policy: ReaperPolicy) -> int:
@@ -103,7 +108,8 @@ async def _look_at(
     if age_s >= WAITING_NOTICE_S:
         note = events.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
         await turns.store.note_while_queued(turn_id, events.encode(note))
-    if not holder and age_s > policy.lost_job_grace_s and not await queue.job_is_pending(turns.store.redis, turn_id):
+    grace_s = policy.lost_job_grace_s if fields.get(queue.QUEUED_FIELD) else policy.start_grace_s
+    if not holder and age_s > grace_s and not await queue.job_is_pending(turns.store.redis, turn_id):
         return failed(LOST_MESSAGE)
     return None
 
