@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sandchat_dev.stack import free_port
 
+from tests.browser.axe import assert_accessible_in_both_themes
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import AUTH_TOKEN, screenshot
 from tests.stack import Stack, running_stack
@@ -32,6 +33,7 @@ def test_gateway_restart_shows_the_indicator_then_reconnects_and_the_reply_conti
         expect(chat.indicator).to_contain_text("Offline")
         expect(page.get_by_test_id("connection-lost")).to_be_visible()
         screenshot(page, "gateway-down")
+        assert_accessible_in_both_themes(page, "gateway-down")
     finally:
         stack.start_service(gateway)
     samples = chat.watch_reply_until_done()
@@ -50,6 +52,7 @@ def test_agent_failure_keeps_the_partial_reply_with_an_error_marker(page: Page, 
     expect(reply.get_by_test_id("message-error")).to_be_visible()
     expect(chat.input).to_be_enabled()
     screenshot(page, "agent-error")
+    assert_accessible_in_both_themes(page, "agent-error")
 
 
 def test_agent_offline_is_said_inline(page: Page, offline_stack: Stack) -> None:
@@ -62,6 +65,7 @@ def test_agent_offline_is_said_inline(page: Page, offline_stack: Stack) -> None:
     expect(chat.user_messages()).to_have_text(["Is anyone there?"])
     expect(chat.input).to_be_enabled()
     screenshot(page, "agent-offline")
+    assert_accessible_in_both_themes(page, "agent-offline")
 
 
 def test_with_auth_the_page_asks_for_the_token_once_and_then_chats(page: Page, auth_stack: Stack) -> None:
@@ -71,6 +75,7 @@ def test_with_auth_the_page_asks_for_the_token_once_and_then_chats(page: Page, a
     page.get_by_test_id("token-input").fill("not the token")
     page.get_by_test_id("token-input").press("Enter")
     expect(form).to_contain_text("not accepted")
+    assert_accessible_in_both_themes(page, "token form")
     page.get_by_test_id("token-input").fill(AUTH_TOKEN)
     page.get_by_test_id("token-input").press("Enter")
     chat = ChatPage(page, auth_stack)
@@ -109,3 +114,4 @@ def test_a_page_opened_at_an_address_the_gateway_refuses_says_why(page: Page, lo
     expect(page.get_by_test_id("connection-refused")).to_contain_text("ALLOWED_ORIGINS")
     expect(page.get_by_test_id("connection-lost")).to_have_count(0)
     screenshot(page, "origin-refused")
+    assert_accessible_in_both_themes(page, "origin-refused")

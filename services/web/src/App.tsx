@@ -5,6 +5,7 @@ import type { ApprovalAnswer } from "./chat/approvals";
 import { fromStored } from "./chat/chatMessage";
 import { useOlderMessages } from "./chat/olderMessages";
 import type { PermissionMode, Thread } from "./chat/protocol";
+import { useReplyAnnouncement } from "./chat/replyAnnouncement";
 import { useChat } from "./chat/useChat";
 import { Composer } from "./components/Composer";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
@@ -13,7 +14,7 @@ import { MessageList } from "./components/MessageList";
 import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { SearchBox } from "./components/SearchBox";
-import { Sidebar } from "./components/Sidebar";
+import { Sidebar, useWideScreen } from "./components/Sidebar";
 import { TokenForm } from "./components/TokenForm";
 import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
@@ -36,7 +37,7 @@ const NOTICE_HINTS: Record<string, string> = {
 };
 
 function Centered({ children }: { children: ReactNode }) {
-  return <div className="flex h-dvh items-center justify-center bg-neutral-950 p-6 text-neutral-400">{children}</div>;
+  return <main className="flex h-dvh items-center justify-center bg-neutral-950 p-6 text-neutral-400">{children}</main>;
 }
 
 export function App() {
@@ -304,7 +305,26 @@ function ChatPage({ config }: { config: AppConfig }) {
     </div>
   );
 
+  // Narrow screens: the sidebar opens over the conversation from the header's menu button.
+  const wide = useWideScreen();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const drawer = menuOpen && !wide;
+  const closeMenu = useCallback(() => setMenuOpen(false), []);
+  // Closed with Escape or its ✕: the reader is back on the button that opened it (once main is not inert).
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (wasOpen.current && !drawer && !document.activeElement?.closest("main")) {
+      document.querySelector<HTMLElement>("[data-testid=open-sidebar]")?.focus();
+    }
+    wasOpen.current = drawer;
+  }, [drawer]);
+  const select = (id: string) => {
+    setMenuOpen(false);
+    navigate(id);
+  };
+
   const openHit = (hitThread: string, messageId: string | null) => {
+    setMenuOpen(false);
     navigate(hitThread);
     setShownHit(null);
     setFocus(messageId ? { threadId: hitThread, messageId } : null);
@@ -327,16 +347,7 @@ function ChatPage({ config }: { config: AppConfig }) {
   }, [focus, threadId, historyLoaded, reach]);
 
   // Screen readers hear each finished reply once (a polite live region), never token by token.
-  const [announcement, setAnnouncement] = useState("");
-  const wasRunning = useRef(false);
-  const running = chat.state.turn !== null;
-  useEffect(() => {
-    if (wasRunning.current && !running) {
-      const reply = [...chat.state.messages].reverse().find((m) => m.role === "assistant");
-      if (reply) setAnnouncement(`The agent replied: ${reply.content.slice(0, 500)}`);
-    }
-    wasRunning.current = running;
-  }, [running, chat.state.messages]);
+  const announcement = useReplyAnnouncement(chat.state.messages);
 
   const shown = useMemo(() => {
     const live = new Set(chat.state.messages.map((m) => m.id));
@@ -348,20 +359,44 @@ function ChatPage({ config }: { config: AppConfig }) {
       <Sidebar
         threads={list}
         currentId={threadId}
-        onSelect={(id) => navigate(id)}
-        onNew={() => create.mutate()}
+        onSelect={select}
+        onNew={() => {
+          setMenuOpen(false);
+          create.mutate();
+        }}
+        open={drawer}
+        onClose={closeMenu}
         hasMore={threads.hasNextPage}
         loadingMore={threads.isFetchingNextPage}
         onMore={loadMoreThreads}
         searching={searching}
         search={<SearchBox onOpen={openHit} onActive={setSearching} />}
       />
-      <main className="flex min-w-0 flex-1 flex-col">
+      <main className="flex min-w-0 flex-1 flex-col" inert={drawer}>
         <h1 className="sr-only">{current?.title || "sandchat"}</h1>
         <div aria-live="polite" data-testid="reply-announcement" className="sr-only">
           {announcement}
         </div>
       <Header
+        leading={
+          <button
+            type="button"
+            data-testid="open-sidebar"
+            aria-label="Threads, search and theme"
+            aria-controls="sidebar"
+            aria-expanded={drawer}
+            onClick={() => setMenuOpen(true)}
+            className="flex size-8 shrink-0 items-center justify-center rounded-lg text-neutral-300 hover:bg-neutral-800 hover:text-neutral-100 lg:hidden"
+          >
+            <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
+              <path
+                fillRule="evenodd"
+                clipRule="evenodd"
+                d="M2 4.75A.75.75 0 0 1 2.75 4h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 4.75ZM2 10a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 10Zm0 5.25a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75a.75.75 0 0 1-.75-.75Z"
+              />
+            </svg>
+          </button>
+        }
         threads={list}
         hasMore={threads.hasNextPage}
         loadingMore={threads.isFetchingNextPage}

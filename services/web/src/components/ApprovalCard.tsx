@@ -90,7 +90,7 @@ function Questions({ questions, disabled, onAnswer }: { questions: Question[]; d
         type="button"
         disabled={disabled || !complete}
         onClick={() => onAnswer({ decision: "allow", answers: Object.fromEntries(questions.map((q) => [q.question, answerOf(q)])) })}
-        className="rounded-lg bg-sky-600 px-3 py-1.5 text-sm text-white hover:bg-sky-500 disabled:bg-neutral-800 disabled:text-neutral-500"
+        className="rounded-lg bg-sky-700 px-3 py-1.5 text-sm text-white hover:bg-sky-800 disabled:bg-neutral-800 disabled:text-neutral-500"
       >
         Answer
       </button>

@@ -43,7 +43,7 @@ export function Composer({ value, onChange, onSend, onStop, running, canSend: re
   return (
     <div className="@container shrink-0 border-t border-neutral-900 bg-neutral-950 px-3 pt-3 pb-[max(0.75rem,env(safe-area-inset-bottom))]">
       <form
-        className="mx-auto flex w-full max-w-3xl items-end gap-2 rounded-2xl border border-neutral-800 bg-neutral-900 p-2 focus-within:border-neutral-600 @5xl:max-w-[52rem]"
+        className="mx-auto flex w-full max-w-3xl items-end gap-2 rounded-2xl border border-neutral-800 bg-neutral-900 p-2 focus-within:border-sky-400 @5xl:max-w-[52rem]"
         onSubmit={(e) => {
           e.preventDefault();
           if (canSend) onSend();
@@ -82,7 +82,7 @@ export function Composer({ value, onChange, onSend, onStop, running, canSend: re
           aria-label="Send"
           title={!connected ? "Not connected" : running ? "Send: it waits for the reply to end" : "Send (Enter)"}
           disabled={!canSend}
-          className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-sky-600 text-white hover:bg-sky-500 disabled:bg-neutral-800 disabled:text-neutral-500"
+          className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-sky-700 text-white hover:bg-sky-800 disabled:bg-neutral-800 disabled:text-neutral-500"
         >
           <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
             <path

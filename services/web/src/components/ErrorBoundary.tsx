@@ -19,7 +19,7 @@ export class ErrorBoundary extends Component<{ children: ReactNode }, State> {
   render(): ReactNode {
     if (!this.state.error) return this.props.children;
     return (
-      <div data-testid="error-boundary" className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
+      <main data-testid="error-boundary" className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
         <div className="max-w-md rounded-2xl border border-neutral-800 bg-neutral-900 p-6 text-neutral-200">
           <h1 className="text-lg font-semibold">Something went wrong on this page</h1>
           <p className="mt-2 text-sm text-neutral-400">
@@ -32,7 +32,7 @@ export class ErrorBoundary extends Component<{ children: ReactNode }, State> {
             <button
               type="button"
               onClick={() => window.location.reload()}
-              className="rounded-lg bg-sky-600 px-3 py-1.5 text-sm text-white hover:bg-sky-500"
+              className="rounded-lg bg-sky-700 px-3 py-1.5 text-sm text-white hover:bg-sky-800"
             >
               Reload
             </button>
@@ -45,7 +45,7 @@ export class ErrorBoundary extends Component<{ children: ReactNode }, State> {
             </button>
           </div>
         </div>
-      </div>
+      </main>
     );
   }
 }

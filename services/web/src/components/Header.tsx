@@ -14,6 +14,8 @@ interface Props {
   onDelete: () => void;
   onExport: (format: "md" | "json") => void;
   right: ReactNode;
+  /** First in the bar: the narrow screens' button that opens the sidebar. */
+  leading?: ReactNode;
 }
 
 function IconButton(props: {
@@ -89,6 +91,7 @@ export function Header({
   onDelete,
   onExport,
   right,
+  leading,
 }: Props) {
   const [open, setOpen] = useState(false);
   const [editing, setEditing] = useState(false);
@@ -132,8 +135,10 @@ export function Header({
   };
 
   return (
-    <header className="@container relative z-20 flex h-14 shrink-0 items-center gap-2 border-b border-neutral-900 bg-neutral-950/95 px-3">
-      <div ref={menu} className="relative flex min-w-0 flex-1 items-center">
+    // The title keeps room for a few words: on a phone the controls wrap onto a second row.
+    <header className="@container relative z-20 flex min-h-14 shrink-0 flex-wrap items-center gap-x-2 gap-y-1 border-b border-neutral-900 bg-neutral-950/95 px-3 py-1.5">
+      {leading}
+      <div ref={menu} className="relative flex min-w-[min(12rem,55%)] flex-1 items-center">
         {editing ? (
           <input
             data-testid="title-input"
@@ -147,7 +152,7 @@ export function Header({
               if (e.key === "Enter") commitRename();
               if (e.key === "Escape") setEditing(false);
             }}
-            className="w-full max-w-md rounded-lg border border-neutral-700 bg-neutral-900 px-2.5 py-1.5 text-sm text-neutral-100 focus:border-neutral-500 focus:outline-none"
+            className="w-full max-w-md rounded-lg border border-neutral-700 bg-neutral-900 px-2.5 py-1.5 text-sm text-neutral-100 focus:border-sky-400 focus:outline-none"
           />
         ) : (
           <button
@@ -188,7 +193,7 @@ export function Header({
         )}
       </div>
 
-      <div className="flex shrink-0 items-center gap-1.5">
+      <div className="ml-auto flex shrink-0 items-center gap-1.5">
         {right}
         {current && !editing && (
           <IconButton

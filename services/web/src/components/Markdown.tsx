@@ -36,9 +36,15 @@ function CodeBlock({ children }: { children?: ReactNode }) {
   const language = languageOf(children);
   return (
     <div className="code-block" data-testid="code-block">
-      <div className="flex items-center justify-between border-b border-neutral-800 px-3 py-1 text-xs text-neutral-400">
+      {/* Code stays dark in both themes (its highlighting is github-dark): fixed colours, not the theme's. */}
+      <div className="flex items-center justify-between border-b border-[#262626] px-3 py-1 text-xs text-[#a3a3a3]">
         <span className="font-mono">{language ?? "text"}</span>
-        <button type="button" onClick={copy} className="rounded px-1.5 py-0.5 hover:bg-neutral-800 hover:text-neutral-200">
+        <button
+          type="button"
+          onClick={copy}
+          aria-label={copied ? "Copied" : `Copy the ${language ?? "text"} code`}
+          className="rounded px-1.5 py-0.5 hover:bg-[#ffffff1a] hover:text-[#e5e5e5]"
+        >
           {copied ? "Copied" : "Copy"}
         </button>
       </div>

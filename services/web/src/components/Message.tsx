@@ -84,10 +84,11 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
       className="group/msg"
     >
       {empty && !streaming ? null : streaming && empty ? (
-        <div className="flex items-center gap-1.5 py-2" aria-label="Thinking">
-          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.3s]" />
-          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.15s]" />
-          <span className="size-1.5 animate-bounce rounded-full bg-neutral-500" />
+        <div className="flex items-center gap-1.5 py-2" data-testid="thinking">
+          <span className="sr-only">Thinking…</span>
+          <span aria-hidden="true" className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.3s]" />
+          <span aria-hidden="true" className="size-1.5 animate-bounce rounded-full bg-neutral-500 [animation-delay:-0.15s]" />
+          <span aria-hidden="true" className="size-1.5 animate-bounce rounded-full bg-neutral-500" />
         </div>
       ) : (
         <div data-testid="message-body" className="text-[15px] text-neutral-200">
@@ -95,10 +96,11 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
         </div>
       )}
       {streaming && !empty && (
-        <div className="mt-2 flex items-center gap-1" aria-label="Still writing" data-testid="streaming-indicator">
-          <span className="size-1 animate-pulse rounded-full bg-sky-400" />
-          <span className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.2s]" />
-          <span className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.4s]" />
+        <div className="mt-2 flex items-center gap-1" data-testid="streaming-indicator">
+          <span className="sr-only">Still writing…</span>
+          <span aria-hidden="true" className="size-1 animate-pulse rounded-full bg-sky-400" />
+          <span aria-hidden="true" className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.2s]" />
+          <span aria-hidden="true" className="size-1 animate-pulse rounded-full bg-sky-400 [animation-delay:0.4s]" />
         </div>
       )}
       {message.statusLine && streaming && (

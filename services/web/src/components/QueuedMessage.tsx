@@ -16,6 +16,8 @@ export function QueuedMessage({ message, position, onRemove }: Props) {
       data-role="user"
       data-status="queued"
       data-message-id={message.id}
+      role="article"
+      aria-label="You said (queued)"
       className="flex flex-col items-end gap-1"
     >
       <div

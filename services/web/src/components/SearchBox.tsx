@@ -71,7 +71,7 @@ export function SearchBox({ onOpen, onActive }: Props) {
           onKeyDown={(e) => {
             if (e.key === "Escape") setText("");
           }}
-          className="w-full rounded-lg border border-neutral-800 bg-neutral-900 px-3 py-1.5 text-sm text-neutral-100 placeholder:text-neutral-400 focus:border-neutral-500 focus:outline-none"
+          className="w-full rounded-lg border border-neutral-800 bg-neutral-900 px-3 py-1.5 text-sm text-neutral-100 placeholder:text-neutral-400 focus:border-sky-400 focus:outline-none"
         />
       </div>
       {active && (
@@ -93,7 +93,7 @@ export function SearchBox({ onOpen, onActive }: Props) {
                   data-thread-id={result.threadId}
                   data-hit-message-id={result.messageId ?? ""}
                   onClick={() => onOpen(result.threadId, result.messageId)}
-                  className="flex w-full flex-col gap-0.5 rounded-lg px-3 py-2 text-left hover:bg-neutral-800/60 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-500"
+                  className="flex w-full flex-col gap-0.5 rounded-lg px-3 py-2 text-left hover:bg-neutral-800/60 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-400"
                 >
                   {result.messageId ? (
                     <>

@@ -5,7 +5,7 @@ import { setToken } from "../api";
 export function TokenForm({ onDone, rejected }: { onDone: () => void; rejected: boolean }) {
   const [value, setValue] = useState("");
   return (
-    <div className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
+    <main className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
       <form
         data-testid="token-form"
         onSubmit={(e) => {
@@ -28,15 +28,15 @@ export function TokenForm({ onDone, rejected }: { onDone: () => void; rejected: 
           placeholder="Access token"
           value={value}
           onChange={(e) => setValue(e.target.value)}
-          className="mt-4 w-full rounded-lg border border-neutral-700 bg-neutral-950 px-3 py-2 text-sm text-neutral-100 focus:border-neutral-500 focus:outline-none"
+          className="mt-4 w-full rounded-lg border border-neutral-700 bg-neutral-950 px-3 py-2 text-sm text-neutral-100 focus:border-sky-400 focus:outline-none"
         />
         <button
           type="submit"
-          className="mt-3 w-full rounded-lg bg-sky-600 py-2 text-sm font-medium text-white hover:bg-sky-500"
+          className="mt-3 w-full rounded-lg bg-sky-700 py-2 text-sm font-medium text-white hover:bg-sky-800"
         >
           Continue
         </button>
       </form>
-    </div>
+    </main>
   );
 }
