@@ -30,7 +30,8 @@ from tests.e2e.conftest import stack_settings
 from tests.security.people import PASSWORD, Person, admin, origin, sign_in, signed_in
 from tests.stack import Stack, running_stack
 
-pytestmark = pytest.mark.e2e
+# Starting a stack, signing three people in (argon2 on purpose) and a first turn: slow on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 # A body for the routes that need one to get past validation; the others are sent without.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {("patch", "/threads/{thread_id}"): {"title": "taken over"}}
