@@ -120,10 +120,13 @@ def test_the_token_is_never_echoed() -> None:
     [
         ({}, ("127.0.0.1", "localhost", "[::1]")),
         (
-            {"api_host": "0.0.0.0", "allowed_origins": "https://Chat.Example.com"},
+            {"api_host": "0.0.0.0", "allowed_origins": "https://Chat.Example.com", "auth_mode": "accounts"},
             ("chat.example.com", "localhost", "127.0.0.1", "[::1]"),
         ),
-        ({"api_host": "192.168.1.5", "allowed_origins": "http://[::1]:8000"}, ("[::1]", "192.168.1.5")),
+        (
+            {"api_host": "192.168.1.5", "allowed_origins": "http://[::1]:8000", "auth_mode": "accounts"},
+            ("[::1]", "192.168.1.5"),
+        ),
         ({"allowed_hosts": "chat.example.com, Other.example:8443"}, ("chat.example.com", "other.example:8443")),
     ],
 )

@@ -84,17 +84,6 @@ def configure_logging(service: str, log_format: LogFormat = "text") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def warn_if_exposed(host: str, settings_has_token: bool, what: str) -> None:
-    """Bound beyond loopback without AUTH_TOKEN, anyone who reaches the port can drive the agent."""
-    if host not in ("127.0.0.1", "localhost", "::1") and not settings_has_token:
-        logging.getLogger("sandchat.security").warning(
-            "%s listens on %s without AUTH_TOKEN: anyone who can reach it can make the agent act. "
-            "Set AUTH_TOKEN or bind to 127.0.0.1.",
-            what,
-            host,
-        )
-
-
 class OnePerInterval(logging.Filter):
     """At most one record per message template per interval; the next one says how many were left out.
 

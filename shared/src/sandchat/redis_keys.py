@@ -134,8 +134,21 @@ class RedisKeys:
     # --- auth ------------------------------------------------------------------------------------
 
     def ws_ticket(self, ticket: str) -> str:
-        """A single-use WebSocket ticket handed out by the API."""
+        """A single-use WebSocket ticket handed out by the API: who it was given to (expires in seconds)."""
         return f"{self.namespace}:ws-ticket:{ticket}"
+
+    def sign_in_attempts_account(self, username: str) -> str:
+        """Failed sign-ins to one account in the current window (expires with the window)."""
+        return f"{self.namespace}:sign-in:account:{username}"
+
+    def sign_in_attempts_address(self, address: str) -> str:
+        """Failed sign-ins from one client address in the current window (expires with the window)."""
+        return f"{self.namespace}:sign-in:address:{address}"
+
+    @property
+    def credentials_revoked(self) -> str:
+        """Pub/sub: the id of a revoked API token or ended session; gateways close its WebSockets."""
+        return f"{self.namespace}:auth:revoked"
 
     # --- parsing names back ----------------------------------------------------------------------
 

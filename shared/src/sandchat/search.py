@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sandchat.models import Message, Thread
+from sandchat.models import LOCAL_USER_ID, Message, Thread
 from sandchat.threads import InvalidCursorError
 
 DEFAULT_SEARCH_PAGE: Final = 20
@@ -41,8 +41,10 @@ SQLITE_RANKED_WINDOW: Final = 2_000
 _SQLITE_QUERY = text(
     f"""
     SELECT r.thread_id, r.message_id FROM (
-        SELECT rowid AS search_rowid, bm25(search_index) AS score FROM search_index
-        WHERE search_index MATCH :match ORDER BY rowid DESC LIMIT {SQLITE_RANKED_WINDOW}
+        SELECT search_index.rowid AS search_rowid, bm25(search_index) AS score FROM search_index
+        JOIN search_row own ON own.search_rowid = search_index.rowid JOIN thread t ON t.id = own.thread_id
+        WHERE search_index MATCH :match AND t.owner_id = :owner
+        ORDER BY search_index.rowid DESC LIMIT {SQLITE_RANKED_WINDOW}
     ) hits
     JOIN search_row r ON r.search_rowid = hits.search_rowid
     ORDER BY hits.score, hits.search_rowid DESC
@@ -55,10 +57,10 @@ _POSTGRESQL_QUERY = text(
     SELECT thread_id, message_id FROM (
         SELECT t.id AS thread_id, NULL AS message_id, ts_rank(t.search_vector, q.query, 1) AS score,
                t.updated_at AS at
-        FROM thread t, q WHERE t.search_vector @@ q.query
+        FROM thread t, q WHERE t.search_vector @@ q.query AND t.owner_id = :owner
         UNION ALL
         SELECT m.thread_id, m.id, ts_rank(m.search_vector, q.query, 1), m.created_at
-        FROM message m, q WHERE m.search_vector @@ q.query
+        FROM message m JOIN thread o ON o.id = m.thread_id, q WHERE m.search_vector @@ q.query AND o.owner_id = :owner
     ) hits
     ORDER BY score DESC, at DESC, message_id
     LIMIT :limit OFFSET :offset
@@ -163,9 +165,14 @@ def snippet(content: str, words: list[str], width: int = SNIPPET_CHARS) -> list[
 
 
 async def search(
-    session: AsyncSession, query: str, *, limit: int = DEFAULT_SEARCH_PAGE, cursor: str | None = None
+    session: AsyncSession,
+    query: str,
+    *,
+    limit: int = DEFAULT_SEARCH_PAGE,
+    cursor: str | None = None,
+    owner_id: str = LOCAL_USER_ID,
 ) -> SearchPage:
-    """Threads whose title and messages whose text hold every word of ``query``, best first.
+    """The owner's threads whose title and messages whose text hold every word of ``query``, best first.
 
     :class:`EmptySearchError` when the query has no word; :class:`InvalidCursorError` for a cursor
     this service did not hand out.
@@ -177,7 +184,9 @@ async def search(
         statement, match = _SQLITE_QUERY, _fts5_match(words)
     else:
         statement, match = _POSTGRESQL_QUERY, _tsquery(words)
-    rows = (await session.execute(statement, {"match": match, "limit": limit + 1, "offset": offset})).all()
+    rows = (
+        await session.execute(statement, {"match": match, "owner": owner_id, "limit": limit + 1, "offset": offset})
+    ).all()
     more = len(rows) > limit
     rows = rows[:limit]
     message_ids = [row.message_id for row in rows if row.message_id is not None]

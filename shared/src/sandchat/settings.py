@@ -6,6 +6,7 @@ variable and what it accepts, then exits with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from functools import lru_cache
@@ -22,6 +23,8 @@ from sandchat.agent_cli import PermissionMode
 from sandchat.redis_keys import RedisKeys
 
 AgentRunnerName = Literal["docker-sandbox", "local", "sandbox", "simulator"]
+AuthMode = Literal["none", "token", "accounts", "proxy"]
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -58,6 +61,9 @@ _ACCEPTS: dict[str, str] = {
     "secret_key": "a random secret of at least 32 characters (e.g. from `openssl rand -hex 32`)",
     "user_max_turns": "a whole number of at least 1",
     "local_workspace": "a directory for the local and simulator runners' agents",
+    "auth_mode": "one of none, token, accounts, proxy",
+    "auth_proxy_header": "the name of the header your proxy puts the signed-in user in, such as X-Forwarded-Email",
+    "trusted_proxies": "comma-separated addresses or networks of your reverse proxies, such as 127.0.0.1,10.0.0.0/8",
 }
 
 
@@ -122,6 +128,15 @@ class Settings(BaseSettings):
     # refused); derived from ALLOWED_ORIGINS and API_HOST when unset. `*` answers to any.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     auth_token: SecretStr | None = None
+    # Who may use the stack (docs/security.md): none (one implicit person, loopback only), token
+    # (AUTH_TOKEN; the default when it is set), accounts (built-in users), proxy (a signing-in proxy).
+    auth_mode: AuthMode | None = None
+    # proxy mode: the header holding the signed-in user, honoured only from TRUSTED_PROXIES.
+    auth_proxy_header: str | None = None
+    trusted_proxies: Annotated[tuple[ProxyNetwork, ...], NoDecode] = ()
+    # Compose only: the one address the stack is published on (its `edge`); the services inside
+    # listen on every interface of the compose network.
+    sandchat_bind: str | None = None
     agent_runner: AgentRunnerName = "docker-sandbox"
     sandbox_name: str = "my-sandbox"
     sandbox_workspace: str = "/workspace"
@@ -252,6 +267,45 @@ class Settings(BaseSettings):
             return hosts
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("auth_proxy_header")
+    @classmethod
+    def _check_proxy_header(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,100}", value):
+            raise ValueError("not a header name")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_auth_mode(self) -> Settings:
+        if self.auth_mode is None:
+            self.auth_mode = "token" if self.auth_token is not None else "none"
+        if self.auth_mode == "token" and self.auth_token is None:
+            raise SettingsError("AUTH_MODE=token needs AUTH_TOKEN: set it, or choose AUTH_MODE=accounts or proxy.")
+        if self.auth_mode == "proxy" and (self.auth_proxy_header is None or not self.trusted_proxies):
+            raise SettingsError(
+                "AUTH_MODE=proxy needs AUTH_PROXY_HEADER and TRUSTED_PROXIES (the header is honoured only from those)."
+            )
+        if self.auth_mode == "none" and (exposed := self.exposed_address()) is not None:
+            raise SettingsError(
+                f"AUTH_MODE=none lets anyone who reaches {exposed} drive the agent: bind to 127.0.0.1, "
+                "or set AUTH_MODE=accounts (or AUTH_TOKEN)."
+            )
+        return self
+
+    def exposed_address(self) -> str | None:
+        """An address beyond loopback that the stack listens on (compose: SANDCHAT_BIND), else ``None``."""
+        binds = (self.sandchat_bind,) if self.sandchat_bind else (self.api_host, self.gateway_host)
+        for bind in binds:
+            if host_name(bind) not in LOOPBACK_HOSTS and not bind.startswith("127."):
+                return bind
+        return None
+
     @model_validator(mode="after")
     def _derive_allowed_hosts(self) -> Settings:
         if not self.allowed_hosts:
@@ -268,6 +322,9 @@ class Settings(BaseSettings):
         "otel_exporter_otlp_endpoint",
         "local_workspace",
         "secret_key",
+        "auth_mode",
+        "auth_proxy_header",
+        "sandchat_bind",
         mode="before",
     )
     @classmethod
@@ -328,6 +385,9 @@ def build_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        cause = exc.errors()[0].get("ctx", {}).get("error")
+        if isinstance(cause, SettingsError):  # a rule between settings, already one line
+            raise cause from None
         raise SettingsError(describe_error(exc)) from None
 
 

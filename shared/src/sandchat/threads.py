@@ -90,14 +90,25 @@ async def create_thread(session: AsyncSession, title: str | None = None, *, owne
     return thread
 
 
-async def get_thread(session: AsyncSession, thread_id: str) -> Thread | None:
-    return await session.get(Thread, thread_id)
+async def get_thread(session: AsyncSession, thread_id: str, *, owner_id: str | None = None) -> Thread | None:
+    """The thread; with ``owner_id``, only if it is theirs (another's thread is as one that does not exist)."""
+    thread = await session.get(Thread, thread_id)
+    if thread is None or (owner_id is not None and thread.owner_id != owner_id):
+        return None
+    return thread
 
 
-async def list_threads(session: AsyncSession, limit: int = 50, cursor: str | None = None) -> ThreadPage:
-    """Threads, most recently updated first; ``cursor`` continues after the last thread of a page."""
+async def list_threads(
+    session: AsyncSession, limit: int = 50, cursor: str | None = None, *, owner_id: str = LOCAL_USER_ID
+) -> ThreadPage:
+    """The owner's threads, most recently updated first; ``cursor`` continues after the last one of a page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    query = select(Thread).order_by(Thread.updated_at.desc(), Thread.id.desc()).limit(limit + 1)
+    query = (
+        select(Thread)
+        .where(Thread.owner_id == owner_id)
+        .order_by(Thread.updated_at.desc(), Thread.id.desc())
+        .limit(limit + 1)
+    )
     if cursor is not None:
         stamp, thread_id = decode_cursor(cursor)
         query = query.where(
@@ -222,10 +233,15 @@ async def rename_thread(session: AsyncSession, thread_id: str, title: str) -> Th
 
 
 async def update_thread(
-    session: AsyncSession, thread_id: str, *, title: str | None = None, permission_mode: str | None = None
+    session: AsyncSession,
+    thread_id: str,
+    *,
+    title: str | None = None,
+    permission_mode: str | None = None,
+    owner_id: str | None = None,
 ) -> Thread | None:
-    """Change a thread's title and/or permission mode; ``None`` when no such thread."""
-    thread = await session.get(Thread, thread_id)
+    """Change a thread's title and/or permission mode; ``None`` when no such thread (of ``owner_id``)."""
+    thread = await get_thread(session, thread_id, owner_id=owner_id)
     if thread is None:
         return None
     if title is not None:
@@ -247,9 +263,12 @@ async def allow_always(session: AsyncSession, thread_id: str, rules: list[dict[s
     await session.flush()
 
 
-async def delete_thread(session: AsyncSession, thread_id: str) -> bool:
-    """Delete a thread and (by cascade) its messages; ``False`` when no such thread."""
-    result = await session.execute(delete(Thread).where(Thread.id == thread_id))
+async def delete_thread(session: AsyncSession, thread_id: str, *, owner_id: str | None = None) -> bool:
+    """Delete a thread and (by cascade) its messages; ``False`` when no such thread (of ``owner_id``)."""
+    query = delete(Thread).where(Thread.id == thread_id)
+    if owner_id is not None:
+        query = query.where(Thread.owner_id == owner_id)
+    result = await session.execute(query)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

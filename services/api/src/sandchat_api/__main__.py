@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import uvicorn
-from sandchat.logs import configure_logging, warn_if_exposed
+from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
 from sandchat.tracing import configure_tracing
@@ -21,7 +21,6 @@ def main() -> None:
     hide_process_memory()  # an agent of the same user must not read the secrets in this environment
     configure_logging("api", settings.log_format)
     configure_tracing("api", settings.otel_exporter_otlp_endpoint)
-    warn_if_exposed(settings.api_host, settings.auth_token is not None, "The API")
     log.info("API on http://%s:%d (agent runner: %s)", settings.api_host, settings.api_port, settings.agent_runner)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 

@@ -19,7 +19,8 @@ from sandchat.settings import Settings
 from sandchat.turns.store import TurnStore
 from sqlalchemy.exc import SQLAlchemyError
 
-from sandchat_api.auth import issue_ticket, require_token
+from sandchat_api.accounts import create_token, list_tokens, me, revoke_token, sign_in, sign_out
+from sandchat_api.auth import issue_ticket, principal_of, require_user
 from sandchat_api.errors import EXCEPTION_HANDLERS, JSONRequest
 from sandchat_api.health import health
 from sandchat_api.observability import RequestSpan, count_response, metrics_route
@@ -51,16 +52,18 @@ def create_app(settings: Settings) -> Litestar:
             await redis.aclose()
             await database.close()
 
-    protected = Router(path="/", route_handlers=[ThreadController, search, issue_ticket], guards=[require_token])
+    protected = Router(path="/", route_handlers=[ThreadController, search, issue_ticket], guards=[require_user])
+    people = [sign_in, sign_out, me, list_tokens, create_token, revoke_token]
     return Litestar(
-        route_handlers=[protected, health, metrics_route, client_config, ui, asset_route(settings)],
+        route_handlers=[protected, *people, health, metrics_route, client_config, ui, asset_route(settings)],
         dependencies={
             "database": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "redis": Provide(lambda: redis, use_cache=True, sync_to_thread=False),
             "turn_store": Provide(lambda: turn_store, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "principal": Provide(principal_of, sync_to_thread=False),
         },
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "database": database}),
         logging_config=None,
         cors_config=CORSConfig(
             allow_origins=list(settings.allowed_origins),

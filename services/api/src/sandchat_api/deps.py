@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from redis.asyncio import Redis
 from sandchat.database import Database
+from sandchat.identity import Principal
 from sandchat.settings import Settings
 from sandchat.turns.store import TurnStore
 
@@ -15,3 +16,4 @@ DatabaseDep: TypeAlias = NamedDependency[SkipValidation[Database]]
 RedisDep: TypeAlias = NamedDependency[SkipValidation[Redis]]
 SettingsDep: TypeAlias = NamedDependency[SkipValidation[Settings]]
 TurnStoreDep: TypeAlias = NamedDependency[SkipValidation[TurnStore]]
+PrincipalDep: TypeAlias = NamedDependency[SkipValidation[Principal]]

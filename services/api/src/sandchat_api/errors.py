@@ -78,7 +78,8 @@ def _explain_validation(exc: ValidationException) -> str:
 
 
 def on_validation_error(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, str]]:
-    return _detail({"status_code": 400, "detail": _explain_validation(exc)})
+    # The report may quote the client's input (a field named with a newline): kept on one line.
+    return _detail({"status_code": 400, "detail": " ".join(_explain_validation(exc).split())})
 
 
 def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:

@@ -144,6 +144,8 @@ def server_config(
         h11_max_incomplete_event_size=limits.max_head_bytes,
         log_config=None,
         access_log=False,
+        # The peer address stays the real one: TRUSTED_PROXIES decides whose X-Forwarded-For counts.
+        proxy_headers=False,
         server_header=False,
         lifespan="on",
         **options,

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
+from sandchat.accounts import MAX_PASSWORD_CHARS, TOKEN_NAME_MAX_CHARS
 from sandchat.agent_cli import PermissionMode
 from sandchat.events import ThreadActivity
-from sandchat.models import TITLE_MAX_LENGTH, Message, Thread
+from sandchat.models import TITLE_MAX_LENGTH, USERNAME_MAX_LENGTH, ApiToken, Message, Thread
 from sandchat.search import SearchHit
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
@@ -146,3 +147,42 @@ class SearchResult(msgspec.Struct, rename="camel"):
 class SearchResults(msgspec.Struct, rename="camel"):
     results: list[SearchResult]
     next_cursor: str | None
+
+
+class SignIn(_Body):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=USERNAME_MAX_LENGTH)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+
+
+class Me(msgspec.Struct, rename="camel"):
+    id: str
+    username: str
+    is_admin: bool
+    # none, token, accounts or proxy: what the UI offers (sign out, tokens) depends on it.
+    auth_mode: str
+
+
+class NewTokenRequest(_Body):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_NAME_MAX_CHARS)]
+
+
+class TokenOut(msgspec.Struct, rename="camel"):
+    id: str
+    name: str
+    # The token's last four characters, to tell tokens apart.
+    hint: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(token.id, token.name, token.hint, token.created_at)
+
+
+class TokenList(msgspec.Struct):
+    tokens: list[TokenOut]
+
+
+class CreatedToken(msgspec.Struct):
+    token: TokenOut
+    # The token itself, shown this once: only its hash is stored.
+    secret: str

@@ -10,7 +10,7 @@ from litestar.params import FromQuery, QueryParameter
 from sandchat import search as full_text
 from sandchat.threads import InvalidCursorError
 
-from sandchat_api.deps import DatabaseDep
+from sandchat_api.deps import DatabaseDep, PrincipalDep
 from sandchat_api.schemas import SearchResult, SearchResults
 
 NO_WORDS: Final = "Search for at least one word (letters or digits)."
@@ -20,6 +20,7 @@ BAD_CURSOR: Final = "The cursor is not one this service handed out."
 @get("/search", tags=["search"])
 async def search(
     database: DatabaseDep,
+    principal: PrincipalDep,
     q: Annotated[str, QueryParameter(min_length=1, max_length=full_text.MAX_QUERY_CHARS)],
     limit: Annotated[int, QueryParameter(ge=1, le=full_text.MAX_SEARCH_PAGE)] = full_text.DEFAULT_SEARCH_PAGE,
     cursor: FromQuery[str | None] = None,
@@ -28,7 +29,7 @@ async def search(
     best first, each with a snippet whose matching words are marked; pass `nextCursor` back as `cursor`."""
     try:
         async with database.reading() as session:
-            page = await full_text.search(session, q, limit=limit, cursor=cursor)
+            page = await full_text.search(session, q, limit=limit, cursor=cursor, owner_id=principal.user_id)
     except full_text.EmptySearchError:
         raise ValidationException(NO_WORDS) from None
     except InvalidCursorError:

@@ -12,12 +12,14 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
 from sandchat import events, message_pages, thread_export, threads
+from sandchat.identity import Principal
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat.turns.store import TurnStore
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from sandchat_api.deps import DatabaseDep, SettingsDep, TurnStoreDep
+from sandchat_api.deps import DatabaseDep, PrincipalDep, SettingsDep, TurnStoreDep
 from sandchat_api.schemas import (
     Activity,
     CreateThread,
@@ -63,6 +65,14 @@ def _thread_id(thread_id: str) -> str:
     return thread_id
 
 
+async def _owned(session: AsyncSession, thread_id: str, principal: Principal, missing: str = NO_SUCH_THREAD) -> Thread:
+    """The person's thread; 404 when there is none with this id, or it is another person's."""
+    thread = await threads.get_thread(session, _thread_id(thread_id), owner_id=principal.user_id)
+    if thread is None:
+        raise NotFoundException(missing)
+    return thread
+
+
 class ThreadController(Controller):
     path = "/threads"
     tags = ["threads"]
@@ -70,27 +80,33 @@ class ThreadController(Controller):
     @get("/")
     async def list_threads(
         self,
+        *,
         database: DatabaseDep,
         turn_store: TurnStoreDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         limit: Annotated[int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ThreadList:
         """Threads, most recently updated first; pass `nextCursor` back as `cursor` for the next page."""
         try:
             async with database.reading() as session:
-                page = await threads.list_threads(session, limit, cursor)
+                page = await threads.list_threads(session, limit, cursor, owner_id=principal.user_id)
         except threads.InvalidCursorError:
             raise ValidationException("The cursor is not one this service handed out.") from None
         return ThreadList(await _out(turn_store, settings, page.threads), page.next_cursor)
 
     @post("/")
     async def create_thread(
-        self, database: DatabaseDep, settings: SettingsDep, data: JSONBody[CreateThread | None] = None
+        self,
+        database: DatabaseDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        data: JSONBody[CreateThread | None] = None,
     ) -> ThreadEnvelope:
         """Create an empty thread (title defaults to "New conversation")."""
         async with database.transaction() as session:
-            thread = await threads.create_thread(session, data.title if data else None)
+            thread = await threads.create_thread(session, data.title if data else None, owner_id=principal.user_id)
         return ThreadEnvelope(ThreadOut.of(thread, settings.agent_permission_mode))
 
     @get("/{thread_id:str}/messages")
@@ -98,6 +114,7 @@ class ThreadController(Controller):
         self,
         *,
         database: DatabaseDep,
+        principal: PrincipalDep,
         thread_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=message_pages.MAX_MESSAGE_PAGE)] = (
             message_pages.DEFAULT_MESSAGE_PAGE
@@ -112,8 +129,7 @@ class ThreadController(Controller):
             raise ValidationException(ONE_CURSOR)
         try:
             async with database.reading() as session:
-                if await threads.get_thread(session, _thread_id(thread_id)) is None:
-                    raise NotFoundException(NO_SUCH_THREAD)
+                await _owned(session, thread_id, principal)
                 page = await message_pages.page_messages(
                     session, thread_id, limit=limit, before=before, after=after, around=around
                 )
@@ -123,13 +139,15 @@ class ThreadController(Controller):
 
     @get("/{thread_id:str}/export")
     async def export_thread(
-        self, database: DatabaseDep, thread_id: FromPath[str], export_format: ExportFormatQuery = "md"
+        self,
+        database: DatabaseDep,
+        principal: PrincipalDep,
+        thread_id: FromPath[str],
+        export_format: ExportFormatQuery = "md",
     ) -> Response[str]:
         """The whole thread as a file: `format=md` (Markdown, the default) or `format=json`."""
         async with database.reading() as session:
-            thread = await threads.get_thread(session, _thread_id(thread_id))
-            if thread is None:
-                raise NotFoundException(NO_SUCH_THREAD)
+            thread = await _owned(session, thread_id, principal)
             messages = await threads.list_messages(session, thread_id)
         return Response(
             thread_export.render(thread, messages, export_format),
@@ -139,20 +157,25 @@ class ThreadController(Controller):
 
     @get("/{thread_id:str}")
     async def get_thread(
-        self, database: DatabaseDep, turn_store: TurnStoreDep, settings: SettingsDep, thread_id: FromPath[str]
+        self,
+        database: DatabaseDep,
+        turn_store: TurnStoreDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        thread_id: FromPath[str],
     ) -> ThreadEnvelope:
         async with database.reading() as session:
-            thread = await threads.get_thread(session, _thread_id(thread_id))
-        if thread is None:
-            raise NotFoundException(NO_SUCH_THREAD)
+            thread = await _owned(session, thread_id, principal)
         return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
 
     @patch("/{thread_id:str}")
     async def update_thread(
         self,
+        *,
         database: DatabaseDep,
         turn_store: TurnStoreDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         thread_id: FromPath[str],
         data: JSONBody[UpdateThread],
     ) -> ThreadEnvelope:
@@ -163,7 +186,11 @@ class ThreadController(Controller):
         try:
             async with database.transaction() as session:
                 thread = await threads.update_thread(
-                    session, _thread_id(thread_id), title=title, permission_mode=data.permission_mode
+                    session,
+                    _thread_id(thread_id),
+                    title=title,
+                    permission_mode=data.permission_mode,
+                    owner_id=principal.user_id,
                 )
         except StaleDataError:  # deleted between the read and the write (PostgreSQL)
             thread = None
@@ -173,12 +200,18 @@ class ThreadController(Controller):
 
     @delete("/{thread_id:str}/messages/{message_id:str}")
     async def remove_queued_message(
-        self, database: DatabaseDep, turn_store: TurnStoreDep, thread_id: FromPath[str], message_id: FromPath[str]
+        self,
+        database: DatabaseDep,
+        turn_store: TurnStoreDep,
+        principal: PrincipalDep,
+        thread_id: FromPath[str],
+        message_id: FromPath[str],
     ) -> None:
         """Take back a message that waits for the running turn to end (before it is sent to the agent)."""
         if not threads.is_plausible_id(message_id):
             raise NotFoundException(NO_SUCH_MESSAGE)
         async with database.transaction() as session:
+            await _owned(session, thread_id, principal, NO_SUCH_MESSAGE)
             outcome = await threads.remove_queued(session, _thread_id(thread_id), message_id)
         if outcome == "missing":
             raise NotFoundException(NO_SUCH_MESSAGE)
@@ -190,8 +223,8 @@ class ThreadController(Controller):
             log.warning("thread %s: removal of a queued message not announced (%s)", thread_id, type(exc).__name__)
 
     @delete("/{thread_id:str}")
-    async def delete_thread(self, database: DatabaseDep, thread_id: FromPath[str]) -> None:
+    async def delete_thread(self, database: DatabaseDep, principal: PrincipalDep, thread_id: FromPath[str]) -> None:
         """Delete a thread and all its messages."""
         async with database.transaction() as session:
-            if not await threads.delete_thread(session, _thread_id(thread_id)):
+            if not await threads.delete_thread(session, _thread_id(thread_id), owner_id=principal.user_id):
                 raise NotFoundException(NO_SUCH_THREAD)

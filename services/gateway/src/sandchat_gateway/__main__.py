@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sandchat.logs import configure_logging, warn_if_exposed
+from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
 from sandchat.tracing import configure_tracing
@@ -17,7 +17,6 @@ def main() -> None:
     hide_process_memory()  # an agent of the same user must not read the secrets in this environment
     configure_logging("gateway", settings.log_format)
     configure_tracing("gateway", settings.otel_exporter_otlp_endpoint)
-    warn_if_exposed(settings.gateway_host, settings.auth_token is not None, "The gateway")
     asyncio.run(Gateway(settings).run())
 
 

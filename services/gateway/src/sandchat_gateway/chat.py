@@ -90,6 +90,10 @@ class Chat:
             # Such an id names no thread and must not become a Redis key or reach the database.
             connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
+        if not await self._owns(connection, request.thread_id):
+            # Another person's thread answers exactly as one that does not exist (invariant 9).
+            connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
+            return
         match request:
             case events.SendMessage():
                 await self.send_message(connection, request)
@@ -131,7 +135,7 @@ class Chat:
 
         await connection.watch(thread_id)
         with tracing.tracer().start_as_current_span("chat.message", attributes={"thread_id": thread_id}) as span:
-            submitted = await submit(self.turns, thread_id, content, on_accepted)
+            submitted = await submit(self.turns, thread_id, content, on_accepted, user_id=connection.principal.user_id)
         if isinstance(submitted, MessageRefused):
             await connection.unwatch(thread_id)
             connection.send_error(thread_id, submitted.code, submitted.message)
@@ -184,6 +188,16 @@ class Chat:
     async def _thread_exists(self, thread_id: str) -> bool:
         async with self.turns.database.reading() as session:
             return await threads.get_thread(session, thread_id) is not None
+
+    async def _owns(self, connection: ChatConnection, thread_id: str) -> bool:
+        """Whether the thread exists and is the connection's user's (remembered once found)."""
+        if thread_id in connection.owned:
+            return True
+        async with self.turns.database.reading() as session:
+            found = await threads.get_thread(session, thread_id, owner_id=connection.principal.user_id)
+        if found is not None:
+            connection.remember_owned(thread_id)
+        return found is not None
 
 
 class _ThreadIdOnly(msgspec.Struct, rename="camel"):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sandchat import events, metrics
+from sandchat.identity import LOCAL, Principal
 from sandchat.redis_keys import RedisKeys
 from sandchat.turns.store import TurnStore
 from websockets.asyncio.server import ServerConnection
@@ -37,6 +38,8 @@ TRY_AGAIN_LATER: Final = 1013
 MAX_WATCHED_THREADS: Final = 64
 # Messages whose `queued` answer went to their sender directly (its copy from the thread is skipped).
 MAX_TOLD: Final = 256
+# Threads this connection's user was found to own (threads never change hands while a socket is open).
+MAX_OWNED: Final = 256
 
 
 @dataclass(eq=False, slots=True)
@@ -111,8 +114,13 @@ class WatchedThread:
 
 
 class ChatConnection:
-    def __init__(self, websocket: ServerConnection, fanout: ChannelFanout, store: TurnStore) -> None:
+    def __init__(
+        self, websocket: ServerConnection, fanout: ChannelFanout, store: TurnStore, principal: Principal = LOCAL
+    ) -> None:
         self.websocket = websocket
+        # Whom this socket acts for: it reaches their threads only.
+        self.principal = principal
+        self.owned: OrderedDict[str, None] = OrderedDict()
         self.fanout = fanout
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
@@ -143,6 +151,11 @@ class ChatConnection:
         while len(self._told) > MAX_TOLD:
             self._told.popitem(last=False)
         self.send(queued)
+
+    def remember_owned(self, thread_id: str) -> None:
+        self.owned[thread_id] = None
+        while len(self.owned) > MAX_OWNED:
+            self.owned.popitem(last=False)
 
     def told(self, message_id: str) -> bool:
         return self._told.pop(message_id, 1) is None

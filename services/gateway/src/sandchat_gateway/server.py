@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import http
 import json
 import logging
 import signal
+import weakref
 from collections.abc import Callable
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from redis.exceptions import RedisError
-from sandchat import metrics
+from sandchat import identity, metrics
 from sandchat.database import Database
+from sandchat.identity import Principal
 from sandchat.logs import throttle
 from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
 from sandchat.turns.reaper import ReaperPolicy, run_reaper
+from sqlalchemy.exc import SQLAlchemyError
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -44,6 +46,8 @@ throttle(refusals, REFUSALS_LOG_INTERVAL_S)
 # to this size is still read so that its sender gets a `too_large` error event on a connection that
 # carries on; only beyond it is the connection closed (1009). Bounds the memory one sender can pin.
 MAX_FRAME_BYTES: Final = 16 << 20
+# The token or session a socket was opened with was revoked (or its user disabled).
+REVOKED: Final = "Your sign-in was revoked: sign in again."
 
 
 class Gateway:
@@ -57,6 +61,8 @@ class Gateway:
         self.fanout = ChannelFanout(self.redis, settings.redis_keys)
         self.chat = Chat(self.turns)
         self.connections: set[ChatConnection] = set()
+        # Who each accepted handshake acts for, until its connection starts.
+        self._principals: weakref.WeakKeyDictionary[ServerConnection, Principal] = weakref.WeakKeyDictionary()
         metrics.WEBSOCKETS_OPEN.set_function(lambda: len(self.connections))
         metrics.TURN_SUBSCRIBERS.set_function(lambda: sum(len(c.turns) for c in self.connections))
 
@@ -74,8 +80,10 @@ class Gateway:
         if not self._origin_allowed(origin):
             refusals.warning("refused a WebSocket from origin %.100r (not in ALLOWED_ORIGINS)", origin)
             return None  # accepted, then closed by `handle` with the reason
-        if self.settings.auth_token is not None and not await self._authorised(request):
+        principal = await self._principal(request)
+        if principal is None:
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "A valid ticket or bearer token is required.\n")
+        self._principals[connection] = principal
         return None
 
     def _origin_allowed(self, origin: str | None) -> bool:
@@ -95,18 +103,43 @@ class Gateway:
         response.headers = Headers([("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return response
 
-    async def _authorised(self, request: Request) -> bool:
-        expected = self.settings.auth_token_value() or ""
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
-            return True
+    async def _principal(self, request: Request) -> Principal | None:
+        """Whom the socket acts for: the implicit user (AUTH_MODE=none), a bearer token, or a ticket."""
+        if identity.auth_mode(self.settings) == "none":
+            return identity.LOCAL
+        presented = identity.bearer_value(request.headers.get("Authorization", ""))
+        if presented is not None:
+            try:
+                return await identity.bearer_principal(self.settings, self.database, presented)
+            except (SQLAlchemyError, OSError):
+                return None
         tickets = parse_qs(urlsplit(request.path).query).get("ticket", [])
         if len(tickets) != 1:
-            return False
+            return None
         try:  # single use: GETDEL, so a replayed ticket finds nothing
-            return await self.redis.getdel(self.settings.redis_keys.ws_ticket(tickets[0])) is not None
+            holder = await self.redis.getdel(self.settings.redis_keys.ws_ticket(tickets[0]))
         except RedisError:
-            return False
+            return None
+        if holder is None:
+            return None
+        try:
+            found = json.loads(holder)
+            return Principal(str(found["user"]), str(found["name"]), credential=found.get("credential"))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def deliver(self, frame: bytes) -> None:
+        """A credential was revoked (the `credentials_revoked` channel): close the sockets opened with it."""
+        revoked = frame.decode(errors="replace")
+        for connection in list(self.connections):
+            principal = connection.principal
+            if revoked in (principal.credential, identity.USER_CREDENTIAL + principal.user_id):
+                connection.spawn(connection.websocket.close(POLICY_VIOLATION, REVOKED))
+
+    def resync(self) -> None:
+        # A revocation published while Redis was away is not heard: the credential works for nothing
+        # new all the same (every new socket and request looks it up).
+        return
 
     # --- one connection --------------------------------------------------------------------------
 
@@ -114,7 +147,11 @@ class Gateway:
         if websocket.request is None or not self._origin_allowed(websocket.request.headers.get("Origin")):
             await websocket.close(POLICY_VIOLATION, ORIGIN_REFUSED)
             return
-        connection = ChatConnection(websocket, self.fanout, self.turns.store)
+        principal = self._principals.pop(websocket, None)
+        if principal is None:
+            await websocket.close(POLICY_VIOLATION, REVOKED)
+            return
+        connection = ChatConnection(websocket, self.fanout, self.turns.store, principal)
         self.connections.add(connection)
         writer = asyncio.create_task(connection.write_forever())
         try:
@@ -133,6 +170,7 @@ class Gateway:
         """Serve until SIGTERM/SIGINT, or until ``stop`` is set (a gateway inside another program)."""
         await self.database.log_startup()
         await self.fanout.start()
+        await self.fanout.subscribe(self.settings.redis_keys.credentials_revoked, self)
         settings = self.settings
         reaper = asyncio.create_task(run_reaper(self.turns, ReaperPolicy(settings.turn_pickup_timeout_s)))
         async with serve(
