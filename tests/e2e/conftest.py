@@ -23,11 +23,12 @@ def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
     workspace of its own for the sandbox), so any runner works without a Claude account."""
     database_url = extra.pop("DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}")
     runner = extra.get("AGENT_RUNNER", "simulator")
-    agent: dict[str, str] = {}
+    # The agent works here, never in the checkout (people's directories are made under it too).
+    workspace = tmp / "workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    agent: dict[str, str] = {"LOCAL_WORKSPACE": str(workspace)}
     if runner in ("local", "sandbox"):
-        workspace = tmp / "workspace"
-        workspace.mkdir(parents=True, exist_ok=True)
-        agent = {
+        agent |= {
             "CLAUDE_BIN": simulator_command()[0],
             "AGENT_ENV_PASSTHROUGH": ",".join(SIMULATOR_SETTINGS),
             "SANDBOX_WORKSPACE": str(workspace),
@@ -41,6 +42,9 @@ def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
         "SIMULATOR_TOKENS": "40",
         "SIMULATOR_DELAY_MS": "50",
         "AGENT_INACTIVITY_TIMEOUT_S": "3",
+        # The simulator's "login" serves every person who stored none (tests of people's own logins
+        # say AGENT_SHARED_LOGIN=false).
+        "AGENT_SHARED_LOGIN": "true",
         "LOG_LEVEL": "INFO",
         **agent,
         **extra,

@@ -242,13 +242,13 @@ async def begin_retry(session: AsyncSession, thread_id: str, user_message_id: st
 NOT_A_USER_MESSAGE: Final = "not a user message"
 
 
-async def fork_thread(session: AsyncSession, thread_id: str, message_id: str) -> Thread | str | None:
+async def fork_thread(session: AsyncSession, thread_id: str, message_id: str, *, owner_id: str) -> Thread | str | None:
     """A new thread for editing ``message_id`` (a user message of ``thread_id``): a copy of the messages
     before it, linked to its origin, whose first turn forks the origin's agent session where the turn
-    before that message ended. ``None``: no such thread; :data:`NOT_A_USER_MESSAGE`: no such message.
-    The origin is not changed.
+    before that message ended. ``None``: no such thread of ``owner_id``'s; :data:`NOT_A_USER_MESSAGE`: no
+    such message. The origin is not changed; the fork is its owner's too.
     """
-    origin = await session.get(Thread, thread_id)
+    origin = await get_thread(session, thread_id, owner_id=owner_id)
     if origin is None:
         return None
     edited = await session.get(Message, message_id)
@@ -273,6 +273,7 @@ async def fork_thread(session: AsyncSession, thread_id: str, message_id: str) ->
         (m.meta["agentUuid"] for m in reversed(before) if m.meta and isinstance(m.meta.get("agentUuid"), str)), None
     )
     fork = Thread(
+        owner_id=origin.owner_id,
         title=origin.title,
         permission_mode=origin.permission_mode,
         allowed_tools=origin.allowed_tools,

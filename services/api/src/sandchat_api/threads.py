@@ -113,7 +113,12 @@ class ThreadController(Controller):
 
     @post("/{thread_id:str}/fork")
     async def fork_thread(
-        self, database: DatabaseDep, settings: SettingsDep, thread_id: FromPath[str], data: JSONBody[ForkThread]
+        self,
+        database: DatabaseDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        thread_id: FromPath[str],
+        data: JSONBody[ForkThread],
     ) -> ThreadEnvelope:
         """Edit a past message: a new thread with the messages before it, linked to this one (unchanged).
 
@@ -123,7 +128,9 @@ class ThreadController(Controller):
         if not threads.is_plausible_id(data.message_id):
             raise ValidationException(NOT_EDITABLE)
         async with database.transaction() as session:
-            fork = await threads.fork_thread(session, _thread_id(thread_id), data.message_id)
+            fork = await threads.fork_thread(
+                session, _thread_id(thread_id), data.message_id, owner_id=principal.user_id
+            )
         if fork is None:
             raise NotFoundException(NO_SUCH_THREAD)
         if isinstance(fork, str):

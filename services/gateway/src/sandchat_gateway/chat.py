@@ -140,7 +140,9 @@ class Chat:
             thread_id,
             client_id,
             received_at,
-            lambda on_accepted: submit(self.turns, thread_id, content, on_accepted),
+            lambda on_accepted: submit(
+                self.turns, thread_id, content, on_accepted, user_id=connection.principal.user_id
+            ),
         )
 
     async def retry(self, connection: ChatConnection, request: events.Retry) -> None:
@@ -154,7 +156,9 @@ class Chat:
             request.thread_id,
             client_id,
             time.perf_counter(),
-            lambda on_accepted: submit_retry(self.turns, request.thread_id, on_accepted),
+            lambda on_accepted: submit_retry(
+                self.turns, request.thread_id, on_accepted, user_id=connection.principal.user_id
+            ),
         )
 
     async def _start_turn(

@@ -85,17 +85,17 @@ async def submit(
         return await _start(turns, info, content, on_accepted)
 
 
-async def submit_retry(turns: Turns, thread_id: str, on_accepted: OnAccepted) -> Submitted:
-    """Run the thread's last message again after its reply failed or was stopped (a new reply)."""
+async def submit_retry(turns: Turns, thread_id: str, on_accepted: OnAccepted, *, user_id: str) -> Submitted:
+    """Run ``user_id``'s thread's last message again after its reply failed or was stopped (a new reply)."""
     async with turns.database.reading() as session:
-        if await threads.get_thread(session, thread_id) is None:
+        if await threads.get_thread(session, thread_id, owner_id=user_id) is None:
             return MessageRefused("thread_not_found", NO_SUCH_THREAD)
         target = await threads.retryable_message(session, thread_id)
     if target is None:
         if await turns.store.running_turn(thread_id) is not None:
             return MessageRefused("thread_busy", BUSY_RETRY)
         return MessageRefused("invalid_message", NOTHING_TO_RETRY)
-    info = new_turn(thread_id, target.id)
+    info = new_turn(thread_id, target.id, user_id)
     if not await turns.store.begin(info):
         return MessageRefused("thread_busy", BUSY_RETRY)
     with turn_context(info.turn_id, thread_id):
