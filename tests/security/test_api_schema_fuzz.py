@@ -35,6 +35,7 @@ OPERATIONS = [
     ("DELETE", "/threads/{thread_id}"),
     ("GET", "/threads/{thread_id}/messages"),
     ("GET", "/threads/{thread_id}/export"),
+    ("POST", "/threads/{thread_id}/fork"),
     ("GET", "/search"),
     ("DELETE", "/threads/{thread_id}/messages/{message_id}"),
     ("POST", "/ws-ticket"),

@@ -34,7 +34,10 @@ from tests.stack import Stack, running_stack
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 # A body for the routes that need one to get past validation; the others are sent without.
-BODIES: dict[tuple[str, str], dict[str, Any]] = {("patch", "/threads/{thread_id}"): {"title": "taken over"}}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("patch", "/threads/{thread_id}"): {"title": "taken over"},
+    ("post", "/threads/{thread_id}/fork"): {"messageId": str(uuid.uuid4())},
+}
 
 
 @dataclass

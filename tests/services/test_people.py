@@ -23,6 +23,7 @@ from sandchat.agent_users import AgentLogin
 from sandchat.database import Database
 from sandchat.models import User
 from sandchat.turns.beginning import MessageQueued, TurnBegun, submit
+from sandchat.turns.event_log import unstamped
 from sandchat.turns.fair_share import waiting_message
 from sandchat.turns.outcomes import PERSON_NOT_LOGGED_IN_MESSAGE
 
@@ -108,7 +109,7 @@ class People:
             if message is None or message["type"] != "message":
                 continue
             turn = self.followed[message["channel"].decode()]
-            turn.frames.append(events.decode_event(message["data"]))
+            turn.frames.append(events.decode_event(unstamped(message["data"])[1]))
             turn.arrived.set()
 
     async def close(self) -> None:
