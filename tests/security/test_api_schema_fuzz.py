@@ -35,13 +35,19 @@ OPERATIONS = [
     ("DELETE", "/threads/{thread_id}"),
     ("GET", "/threads/{thread_id}/messages"),
     ("GET", "/threads/{thread_id}/export"),
+    ("POST", "/threads/{thread_id}/fork"),
     ("GET", "/search"),
     ("DELETE", "/threads/{thread_id}/messages/{message_id}"),
     ("POST", "/ws-ticket"),
     ("GET", "/health"),
     ("GET", "/config"),
 ]
-NEGATABLE = [("GET", "/threads"), ("POST", "/threads"), ("PATCH", "/threads/{thread_id}")]
+NEGATABLE = [
+    ("GET", "/threads"),
+    ("POST", "/threads"),
+    ("PATCH", "/threads/{thread_id}"),
+    ("POST", "/threads/{thread_id}/fork"),
+]
 FUZZ = settings(
     max_examples=25,
     deadline=None,
