@@ -228,6 +228,29 @@ async def test_the_footer_names_the_thread_to_continue(capsys: pytest.CaptureFix
     assert f"[done · thread {T}]" in capsys.readouterr().out
 
 
+async def test_retry_runs_the_last_message_again_and_streams_the_new_reply(capsys: pytest.CaptureFixture[str]) -> None:
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Started(T, "turn-2", "u1", "a2"), token(1, "Again", "turn-2"), done(2, "turn-2", "a2"))
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await conversation.chat(url, T, None, headers={}, terminal=Terminal(io.StringIO("")))
+    assert (status, clients[0].received) == (0, [events.Retry(T)])
+    assert capsys.readouterr().out.startswith("Again\n")
+
+
+async def test_retry_with_nothing_to_retry_says_why_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    refusal = "Nothing to retry: the last reply in this thread did not end in an error or a stop."
+
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(events.Error(T, "invalid_message", refusal))
+
+    async with scripted_gateway(script) as (url, _clients):
+        assert await conversation.chat(url, T, None, headers={}, terminal=Terminal(io.StringIO(""))) == 1
+    assert f"error (invalid_message): {refusal}" in capsys.readouterr().err
+
+
 async def test_stop_sends_a_cancel_and_reports_the_end_of_the_reply(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()

@@ -91,6 +91,18 @@ async def test_an_edited_message_is_a_new_thread_whose_agent_remembers_only_what
         assert edited.final["sessionId"] != first.final["sessionId"]
         assert thread(stack.api_url, fork["id"])["claudeSessionId"] == edited.final["sessionId"]
 
+        # A copied message edited again, in the fork: its agent starts from the first turn too.
+        copied = messages(stack.api_url, fork["id"])[0]
+        again = httpx.post(f"{stack.api_url}/threads/{fork['id']}/fork", json={"messageId": copied["id"]})
+        assert again.status_code == 201, again.text
+        assert messages(stack.api_url, again.json()["thread"]["id"]) == []
+        second_fork = httpx.post(
+            f"{stack.api_url}/threads/{fork['id']}/fork",
+            json={"messageId": messages(stack.api_url, fork["id"])[2]["id"]},
+        ).json()["thread"]
+        _, deeper = await client.turn(second_fork["id"], "delta [[history]]")
+        assert "Earlier in this session: alpha." in deeper.text
+
         # The origin is unchanged: its messages, its session and what its agent remembers.
         assert messages(stack.api_url, origin) == before
         _, later = await client.turn(origin, "[[history]]")

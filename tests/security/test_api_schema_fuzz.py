@@ -48,7 +48,12 @@ OPERATIONS = [
     ("GET", "/health"),
     ("GET", "/config"),
 ]
-NEGATABLE = [("GET", "/threads"), ("POST", "/threads"), ("PATCH", "/threads/{thread_id}")]
+NEGATABLE = [
+    ("GET", "/threads"),
+    ("POST", "/threads"),
+    ("PATCH", "/threads/{thread_id}"),
+    ("POST", "/threads/{thread_id}/fork"),
+]
 FUZZ = settings(
     max_examples=25,
     deadline=None,

@@ -3,11 +3,15 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } fro
 import { api, ApiError, authModeOf, downloadExport, getToken, onAuthRequired, type AppConfig, type Me } from "./api";
 import type { ApprovalAnswer } from "./chat/approvals";
 import { fromStored } from "./chat/chatMessage";
+import type { ChatMessage } from "./chat/chatState";
 import { useOlderMessages } from "./chat/olderMessages";
 import type { PermissionMode, Thread } from "./chat/protocol";
 import { useReplyAnnouncement } from "./chat/replyAnnouncement";
 import { useChat } from "./chat/useChat";
+import { AgentStateBanner, useAgentTrouble } from "./components/AgentStateBanner";
 import { Composer } from "./components/Composer";
+import { ForkOrigin } from "./components/ForkOrigin";
+import { MessageActionsContext, type MessageActionsValue } from "./components/MessageActions";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
@@ -252,6 +256,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
     [chatAnswer],
   );
 
+  const agentTrouble = useAgentTrouble();
   const notice = chat.state.notice;
   const connected = chat.connection.status === "open";
   const historyLoading = threadId !== null && !chat.state.historyLoaded;
@@ -315,10 +320,11 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
     ) : null;
 
   const footer =
-    connectionNotice || errorNotice ? (
+    connectionNotice || errorNotice || agentTrouble ? (
       <>
         {errorNotice}
         {connectionNotice}
+        {agentTrouble && <AgentStateBanner agent={agentTrouble} />}
       </>
     ) : undefined;
 
@@ -383,7 +389,10 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
     return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
   }, [older.messages, chat.state.messages]);
 
+  const actions = useMessageActions(chat, shown, threadId, connected, navigate, addThread, setActionError);
+
   return (
+    <MessageActionsContext.Provider value={actions}>
     <div className="flex h-dvh overflow-hidden bg-neutral-950">
       <Sidebar
         threads={list}
@@ -456,6 +465,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
           </>
         }
       />
+      <ForkOrigin thread={current} onOpen={(id) => navigate(id)} />
       <MessageList
         threadId={threadId}
         messages={shown}
@@ -481,5 +491,51 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
       />
       </main>
     </div>
+    </MessageActionsContext.Provider>
+  );
+}
+
+const RETRYABLE = new Set(["error", "cancelled", "interrupted"]);
+
+/** Retry the failed last reply; edit a sent message into a new thread and send the edit there. */
+function useMessageActions(
+  chat: ReturnType<typeof useChat>,
+  shown: ChatMessage[],
+  threadId: string | null,
+  connected: boolean,
+  navigate: (threadId: string | null) => void,
+  addThread: (thread: Thread) => void,
+  setActionError: (error: string | null) => void,
+): MessageActionsValue {
+  const last = shown[shown.length - 1];
+  const retryableId =
+    last && last.role === "assistant" && RETRYABLE.has(last.status) && !chat.running && connected ? last.id : null;
+  const [pendingEdit, setPendingEdit] = useState<{ threadId: string; content: string } | null>(null);
+  const onRetry = useCallback(() => {
+    if (!chat.retry()) setActionError("Not connected: nothing was retried. Try again when the connection is back.");
+  }, [chat.retry, setActionError]);
+  const onEdit = useCallback(
+    (messageId: string, content: string) => {
+      if (!threadId) return;
+      api
+        .forkThread(threadId, messageId)
+        .then(({ thread }) => {
+          addThread(thread);
+          setPendingEdit({ threadId: thread.id, content });
+          navigate(thread.id);
+        })
+        .catch((e: Error) => setActionError(`Could not edit the message: ${e.message}`));
+    },
+    [threadId, addThread, navigate, setActionError],
+  );
+  // The edited text is the new thread's next message, sent once that thread is open and connected.
+  const ready = chat.state.threadId === threadId && chat.state.historyLoaded && connected;
+  const chatSend = chat.send;
+  useEffect(() => {
+    if (pendingEdit && pendingEdit.threadId === threadId && ready && chatSend(pendingEdit.content)) setPendingEdit(null);
+  }, [pendingEdit, threadId, ready, chatSend]);
+  return useMemo(
+    () => ({ retryableId, onRetry, onEdit: connected ? onEdit : null }),
+    [retryableId, onRetry, onEdit, connected],
   );
 }

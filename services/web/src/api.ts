@@ -167,7 +167,37 @@ export const api = {
   createToken: (name: string) =>
     request<{ token: PersonalToken; secret: string }>("/tokens", { method: "POST", body: JSON.stringify({ name }) }),
   revokeToken: (tokenId: string) => request<undefined>(`/tokens/${encodeURIComponent(tokenId)}`, { method: "DELETE" }),
+  /** Edit a past message: a new thread with the messages before it, linked to this one. */
+  forkThread: (threadId: string, messageId: string) =>
+    request<{ thread: Thread }>(`/threads/${encodeURIComponent(threadId)}/fork`, {
+      method: "POST",
+      body: JSON.stringify({ messageId }),
+    }),
+  health: () => healthOf(),
 };
+
+/** The agent's state as /health tells it (the body of a 503 too: the agent part is still there). */
+export interface AgentHealth {
+  status: "healthy" | "unauthenticated" | "unavailable" | "unknown" | string;
+  message: string;
+  checkedAt: string | null;
+}
+
+async function healthOf(): Promise<AgentHealth> {
+  let response: Response;
+  try {
+    response = await fetch("/health");
+  } catch {
+    throw new ApiError(0, "The server cannot be reached.");
+  }
+  try {
+    const body = (await response.json()) as { sandbox?: AgentHealth };
+    if (body.sandbox) return body.sandbox;
+  } catch {
+    // Not JSON: fall through.
+  }
+  throw new ApiError(response.status, `The server answered ${response.status}.`);
+}
 
 /** Save a thread's export (`format` md or json) as a file, with the token when one is needed. */
 export async function downloadExport(threadId: string, format: "md" | "json"): Promise<void> {

@@ -242,6 +242,13 @@ async def begin_retry(session: AsyncSession, thread_id: str, user_message_id: st
 NOT_A_USER_MESSAGE: Final = "not a user message"
 
 
+def _copied_meta(meta: dict[str, Any] | None, session_id: str | None) -> dict[str, Any] | None:
+    """A copied reply's metadata, naming the session its chain entry is in (editing it in the copy forks that one)."""
+    if not meta or "agentUuid" not in meta or "agentSession" in meta or session_id is None:
+        return meta
+    return {**meta, "agentSession": session_id}
+
+
 async def fork_thread(session: AsyncSession, thread_id: str, message_id: str, *, owner_id: str) -> Thread | str | None:
     """A new thread for editing ``message_id`` (a user message of ``thread_id``): a copy of the messages
     before it, linked to its origin, whose first turn forks the origin's agent session where the turn
@@ -268,9 +275,12 @@ async def fork_thread(session: AsyncSession, thread_id: str, message_id: str, *,
             .order_by(Message.created_at, Message.id)
         )
     ).all()
-    # The agent's history up to the last turn that left a chain entry (a failed turn may leave none).
-    entry = next(
-        (m.meta["agentUuid"] for m in reversed(before) if m.meta and isinstance(m.meta.get("agentUuid"), str)), None
+    # The agent's history up to the last turn that left a chain entry (a failed turn may leave none),
+    # in the session that entry belongs to (a message copied into a fork names its own).
+    marked = next((m for m in reversed(before) if m.meta and isinstance(m.meta.get("agentUuid"), str)), None)
+    entry = marked.meta["agentUuid"] if marked is not None and marked.meta else None
+    entry_session = (marked.meta.get("agentSession") if marked is not None and marked.meta else None) or (
+        origin.claude_session_id
     )
     fork = Thread(
         owner_id=origin.owner_id,
@@ -279,7 +289,7 @@ async def fork_thread(session: AsyncSession, thread_id: str, message_id: str, *,
         allowed_tools=origin.allowed_tools,
         forked_from_thread_id=origin.id,
         forked_from_message_id=edited.id,
-        fork_session_id=origin.claude_session_id if entry else None,
+        fork_session_id=entry_session if entry else None,
         fork_at_entry=entry,
     )
     session.add(fork)
@@ -291,7 +301,7 @@ async def fork_thread(session: AsyncSession, thread_id: str, message_id: str, *,
             content=m.content,
             status="error" if m.status == "streaming" else m.status,
             error=m.error,
-            meta=m.meta,
+            meta=_copied_meta(m.meta, origin.claude_session_id),
             created_at=m.created_at,
         )
         for m in before

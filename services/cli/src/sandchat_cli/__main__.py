@@ -32,7 +32,7 @@ def _api_url(arguments: argparse.Namespace) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
-def _chat(client: httpx.Client, thread_id: str | None, content: str, show_json: bool) -> int:
+def _chat(client: httpx.Client, thread_id: str | None, content: str | None, show_json: bool) -> int:
     if thread_id is None:
         thread_id = call(client, "POST", "/threads", json={})["thread"]["id"]
         print(f"thread {thread_id}", file=sys.stderr)
@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     exporting.add_argument("-o", "--output", help="write to this file (default: stdout)")
     stopping = commands.add_parser("stop", help="stop the running reply of a thread")
     stopping.add_argument("--thread", required=True, help="the thread's id")
+    retrying = commands.add_parser(
+        "retry", help="run a thread's last message again after its reply failed or was stopped"
+    )
+    retrying.add_argument("--thread", required=True, help="the thread's id")
+    retrying.add_argument("--json", action="store_true", help="print every protocol event as one JSON line")
     arguments = parser.parse_args(argv)
     try:
         with open_client(_api_url(arguments)) as client:
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(list_threads(client, None if arguments.all else arguments.limit))
             if arguments.command == "stop":
                 sys.exit(_stop(client, arguments.thread))
+            if arguments.command == "retry":
+                sys.exit(_chat(client, arguments.thread, None, arguments.json))
             if arguments.command == "export":
                 sys.exit(export_thread(client, arguments.thread, arguments.format, arguments.output))
             if arguments.command == "search":

@@ -108,8 +108,10 @@ class _Conversation:
 
     # --- the frames ---------------------------------------------------------------------------
 
-    async def run(self, content: str) -> int:
-        await self.websocket.send(events.encode(events.SendMessage(self.thread_id, content)).decode())
+    async def run(self, content: str | None) -> int:
+        """Send ``content`` (None: run the thread's last message again) and follow its turn to the end."""
+        request = events.SendMessage(self.thread_id, content) if content is not None else events.Retry(self.thread_id)
+        await self.websocket.send(events.encode(request).decode())
         async for frame in self.websocket:
             if self.show_json:
                 print(frame if isinstance(frame, str) else frame.decode(), flush=True)
@@ -136,13 +138,14 @@ class _Conversation:
 async def chat(
     gateway: str,
     thread_id: str,
-    content: str,
+    content: str | None,
     *,
     headers: dict[str, str],
     show_json: bool = False,
     terminal: Terminal | None = None,
 ) -> int:
-    """Send ``content`` to the thread and follow its reply to the end; the process exit status."""
+    """Send ``content`` to the thread (None: retry its last message, whose reply failed or was stopped)
+    and follow its reply to the end; the process exit status."""
     async with connect(gateway, additional_headers=headers, max_size=None) as websocket:
         conversation = _Conversation(websocket, thread_id, terminal or Terminal(), show_json)
         answering = asyncio.create_task(conversation.answer_requests())

@@ -37,6 +37,8 @@ export interface Thread {
   permissionMode?: PermissionMode;
   /** `waiting`: an approval request waits for a person ("waiting for you"). */
   activity?: ThreadActivity;
+  /** A thread made by editing a message of another: that thread and message (it may be deleted since). */
+  forkedFrom?: { threadId: string; messageId: string | null } | null;
 }
 
 /** `GET /threads/{id}/messages`. */

@@ -49,6 +49,8 @@ export interface Chat {
   historyPage: MessagePage | undefined;
   setDraft: (text: string) => void;
   send: (text: string) => boolean;
+  /** Run the thread's last message again (its reply failed or was stopped); false when not connected. */
+  retry: () => boolean;
   cancel: () => void;
   answer: (requestId: string, answer: ApprovalAnswer) => boolean;
   removeQueued: (messageId: string) => Promise<void>;
@@ -223,6 +225,13 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     [threadId],
   );
 
+  /** Run the thread's last message again (its reply failed or was stopped); false when not connected. */
+  const retry = useCallback((): boolean => {
+    if (!threadId || !socketRef.current?.isOpen) return false;
+    lastEventAt.current = Date.now();
+    return socketRef.current.send({ type: "retry", threadId });
+  }, [threadId]);
+
   const cancel = useCallback(() => {
     if (threadId) socketRef.current?.send({ type: "cancel", threadId });
   }, [threadId]);
@@ -277,6 +286,7 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     historyPage: threadId ? history.data : undefined,
     setDraft,
     send,
+    retry,
     cancel,
     answer,
     removeQueued,

@@ -3,6 +3,7 @@ import type { ApprovalAnswer } from "../chat/approvals";
 import type { ChatMessage } from "../chat/chatState";
 import { ApprovalCard } from "./ApprovalCard";
 import { Markdown } from "./Markdown";
+import { EditAction, RetryAction } from "./MessageActions";
 import { ToolBlock } from "./ToolBlock";
 
 /** Answer one approval request of a reply. */
@@ -124,6 +125,7 @@ function AssistantMessage({ message, onAnswer }: { message: ChatMessage; onAnswe
           {message.error && <span className="text-neutral-300">{message.error}</span>}
         </div>
       )}
+      <RetryAction message={message} />
       {meta.length > 0 && message.status === "complete" && (
         <div
           data-testid="message-meta"
@@ -162,5 +164,10 @@ function UserMessage({ message }: { message: ChatMessage }) {
 }
 
 export const Message = memo(function Message({ message, onAnswer }: { message: ChatMessage; onAnswer?: AnswerApproval }) {
-  return message.role === "user" ? <UserMessage message={message} /> : <AssistantMessage message={message} onAnswer={onAnswer} />;
+  return message.role === "user" ? (
+    <>
+      <UserMessage message={message} />
+      <EditAction message={message} />
+    </>
+  ) : <AssistantMessage message={message} onAnswer={onAnswer} />;
 });
