@@ -1,4 +1,4 @@
-"""The states worth looking at, saved at 1440x900 and 768x1024 under test-artifacts/screenshots/, each checked by axe."""
+"""The states worth looking at, saved at 1440x900 and 768x1024 under test-artifacts/screenshots/; axe checks each."""
 
 from __future__ import annotations
 
