@@ -170,6 +170,7 @@ def test_on_a_phone_search_and_the_theme_are_in_the_menu(phone: Page, stack: Sta
     sidebar = phone.get_by_test_id("sidebar")
     expect(sidebar).to_be_hidden()
     chat.new_thread()
+    check(phone, "phone-empty-thread")
     chat.ask("[[markdown]] the narrow window has a heron")
     check(phone, "phone-thread")
     phone.get_by_test_id("thread-dropdown-toggle").click()
