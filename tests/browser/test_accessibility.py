@@ -164,6 +164,18 @@ def test_the_thread_list_is_one_tab_stop_walked_with_the_arrow_keys(page: Page, 
     expect(items).to_have_count(items.count())
     assert items.evaluate_all("items => items.filter(i => i.tabIndex === 0).length") == 1
 
+    toggle = page.get_by_test_id("thread-dropdown-toggle")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    dropdown = page.get_by_test_id("thread-dropdown")
+    page.keyboard.press("Tab")
+    expect(dropdown.locator(f'[role=option][data-thread-id="{second}"]')).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(dropdown.locator(f'[role=option][data-thread-id="{third}"]')).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dropdown).to_have_count(0)
+    expect(toggle).to_be_focused()
+
 
 def test_on_a_phone_search_and_the_theme_are_in_the_menu(phone: Page, stack: Stack) -> None:
     chat = ChatPage(phone, stack).open()

@@ -105,7 +105,12 @@ export function Header({
       if (menu.current && !menu.current.contains(e.target as Node)) setOpen(false);
     };
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") setOpen(false);
+      if (e.key !== "Escape") return;
+      // Focus in the closing list would fall to the page: it goes back to the button that opened it.
+      if (menu.current?.contains(document.activeElement)) {
+        menu.current.querySelector<HTMLElement>("[data-testid=thread-dropdown-toggle]")?.focus();
+      }
+      setOpen(false);
     };
     document.addEventListener("mousedown", onDown);
     document.addEventListener("keydown", onKey);
