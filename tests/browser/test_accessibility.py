@@ -59,12 +59,11 @@ def test_every_screen_of_a_conversation_has_no_axe_violations(wide: Page, stack:
     chat.send("[[slow]] Tell me a long story")
     expect(chat.reply()).to_contain_text("You said:")
     check(wide, "streaming")
-    queue(chat, "and then a short one")
-    check(wide, "queued-message")
-    wide.get_by_role("button", name="Remove this queued message").click()
+    chat.wait_reply()
+    chat.send("[[slow]] A story to stop")
+    expect(chat.reply()).to_contain_text("You said:")
     wide.get_by_test_id("stop-button").click()
     chat.wait_reply("cancelled")
-
     chat.ask("[[markdown]] [[tool]] Show me some code")
     chat.reply().get_by_test_id("tool-block").locator("summary").click()
     chat.send("[[fail]] and now something breaks")
@@ -76,11 +75,15 @@ def test_every_screen_of_a_conversation_has_no_axe_violations(wide: Page, stack:
     check(wide, "thread-dropdown")
     wide.keyboard.press("Escape")
 
+    # The agent waits for an answer as long as it takes: the approval and the queue hold still.
     asking_thread(chat)
     chat.send("[[touch]] make the file")
     waiting_card(chat)
     check(wide, "approval-command")
+    queue(chat, "and then a short one")
+    check(wide, "queued-message")
     waiting_card(chat).get_by_role("button", name="Allow once").click()
+    expect(chat.replies()).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
     chat.wait_reply()
     chat.send("[[edit]] make it green")
     waiting_card(chat)
@@ -161,14 +164,31 @@ def test_the_thread_list_is_one_tab_stop_walked_with_the_arrow_keys(page: Page, 
     expect(items).to_have_count(items.count())
     assert items.evaluate_all("items => items.filter(i => i.tabIndex === 0).length") == 1
 
+    toggle = page.get_by_test_id("thread-dropdown-toggle")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    dropdown = page.get_by_test_id("thread-dropdown")
+    page.keyboard.press("Tab")
+    expect(dropdown.locator(f'[role=option][data-thread-id="{second}"]')).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(dropdown.locator(f'[role=option][data-thread-id="{third}"]')).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dropdown).to_have_count(0)
+    expect(toggle).to_be_focused()
+
 
 def test_on_a_phone_search_and_the_theme_are_in_the_menu(phone: Page, stack: Stack) -> None:
     chat = ChatPage(phone, stack).open()
     sidebar = phone.get_by_test_id("sidebar")
     expect(sidebar).to_be_hidden()
     chat.new_thread()
+    check(phone, "phone-empty-thread")
     chat.ask("[[markdown]] the narrow window has a heron")
     check(phone, "phone-thread")
+    phone.get_by_test_id("thread-dropdown-toggle").click()
+    expect(phone.get_by_test_id("thread-dropdown")).to_be_visible()
+    check(phone, "phone-thread-dropdown")
+    phone.keyboard.press("Escape")
 
     phone.get_by_role("button", name="Threads, search and theme").click()
     expect(sidebar).to_be_visible()

@@ -105,7 +105,12 @@ export function Header({
       if (menu.current && !menu.current.contains(e.target as Node)) setOpen(false);
     };
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") setOpen(false);
+      if (e.key !== "Escape") return;
+      // Focus in the closing list would fall to the page: it goes back to the button that opened it.
+      if (menu.current?.contains(document.activeElement)) {
+        menu.current.querySelector<HTMLElement>("[data-testid=thread-dropdown-toggle]")?.focus();
+      }
+      setOpen(false);
     };
     document.addEventListener("mousedown", onDown);
     document.addEventListener("keydown", onKey);
@@ -138,7 +143,8 @@ export function Header({
     // The title keeps room for a few words: on a phone the controls wrap onto a second row.
     <header className="@container relative z-20 flex min-h-14 shrink-0 flex-wrap items-center gap-x-2 gap-y-1 border-b border-neutral-900 bg-neutral-950/95 px-3 py-1.5">
       {leading}
-      <div ref={menu} className="relative flex min-w-[min(12rem,55%)] flex-1 items-center">
+      {/* Not positioned: the dropdown hangs below the whole header, also below a phone's second row. */}
+      <div ref={menu} className="flex min-w-[min(12rem,55%)] flex-1 items-center">
         {editing ? (
           <input
             data-testid="title-input"
@@ -188,7 +194,7 @@ export function Header({
             hasMore={hasMore}
             loadingMore={loadingMore}
             onMore={onMore}
-            className="absolute top-full left-0 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
+            className="absolute top-full left-3 z-30 mt-1.5 max-h-[min(70dvh,32rem)] w-[min(26rem,calc(100vw-1.5rem))] overflow-y-auto rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60"
           />
         )}
       </div>
