@@ -26,6 +26,7 @@ from sandchat import events, threads
 from sandchat.turns import Turns, queue
 from sandchat.turns.ending import end_unattended
 from sandchat.turns.outcomes import INTERRUPTED, WAITING_FOR_WORKER_MESSAGE, Ending, failed, no_worker
+from sandchat.turns.routing import QUEUED_FIELD
 from sandchat.turns.thread_queue import begin_next
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,13 @@ async def _look_at(
     if age_s >= WAITING_NOTICE_S:
         note = events.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
         await turns.store.note_while_queued(turn_id, events.encode(note))
-    if not holder and age_s > policy.lost_job_grace_s and not await queue.job_is_pending(turns.store.redis, turn_id):
+    handed_over = fields.get(QUEUED_FIELD) is not None
+    if (
+        handed_over
+        and not holder
+        and age_s > policy.lost_job_grace_s
+        and not await queue.job_is_pending(turns.store.redis, turn_id)
+    ):
         return failed(LOST_MESSAGE)
     return None
 

@@ -20,6 +20,8 @@ from sandchat.turns.store import ALIVE_TTL_S
 
 # A live agent's hold outlives a few missed heartbeats, not a dead worker for long.
 HOLD_TTL_S: Final = 15
+# In a turn's info: set once the turn was handed to the shared queue.
+QUEUED_FIELD: Final = "queued_job"
 # The worker id is spliced between the two halves of each key template.
 _SPLICE: Final = "\x00"
 
@@ -67,12 +69,18 @@ class TurnRouting:
         if worker:
             return bytes(worker).decode()
         # False: its job exists already (an enqueue whose answer was lost, retried): queued all the same.
-        await queue.enqueue_turn(self.redis, self.keys, turn_id)
+        await self._to_queue(turn_id)
         return None
 
     async def enqueue(self, turn_id: str) -> bool:
         """Put the turn on the shared queue (a turn whose holder died before claiming it)."""
         await self.redis.hdel(self.keys.turn_info(turn_id), "routed_to")  # type: ignore[misc]
+        return await self._to_queue(turn_id)
+
+    async def _to_queue(self, turn_id: str) -> bool:
+        # Marked first: only a turn handed to the queue can have lost its job (sandchat.turns.reaper);
+        # one still being stored, however long that takes, has no job yet.
+        await self.redis.hset(self.keys.turn_info(turn_id), QUEUED_FIELD, "1")  # type: ignore[misc]
         return await queue.enqueue_turn(self.redis, self.keys, turn_id)
 
     # --- the worker's side -----------------------------------------------------------------------
