@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,27 +52,36 @@ def stack_settings(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+# A test that must hold on both databases asks for its stack so: compose runs PostgreSQL, `make dev` SQLite.
+ON_BOTH_DATABASES = pytest.mark.parametrize("stack", ["sqlite", "postgresql"], indirect=True)
+OWN_STACK_ON_BOTH_DATABASES = pytest.mark.parametrize("own_stack", ["sqlite", "postgresql"], indirect=True)
+
+
+@contextlib.contextmanager
+def _database(request: pytest.FixtureRequest, tmp: Path) -> Iterator[str]:
+    """The stack's DATABASE_URL: SQLite in ``tmp``, unless the test is parametrised with ``postgresql``."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        with backends.fresh_postgres_database(request.getfixturevalue("postgres_admin_url")) as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}"
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
-    """Two workers and two gateways sharing one Redis and one SQLite database."""
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """Two workers and two gateways sharing one Redis and one database (SQLite unless parametrised)."""
     tmp = tmp_path_factory.mktemp("stack")
-    with running_stack(workers=2, gateways=2, **stack_settings(tmp, redis_url)) as running:
-        yield running
+    with _database(request, tmp) as database_url:
+        # At most 25 turns per worker: the 50 concurrent chats need both.
+        settings = stack_settings(tmp, redis_url, DATABASE_URL=database_url, WORKER_MAX_JOBS="25")
+        with running_stack(workers=2, gateways=2, **settings) as running:
+            yield running
 
 
 @pytest.fixture
-def own_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+def own_stack(tmp_path: Path, redis_url: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """A stack for one test that kills or restarts its services."""
-    with running_stack(workers=1, gateways=2, **stack_settings(tmp_path, redis_url)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def postgres_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, postgres_admin_url: str
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("pgstack")
-    with backends.fresh_postgres_database(postgres_admin_url) as database_url:
-        settings = stack_settings(tmp, redis_url, DATABASE_URL=database_url)
-        with running_stack(workers=1, gateways=1, **settings) as running:
+    with _database(request, tmp_path) as database_url:
+        settings = stack_settings(tmp_path, redis_url, DATABASE_URL=database_url)
+        with running_stack(workers=1, gateways=2, **settings) as running:
             yield running

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,19 +10,26 @@ import httpx
 import pytest
 
 from tests.e2e.chat_client import ChatClient, messages, new_thread
-from tests.e2e.conftest import stack_settings
+from tests.e2e.conftest import ON_BOTH_DATABASES, OWN_STACK_ON_BOTH_DATABASES, stack_settings
 from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
 
+@ON_BOTH_DATABASES
 async def test_reconnecting_to_another_gateway_gets_the_rest_exactly_once(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
     first = await ChatClient.open(stack.gateway_url(0))
     await first.message(thread_id, "a reply to resume")
     before = await first.until_tokens(6)
     await first.close()  # the tab goes away mid-reply
-    await asyncio.sleep(0.3)  # more tokens are published meanwhile
+    # More tokens are published meanwhile: another follower of the turn sees them go by.
+    observer = await ChatClient.open(stack.gateway_url(0))
+    try:
+        await observer.send({"type": "resume", "threadId": thread_id, "afterSeq": before.seqs[-1]})
+        await observer.until_tokens(3)
+    finally:
+        await observer.close()
 
     second = await ChatClient.open(stack.gateway_url(1))
     try:
@@ -62,20 +68,19 @@ async def test_resume_with_nothing_running_gets_a_clear_answer(stack: Stack) -> 
     assert "No reply is streaming" in answer["message"]
 
 
-async def test_worker_killed_mid_turn_ends_it_as_interrupted_within_ten_seconds(own_stack: Stack) -> None:
+@OWN_STACK_ON_BOTH_DATABASES
+async def test_worker_killed_mid_turn_ends_it_as_interrupted_and_frees_the_thread(own_stack: Stack) -> None:
     thread_id = new_thread(own_stack.api_url)
     client = await ChatClient.open(own_stack.gateway_url(0))
     try:
         await client.message(thread_id, "a reply that will be cut")
         record = await client.until_tokens(5)
         own_stack.service("worker").kill()
-        killed_at = time.monotonic()
-        record = await client.until_final(record, timeout=15)
-        elapsed = time.monotonic() - killed_at
+        # The reapers notice within seconds (how fast is measured by `make bench`, not asserted here).
+        record = await client.until_final(record, timeout=30)
     finally:
         await client.close()
     assert (record.final["type"], record.final["code"]) == ("error", "interrupted")
-    assert elapsed < 10, f"interrupted after {elapsed:.1f}s"
     reply = messages(own_stack.api_url, thread_id)[-1]
     assert reply["status"] == "interrupted"
     assert reply["content"] == record.text, "every token a client saw is stored"

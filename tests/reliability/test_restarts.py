@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,13 +58,15 @@ async def test_redis_restarted_mid_turn_the_turn_ends_cleanly_and_everything_rec
         assert (await client.message(thread_id, prompt))["type"] == "started"
         record = await read_tokens(client, 5)
         redis.stop()
-        await asyncio.sleep(2)
+        # Redis stays away until the worker found it gone: its next publish failed, and so did ending
+        # the turn, which it leaves to the reapers.
+        worker = stack.service("worker")
+        assert worker.lines_with("Redis unavailable; a reaper will end it", timeout=30), worker.log[-20:]
         redis.start()
         record = await client.until_final(record, timeout=30)
     finally:
         await client.close()
-    final = record.final
-    assert final["type"] == "done" or final["code"] in ("agent_error", "interrupted"), final
+    assert (record.final["type"], record.final["code"]) == ("error", "interrupted"), record.final
     wait_until(lambda: _healthy(stack), 15, "the API's /health after the Redis restart")
     assert_turn_kept(stack, thread_id, prompt, record)
     await assert_thread_usable(stack, thread_id)
@@ -114,8 +115,7 @@ async def test_postgres_restarted_the_api_answers_503_then_recovers_by_itself(
         assert "database" in refused["message"]
     finally:
         postgres.start()
-    took = wait_until(lambda: httpx.get(f"{stack.api_url}/threads").status_code == 200, 15, "/threads after restart")
-    assert took < 10
+    wait_until(lambda: httpx.get(f"{stack.api_url}/threads").status_code == 200, 15, "/threads after restart")
     assert _healthy(stack)
     await assert_thread_usable(stack, thread_id)
 
@@ -160,14 +160,12 @@ async def test_worker_sigterm_mid_turn_finishes_the_turn_then_exits(tmp_path: Pa
             assert (await client.message(thread_id, prompt))["type"] == "started"
             record = await read_tokens(client, 5)
             worker.signal(signal.SIGTERM)
-            stopped_at = time.monotonic()
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # arq handles the signal (it logs nothing this test could wait for)
             assert (await other.message(waiting_thread, "queued while the worker drains"))["type"] == "started"
             record = await client.until_final(record, timeout=25)
             assert record.final["type"] == "done", record.final
             assert worker.process is not None
             assert worker.process.wait(25) == 0
-            assert time.monotonic() - stopped_at < 20
             assert_turn_kept(stack, thread_id, prompt, record)
             # The turn queued meanwhile was left in the queue, not taken and dropped: a new worker runs it.
             stack.start_service(worker)

@@ -145,6 +145,26 @@ async def test_a_worker_claiming_late_continues_after_the_waiting_notice(turns: 
     assert claimed.last_seq == 1
 
 
+async def test_a_turn_whose_message_is_still_being_stored_is_not_taken_for_lost(
+    turns: Turns, database: Database
+) -> None:
+    """Under write load storing the message may outlast the lost-job grace: the turn has no job yet."""
+    thread_id = await new_thread(database)
+    reaped_meanwhile: list[int] = []
+
+    async def slow_store(accepted: TurnBegun | MessageQueued) -> None:  # after the store, before dispatch
+        assert isinstance(accepted, TurnBegun)
+        await _age(turns, accepted.info.turn_id, POLICY.lost_job_grace_s + 1)
+        reaped_meanwhile.append(await reap(turns, POLICY))
+
+    begun = await submit(turns, thread_id, "hello", slow_store)
+
+    assert isinstance(begun, TurnBegun)
+    assert reaped_meanwhile == [0]
+    assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
+    assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
+
+
 async def test_a_turn_whose_job_vanished_before_any_claim_ends_and_frees_the_thread(
     turns: Turns, database: Database
 ) -> None:

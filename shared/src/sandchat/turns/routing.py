@@ -60,12 +60,17 @@ class TurnRouting:
         if worker:
             return bytes(worker).decode()
         # False: its job exists already (an enqueue whose answer was lost, retried): queued all the same.
-        await queue.enqueue_turn(self.redis, self.keys, turn_id)
+        await self._to_queue(turn_id)
         return None
 
     async def enqueue(self, turn_id: str) -> bool:
         """Put the turn on the shared queue (a turn whose holder died before claiming it)."""
         await self.redis.hdel(self.keys.turn_info(turn_id), "routed_to")  # type: ignore[misc]
+        return await self._to_queue(turn_id)
+
+    async def _to_queue(self, turn_id: str) -> bool:
+        # Marks the turn's job queued (sandchat.turns.queue.QUEUED_FIELD): only then can a reaper take
+        # a missing job for a lost one.
         return await queue.enqueue_turn(self.redis, self.keys, turn_id)
 
     # --- the worker's side -----------------------------------------------------------------------
