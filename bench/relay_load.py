@@ -172,7 +172,7 @@ async def steady_state(stack: Stack, redis_server: psutil.Process, player: Playe
     try:
         before_agents = meter.sample()
         # Warm-up: every thread's live agent starts with a short turn; the measured turns find it running.
-        await asyncio.gather(*(run_turn(ws, t, "deltas=5", 60) for ws, t in zip(sockets, threads, strict=True)))
+        await asyncio.gather(*(run_turn(ws, t, "deltas=5", 300) for ws, t in zip(sockets, threads, strict=True)))
         await asyncio.sleep(1.0)
         idle_a = meter.sample()
         await asyncio.sleep(3.0)
@@ -254,9 +254,11 @@ async def many_chats(
     start = meter.sample()
     sampler = asyncio.create_task(meter.every(2.0))
 
+    seconds_per_turn = player.deltas * float(json.loads(Path(f"{player.path}.json").read_text())["interval_s"])
+
     async def one(index: int) -> TurnTrace:
         await asyncio.sleep(index * ramp_s / chats)
-        return await run_turn(sockets[index], threads[index], "go", player.deltas * 1.0 + 300)
+        return await run_turn(sockets[index], threads[index], "go", seconds_per_turn + ramp_s + 60)
 
     try:
         traces: list[TurnTrace | BaseException] = await asyncio.gather(
