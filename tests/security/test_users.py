@@ -237,13 +237,18 @@ def test_a_cookie_request_that_changes_something_needs_an_allowed_origin(people:
         assert bare.post("/threads", json={}, headers={"Origin": origin(people.stack)}).status_code == 201
 
 
-def test_signing_out_ends_the_session(people: People) -> None:
+async def test_signing_out_ends_the_session_and_closes_its_sockets(people: People) -> None:
     dave = _new_person(people.stack, "dave")
     assert dave.http.get("/me").status_code == 200
     cookie = dave.http.cookies["sandchat_session"]
+    socket = await dave.socket()
     response = dave.http.post("/auth/logout")
     assert response.status_code == 204
     assert 'sandchat_session=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+    with pytest.raises(ConnectionClosed) as closed:
+        await socket.receive(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
     with httpx.Client(base_url=people.stack.api_url, cookies={"sandchat_session": cookie}, timeout=10) as old:
         assert old.get("/me").status_code == 401
         assert old.get("/threads").status_code == 401
