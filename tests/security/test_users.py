@@ -9,6 +9,7 @@ flags, cross-site requests; personal tokens, whose revocation closes the sockets
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -28,7 +29,7 @@ from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
 from tests.security.people import PASSWORD, Person, admin, origin, sign_in, signed_in
-from tests.stack import Stack, running_stack
+from tests.stack import BIN, ROOT, Stack, running_stack
 
 # Starting a stack, signing three people in (argon2 on purpose) and a first turn: slow on a busy machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -154,7 +155,6 @@ async def test_every_websocket_request_on_another_persons_thread_answers_not_fou
     try:
         requests: list[dict[str, Any]] = [
             {"type": "message", "content": "mine now"},
-            {"type": "cancel"},
             {"type": "resume", "afterSeq": 0},
             {"type": "approve", "requestId": "r-1", "decision": "allow"},
             {"type": "watch"},
@@ -175,6 +175,26 @@ async def test_every_websocket_request_on_another_persons_thread_answers_not_fou
     assert _snapshot(people) == before
 
 
+async def test_a_cancel_of_another_persons_running_turn_is_answered_as_for_no_thread_and_stops_nothing(
+    people: People,
+) -> None:
+    alice, bob = await people.alice.socket(), await people.bob.socket()
+    try:
+        started = await alice.message(people.thread_id, "a reply Bob cannot stop")
+        assert started["type"] == "started", started
+        for thread_id in (people.thread_id, str(uuid.uuid4())):
+            await bob.send({"type": "cancel", "threadId": thread_id})
+        # Neither cancel is answered: the next frame Bob gets answers his next request.
+        marker = str(uuid.uuid4())
+        answer = await _answer(bob, {"type": "watch", "threadId": marker})
+        assert (answer["type"], answer["threadId"]) == ("error", marker)
+        record = await alice.until_final()
+        assert record.final["type"] == "done", record.final
+    finally:
+        await alice.close()
+        await bob.close()
+
+
 async def test_a_replay_of_another_persons_turn_gets_nothing(people: People) -> None:
     carol = await people.carol.socket()
     try:
@@ -193,7 +213,10 @@ async def test_a_replay_of_another_persons_turn_gets_nothing(people: People) -> 
     try:
         await alice.send({"type": "resume", "threadId": people.thread_id, "afterSeq": 0})
         record = await alice.until_final()
-        assert record.final["turnId"] == people.turn_id
+        # Her latest turn in the thread (an earlier test may have run one after the fixture's).
+        assert record.final["type"] == "done"
+        assert record.final["threadId"] == people.thread_id
+        assert record.tokens
     finally:
         await alice.close()
 
@@ -239,13 +262,18 @@ def test_a_cookie_request_that_changes_something_needs_an_allowed_origin(people:
         assert bare.post("/threads", json={}, headers={"Origin": origin(people.stack)}).status_code == 201
 
 
-def test_signing_out_ends_the_session(people: People) -> None:
+async def test_signing_out_ends_the_session_and_closes_its_sockets(people: People) -> None:
     dave = _new_person(people.stack, "dave")
     assert dave.http.get("/me").status_code == 200
     cookie = dave.http.cookies["sandchat_session"]
+    socket = await dave.socket()
     response = dave.http.post("/auth/logout")
     assert response.status_code == 204
     assert 'sandchat_session=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+    with pytest.raises(ConnectionClosed) as closed:
+        await socket.receive(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
     with httpx.Client(base_url=people.stack.api_url, cookies={"sandchat_session": cookie}, timeout=10) as old:
         assert old.get("/me").status_code == 401
         assert old.get("/threads").status_code == 401
@@ -332,3 +360,39 @@ def _new_person(stack: Stack, name: str) -> Person:
     created = admin(stack, "create-user", name, stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
     return signed_in(stack, name)
+
+
+def _sandchat(
+    stack: Stack, *arguments: str, token: str | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**stack.env, **({"SANDCHAT_TOKEN": token} if token else {})}
+    return subprocess.run(
+        [str(BIN / "sandchat"), "--api", stack.api_url, *arguments],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_terminal_client_signs_in_with_a_personal_token(people: People) -> None:
+    stack = people.stack
+    created = _sandchat(stack, "token", "create", "terminal", "--user", "carol", stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("sct_")
+    chatted = _sandchat(stack, "chat", "hello from the terminal", token=secret)
+    assert chatted.returncode == 0, chatted.stderr
+    assert "You said: hello from the terminal" in chatted.stdout
+    listed = _sandchat(stack, "threads", token=secret)
+    assert listed.returncode == 0, listed.stderr
+    assert people.thread_id not in listed.stdout  # Alice's thread is not Carol's
+    assert "hello from the terminal" in listed.stdout
+    token_id = _sandchat(stack, "token", "list", token=secret).stdout.split()[0]
+    assert _sandchat(stack, "token", "revoke", token_id, token=secret).returncode == 0
+    refused = _sandchat(stack, "threads", token=secret)
+    assert refused.returncode == 2
+    assert "401" in refused.stderr
