@@ -9,6 +9,7 @@ flags, cross-site requests; personal tokens, whose revocation closes the sockets
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -28,9 +29,10 @@ from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
 from tests.security.people import PASSWORD, Person, admin, origin, sign_in, signed_in
-from tests.stack import Stack, running_stack
+from tests.stack import BIN, ROOT, Stack, running_stack
 
-pytestmark = pytest.mark.e2e
+# Starting a stack, signing three people in (argon2 on purpose) and a first turn: slow on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 # A body for the routes that need one to get past validation; the others are sent without.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {("patch", "/threads/{thread_id}"): {"title": "taken over"}}
@@ -328,3 +330,39 @@ def _new_person(stack: Stack, name: str) -> Person:
     created = admin(stack, "create-user", name, stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
     return signed_in(stack, name)
+
+
+def _sandchat(
+    stack: Stack, *arguments: str, token: str | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**stack.env, **({"SANDCHAT_TOKEN": token} if token else {})}
+    return subprocess.run(
+        [str(BIN / "sandchat"), "--api", stack.api_url, *arguments],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_terminal_client_signs_in_with_a_personal_token(people: People) -> None:
+    stack = people.stack
+    created = _sandchat(stack, "token", "create", "terminal", "--user", "carol", stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("sct_")
+    chatted = _sandchat(stack, "chat", "hello from the terminal", token=secret)
+    assert chatted.returncode == 0, chatted.stderr
+    assert "You said: hello from the terminal" in chatted.stdout
+    listed = _sandchat(stack, "threads", token=secret)
+    assert listed.returncode == 0, listed.stderr
+    assert people.thread_id not in listed.stdout  # Alice's thread is not Carol's
+    assert "hello from the terminal" in listed.stdout
+    token_id = _sandchat(stack, "token", "list", token=secret).stdout.split()[0]
+    assert _sandchat(stack, "token", "revoke", token_id, token=secret).returncode == 0
+    refused = _sandchat(stack, "threads", token=secret)
+    assert refused.returncode == 2
+    assert "401" in refused.stderr

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { api, ApiError, downloadExport, getToken, onAuthRequired, type AppConfig } from "./api";
+import { api, ApiError, authModeOf, downloadExport, getToken, onAuthRequired, type AppConfig, type Me } from "./api";
 import type { ApprovalAnswer } from "./chat/approvals";
 import { fromStored } from "./chat/chatMessage";
 import { useOlderMessages } from "./chat/olderMessages";
@@ -14,7 +14,9 @@ import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { SearchBox } from "./components/SearchBox";
 import { Sidebar } from "./components/Sidebar";
+import { SignInForm } from "./components/SignInForm";
 import { TokenForm } from "./components/TokenForm";
+import { UserMenu } from "./components/UserMenu";
 import { pageTitle } from "./pageTitle";
 import { useThreadRoute } from "./route";
 import {
@@ -54,8 +56,25 @@ export function App() {
     [],
   );
   const config = useQuery({ queryKey: ["config"], queryFn: api.config, staleTime: Infinity, retry: 2 });
+  const mode = config.data ? authModeOf(config.data) : null;
+  const me = useQuery({
+    queryKey: ["me"],
+    queryFn: api.me,
+    enabled: mode !== null && (mode !== "token" || getToken() !== null) && !authNeeded,
+    retry: false,
+  });
 
-  if (authNeeded || (config.data?.authRequired && !getToken())) {
+  if (mode === "accounts" && (authNeeded || (me.error instanceof ApiError && me.error.status === 401))) {
+    return (
+      <SignInForm
+        onDone={() => {
+          setAuthNeeded(false);
+          void client.resetQueries();
+        }}
+      />
+    );
+  }
+  if (mode === "token" && (authNeeded || !getToken())) {
     return (
       <TokenForm
         rejected={rejected}
@@ -85,10 +104,11 @@ export function App() {
       </Centered>
     );
   }
-  return <ChatPage config={config.data} />;
+  if (mode === "accounts" && !me.data) return <Centered>Loading…</Centered>;
+  return <ChatPage config={config.data} me={me.data ?? null} />;
 }
 
-function ChatPage({ config }: { config: AppConfig }) {
+function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
   const client = useQueryClient();
   const [threadId, navigate] = useThreadRoute();
   // Re-read also in a background tab: another thread's agent may start waiting for you.
@@ -212,6 +232,15 @@ function ChatPage({ config }: { config: AppConfig }) {
     client.removeQueries({ queryKey: ["messages", threadId] });
     navigate(rest[0]?.id ?? null, true);
     void client.invalidateQueries({ queryKey: threadsKey });
+  };
+
+  const signOut = async () => {
+    try {
+      await api.signOut();
+    } catch {
+      // Signed out already (or the server is away): the page asks to sign in either way.
+    }
+    window.location.assign("/");
   };
 
   const chatAnswer = chat.answer;
@@ -386,6 +415,9 @@ function ChatPage({ config }: { config: AppConfig }) {
             )}
             <RunnerLabel runner={config.runner} />
             <ConnectionIndicator info={chat.connection} onRetry={chat.reconnectNow} />
+            {me && me.authMode !== "none" && (
+              <UserMenu me={me} onSignOut={me.authMode === "accounts" ? () => void signOut() : null} />
+            )}
           </>
         }
       />

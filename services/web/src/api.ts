@@ -47,10 +47,33 @@ function query(params: Record<string, string | number | undefined>): string {
 
 export type Runner = "simulator" | "local" | "sandbox" | "docker-sandbox";
 
+export type AuthMode = "none" | "token" | "accounts" | "proxy";
+
 export interface AppConfig {
   gatewayUrl: string;
   runner: Runner | string;
   authRequired: boolean;
+  /** Absent from servers older than accounts: then token when authRequired, else none. */
+  authMode?: AuthMode;
+}
+
+export interface Me {
+  id: string;
+  username: string;
+  isAdmin: boolean;
+  authMode: AuthMode;
+}
+
+export interface PersonalToken {
+  id: string;
+  name: string;
+  /** The token's last four characters. */
+  hint: string;
+  createdAt: string;
+}
+
+export function authModeOf(config: AppConfig): AuthMode {
+  return config.authMode ?? (config.authRequired ? "token" : "none");
 }
 
 const TOKEN_KEY = "sandchat.token";
@@ -136,6 +159,14 @@ export const api = {
   search: (q: string, cursor?: string | null) =>
     request<SearchPage>(`/search${query({ q, cursor: cursor ?? undefined })}`),
   wsTicket: () => request<{ ticket: string }>("/ws-ticket", { method: "POST", body: "{}" }),
+  me: () => request<Me>("/me"),
+  signIn: (username: string, password: string) =>
+    request<undefined>("/auth/login", { method: "POST", body: JSON.stringify({ username, password }) }),
+  signOut: () => request<undefined>("/auth/logout", { method: "POST", body: "{}" }),
+  tokens: () => request<{ tokens: PersonalToken[] }>("/tokens"),
+  createToken: (name: string) =>
+    request<{ token: PersonalToken; secret: string }>("/tokens", { method: "POST", body: JSON.stringify({ name }) }),
+  revokeToken: (tokenId: string) => request<undefined>(`/tokens/${encodeURIComponent(tokenId)}`, { method: "DELETE" }),
 };
 
 /** Save a thread's export (`format` md or json) as a file, with the token when one is needed. */

@@ -119,7 +119,10 @@ class Health(msgspec.Struct, omit_defaults=True):
 class ClientConfig(msgspec.Struct, rename="camel"):
     gateway_url: str
     runner: str
+    # Whether the page needs a ticket to open the WebSocket (every mode but none).
     auth_required: bool
+    # none, token (ask for AUTH_TOKEN), accounts (the sign-in page), proxy (signed in by the proxy).
+    auth_mode: str
 
 
 class WebSocketTicket(msgspec.Struct):

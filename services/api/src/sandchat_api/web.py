@@ -15,6 +15,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import File
 from litestar.types import Message, Scope
+from sandchat import identity
 from sandchat.settings import Settings, host_name
 
 from sandchat_api.deps import SettingsDep
@@ -64,7 +65,8 @@ async def client_config(request: Request, settings: SettingsDep) -> ClientConfig
     urls = gateway_urls(settings)
     # Chosen among the configured addresses, never built from what the request says.
     gateway_url = urls.get(host_name(request.url.hostname or ""), next(iter(urls.values())))
-    return ClientConfig(gateway_url, settings.agent_runner, settings.auth_token is not None)
+    mode = identity.auth_mode(settings)
+    return ClientConfig(gateway_url, settings.agent_runner, mode != "none", mode)
 
 
 def gateway_urls(settings: Settings) -> dict[str, str]:

@@ -7,6 +7,10 @@ sandchat threads --all                            # every thread, page by page
 sandchat search "deploy plan"                     # titles and messages that hold these words
 sandchat export <id> --format json -o thread.json # a whole thread as Markdown (default) or JSON
 sandchat stop --thread <id>                       # stop the thread's running reply (Ctrl-C in chat does too)
+sandchat token create laptop --user alice         # a personal API token (shown once); export SANDCHAT_TOKEN=...
+sandchat token list | sandchat token revoke <id>  # with SANDCHAT_TOKEN set, or --user to sign in
+
+Signed in with SANDCHAT_TOKEN (a personal token) or AUTH_TOKEN (the stack's shared one).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import httpx
 from sandchat.settings import load_settings
 from websockets.exceptions import WebSocketException
 
-from sandchat_cli import conversation
+from sandchat_cli import conversation, tokens
 from sandchat_cli.api_client import ChatError, auth_headers, call, download, iter_search, iter_threads, open_client
 
 
@@ -114,7 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     exporting.add_argument("-o", "--output", help="write to this file (default: stdout)")
     stopping = commands.add_parser("stop", help="stop the running reply of a thread")
     stopping.add_argument("--thread", required=True, help="the thread's id")
+    token = commands.add_parser("token", help="create, list or revoke your personal API tokens")
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("name", nargs="?", help="create: the new token's name; revoke: the token's id")
+    token.add_argument("--user", help="sign in as this user first (AUTH_MODE=accounts; password on stdin)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "token" and arguments.action == "revoke" and not arguments.name:
+        parser.error("token revoke needs the token's id (see `sandchat token list`)")
     try:
         with open_client(_api_url(arguments)) as client:
             if arguments.command == "threads":
@@ -123,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(_stop(client, arguments.thread))
             if arguments.command == "export":
                 sys.exit(export_thread(client, arguments.thread, arguments.format, arguments.output))
+            if arguments.command == "token":
+                sys.exit(tokens.run(client, arguments.action, arguments.name, arguments.user))
             if arguments.command == "search":
                 sys.exit(search_threads(client, arguments.query, arguments.limit))
             sys.exit(_chat(client, arguments.thread, arguments.message, arguments.json))

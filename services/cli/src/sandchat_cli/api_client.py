@@ -18,7 +18,8 @@ class ChatError(Exception):
 
 
 def auth_headers() -> dict[str, str]:
-    token = os.environ.get("AUTH_TOKEN")
+    """A personal token (SANDCHAT_TOKEN, `sct_...`), else the stack's shared AUTH_TOKEN, when set."""
+    token = os.environ.get("SANDCHAT_TOKEN") or os.environ.get("AUTH_TOKEN")
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
