@@ -64,9 +64,14 @@ def _stack(redis_url: str, tmp: Path, **overrides: str) -> Iterator[Stack]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}",
         "AGENT_RUNNER": "simulator",
         "SIMULATOR_STATE_DIR": str(tmp / "simulator"),
+        # People's agents work under the test's own directory; the simulator's login serves them all.
+        "LOCAL_WORKSPACE": str(tmp / "workspace"),
+        "AGENT_SHARED_LOGIN": "true",
+        "SECRET_KEY": "browser-tests-secret-key-0123456789abcdef",
         **SIMULATOR,
         **overrides,
     }
+    (tmp / "workspace").mkdir(exist_ok=True)
     with running_stack(1, 1, **env) as stack:
         yield stack
 

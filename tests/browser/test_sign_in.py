@@ -64,6 +64,12 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     expect(page.get_by_test_id("token-row")).to_have_count(0)
     page.get_by_role("menuitem", name="Agent login").click()
     expect(page.get_by_test_id("agent-login-panel")).to_be_visible()
+    expect(page.get_by_test_id("agent-login-status")).to_have_attribute("data-status", "shared")
+    page.get_by_test_id("agent-login-secret").fill("sk-ant-oat01-ana-browser-0001")
+    page.get_by_test_id("agent-login-save").click()
+    expect(page.get_by_test_id("agent-login-status")).to_have_attribute("data-status", "own")
+    expect(page.get_by_test_id("agent-login-secret")).to_have_value("")
+    assert "ana-browser-0001" not in page.content()
 
     # Ben, in a browser context of his own, sees nothing of Ana's.
     context = browser.new_context(viewport=DESKTOP)

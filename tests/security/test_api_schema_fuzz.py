@@ -45,6 +45,9 @@ OPERATIONS = [
     ("GET", "/tokens"),
     ("POST", "/tokens"),
     ("DELETE", "/tokens/{token_id}"),
+    ("GET", "/me/agent-login"),
+    ("PUT", "/me/agent-login"),
+    ("DELETE", "/me/agent-login"),
     ("GET", "/health"),
     ("GET", "/config"),
 ]

@@ -20,6 +20,7 @@ from sandchat.turns.store import TurnStore
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.accounts import create_token, list_tokens, me, revoke_token, sign_in, sign_out
+from sandchat_api.agent_login import AgentLoginController
 from sandchat_api.auth import issue_ticket, principal_of, require_user
 from sandchat_api.errors import EXCEPTION_HANDLERS, JSONRequest
 from sandchat_api.health import health
@@ -56,7 +57,16 @@ def create_app(settings: Settings) -> Litestar:
     protected = Router(path="/", route_handlers=[ThreadController, search, issue_ticket], guards=[require_user])
     people = [sign_in, sign_out, me, list_tokens, create_token, revoke_token]
     return Litestar(
-        route_handlers=[protected, *people, health, metrics_route, client_config, ui, asset_route(settings)],
+        route_handlers=[
+            protected,
+            *people,
+            AgentLoginController,
+            health,
+            metrics_route,
+            client_config,
+            ui,
+            asset_route(settings),
+        ],
         dependencies={
             "database": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "redis": Provide(lambda: redis, use_cache=True, sync_to_thread=False),
@@ -68,7 +78,7 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
         cors_config=CORSConfig(
             allow_origins=list(settings.allowed_origins),
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         ),

@@ -131,11 +131,13 @@ class SandboxHealth(msgspec.Struct, rename="camel"):
     checked_at: str | None = None
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     status: str
     database: str
     redis: str
     sandbox: SandboxHealth
+    # Whether *your* agent is logged in (sandchat_api.agent_login), when the request says who you are.
+    agent_login: Any = msgspec.field(default=None, name="agentLogin")
 
 
 class ClientConfig(msgspec.Struct, rename="camel"):

@@ -32,7 +32,7 @@ function client(initial: AgentLoginState) {
 
 describe("AgentLoginPanel", () => {
   it("says whether your agent is logged in", async () => {
-    render(<AgentLoginPanel onClose={() => {}} client={client(NONE)} />);
+    render(<AgentLoginPanel client={client(NONE)} />);
     const status = await screen.findByTestId("agent-login-status");
     expect(status.textContent).toContain("not logged in");
     expect(status.dataset.status).toBe("none");
@@ -40,7 +40,7 @@ describe("AgentLoginPanel", () => {
 
   it("sends the credential once, then empties the field and never shows it", async () => {
     const api = client(NONE);
-    render(<AgentLoginPanel onClose={() => {}} client={api} />);
+    render(<AgentLoginPanel client={api} />);
     const field = (await screen.findByTestId("agent-login-secret")) as HTMLInputElement;
     expect(field.type).toBe("password");
     fireEvent.change(field, { target: { value: "  sk-ant-oat01-secret  " } });
@@ -53,7 +53,7 @@ describe("AgentLoginPanel", () => {
 
   it("stores an API key when that kind is chosen, and removes a stored login", async () => {
     const api = client(OWN);
-    render(<AgentLoginPanel onClose={() => {}} client={api} />);
+    render(<AgentLoginPanel client={api} />);
     fireEvent.change(await screen.findByLabelText(/kind of login/i), { target: { value: "api_key" } });
     fireEvent.change(screen.getByTestId("agent-login-secret"), { target: { value: "sk-ant-api-1" } });
     fireEvent.click(screen.getByTestId("agent-login-save"));
@@ -65,7 +65,7 @@ describe("AgentLoginPanel", () => {
   it("shows the server's sentence when it refuses", async () => {
     const api = client(NONE);
     api.set.mockRejectedValueOnce(new ApiError(409, "This server cannot store agent logins: no SECRET_KEY."));
-    render(<AgentLoginPanel onClose={() => {}} client={api} />);
+    render(<AgentLoginPanel client={api} />);
     fireEvent.change(await screen.findByTestId("agent-login-secret"), { target: { value: "x" } });
     fireEvent.click(screen.getByTestId("agent-login-save"));
     expect((await screen.findByTestId("agent-login-error")).textContent).toContain("SECRET_KEY");
@@ -74,7 +74,6 @@ describe("AgentLoginPanel", () => {
   it("offers no form when the stack has no accounts (the operator's own agent)", async () => {
     render(
       <AgentLoginPanel
-        onClose={() => {}}
         client={client({ ...NONE, status: "operator", message: "The agent uses the operator's login." })}
       />,
     );

@@ -19,10 +19,10 @@ const KINDS: { value: AgentLoginKind; label: string; hint: string }[] = [
 type Api = typeof agentLoginApi;
 
 /**
- * "Agent login" (from the user menu): whether your agent is logged in, and your own credential for it.
+ * "Agent login" (in the user menu): whether your agent is logged in, and your own credential for it.
  * The credential is write-only: it is sent once, never shown again, and the field is emptied after saving.
  */
-export function AgentLoginPanel({ onClose, client = agentLoginApi }: { onClose: () => void; client?: Api }) {
+export function AgentLoginPanel({ client = agentLoginApi }: { client?: Api }) {
   const [state, setState] = useState<AgentLoginState | null>(null);
   const [kind, setKind] = useState<AgentLoginKind>("oauth_token");
   const [secret, setSecret] = useState("");
@@ -63,29 +63,8 @@ export function AgentLoginPanel({ onClose, client = agentLoginApi }: { onClose: 
   const chosen = KINDS.find((k) => k.value === kind) ?? KINDS[0];
   const operator = state?.status === "operator";
   return (
-    <div
-      role="dialog"
-      aria-modal="true"
-      aria-labelledby="agent-login-title"
-      data-testid="agent-login-panel"
-      className="fixed inset-0 z-40 flex items-center justify-center bg-black/60 p-4"
-      onKeyDown={(e) => e.key === "Escape" && onClose()}
-    >
-      <div className="w-full max-w-md rounded-2xl border border-neutral-800 bg-neutral-900 p-5 shadow-2xl shadow-black/60">
-        <div className="flex items-center justify-between">
-          <h2 id="agent-login-title" className="text-base font-semibold text-neutral-100">
-            Agent login
-          </h2>
-          <button
-            type="button"
-            aria-label="Close"
-            data-testid="agent-login-close"
-            onClick={onClose}
-            className="rounded-lg px-2 py-1 text-sm text-neutral-400 hover:bg-neutral-800 hover:text-neutral-100"
-          >
-            Close
-          </button>
-        </div>
+    <section aria-label="Agent login" data-testid="agent-login-panel" className="text-sm">
+      <div>
         {state && (
           <p
             data-testid="agent-login-status"
@@ -153,6 +132,6 @@ export function AgentLoginPanel({ onClose, client = agentLoginApi }: { onClose: 
           </form>
         )}
       </div>
-    </div>
+    </section>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import type { Me } from "../api";
-import { AgentLoginPanel } from "./AgentLogin";
+import { AgentLoginPanel } from "./AgentLoginPanel";
 import { TokensPanel } from "./TokensPanel";
 
 type Panel = "tokens" | "agent" | null;
@@ -42,7 +42,7 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
           </button>
           {panel === "agent" && (
             <div className="px-3 py-2">
-              <AgentLoginPanel me={me} />
+              <AgentLoginPanel />
             </div>
           )}
           {onSignOut && (
