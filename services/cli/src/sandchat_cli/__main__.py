@@ -97,7 +97,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sandchat", description="Chat with the sandboxed coding agent.")
     parser.add_argument("--api", help="API base URL (default: http://API_HOST:API_PORT)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("name", nargs="?", help="create: the new token's name; revoke: the token's id")
     token.add_argument("--user", help="sign in as this user first (AUTH_MODE=accounts; password on stdin)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     arguments = parser.parse_args(argv)
     if arguments.command == "token" and arguments.action == "revoke" and not arguments.name:
         parser.error("token revoke needs the token's id (see `sandchat token list`)")
