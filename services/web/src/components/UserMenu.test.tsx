@@ -14,7 +14,7 @@ describe("UserMenu", () => {
     fireEvent.click(screen.getByTestId("user-menu"));
     expect(screen.getByTestId("user-menu").textContent).toBe("alice");
     fireEvent.click(screen.getByRole("menuitem", { name: "Agent login" }));
-    expect(screen.getByTestId("agent-login-panel").dataset.user).toBe("alice");
+    expect(screen.getByRole("region", { name: "Agent login" })).toBe(screen.getByTestId("agent-login-panel"));
   });
 
   it("signs out when asked, and offers no sign-out where nobody signs in with a password", () => {
