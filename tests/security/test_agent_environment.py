@@ -143,7 +143,9 @@ async def test_a_worker_killed_mid_reply_leaves_no_agent_process_behind(boundary
     assert boundary.reply(thread_id)["status"] == "interrupted"
     # A worker comes back (compose restarts it): it ends what its predecessor left on this host.
     stack.start_service(stack.service("worker"))
+    # A deadline for what must happen (not a speed figure): the new worker reaps at its first probe,
+    # after its start-up, which takes seconds on a loaded machine.
     while boundary.agent_processes():
-        assert time.monotonic() - killed_at < 10, f"agent processes left: {boundary.agent_processes()}"
+        assert time.monotonic() - killed_at < 60, f"agent processes left: {boundary.agent_processes()}"
         time.sleep(0.05)
     assert os.path.isdir(boundary.state_dir)
