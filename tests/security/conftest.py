@@ -53,8 +53,9 @@ class AuthStack:
         return thread_id
 
     def messages(self, thread_id: str) -> list[dict[str, object]]:
+        """The newest 200 messages: a burst's accepted ones and their replies fill more than one default page."""
         with self.http() as http:
-            response = http.get(f"/threads/{thread_id}/messages")
+            response = http.get(f"/threads/{thread_id}/messages", params={"limit": 200})
         response.raise_for_status()
         result: list[dict[str, object]] = response.json()["messages"]
         return result

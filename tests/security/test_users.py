@@ -152,7 +152,6 @@ async def test_every_websocket_request_on_another_persons_thread_answers_not_fou
     try:
         requests: list[dict[str, Any]] = [
             {"type": "message", "content": "mine now"},
-            {"type": "cancel"},
             {"type": "resume", "afterSeq": 0},
             {"type": "approve", "requestId": "r-1", "decision": "allow"},
             {"type": "watch"},
@@ -173,6 +172,26 @@ async def test_every_websocket_request_on_another_persons_thread_answers_not_fou
     assert _snapshot(people) == before
 
 
+async def test_a_cancel_of_another_persons_running_turn_is_answered_as_for_no_thread_and_stops_nothing(
+    people: People,
+) -> None:
+    alice, bob = await people.alice.socket(), await people.bob.socket()
+    try:
+        started = await alice.message(people.thread_id, "a reply Bob cannot stop")
+        assert started["type"] == "started", started
+        for thread_id in (people.thread_id, str(uuid.uuid4())):
+            await bob.send({"type": "cancel", "threadId": thread_id})
+        # Neither cancel is answered: the next frame Bob gets answers his next request.
+        marker = str(uuid.uuid4())
+        answer = await _answer(bob, {"type": "watch", "threadId": marker})
+        assert (answer["type"], answer["threadId"]) == ("error", marker)
+        record = await alice.until_final()
+        assert record.final["type"] == "done", record.final
+    finally:
+        await alice.close()
+        await bob.close()
+
+
 async def test_a_replay_of_another_persons_turn_gets_nothing(people: People) -> None:
     carol = await people.carol.socket()
     try:
@@ -191,7 +210,10 @@ async def test_a_replay_of_another_persons_turn_gets_nothing(people: People) -> 
     try:
         await alice.send({"type": "resume", "threadId": people.thread_id, "afterSeq": 0})
         record = await alice.until_final()
-        assert record.final["turnId"] == people.turn_id
+        # Her latest turn in the thread (an earlier test may have run one after the fixture's).
+        assert record.final["type"] == "done"
+        assert record.final["threadId"] == people.thread_id
+        assert record.tokens
     finally:
         await alice.close()
 
@@ -237,13 +259,18 @@ def test_a_cookie_request_that_changes_something_needs_an_allowed_origin(people:
         assert bare.post("/threads", json={}, headers={"Origin": origin(people.stack)}).status_code == 201
 
 
-def test_signing_out_ends_the_session(people: People) -> None:
+async def test_signing_out_ends_the_session_and_closes_its_sockets(people: People) -> None:
     dave = _new_person(people.stack, "dave")
     assert dave.http.get("/me").status_code == 200
     cookie = dave.http.cookies["sandchat_session"]
+    socket = await dave.socket()
     response = dave.http.post("/auth/logout")
     assert response.status_code == 204
     assert 'sandchat_session=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+    with pytest.raises(ConnectionClosed) as closed:
+        await socket.receive(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
     with httpx.Client(base_url=people.stack.api_url, cookies={"sandchat_session": cookie}, timeout=10) as old:
         assert old.get("/me").status_code == 401
         assert old.get("/threads").status_code == 401

@@ -91,8 +91,10 @@ class Chat:
             connection.send_error(None, "thread_not_found", NO_SUCH_THREAD)
             return
         if not await self._owns(connection, request.thread_id):
-            # Another person's thread answers exactly as one that does not exist (invariant 9).
-            connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
+            # Another person's thread answers exactly as one that does not exist (invariant 9): a
+            # cancel of nothing running is answered by nothing, every other request by an error.
+            if not isinstance(request, events.Cancel):
+                connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
         match request:
             case events.SendMessage():

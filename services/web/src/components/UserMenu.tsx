@@ -20,7 +20,8 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
         onClick={() => setOpen((v) => !v)}
         className="max-w-[10rem] truncate rounded-lg border border-neutral-800 px-2 py-1 text-xs text-neutral-300 hover:bg-neutral-900"
       >
-        {me.username}
+        {/* The implicit person of token mode has no name of their own (":local"). */}
+        {me.username.startsWith(":") ? "You" : me.username}
       </button>
       {open && (
         <div
@@ -41,7 +42,7 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
           </button>
           {panel === "agent" && (
             <div className="px-3 py-2">
-              <AgentLoginPanel />
+              <AgentLoginPanel username={me.username} />
             </div>
           )}
           {onSignOut && (
