@@ -22,7 +22,7 @@ type Api = typeof agentLoginApi;
  * "Agent login" (in the user menu): whether your agent is logged in, and your own credential for it.
  * The credential is write-only: it is sent once, never shown again, and the field is emptied after saving.
  */
-export function AgentLoginPanel({ client = agentLoginApi }: { client?: Api }) {
+export function AgentLoginPanel({ username, client = agentLoginApi }: { username?: string; client?: Api }) {
   const [state, setState] = useState<AgentLoginState | null>(null);
   const [kind, setKind] = useState<AgentLoginKind>("oauth_token");
   const [secret, setSecret] = useState("");
@@ -63,7 +63,7 @@ export function AgentLoginPanel({ client = agentLoginApi }: { client?: Api }) {
   const chosen = KINDS.find((k) => k.value === kind) ?? KINDS[0];
   const operator = state?.status === "operator";
   return (
-    <section aria-label="Agent login" data-testid="agent-login-panel" className="text-sm">
+    <section aria-label="Agent login" data-testid="agent-login-panel" data-user={username} className="text-sm">
       <div>
         {state && (
           <p

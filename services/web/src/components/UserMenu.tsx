@@ -42,7 +42,7 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
           </button>
           {panel === "agent" && (
             <div className="px-3 py-2">
-              <AgentLoginPanel />
+              <AgentLoginPanel username={me.username} />
             </div>
           )}
           {onSignOut && (
