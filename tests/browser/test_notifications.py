@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.axe import assert_accessible
 from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
 from tests.browser.conftest import DESKTOP
+from tests.browser.test_live_sessions import asking_thread, waiting_card
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -113,3 +114,26 @@ def test_a_reply_that_ends_while_the_tab_is_hidden_shows_one_notification(notify
     page.evaluate("() => window.__shown[0].onclick()")
     page.wait_for_url(f"**/chat/{first}")
     expect(chat.replies()).to_have_count(2)
+
+
+def test_an_approval_request_while_the_tab_is_hidden_shows_one_notification(notifying_page: Page, stack: Stack) -> None:
+    page = notifying_page
+    chat = ChatPage(page, stack).open()
+    asking_thread(chat)
+    toggle = page.get_by_test_id("notify-toggle")
+    toggle.click()
+    expect(toggle).to_have_attribute("data-state", "on")
+
+    page.evaluate("() => window.__setHidden(true)")
+    chat.send("[[touch]] make the file")
+    card = waiting_card(chat)
+    page.wait_for_function("() => window.__notes.length > 0", timeout=REPLY_TIMEOUT_MS)
+    [asked] = notes(page)
+    assert asked["body"] == "Waiting for your approval: Bash"
+    assert asked["tag"].startswith("approval:")
+
+    # Answered, the reply goes on and ends: one more notification, for the reply.
+    card.get_by_role("button", name="Allow once").click()
+    chat.wait_reply()
+    page.wait_for_function("() => window.__notes.length > 1", timeout=REPLY_TIMEOUT_MS)
+    assert [note["tag"].split(":")[0] for note in notes(page)] == ["approval", "reply"]
