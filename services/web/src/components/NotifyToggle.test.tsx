@@ -36,8 +36,10 @@ describe("the notify toggle", () => {
     render(<NotifyToggle />);
     const toggle = screen.getByTestId("notify-toggle");
     expect(toggle.getAttribute("aria-pressed")).toBe("false");
+    const name = toggle.getAttribute("aria-label");
     fireEvent.click(toggle);
     await waitFor(() => expect(toggle.getAttribute("aria-pressed")).toBe("true"));
+    expect(toggle.getAttribute("aria-label")).toBe(name);
     expect(asked).toHaveBeenCalledTimes(1);
     expect(notifyChosen()).toBe(true);
     fireEvent.click(toggle);

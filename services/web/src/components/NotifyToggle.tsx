@@ -1,9 +1,11 @@
 import { useState } from "react";
 import { chooseNotify, notifyChosen, notifyPermission, type NotifyPermission } from "../chat/notifications";
 
+/** The same name on and off (aria-pressed says which); the tooltip says what it does. */
+const NOTIFY_ME = "Notify me when a reply ends or an approval waits while this tab is hidden";
 const LABEL = {
-  on: "Notifications on: a reply or an approval while this tab is hidden (turn off)",
-  off: "Notify me when a reply ends or an approval waits while this tab is hidden",
+  on: "Notifications on: a reply or an approval while this tab is hidden (click to turn off)",
+  off: NOTIFY_ME,
   denied: "Notifications are blocked in this browser's site settings",
   unsupported: "This browser cannot show notifications",
 };
@@ -34,7 +36,7 @@ export function NotifyToggle() {
       data-testid="notify-toggle"
       data-state={state}
       aria-pressed={on}
-      aria-label={LABEL[state]}
+      aria-label={state === "on" ? NOTIFY_ME : LABEL[state]}
       title={LABEL[state]}
       onClick={() => void toggle()}
       className={
