@@ -6,6 +6,7 @@ import { fromStored } from "./chat/chatMessage";
 import type { ChatMessage } from "./chat/chatState";
 import { useOlderMessages } from "./chat/olderMessages";
 import type { PermissionMode, Thread } from "./chat/protocol";
+import { useNotifications } from "./chat/notifications";
 import { useReplyAnnouncement } from "./chat/replyAnnouncement";
 import { useChat } from "./chat/useChat";
 import { AgentStateBanner, useAgentTrouble } from "./components/AgentStateBanner";
@@ -15,6 +16,7 @@ import { MessageActionsContext, type MessageActionsValue } from "./components/Me
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
 import { MessageList } from "./components/MessageList";
+import { NotifyToggle } from "./components/NotifyToggle";
 import { PermissionModeSelect } from "./components/PermissionModeSelect";
 import { RunnerLabel } from "./components/RunnerLabel";
 import { SearchBox } from "./components/SearchBox";
@@ -383,6 +385,8 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
 
   // Screen readers hear each finished reply once (a polite live region), never token by token.
   const announcement = useReplyAnnouncement(chat.state.messages);
+  // While the tab is hidden, a browser notification per finished reply or approval request (opt-in).
+  useNotifications(threadId, current?.title, chat.state.messages, navigate);
 
   const shown = useMemo(() => {
     const live = new Set(chat.state.messages.map((m) => m.id));
@@ -457,6 +461,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
                 onChange={(mode) => void changeMode(mode)}
               />
             )}
+            <NotifyToggle />
             <RunnerLabel runner={config.runner} />
             <ConnectionIndicator info={chat.connection} onRetry={chat.reconnectNow} />
             {me && me.authMode !== "none" && (
