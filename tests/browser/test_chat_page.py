@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -24,6 +25,14 @@ def test_first_visit_opens_the_most_recent_thread_named_in_the_url(chat: ChatPag
     chat.page.wait_for_url(f"**/chat/{latest}")
     expect(chat.page.get_by_test_id("thread-title")).to_have_text("The most recent thread")
     expect(chat.page.get_by_test_id("runner-label")).to_have_text("Demo: simulated agent")
+
+
+def test_a_stale_link_says_so_and_opens_the_most_recent_thread(chat: ChatPage) -> None:
+    latest = create_thread(chat.stack, "Where a stale link lands")
+    chat.page.goto(f"{chat.stack.api_url}/chat/{uuid.uuid4()}")
+    expect(chat.page.get_by_test_id("chat-error")).to_contain_text("That thread does not exist any more.")
+    chat.page.wait_for_url(f"**/chat/{latest}")
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("Where a stale link lands")
 
 
 def test_new_stores_no_thread_until_the_first_message_which_stores_exactly_one(chat: ChatPage) -> None:

@@ -171,6 +171,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
     if (chat.historyError?.status === 404 && threadId) {
       setActionError("That thread does not exist any more.");
       client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
+      setChosen(false);
       navigate(null, true);
     }
   }, [chat.historyError, threadId, navigate, client]);
