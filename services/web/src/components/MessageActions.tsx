@@ -43,7 +43,7 @@ export function EditAction({ message }: { message: ChatMessage }) {
           data-testid="edit-button"
           data-message-id={message.id}
           onClick={() => setText(message.content)}
-          className={`opacity-70 hover:opacity-100 focus:opacity-100 ${BUTTON}`}
+          className={BUTTON}
           title="Edit this message: a new thread continues from here, this one stays as it is"
         >
           Edit
