@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -13,6 +14,33 @@ from playwright.sync_api import Locator, Page, WebSocket, expect
 from tests.stack import Stack
 
 REPLY_TIMEOUT_MS = 30_000
+
+
+def create_thread(stack: Stack, title: str) -> str:
+    """A thread stored through the API (as another client would), its id."""
+    request = urllib.request.Request(
+        stack.api_url + "/threads",
+        data=json.dumps({"title": title}).encode(),
+        headers={"Content-Type": "application/json", "Origin": stack.api_url},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        thread_id: str = json.load(response)["thread"]["id"]
+    return thread_id
+
+
+def thread_ids(stack: Stack) -> list[str]:
+    """Every stored thread's id, newest first, as GET /threads pages them."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "?limit=200" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        with urllib.request.urlopen(f"{stack.api_url}/threads{query}", timeout=5) as response:
+            page = json.load(response)
+        ids += [thread["id"] for thread in page["threads"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            return ids
 
 
 def plain_words(text: str) -> str:
@@ -36,12 +64,13 @@ class ChatPage:
         self.wait_connected()
         return self
 
-    def new_thread(self) -> str:
-        before = self.thread_id
+    def new_thread(self) -> None:
+        """Start a new conversation: nothing is stored until its first message is sent."""
         self.page.get_by_test_id("new-thread").click()
-        self.page.wait_for_url(lambda url: "/chat/" in url and not url.endswith(f"/chat/{before}"))
+        self.page.wait_for_url(lambda url: url.endswith("/chat"))
+        expect(self.page.locator("main")).to_have_attribute("data-thread", "new")
         expect(self.page.get_by_test_id("empty-thread")).to_be_visible()
-        return self.thread_id
+        expect(self.page.get_by_test_id("thread-title")).to_have_text("New conversation")
 
     @property
     def thread_id(self) -> str:
@@ -59,8 +88,8 @@ class ChatPage:
         return frames
 
     def wait_connected(self) -> None:
-        """A thread is open (named in the URL) and the socket is up: the page is ready to send."""
-        self.page.wait_for_url("**/chat/*", timeout=REPLY_TIMEOUT_MS)
+        """A thread (or the new conversation) is open and the socket is up: the page is ready to send."""
+        expect(self.page.locator("main")).not_to_have_attribute("data-thread", "choosing", timeout=REPLY_TIMEOUT_MS)
         expect(self.indicator).to_have_attribute("data-state", "open", timeout=REPLY_TIMEOUT_MS)
 
     # --- elements ---------------------------------------------------------------------------------
@@ -91,6 +120,8 @@ class ChatPage:
         count = self.replies().count()
         self.input.fill(text)
         self.input.press("Enter")
+        # The first message of a new conversation stores its thread, which the URL then names.
+        self.page.wait_for_url("**/chat/*")
         expect(self.input).to_have_value("")
         expect(self.replies()).to_have_count(count + 1, timeout=REPLY_TIMEOUT_MS)
 

@@ -76,8 +76,7 @@ def test_every_screen_of_a_conversation_has_no_axe_violations(wide: Page, stack:
     wide.keyboard.press("Escape")
 
     # The agent waits for an answer as long as it takes: the approval and the queue hold still.
-    asking_thread(chat)
-    chat.send("[[touch]] make the file")
+    asking_thread(chat, "[[touch]] make the file")
     waiting_card(chat)
     check(wide, "approval-command")
     queue(chat, "and then a short one")
@@ -131,12 +130,15 @@ def test_each_finished_reply_is_announced_once_not_token_by_token(page: Page, st
 
 def test_the_thread_list_is_one_tab_stop_walked_with_the_arrow_keys(page: Page, stack: Stack) -> None:
     chat = ChatPage(page, stack).open()
-    first = chat.new_thread()
+    chat.new_thread()
     chat.ask("The first of three")
-    second = chat.new_thread()
+    first = chat.thread_id
+    chat.new_thread()
     chat.ask("The second of three")
-    third = chat.new_thread()
+    second = chat.thread_id
+    chat.new_thread()
     chat.ask("The third of three")
+    third = chat.thread_id
     items = page.get_by_test_id("sidebar-threads").get_by_role("option")
     expect(items.first).to_have_attribute("data-thread-id", third)
     current = page.get_by_role("option", name="The third of three")

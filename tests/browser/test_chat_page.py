@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
-from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
+from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, create_thread, thread_ids
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -18,11 +19,77 @@ def chat(page: Page, stack: Stack) -> ChatPage:
     return ChatPage(page, stack).open()
 
 
-def test_first_visit_opens_a_thread_named_in_the_url(chat: ChatPage) -> None:
-    chat.page.wait_for_url("**/chat/*")
-    assert chat.thread_id, chat.page.url
-    expect(chat.page.get_by_test_id("thread-title")).to_be_visible()
+def test_first_visit_opens_the_most_recent_thread_named_in_the_url(chat: ChatPage) -> None:
+    latest = create_thread(chat.stack, "The most recent thread")
+    chat.open()
+    chat.page.wait_for_url(f"**/chat/{latest}")
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("The most recent thread")
     expect(chat.page.get_by_test_id("runner-label")).to_have_text("Demo: simulated agent")
+
+
+def test_a_stale_link_says_so_and_opens_the_most_recent_thread(chat: ChatPage) -> None:
+    latest = create_thread(chat.stack, "Where a stale link lands")
+    chat.page.goto(f"{chat.stack.api_url}/chat/{uuid.uuid4()}")
+    expect(chat.page.get_by_test_id("chat-error")).to_contain_text("That thread does not exist any more.")
+    chat.page.wait_for_url(f"**/chat/{latest}")
+    expect(chat.page.get_by_test_id("thread-title")).to_have_text("Where a stale link lands")
+
+
+def test_new_stores_no_thread_until_the_first_message_which_stores_exactly_one(chat: ChatPage) -> None:
+    chat.ask("Something so that a thread is open")
+    before = thread_ids(chat.stack)
+    for _ in range(3):
+        chat.new_thread()
+        expect(chat.messages).to_have_count(0)
+        expect(chat.input).to_be_enabled()
+    chat.page.get_by_test_id("thread-dropdown-toggle").click()
+    # The list shows its first page (50): no new conversation was added to it.
+    items = chat.page.get_by_test_id("thread-dropdown").get_by_test_id("thread-item")
+    expect(items).to_have_count(min(len(before), 50))
+    chat.page.keyboard.press("Escape")
+    assert thread_ids(chat.stack) == before
+
+    chat.ask("The first words of a new thread")
+    after = thread_ids(chat.stack)
+    assert len(after) == len(before) + 1
+    assert after[0] == chat.thread_id
+    assert after[1:] == before
+    expect(chat.user_messages()).to_have_text(["The first words of a new thread"])
+    expect(chat.reply()).to_contain_text("You said: The first words of a new thread")
+    stored = chat.stored_messages()
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "complete")]
+    assert stored[0]["content"] == "The first words of a new thread"
+    chat.page.get_by_test_id("thread-dropdown-toggle").click()
+    expect(items.first).to_have_attribute("data-thread-id", chat.thread_id)
+    expect(items).to_have_count(min(len(after), 50))
+
+
+def test_a_failed_creation_keeps_the_text_in_the_box(chat: ChatPage) -> None:
+    chat.new_thread()
+    before = thread_ids(chat.stack)
+
+    def refuse(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=503, json={"detail": "The store is away."})
+        else:
+            route.fallback()
+
+    chat.page.route("**/threads", refuse)
+    chat.input.fill("Words that must not be lost")
+    chat.input.press("Enter")
+    error = chat.page.get_by_test_id("chat-error")
+    expect(error).to_contain_text("Could not start the conversation")
+    expect(error).to_contain_text("Your message is still in the box.")
+    expect(chat.input).to_have_value("Words that must not be lost")
+    assert chat.page.url.endswith("/chat")
+    assert thread_ids(chat.stack) == before
+
+    chat.page.unroute("**/threads", refuse)
+    chat.input.press("Enter")
+    chat.page.wait_for_url("**/chat/*")
+    expect(chat.user_messages()).to_have_text(["Words that must not be lost"])
+    chat.wait_reply()
+    expect(error).to_have_count(0)
 
 
 def test_reply_streams_in_token_by_token_and_renders_markdown(chat: ChatPage) -> None:
@@ -66,11 +133,14 @@ def test_enter_sends_and_shift_enter_breaks_the_line(chat: ChatPage) -> None:
 
 
 def test_new_thread_then_switching_back_shows_its_history(chat: ChatPage) -> None:
-    first = chat.new_thread()
+    chat.new_thread()
     chat.ask("Remember the word pineapple")
-    second = chat.new_thread()
-    assert second != first
+    first = chat.thread_id
+    chat.new_thread()
     expect(chat.messages).to_have_count(0)
+    chat.ask("And now the word mango")
+    second = chat.thread_id
+    assert second != first
     chat.page.get_by_test_id("thread-dropdown-toggle").click()
     dropdown = chat.page.get_by_test_id("thread-dropdown")
     expect(dropdown).to_be_visible()
@@ -86,12 +156,13 @@ def test_new_thread_then_switching_back_shows_its_history(chat: ChatPage) -> Non
     expect(chat.reply()).to_contain_text("You said: Remember the word pineapple")
     chat.page.go_back()
     chat.page.wait_for_url(f"**/chat/{second}")
-    expect(chat.messages).to_have_count(0)
+    expect(chat.user_messages()).to_have_text(["And now the word mango"])
 
 
 def test_reload_keeps_the_thread_open(chat: ChatPage) -> None:
-    thread = chat.new_thread()
+    chat.new_thread()
     chat.ask("Still here after a reload?")
+    thread = chat.thread_id
     chat.page.reload()
     chat.wait_connected()
     assert chat.thread_id == thread
@@ -99,9 +170,10 @@ def test_reload_keeps_the_thread_open(chat: ChatPage) -> None:
 
 
 def test_reload_mid_reply_replays_the_turn_over_the_stored_part_and_streams_the_rest(chat: ChatPage) -> None:
-    thread_id = chat.new_thread()
+    chat.new_thread()
     sent = chat.frames_sent()
     chat.send("[[slow]] Keep talking while I reload")
+    thread_id = chat.thread_id
     expect(chat.reply()).to_contain_text("You said: [[slow]] Keep talking while I reload")
     # The store already holds part of the reply: the reloaded page shows it first, then the turn's
     # replay (from seq 0) must replace it, never be appended to it.
@@ -119,8 +191,9 @@ def test_reload_mid_reply_replays_the_turn_over_the_stored_part_and_streams_the_
 
 
 def test_rename_and_delete_a_thread(chat: ChatPage) -> None:
-    thread = chat.new_thread()
+    chat.new_thread()
     chat.ask("A thread to rename")
+    thread = chat.thread_id
     chat.page.get_by_test_id("rename-thread").click()
     title_input = chat.page.get_by_test_id("title-input")
     title_input.fill("Renamed by hand")

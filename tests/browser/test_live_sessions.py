@@ -28,14 +28,15 @@ def thread_of(chat: ChatPage) -> dict[str, object]:
     return thread
 
 
-def asking_thread(chat: ChatPage) -> str:
-    """A new thread whose agent asks before it edits or runs anything, set with the page's select."""
-    thread_id = chat.new_thread()
-    with chat.page.expect_response(lambda response: response.request.method == "PATCH" and response.ok):
-        chat.page.get_by_test_id("permission-mode").select_option("default")
+def asking_thread(chat: ChatPage, first_message: str) -> None:
+    """A new thread whose agent asks before it edits or runs anything, set with the page's select
+    before its first message (which stores the thread with that mode)."""
+    chat.new_thread()
+    chat.page.get_by_test_id("permission-mode").select_option("default")
     expect(chat.page.get_by_test_id("permission-mode")).to_have_value("default")
+    chat.send(first_message)
     assert thread_of(chat)["permissionMode"] == "default"
-    return thread_id
+    expect(chat.page.get_by_test_id("permission-mode")).to_have_value("default")
 
 
 def card(chat: ChatPage) -> Locator:
@@ -57,8 +58,7 @@ def queue(chat: ChatPage, text: str) -> None:
 
 
 def test_bash_edit_and_question_are_asked_in_the_chat_and_answered(chat: ChatPage) -> None:
-    asking_thread(chat)
-    chat.send("[[touch]] make the file")
+    asking_thread(chat, "[[touch]] make the file")
     bash = waiting_card(chat)
     expect(bash.get_by_test_id("approval-command")).to_have_text("touch touched.txt")
     expect(bash.get_by_role("button", name="Allow always for this thread: Bash(touch touched.txt)")).to_be_visible()
@@ -148,8 +148,8 @@ def test_stop_keeps_the_reply_and_the_next_message_streams(chat: ChatPage) -> No
 
 
 def test_an_approval_pending_across_a_reload_is_answered_once_in_every_tab(chat: ChatPage, page: Page) -> None:
-    thread_id = asking_thread(chat)
-    chat.send("[[touch]] make the file again")
+    asking_thread(chat, "[[touch]] make the file again")
+    thread_id = chat.thread_id
     waiting_card(chat)
     other = ChatPage(page.context.new_page(), chat.stack).open(f"/chat/{thread_id}")
     waiting_card(other)

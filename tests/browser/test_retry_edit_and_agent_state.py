@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
+from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, thread_ids
 from tests.browser.conftest import screenshot
 from tests.stack import Stack, running_stack
 
@@ -35,8 +35,9 @@ def test_a_failed_reply_is_retried_with_one_click(page: Page, stack: Stack) -> N
 
 def test_editing_a_message_opens_a_new_thread_that_forks_the_agent_there(page: Page, stack: Stack) -> None:
     chat = ChatPage(page, stack).open()
-    origin = chat.new_thread()
+    chat.new_thread()
     chat.ask("alpha")
+    origin = chat.thread_id
     chat.ask("beta")
     second = chat.user_messages().nth(1).get_attribute("data-message-id")
     page.locator(f'[data-testid=edit-button][data-message-id="{second}"]').click()
@@ -63,6 +64,11 @@ def test_editing_a_message_opens_a_new_thread_that_forks_the_agent_there(page: P
 
 def test_the_agents_trouble_is_shown_before_sending(page: Page, offline_stack: Stack) -> None:
     chat = ChatPage(page, offline_stack).open()
+    # No thread is stored yet: the first visit shows a new conversation and stores none.
+    expect(page.locator("main")).to_have_attribute("data-thread", "new")
+    expect(page.get_by_test_id("thread-title")).to_have_text("New conversation")
+    assert page.url.endswith("/chat")
+    assert thread_ids(offline_stack) == []
     banner = page.get_by_test_id("agent-state")
     # The worker's probe finds no CLI: the page says so, with the reason, before any message.
     expect(banner).to_be_visible(timeout=REPLY_TIMEOUT_MS)

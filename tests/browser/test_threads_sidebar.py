@@ -5,34 +5,19 @@ Runs last in the package (its threads would otherwise be the newest for the othe
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 from playwright.sync_api import Page, expect
 
-from tests.browser.chat_page import ChatPage
+from tests.browser.chat_page import ChatPage, create_thread
 from tests.browser.conftest import screenshot
 from tests.stack import Stack
 
 EXTRA_THREADS = 70
 
 
-def _create_thread(stack: Stack, title: str) -> str:
-    request = urllib.request.Request(
-        stack.api_url + "/threads",
-        data=json.dumps({"title": title}).encode(),
-        headers={"Content-Type": "application/json", "Origin": stack.api_url},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        thread_id: str = json.load(response)["thread"]["id"]
-    return thread_id
-
-
 def test_sidebar_scrolls_past_the_first_page_and_search_opens_the_message(page: Page, stack: Stack) -> None:
-    oldest = _create_thread(stack, "Lighthouse keeper notes")
+    oldest = create_thread(stack, "Lighthouse keeper notes")
     for index in range(EXTRA_THREADS):
-        _create_thread(stack, f"Filler thread {index}")
+        create_thread(stack, f"Filler thread {index}")
     chat = ChatPage(page, stack).open()
     chat.ask("the lighthouse lamp needs a new wick")
 

@@ -25,6 +25,7 @@ import { SignInForm } from "./components/SignInForm";
 import { TokenForm } from "./components/TokenForm";
 import { UserMenu } from "./components/UserMenu";
 import { pageTitle } from "./pageTitle";
+import { setPermissionMode } from "./threadApi";
 import { useThreadRoute } from "./route";
 import {
   flattenThreads,
@@ -131,43 +132,48 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
   const addThread = (thread: Thread) =>
     client.setQueryData<ThreadPages>(threadsKey, (data) => withThreadFirst(data, thread));
 
+  const sendWhenOpen = useSendWhenOpen(chat, threadId);
+  const [chosen, setChosen] = useState(false);
+
+  // A new conversation is stored by its first message: until then no thread exists for it.
+  // The permission mode picked before the first message is the new thread's from its first turn.
+  const [newMode, setNewMode] = useState<PermissionMode | null>(null);
   const create = useMutation({
-    mutationFn: () => api.createThread(),
+    mutationFn: async () => {
+      const created = await api.createThread();
+      const mode = created.thread.permissionMode ?? DEFAULT_PERMISSION_MODE;
+      return newMode && newMode !== mode ? setPermissionMode(created.thread.id, newMode) : created;
+    },
     onSuccess: ({ thread }) => {
       addThread(thread);
+      setNewMode(null);
+      setActionError(null);
+      chat.moveNewDraft(thread.id);
+      sendWhenOpen(thread.id, null);
       navigate(thread.id);
       void client.invalidateQueries({ queryKey: threadsKey });
     },
-    onError: (e) => setActionError(`Could not create a thread: ${e.message}`),
+    onError: (e) => setActionError(`Could not start the conversation: ${e.message}. Your message is still in the box.`),
   });
+  const startNew = () => {
+    setChosen(true);
+    navigate(null);
+  };
 
-  // First load at / or /chat: open the most recent thread, or make one. Once only.
-  const choosing = useRef(false);
+  // First load at / or /chat: open the most recent thread, or show the new conversation. Once only.
   useEffect(() => {
-    if (threadId || !threads.data || choosing.current) return;
+    if (threadId || !threads.data || chosen) return;
+    setChosen(true);
     const latest = flattenThreads(threads.data)[0];
-    if (latest) {
-      navigate(latest.id, true);
-      return;
-    }
-    choosing.current = true;
-    api
-      .createThread()
-      .then(({ thread }) => {
-        addThread(thread);
-        navigate(thread.id, true);
-      })
-      .catch((e: Error) => setActionError(`Could not create a thread: ${e.message}`))
-      .finally(() => {
-        choosing.current = false;
-      });
-  }, [threadId, threads.data]);
+    if (latest) navigate(latest.id, true);
+  }, [threadId, threads.data, chosen]);
 
   // A thread that no longer exists (deleted elsewhere, a stale link): fall back to the list.
   useEffect(() => {
     if (chat.historyError?.status === 404 && threadId) {
       setActionError("That thread does not exist any more.");
       client.setQueryData<ThreadPages>(threadsKey, (data) => withoutThread(data, threadId));
+      setChosen(false);
       navigate(null, true);
     }
   }, [chat.historyError, threadId, navigate, client]);
@@ -393,7 +399,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
     return [...older.messages.filter((m) => !live.has(m.id)).map(fromStored), ...chat.state.messages];
   }, [older.messages, chat.state.messages]);
 
-  const actions = useMessageActions(chat, shown, threadId, connected, navigate, addThread, setActionError);
+  const actions = useMessageActions(chat, shown, threadId, connected, navigate, addThread, setActionError, sendWhenOpen);
 
   return (
     <MessageActionsContext.Provider value={actions}>
@@ -404,7 +410,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
         onSelect={select}
         onNew={() => {
           setMenuOpen(false);
-          create.mutate();
+          startNew();
         }}
         open={drawer}
         onClose={closeMenu}
@@ -414,7 +420,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
         searching={searching}
         search={<SearchBox onOpen={openHit} onActive={setSearching} />}
       />
-      <main className="flex min-w-0 flex-1 flex-col" inert={drawer}>
+      <main className="flex min-w-0 flex-1 flex-col" inert={drawer} data-thread={threadId ?? (chosen ? "new" : "choosing")}>
         <h1 className="sr-only">{current?.title || "sandchat"}</h1>
         <div aria-live="polite" data-testid="reply-announcement" className="sr-only">
           {announcement}
@@ -445,7 +451,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
         onMore={loadMoreThreads}
         current={current}
         onSelect={(id) => navigate(id)}
-        onNew={() => create.mutate()}
+        onNew={startNew}
         onRename={(title) => void rename(title)}
         onDelete={() => void remove()}
         onExport={(format) => {
@@ -455,11 +461,13 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
         }}
         right={
           <>
-            {current && (
+            {current ? (
               <PermissionModeSelect
                 value={current.permissionMode ?? DEFAULT_PERMISSION_MODE}
                 onChange={(mode) => void changeMode(mode)}
               />
+            ) : (
+              <PermissionModeSelect value={newMode ?? DEFAULT_PERMISSION_MODE} onChange={setNewMode} />
             )}
             <NotifyToggle />
             <RunnerLabel runner={config.runner} />
@@ -487,10 +495,10 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
       <Composer
         value={chat.draft}
         onChange={chat.setDraft}
-        onSend={() => chat.send(chat.draft)}
+        onSend={() => (threadId ? chat.send(chat.draft) : create.mutate())}
         onStop={chat.cancel}
         running={chat.running}
-        canSend={chat.canSend}
+        canSend={chat.canSend && !create.isPending}
         connected={connected}
         threadId={threadId}
       />
@@ -511,11 +519,11 @@ function useMessageActions(
   navigate: (threadId: string | null) => void,
   addThread: (thread: Thread) => void,
   setActionError: (error: string | null) => void,
+  sendWhenOpen: (threadId: string, content: string | null) => void,
 ): MessageActionsValue {
   const last = shown[shown.length - 1];
   const retryableId =
     last && last.role === "assistant" && RETRYABLE.has(last.status) && !chat.running && connected ? last.id : null;
-  const [pendingEdit, setPendingEdit] = useState<{ threadId: string; content: string } | null>(null);
   const onRetry = useCallback(() => {
     if (!chat.retry()) setActionError("Not connected: nothing was retried. Try again when the connection is back.");
   }, [chat.retry, setActionError]);
@@ -526,21 +534,31 @@ function useMessageActions(
         .forkThread(threadId, messageId)
         .then(({ thread }) => {
           addThread(thread);
-          setPendingEdit({ threadId: thread.id, content });
+          sendWhenOpen(thread.id, content);
           navigate(thread.id);
         })
         .catch((e: Error) => setActionError(`Could not edit the message: ${e.message}`));
     },
-    [threadId, addThread, navigate, setActionError],
+    [threadId, addThread, navigate, setActionError, sendWhenOpen],
   );
-  // The edited text is the new thread's next message, sent once that thread is open and connected.
-  const ready = chat.state.threadId === threadId && chat.state.historyLoaded && connected;
-  const chatSend = chat.send;
-  useEffect(() => {
-    if (pendingEdit && pendingEdit.threadId === threadId && ready && chatSend(pendingEdit.content)) setPendingEdit(null);
-  }, [pendingEdit, threadId, ready, chatSend]);
   return useMemo(
     () => ({ retryableId, onRetry, onEdit: connected ? onEdit : null }),
     [retryableId, onRetry, onEdit, connected],
   );
+}
+
+/**
+ * A message for a thread just stored (an edit's fork, a new conversation's first message), sent once
+ * that thread is open, its messages read and the socket up. `null` sends the thread's unsent text.
+ */
+function useSendWhenOpen(chat: ReturnType<typeof useChat>, threadId: string | null) {
+  const [pending, setPending] = useState<{ threadId: string; content: string | null } | null>(null);
+  const ready = chat.state.threadId === threadId && chat.state.historyLoaded && chat.connection.status === "open";
+  const { send, draft } = chat;
+  useEffect(() => {
+    if (!pending || pending.threadId !== threadId || !ready) return;
+    const text = pending.content ?? draft;
+    if (!text.trim() || send(text)) setPending(null);
+  }, [pending, threadId, ready, send, draft]);
+  return useCallback((threadId: string, content: string | null) => setPending({ threadId, content }), []);
 }

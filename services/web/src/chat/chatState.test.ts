@@ -307,6 +307,17 @@ describe("drafts", () => {
     expect(draftOf(s, T)).toBe("half a thought");
   });
 
+  it("the unsaved new conversation shows no thread's messages and keeps its own text", () => {
+    let s = run(openWithHistory([stored({ id: "u1", role: "user", content: "old" })]), { type: "open", threadId: null });
+    expect(s.threadId).toBeNull();
+    expect(s.messages).toEqual([]);
+    s = run(s, { type: "draft", threadId: "new", text: "a first message" });
+    expect(draftOf(s, null)).toBe("a first message");
+    s = run(s, { type: "open", threadId: T });
+    s = run(s, { type: "open", threadId: null });
+    expect(draftOf(s, null)).toBe("a first message");
+  });
+
   it("a second send before the first is answered is ignored", () => {
     const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "x" });
     expect(s.messages).toHaveLength(1);

@@ -18,6 +18,7 @@ import { statusForErrorCode } from "./frames";
 import { applyQueued, applyStarted, applyUnqueued, applyWatching } from "./threadEvents";
 import { AGENT_OFFLINE_MESSAGE, type Decision, type Resolution, type ServerEvent, type StoredMessage, type ToolCall } from "./protocol";
 import { acceptSeq, FRESH_CURSOR, type TurnCursor } from "./resume";
+import { draftKey } from "./draftStore";
 
 export type { ChatMessage } from "./chatMessage";
 export { fromStored, isQueued } from "./chatMessage";
@@ -53,7 +54,8 @@ export interface ChatState {
 }
 
 export type ChatAction =
-  | { type: "open"; threadId: string }
+  /** A thread opens, or (null) the unsaved new conversation. */
+  | { type: "open"; threadId: string | null }
   | { type: "history"; threadId: string; messages: StoredMessage[] }
   | { type: "draft"; threadId: string; text: string }
   | { type: "send"; threadId: string; localId: string; content: string; createdAt: string }
@@ -81,8 +83,9 @@ export const initialChatState: ChatState = {
 /** What a request still waiting for a person becomes when its turn ends with this code. */
 const APPROVAL_END: Record<string, Resolution> = { cancelled: "cancelled", interrupted: "interrupted" };
 
+/** The unsent text of a thread, or (null) of the unsaved new conversation. */
 export function draftOf(state: ChatState, threadId: string | null): string {
-  return threadId ? (state.drafts[threadId] ?? "") : "";
+  return state.drafts[draftKey(threadId)] ?? "";
 }
 
 /** A reply is being written (Stop applies), or a send waits for its answer. */

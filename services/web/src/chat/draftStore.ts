@@ -2,6 +2,14 @@
 
 const PREFIX = "sandchat.draft.";
 
+/** The key of the new conversation's text, before its first message stores the thread. */
+export const NEW_CONVERSATION = "new";
+
+/** Where the text typed for a thread (or for the unsaved new conversation, null) is kept. */
+export function draftKey(threadId: string | null): string {
+  return threadId ?? NEW_CONVERSATION;
+}
+
 export function loadDraft(threadId: string): string {
   try {
     return localStorage.getItem(PREFIX + threadId) ?? "";

@@ -66,12 +66,12 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-function mount() {
+function mount(threadId: string | null = T) {
   const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const wrapper = ({ children }: { children: ReactNode }) => (
     <QueryClientProvider client={client}>{children}</QueryClientProvider>
   );
-  return renderHook(() => useChat(config, T), { wrapper });
+  return renderHook(() => useChat(config, threadId), { wrapper });
 }
 
 const latest = () => ScriptedSocket.all.at(-1)!;
@@ -138,5 +138,23 @@ describe("useChat follows the open thread", () => {
       result.current.answer("r1", { decision: "deny", message: "not now" });
     });
     expect(latest().sent.at(-1)).toEqual({ type: "approve", threadId: T, requestId: "r1", decision: "deny", message: "not now" });
+  });
+});
+
+describe("useChat in a new conversation (no thread stored yet)", () => {
+  beforeEach(() => localStorage.clear());
+
+  it("can send, keeps its text across a reload, and hands it to the thread its first message stores", async () => {
+    localStorage.setItem("sandchat.draft.new", "typed before the reload");
+    const { result } = mount(null);
+    await waitFor(() => expect(result.current.draft).toBe("typed before the reload"));
+    expect(result.current.canSend).toBe(true);
+    act(() => result.current.setDraft("the first message"));
+    expect(localStorage.getItem("sandchat.draft.new")).toBe("the first message");
+    act(() => result.current.moveNewDraft("stored-1"));
+    expect(result.current.draft).toBe("");
+    expect(localStorage.getItem("sandchat.draft.new")).toBeNull();
+    expect(localStorage.getItem("sandchat.draft.stored-1")).toBe("the first message");
+    expect(result.current.state.drafts["stored-1"]).toBe("the first message");
   });
 });

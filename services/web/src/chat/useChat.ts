@@ -17,7 +17,7 @@ import {
   type ChatMessage,
   type ChatState,
 } from "./chatState";
-import { loadDraft, saveDraft } from "./draftStore";
+import { draftKey, loadDraft, NEW_CONVERSATION, saveDraft } from "./draftStore";
 import { ThreadFollower } from "./following";
 import type { PermissionMode, ServerEvent } from "./protocol";
 import { ChatSocket, type ConnectionInfo } from "./socket";
@@ -37,7 +37,7 @@ export interface Chat {
   busy: boolean;
   /** A reply is being written: Stop applies. */
   running: boolean;
-  /** A message can be sent now (while a reply is written, it is queued). */
+  /** A message can be sent now (while a reply is written, it is queued; in a new conversation, it stores the thread). */
   canSend: boolean;
   /** Approval requests of the running reply that wait for a person. */
   waiting: ApprovalItem[];
@@ -48,6 +48,8 @@ export interface Chat {
   /** The newest page of the open thread as last read (older pages load on demand). */
   historyPage: MessagePage | undefined;
   setDraft: (text: string) => void;
+  /** The new conversation's text becomes the unsent text of the thread just stored for it. */
+  moveNewDraft: (threadId: string) => void;
   send: (text: string) => boolean;
   /** Run the thread's last message again (its reply failed or was stopped); false when not connected. */
   retry: () => boolean;
@@ -79,21 +81,21 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
 
   // --- the thread on screen -----------------------------------------------------------------------
   useEffect(() => {
-    if (!threadId) return;
     openGeneration.current += 1;
     dispatch({ type: "open", threadId });
   }, [threadId]);
 
-  // Unsent text survives a reload: restored when the thread opens, saved as it changes.
+  // Unsent text survives a reload (also the unsaved new conversation's): restored when the thread
+  // opens, saved as it changes. Text this page never held is not saved, so nothing stored is erased.
+  const key = draftKey(threadId);
   useEffect(() => {
-    if (!threadId) return;
-    const saved = loadDraft(threadId);
-    if (saved && !draftOf(stateRef.current, threadId)) dispatch({ type: "draft", threadId, text: saved });
-  }, [threadId]);
-  const currentDraft = draftOf(state, threadId);
+    const saved = loadDraft(key);
+    if (saved && !draftOf(stateRef.current, threadId)) dispatch({ type: "draft", threadId: key, text: saved });
+  }, [key]);
+  const currentDraft: string | undefined = state.drafts[key];
   useEffect(() => {
-    if (threadId && state.threadId === threadId) saveDraft(threadId, currentDraft);
-  }, [threadId, state.threadId, currentDraft]);
+    if (state.threadId === threadId && currentDraft !== undefined) saveDraft(key, currentDraft);
+  }, [key, threadId, state.threadId, currentDraft]);
 
   const history = useQuery({
     queryKey: messagesKey(threadId ?? ""),
@@ -200,12 +202,15 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
   }, [turnActive, threadId, client]);
 
   // --- actions ------------------------------------------------------------------------------------
-  const setDraft = useCallback(
-    (text: string) => {
-      if (threadId) dispatch({ type: "draft", threadId, text });
-    },
-    [threadId],
-  );
+  const setDraft = useCallback((text: string) => dispatch({ type: "draft", threadId: key, text }), [key]);
+
+  const moveNewDraft = useCallback((threadId: string) => {
+    const text = draftOf(stateRef.current, null);
+    dispatch({ type: "draft", threadId, text });
+    dispatch({ type: "draft", threadId: NEW_CONVERSATION, text: "" });
+    saveDraft(threadId, text);
+    saveDraft(NEW_CONVERSATION, "");
+  }, []);
 
   const send = useCallback(
     (text: string): boolean => {
@@ -278,13 +283,14 @@ export function useChat(config: AppConfig, threadId: string | null): Chat {
     draft: draftOf(state, threadId),
     busy: isBusy(state),
     running: state.turn !== null,
-    canSend: canSend(state),
+    canSend: threadId === null ? state.pending === null : canSend(state),
     waiting: waitingApprovals(state),
     queued: queuedMessages(state),
     connection,
     historyError: history.error instanceof ApiError ? history.error : null,
     historyPage: threadId ? history.data : undefined,
     setDraft,
+    moveNewDraft,
     send,
     retry,
     cancel,
