@@ -119,13 +119,12 @@ def test_a_reply_that_ends_while_the_tab_is_hidden_shows_one_notification(notify
 def test_an_approval_request_while_the_tab_is_hidden_shows_one_notification(notifying_page: Page, stack: Stack) -> None:
     page = notifying_page
     chat = ChatPage(page, stack).open()
-    asking_thread(chat)
     toggle = page.get_by_test_id("notify-toggle")
     toggle.click()
     expect(toggle).to_have_attribute("data-state", "on")
 
     page.evaluate("() => window.__setHidden(true)")
-    chat.send("[[touch]] make the file")
+    asking_thread(chat, "[[touch]] make the file")
     card = waiting_card(chat)
     page.wait_for_function("() => window.__notes.length > 0", timeout=REPLY_TIMEOUT_MS)
     [asked] = notes(page)
