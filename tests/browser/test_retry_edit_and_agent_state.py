@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.axe import assert_accessible_in_both_themes
 from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage, thread_ids
 from tests.browser.conftest import screenshot
 from tests.stack import Stack, running_stack
@@ -24,6 +25,7 @@ def test_a_failed_reply_is_retried_with_one_click(page: Page, stack: Stack) -> N
     expect(retry).to_be_visible()
     expect(page.get_by_test_id("agent-state")).to_have_count(0)  # the agent itself is fine
     screenshot(page, "retry")
+    assert_accessible_in_both_themes(page, "a failed reply with Retry and Edit")
     retry.click()
     expect(chat.replies()).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
     reply = chat.wait_reply()
@@ -54,6 +56,7 @@ def test_editing_a_message_opens_a_new_thread_that_forks_the_agent_there(page: P
     link = page.get_by_test_id("fork-origin-link")
     expect(link).to_be_visible()
     screenshot(page, "edited-fork")
+    assert_accessible_in_both_themes(page, "a fork with its origin link")
 
     link.click()
     page.wait_for_url(f"**/chat/{origin}")
@@ -75,6 +78,7 @@ def test_the_agents_trouble_is_shown_before_sending(page: Page, offline_stack: S
     expect(banner).to_have_attribute("data-status", "unavailable")
     expect(banner).to_contain_text("The agent is unavailable.")
     expect(banner).to_contain_text("no-such-claude")
+    assert_accessible_in_both_themes(page, "the agent-state banner")
     expect(chat.user_messages()).to_have_count(0)
     screenshot(page, "agent-unavailable")
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.axe import assert_accessible_in_both_themes
 from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import DESKTOP, _stack
 from tests.stack import BIN, ROOT, Stack
@@ -46,6 +47,7 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     expect(page.get_by_test_id("sign-in-form")).to_be_visible()
     _sign_in(page, accounts_stack, "ana", "wrong password")
     expect(page.get_by_test_id("sign-in-error")).to_have_text("Wrong user name or password.")
+    assert_accessible_in_both_themes(page, "the sign-in page with its error")
     _sign_in(page, accounts_stack, "ana")
     chat = ChatPage(page, accounts_stack)
     chat.wait_connected()
@@ -55,14 +57,15 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     menu = page.get_by_test_id("user-menu")
     expect(menu).to_have_text("ana")
     menu.click()
-    page.get_by_role("menuitem", name="API tokens").click()
+    page.get_by_role("button", name="API tokens").click()
     page.get_by_test_id("token-name").fill("laptop")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_test_id("token-secret")).to_contain_text("sct_")
     expect(page.get_by_test_id("token-row")).to_have_count(1)
+    assert_accessible_in_both_themes(page, "the user menu's API tokens")
     page.get_by_role("button", name="Revoke").click()
     expect(page.get_by_test_id("token-row")).to_have_count(0)
-    page.get_by_role("menuitem", name="Agent login").click()
+    page.get_by_role("button", name="Agent login").click()
     expect(page.get_by_test_id("agent-login-panel")).to_be_visible()
     expect(page.get_by_test_id("agent-login-status")).to_have_attribute("data-status", "shared")
     page.get_by_test_id("agent-login-secret").fill("sk-ant-oat01-ana-browser-0001")
@@ -70,6 +73,7 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     expect(page.get_by_test_id("agent-login-status")).to_have_attribute("data-status", "own")
     expect(page.get_by_test_id("agent-login-secret")).to_have_value("")
     assert "ana-browser-0001" not in page.content()
+    assert_accessible_in_both_themes(page, "the user menu's agent login")
 
     # Ben, in a browser context of his own, sees nothing of Ana's.
     context = browser.new_context(viewport=DESKTOP)

@@ -96,7 +96,7 @@ export function AgentLoginPanel({ username, client = agentLoginApi }: { username
                 ))}
               </select>
             </label>
-            <p className="text-xs text-neutral-500">{chosen.hint}</p>
+            <p className="text-xs text-neutral-400">{chosen.hint}</p>
             <input
               type="password"
               data-testid="agent-login-secret"
@@ -113,7 +113,7 @@ export function AgentLoginPanel({ username, client = agentLoginApi }: { username
                 type="submit"
                 data-testid="agent-login-save"
                 disabled={busy || !secret.trim()}
-                className="flex-1 rounded-lg bg-sky-600 py-2 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+                className="flex-1 rounded-lg bg-sky-700 py-2 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
               >
                 {state.isSet ? "Replace" : "Save"}
               </button>

@@ -26,7 +26,7 @@ export function ForkOrigin({ thread, onOpen }: { thread: Thread | null; onOpen: 
             e.preventDefault();
             onOpen(origin.threadId);
           }}
-          className="text-sky-300 underline-offset-2 hover:underline"
+          className="text-sky-300 underline underline-offset-2"
         >
           {title ? `“${title}”` : "the original thread"}
         </a>

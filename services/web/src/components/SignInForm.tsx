@@ -8,7 +8,7 @@ export function SignInForm({ onDone }: { onDone: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   return (
-    <div className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
+    <main className="flex h-dvh items-center justify-center bg-neutral-950 p-6">
       <form
         data-testid="sign-in-form"
         onSubmit={(e) => {
@@ -56,11 +56,11 @@ export function SignInForm({ onDone }: { onDone: () => void }) {
         <button
           type="submit"
           disabled={busy}
-          className="mt-3 w-full rounded-lg bg-sky-600 py-2 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-60"
+          className="mt-3 w-full rounded-lg bg-sky-700 py-2 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-60"
         >
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
-    </div>
+    </main>
   );
 }

@@ -46,7 +46,7 @@ export function TokensPanel() {
           onChange={(e) => setName(e.target.value)}
           className="min-w-0 flex-1 rounded-lg border border-neutral-700 bg-neutral-950 px-2 py-1 text-neutral-100 focus:outline-none"
         />
-        <button type="submit" className="rounded-lg bg-sky-600 px-3 py-1 font-medium text-white hover:bg-sky-500">
+        <button type="submit" className="rounded-lg bg-sky-700 px-3 py-1 font-medium text-white hover:bg-sky-800">
           Create
         </button>
       </form>
@@ -65,7 +65,7 @@ export function TokensPanel() {
         {(tokens.data?.tokens ?? []).map((token) => (
           <li key={token.id} data-testid="token-row" className="flex items-center gap-2">
             <span className="min-w-0 flex-1 truncate text-neutral-200">
-              {token.name} <span className="text-neutral-500">…{token.hint}</span>
+              {token.name} <span className="text-neutral-400">…{token.hint}</span>
             </span>
             <button
               type="button"
@@ -76,7 +76,7 @@ export function TokensPanel() {
             </button>
           </li>
         ))}
-        {tokens.data?.tokens.length === 0 && <li className="text-neutral-500">No tokens yet.</li>}
+        {tokens.data?.tokens.length === 0 && <li className="text-neutral-400">No tokens yet.</li>}
       </ul>
     </div>
   );

@@ -13,7 +13,7 @@ describe("UserMenu", () => {
     render(<UserMenu me={alice} onSignOut={() => {}} />);
     fireEvent.click(screen.getByTestId("user-menu"));
     expect(screen.getByTestId("user-menu").textContent).toBe("alice");
-    fireEvent.click(screen.getByRole("menuitem", { name: "Agent login" }));
+    fireEvent.click(screen.getByRole("button", { name: "Agent login" }));
     expect(screen.getByRole("region", { name: "Agent login" })).toBe(screen.getByTestId("agent-login-panel"));
   });
 

@@ -25,11 +25,17 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
       </button>
       {open && (
         <div
-          role="menu"
+          role="group"
+          aria-label="Your account"
           data-testid="user-menu-items"
           className="absolute right-0 z-30 mt-1 w-80 rounded-xl border border-neutral-800 bg-neutral-900 p-2 shadow-xl"
         >
-          <button type="button" role="menuitem" className={item} onClick={() => setPanel(panel === "tokens" ? null : "tokens")}>
+          <button
+            type="button"
+            aria-expanded={panel === "tokens"}
+            className={item}
+            onClick={() => setPanel(panel === "tokens" ? null : "tokens")}
+          >
             API tokens
           </button>
           {panel === "tokens" && (
@@ -37,7 +43,12 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
               <TokensPanel />
             </div>
           )}
-          <button type="button" role="menuitem" className={item} onClick={() => setPanel(panel === "agent" ? null : "agent")}>
+          <button
+            type="button"
+            aria-expanded={panel === "agent"}
+            className={item}
+            onClick={() => setPanel(panel === "agent" ? null : "agent")}
+          >
             Agent login
           </button>
           {panel === "agent" && (
@@ -46,7 +57,7 @@ export function UserMenu({ me, onSignOut }: { me: Me; onSignOut: (() => void) | 
             </div>
           )}
           {onSignOut && (
-            <button type="button" role="menuitem" data-testid="sign-out" className={item} onClick={onSignOut}>
+            <button type="button" data-testid="sign-out" className={item} onClick={onSignOut}>
               Sign out
             </button>
           )}
