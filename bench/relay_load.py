@@ -260,6 +260,7 @@ async def many_chats(
         await asyncio.sleep(index * ramp_s / chats)
         return await run_turn(sockets[index], threads[index], "go", seconds_per_turn + ramp_s + 60)
 
+    ramp_end = time.time() + ramp_s
     try:
         traces: list[TurnTrace | BaseException] = await asyncio.gather(
             *(one(index) for index in range(chats)), return_exceptions=True
@@ -295,6 +296,13 @@ async def many_chats(
         "refused_or_failed": len(refused),
         "failures_by_code": codes,
         "delivery_ms": summary([d * 1000 for t in done for d in t.delivery_s]),
+        # Written while turns were still starting (the ramp), and once every turn streamed.
+        "delivery_ramp_ms": summary(
+            [d * 1000 for t in done for s, d in zip(t.stamps, t.delivery_s, strict=True) if s < ramp_end]
+        ),
+        "delivery_after_ramp_ms": summary(
+            [d * 1000 for t in done for s, d in zip(t.stamps, t.delivery_s, strict=True) if s >= ramp_end]
+        ),
         "frames": frames,
         "wall_s": end.wall - start.wall,
         "relay_cpu_ms_per_frame": _relay_cpu(start, end) / max(frames, 1) * 1000,
@@ -391,6 +399,8 @@ async def relay_chats(
         Figure("refused or failed", raw["refused_or_failed"], "turns", target="0", met=raw["refused_or_failed"] == 0),
         Figure("delivery p50", delivery.get("p50", float("nan")), "ms"),
         Figure("delivery p99", p99, "ms", target="<= 100 ms", met=p99 <= 100),
+        Figure("delivery p99 during the ramp", raw["delivery_ramp_ms"].get("p99", float("nan")), "ms"),
+        Figure("delivery p99 after the ramp", raw["delivery_after_ramp_ms"].get("p99", float("nan")), "ms"),
         Figure("relay CPU per frame", raw["relay_cpu_ms_per_frame"], "ms"),
         Figure("producer CPU (all players)", raw["agents_cpu_s"], "s"),
         Figure("bench clients' CPU", raw["client_cpu_s"], "s"),

@@ -103,7 +103,7 @@ async def test_the_index_follows_new_messages_replies_renames_and_deletes(client
     async with database.transaction() as session:
         reply = await threads.add_message(session, thread_id, "assistant", "", status="streaming")
     async with database.transaction() as session:
-        await threads.update_message(session, reply.id, content="a pelican flew")
+        await threads.write_progress(session, {reply.id: "a pelican flew"})
     assert [r["messageId"] for r in await _find(client, "pelican")] == [reply.id]
 
     async with database.transaction() as session:

@@ -74,11 +74,18 @@ async def test_streaming_reply_is_updated_then_finalised(database: Database) -> 
         thread = await threads.create_thread(session)
         reply = await threads.add_message(session, thread.id, "assistant", "", status="streaming", turn_id="t1")
     async with database.transaction() as session:
-        await threads.update_message(session, reply.id, content="partial")
+        await threads.write_progress(session, {reply.id: "partial"})
     async with database.transaction() as session:
-        await threads.update_message(
+        stored = await threads.get_message(session, reply.id)
+    assert stored is not None
+    assert (stored.content, stored.status) == ("partial", "streaming")
+    async with database.transaction() as session:
+        assert await threads.finish_message(
             session, reply.id, content="partial and done", status="complete", meta={"costUsd": 0.01}
         )
+    async with database.transaction() as session:
+        # A progress write that lands after the end changes nothing.
+        await threads.write_progress(session, {reply.id: "partial and"})
     async with database.transaction() as session:
         stored = await threads.get_message(session, reply.id)
     assert stored is not None

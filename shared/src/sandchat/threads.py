@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sandchat.models import DEFAULT_TITLE, LOCAL_USER_ID, Message, Thread, new_id, utcnow
@@ -314,27 +315,22 @@ async def get_message(session: AsyncSession, message_id: str) -> Message | None:
     return await session.get(Message, message_id)
 
 
-async def update_message(
-    session: AsyncSession,
-    message_id: str,
-    *,
-    content: str | None = None,
-    status: str | None = None,
-    error: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> None:
-    """Change the given fields of a message (a streaming reply's text so far, its final status)."""
-    values: dict[str, Any] = {}
-    if content is not None:
-        values["content"] = content
-    if status is not None:
-        values["status"] = status
-    if error is not None:
-        values["error"] = error
-    if meta is not None:
-        values["meta"] = meta
-    if values:
-        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+# One reply's text so far, where it still streams (a reply that has ended keeps its final text).
+_PROGRESS = (
+    update(Message)
+    .where(Message.id == bindparam("reply_id"), Message.status == "streaming")
+    .values(content=bindparam("text_so_far"))
+)
+
+
+async def write_progress(session: AsyncSession, texts: Mapping[str, str]) -> None:
+    """Store the text so far of streaming replies (message id -> text), in one statement.
+
+    Run on the session's connection: one Core statement with many parameter sets (the ORM's bulk
+    UPDATE takes no criteria besides the primary key)."""
+    if texts:
+        connection = await session.connection()
+        await connection.execute(_PROGRESS, [{"reply_id": key, "text_so_far": text} for key, text in texts.items()])
 
 
 async def finish_message(

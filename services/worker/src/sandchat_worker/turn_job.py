@@ -42,11 +42,13 @@ from sandchat_worker.agent_people import AgentPeople
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_session import LiveAgent
 from sandchat_worker.agent_turn import StampedText
+from sandchat_worker.progress_writer import ProgressWriter
 from sandchat_worker.turn_approvals import expire_unanswered
 
 log = logging.getLogger(__name__)
 
-# A long reply is written to the database this often while it streams (the replay log holds the rest).
+# A long reply's text so far is written to the database this often while it streams (the replay log holds
+# the rest); the writes of all of a worker's turns go out together (progress_writer).
 FLUSH_INTERVAL_S: Final = 3.0
 
 
@@ -80,6 +82,11 @@ class WorkerContext:
     approval_timeout_s: float | None = None
     running: dict[str, RunningTurn] = field(default_factory=dict)
     people: AgentPeople = field(default_factory=AgentPeople)
+    # The text so far of this worker's streaming replies, written together.
+    progress: ProgressWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = ProgressWriter(self.turns.database)
 
 
 class TurnPublisher:
@@ -96,7 +103,6 @@ class TurnPublisher:
         self.transcript = Transcript(last_seq=last_seq)
         self._publishing = asyncio.Lock()
         self._flushed_at = time.monotonic()
-        self._flush: asyncio.Task[None] | None = None
         # Approval requests of this turn that wait for a person (sandchat_approvals_pending).
         self.open_requests: set[str] = set()
         self._output_seen = False
@@ -138,9 +144,9 @@ class TurnPublisher:
                 frame = self._encode(event)
                 frames.append((self.transcript.last_seq, frame))
             await self._publish(frames)
-        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S and (self._flush is None or self._flush.done()):
+        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
             self._flushed_at = time.monotonic()
-            self._flush = asyncio.create_task(self._write_progress(self.transcript.text))
+            self.context.progress.put(self.info.message_id, self.transcript.text)
 
     async def resolve(self, request_id: str, resolution: events.Resolution) -> None:
         """Say how a request ended (once): `approval_answered` to every follower of the turn."""
@@ -158,17 +164,9 @@ class TurnPublisher:
         if frames:
             await self.context.turns.store.publish(self.info.turn_id, frames)
 
-    async def _write_progress(self, text: str) -> None:
-        try:
-            async with self.context.turns.database.transaction() as session:
-                await threads.update_message(session, self.info.message_id, content=text)
-        except Exception as exc:
-            metrics.BACKEND_ERRORS.labels("database", "progress_write").inc()
-            log.warning("turn %s: progress write failed: %s", self.info.turn_id, type(exc).__name__)
-
-    async def settle(self) -> None:
-        if self._flush is not None:
-            await asyncio.gather(self._flush, return_exceptions=True)
+    def settle(self) -> None:
+        """The turn is ending: its final write holds the whole text, so no progress write is due."""
+        self.context.progress.forget(self.info.message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +271,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         finally:
             running.agent = None
             context.pool.checkin(agent)
-        await publisher.settle()
+        publisher.settle()
         _count_agent(outcome)
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
         if user is not None and outcome.kind == "unauthenticated":
@@ -287,12 +285,12 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         return ending.outcome
     except asyncio.CancelledError:
         # The worker is shutting down: say so and free the thread (its agent is ended with the pool).
-        await publisher.settle()
+        publisher.settle()
         await asyncio.shield(finish_turn(turns, info, publisher.transcript, SHUTDOWN))
         raise
     except Exception as exc:
         log.exception("turn %s failed", info.turn_id)
-        await publisher.settle()
+        publisher.settle()
         try:
             await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
         except RedisError:

@@ -271,6 +271,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             with contextlib.suppress(Exception):
                 await context.turns.routing.retire(context.worker_id)
             await context.pool.close_all()
+            await context.progress.close()
             await context.turns.store.close()
         await database.close()
 
