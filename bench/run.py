@@ -25,6 +25,7 @@ from sandchat_dev.stack import free_port
 
 from bench import api, live_path, observability, relay, relay_load, sandbox_hop, sockets, start_burst, start_real_cli
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
+from bench.span_timeline import FAST_EXPORT, SpanStore
 from tests import backends
 from tests.stack import Stack, running_stack
 
@@ -172,19 +173,21 @@ class Bench:
         """
         threads = 10 if self.quick else 40
         before = os.environ.get("BENCH_BEFORE_TREE")
-        with start_real_cli.real_cli_env(self.workdir) as cli:
+        spans = SpanStore()  # tracing on: where each turn's time goes (bench/span_timeline.py)
+        with start_real_cli.real_cli_env(self.workdir) as cli, spans.serving() as endpoint:
             trees = {"before": Path(before), "after": ROOT} if before else {"": ROOT}
+            tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, **FAST_EXPORT}
             try:
                 with contextlib.ExitStack() as running:
                     stacks = {
                         label: running.enter_context(
-                            running_stack(1, 1, **self.env(f"real-cli{label}", **cli, **_code_tree(tree)))
+                            running_stack(1, 1, **self.env(f"real-cli{label}", **cli, **tracing, **_code_tree(tree)))
                         )
                         for label, tree in trees.items()
                     }
                     self.record(
                         "start_real_cli",
-                        lambda: start_real_cli.real_cli_first_token(stacks, cli, threads),
+                        lambda: start_real_cli.real_cli_first_token(stacks, cli, threads, spans),
                     )
             except Exception:
                 self.failed.append("start_real_cli")

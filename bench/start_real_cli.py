@@ -29,6 +29,7 @@ from sandchat_worker.agent_control import user_message
 
 from bench.client import TurnTrace, new_threads, open_socket, run_turn
 from bench.report import Figure, ScenarioResult, summary
+from bench.span_timeline import SpanStore, legs
 from tests.stack import Stack
 from tests.worker.fake_messages_api import TEXT_REPLY, serve_fake_messages_api
 
@@ -106,7 +107,9 @@ def _first_token_ms(trace: TurnTrace) -> float | None:
     return (trace.first_token_at - trace.sent_at) * 1000
 
 
-async def real_cli_first_token(stacks: dict[str, Stack], env: dict[str, str], threads_count: int) -> ScenarioResult:
+async def real_cli_first_token(
+    stacks: dict[str, Stack], env: dict[str, str], threads_count: int, spans: SpanStore | None = None
+) -> ScenarioResult:
     """Per thread: the floor, then each stack's new-agent and live-agent turns (the stacks' order alternates).
 
     Several stacks (e.g. ``before``/``after`` an optimisation, one code tree each) measure an A/B in
@@ -119,6 +122,7 @@ async def real_cli_first_token(stacks: dict[str, Stack], env: dict[str, str], th
         for label in stacks
     }
     failures = dict.fromkeys(stacks, 0)
+    measured: dict[str, list[str]] = {label: [] for label in stacks}
     websockets = {label: await open_socket(stack.gateway_url()) for label, stack in stacks.items()}
     try:
         for index in range(threads_count + WARM_UP):
@@ -144,12 +148,30 @@ async def real_cli_first_token(stacks: dict[str, Stack], env: dict[str, str], th
                 pair = {"one_shot": cold, "one_shot_floor": cold_floor, "live": warm, "live_floor": warm_floor}
                 for name, value in {**pair, "to_started": to_started}.items():
                     samples[label][name].append(value)
+                measured[label].append(thread_id)
     finally:
         await asyncio.gather(*(websocket.close() for websocket in websockets.values()))
     result.raw = {label: _stats(samples[label], failures[label]) for label in stacks}
+    if spans is not None:
+        for label in stacks:
+            result.raw[label]["legs_p50_ms"] = await _legs(spans, measured[label])
     for label in stacks:
         result.figures += _figures(label if len(stacks) > 1 else "", result.raw[label])
     return result
+
+
+async def _legs(spans: SpanStore, thread_ids: list[str]) -> dict[str, dict[str, float]]:
+    """Per path (new agent, live agent), each leg's median over the threads' turns (bench/span_timeline.py)."""
+    for _ in range(50):  # the services export every 100 ms: wait for the last turns' spans
+        if all(len(spans.turns_of_thread(thread_id)) >= 2 for thread_id in thread_ids[-3:]):
+            break
+        await asyncio.sleep(0.1)
+    per_path: dict[str, dict[str, list[float]]] = {"one_shot": {}, "live": {}}
+    for thread_id in thread_ids:
+        for path, turn in zip(("one_shot", "live"), spans.turns_of_thread(thread_id), strict=False):
+            for leg, ms in (legs(turn) or {}).items():
+                per_path[path].setdefault(leg, []).append(ms)
+    return {path: {leg: statistics.median(values) for leg, values in found.items()} for path, found in per_path.items()}
 
 
 def _stats(samples: dict[str, list[float]], failures: int) -> dict[str, Any]:
@@ -190,6 +212,9 @@ def _figures(label: str, raw: dict[str, Any]) -> list[Figure]:
             Figure(f"{name}over floor, {what} p99", p99, "ms", target="<= 20 ms", met=p99 <= 20),
             Figure(f"{name}over floor, {what}, paired median", paired[path], "ms"),
         ]
+    for path, what in (("one_shot", "new agent"), ("live", "live agent")):
+        for leg, ms in raw.get("legs_p50_ms", {}).get(path, {}).items():
+            figures.append(Figure(f"{name}{what}, {leg} p50", ms, "ms"))
     failures = raw["failures"]
     return [
         *figures,
