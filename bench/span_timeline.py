@@ -2,7 +2,8 @@
 
 The stack runs with tracing on (``OTEL_EXPORTER_OTLP_ENDPOINT`` at :class:`SpanStore`, a small
 OTLP/HTTP endpoint in the bench process that keeps every span). One trace is one turn
-(sandchat.tracing): the gateway's ``chat.message``, the worker's ``turn.queued`` (queued → claimed),
+(sandchat.tracing): the gateway's ``chat.message`` (message → stored, `started` sent, job queued), the
+worker's ``turn.queued`` (ends when the worker claimed the turn),
 ``turn.run`` with ``agent.start`` (the agent's process started, or reused) and ``agent.turn`` (the
 message written → the turn's end) whose event ``agent.first_output`` marks the agent's first output
 read. :func:`legs` cuts a turn at those points.
@@ -94,8 +95,8 @@ class SpanStore:
 
 # The legs of a turn, in order; each from the first point to the second (ns since the epoch).
 LEGS = (
-    ("gateway: message -> queued", "message", "queued"),
-    ("queue: queued -> claimed", "queued", "claimed"),
+    ("gateway: message -> enqueued", "message", "enqueued"),
+    ("queue: enqueued -> claimed", "enqueued", "claimed"),
     ("worker: claimed -> agent start", "claimed", "agent_start"),
     ("worker: agent start -> message written", "agent_start", "written"),
     ("agent: message written -> first output", "written", "first_output"),
@@ -108,7 +109,7 @@ def legs(spans: list[Span]) -> dict[str, float] | None:
     try:
         points = {
             "message": by_name["chat.message"].start_ns,
-            "queued": by_name["turn.queued"].start_ns,
+            "enqueued": by_name["chat.message"].end_ns,  # the turn stored, `started` sent, its job queued
             "claimed": by_name["turn.queued"].end_ns,
             "agent_start": by_name["agent.start"].start_ns,
             "written": by_name["agent.turn"].start_ns,
