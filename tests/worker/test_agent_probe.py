@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sandchat_worker.agent_probe import probe
+from sandchat.agent_health import PROBE_INTERVAL_S
+from sandchat_worker.agent_probe import ProbeResult, probe
 from sandchat_worker.agent_runners import DockerSandboxRunner, LocalRunner, SimulatorRunner
+from sandchat_worker.worker_app import probe_due
 
 from tests.worker.fake_docker import PASSTHROUGH, install_fake_docker, path_with, recorded_argvs
 
@@ -94,3 +96,13 @@ async def test_a_probe_that_gets_no_answer_times_out(docker_log: Path, monkeypat
     assert time.monotonic() - started < 3
     assert result.status == "timeout"
     assert result.health_status == "unavailable"
+
+
+def test_a_worker_whose_turns_just_worked_skips_the_probe_until_they_stop() -> None:
+    healthy = ProbeResult("healthy", "Logged in.")
+    now = 10_000.0
+    assert not probe_due(healthy, answered_at=now - 1, now=now)
+    assert probe_due(healthy, answered_at=now - PROBE_INTERVAL_S - 1, now=now)
+    assert probe_due(healthy, answered_at=float("-inf"), now=now)
+    # A probe that found a problem is repeated whatever the turns did: only a probe says it is solved.
+    assert probe_due(ProbeResult("unauthenticated", "Not logged in."), answered_at=now - 1, now=now)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-
 from sandchat import threads
 from sandchat.database import Database
 from sandchat_worker.progress_writer import ProgressWriter
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 
 
 async def _replies(database: Database, count: int) -> list[str]:

@@ -82,6 +82,8 @@ class WorkerContext:
     approval_timeout_s: float | None = None
     running: dict[str, RunningTurn] = field(default_factory=dict)
     people: AgentPeople = field(default_factory=AgentPeople)
+    # When a turn on the service's own login last ended complete (time.monotonic()): the probe may wait.
+    agent_answered_at: float = float("-inf")
     # The text so far of this worker's streaming replies, written together.
     progress: ProgressWriter = field(init=False)
 
@@ -273,6 +275,8 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             context.pool.checkin(agent)
         publisher.settle()
         _count_agent(outcome)
+        if user is None and outcome.kind == "complete":
+            context.agent_answered_at = time.monotonic()  # the service's own login works
         ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
         if user is not None and outcome.kind == "unauthenticated":
             ending = PERSON_LOGIN_REFUSED

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any, Final
 
@@ -33,7 +34,7 @@ from sandchat.turns.store import ALIVE_REFRESH_S
 
 from sandchat_worker.agent_people import AgentPeople
 from sandchat_worker.agent_pool import AgentPool
-from sandchat_worker.agent_probe import probe
+from sandchat_worker.agent_probe import ProbeResult, probe
 from sandchat_worker.agent_runners import build_runner
 from sandchat_worker.turn_approvals import deliver_answer, deliver_missed_answers
 from sandchat_worker.turn_job import WorkerContext, run_claimed_turn, run_turn
@@ -185,11 +186,20 @@ def _control(context: WorkerContext, turn_id: str | None, data: bytes) -> None:
         running.spawn(deliver_answer(context, running, request_id))
 
 
+def probe_due(last: ProbeResult, answered_at: float, now: float) -> bool:
+    """Whether the agent must be probed now: not when it was healthy at the last probe and a turn on the
+    service's own login has been answered within a probe period since (that proves what a probe would,
+    without one more CLI start — a Node process, about half a CPU-second — beside the running turns)."""
+    return last.status != "healthy" or now - answered_at > PROBE_INTERVAL_S
+
+
 async def _probe_forever(context: WorkerContext, redis: Redis) -> None:
+    result: ProbeResult | None = None
     while True:
         # Also end what a worker that died on this host left running (sandchat.agent_groups).
         await asyncio.to_thread(GROUPS.reap_orphans)
-        result = await probe(context.pool.runner)
+        if result is None or probe_due(result, context.agent_answered_at, time.monotonic()):
+            result = await probe(context.pool.runner)
         report = encode_report(result.health_status, result.message)
         try:
             await redis.set(context.turns.keys.sandbox_status, report, ex=REPORT_TTL_S)
