@@ -8,6 +8,7 @@ import uvicorn
 from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import load_settings
+from sandchat.startup_objects import freeze_startup_objects
 from sandchat.tracing import configure_tracing
 
 from sandchat_api.app import create_app
@@ -22,7 +23,9 @@ def main() -> None:
     configure_logging("api", settings.log_format)
     configure_tracing("api", settings.otel_exporter_otlp_endpoint)
     log.info("API on http://%s:%d (agent runner: %s)", settings.api_host, settings.api_port, settings.agent_runner)
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    server = uvicorn.Server(server_config(create_app(settings), settings))
+    freeze_startup_objects()
+    server.run()
 
 
 if __name__ == "__main__":

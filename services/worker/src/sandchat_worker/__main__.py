@@ -15,6 +15,7 @@ from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.retry import Backoff
 from sandchat.settings import SettingsError, load_settings
+from sandchat.startup_objects import freeze_startup_objects
 from sandchat.tracing import configure_tracing
 from sandchat.turns import queue
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     GROUPS.reap_orphans()
     serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+    freeze_startup_objects()
 
     async def run() -> None:
         # arq binds its worker to the running loop (and its signal handlers), so build it inside.
