@@ -12,6 +12,7 @@ from sandchat.agent_process import GROUPS
 from sandchat.logs import configure_logging
 from sandchat.process_memory import hide_process_memory
 from sandchat.settings import Settings, SettingsError, load_settings
+from sandchat.startup_objects import freeze_startup_objects
 
 from sandchat_sandbox.server import SandboxServer
 from sandchat_sandbox.tokens import write_token_pair
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     hide_process_memory()
     configure_logging("sandbox", settings.log_format)
     GROUPS.reap_orphans()
+    freeze_startup_objects()
     asyncio.run(server.run_forever(settings.sandbox_host, settings.sandbox_port))
 
 
