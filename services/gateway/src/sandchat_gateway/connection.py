@@ -43,7 +43,7 @@ TRY_AGAIN_LATER: Final = 1013
 MAX_WATCHED_THREADS: Final = 64
 # Messages whose `queued` answer went to their sender directly (its copy from the thread is skipped).
 MAX_TOLD: Final = 256
-# Threads this connection's user was found to own (threads never change hands while a socket is open).
+# Threads this connection's user was found to own (threads never change hands; a deleted one is forgotten).
 MAX_OWNED: Final = 256
 
 
@@ -162,6 +162,13 @@ class ChatConnection:
         self.owned[thread_id] = None
         while len(self.owned) > MAX_OWNED:
             self.owned.popitem(last=False)
+
+    def forget_owned(self, thread_id: str | None = None) -> None:
+        """The thread was deleted (``None``: any may have been): look it up again at its next request."""
+        if thread_id is None:
+            self.owned.clear()
+        else:
+            self.owned.pop(thread_id, None)
 
     def told(self, message_id: str) -> bool:
         return self._told.pop(message_id, 1) is None
