@@ -236,9 +236,10 @@ class Chat:
         """
         if thread_id in connection.owned:
             return True
+        heard = connection.deletions_heard
         async with self.turns.database.reading() as session:
             found = await threads.get_thread(session, thread_id, owner_id=connection.principal.user_id)
-        if found is not None:
+        if found is not None and connection.deletions_heard == heard:
             connection.remember_owned(thread_id)
         return found is not None
 

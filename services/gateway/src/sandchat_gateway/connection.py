@@ -126,6 +126,8 @@ class ChatConnection:
         # Whom this socket acts for: it reaches their threads only.
         self.principal = principal
         self.owned: OrderedDict[str, None] = OrderedDict()
+        # Deletions heard so far: an ownership read that a deletion overtook is not remembered.
+        self.deletions_heard = 0
         self.fanout = fanout
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
@@ -165,6 +167,7 @@ class ChatConnection:
 
     def forget_owned(self, thread_id: str | None = None) -> None:
         """The thread was deleted (``None``: any may have been): look it up again at its next request."""
+        self.deletions_heard += 1
         if thread_id is None:
             self.owned.clear()
         else:
