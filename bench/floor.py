@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from sandchat.agent_cli import turn_args
+from sandchat.agent_process import AgentOutput
 from sandchat_worker.agent_runners import simulator_command
 
 READ_CHUNK_BYTES = 1 << 20
@@ -28,6 +30,33 @@ class FloorRun:
     deltas: int
     stream_s: float  # first delta read -> last delta read
     total_s: float  # spawn -> EOF
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """This process's environment with ``env`` set (what a runner passes on to its agent), then as it was."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+async def agent_lines(stdout: AgentOutput) -> AsyncIterator[bytes]:
+    """An agent's stdout line by line, read as the worker reads it (an agent process offers reads of any size)."""
+    pending = bytearray()
+    while chunk := await stdout.read(READ_CHUNK_BYTES):
+        pending += chunk
+        while (end := pending.find(b"\n")) >= 0:
+            yield bytes(pending[: end + 1])
+            del pending[: end + 1]
+    if pending:
+        yield bytes(pending)
 
 
 async def run_simulator(env: dict[str, str], prompt: str = "hello", command: list[str] | None = None) -> FloorRun:

@@ -21,34 +21,22 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 from sandchat.agent_cli import live_args
-from sandchat.agent_process import AgentOutput
 from sandchat_worker.agent_control import user_message
 from sandchat_worker.agent_events import AgentEvent, TextDelta
 from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRunner
 from sandchat_worker.agent_session import LiveAgent
 from sandchat_worker.agent_turn import run_agent_turn
 
+from bench.floor import agent_lines
 from tests.worker.fake_messages_api import cli_environment, serve_fake_messages_api
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAUDE_BIN = ROOT / "services/worker/claude-cli/node_modules/.bin/claude"
-
-
-async def _lines(stdout: AgentOutput) -> AsyncIterator[bytes]:
-    """The agent's stdout line by line (an agent process offers reads of any size)."""
-    pending = bytearray()
-    while chunk := await stdout.read(1 << 16):
-        pending += chunk
-        while (end := pending.find(b"\n")) >= 0:
-            yield bytes(pending[: end + 1])
-            del pending[: end + 1]
-    if pending:
-        yield bytes(pending)
 
 
 async def raw_turns(runner: AgentRunner) -> tuple[list[float], list[float]]:
@@ -56,7 +44,7 @@ async def raw_turns(runner: AgentRunner) -> tuple[list[float], list[float]]:
     process = await runner.start(
         live_args(str(uuid.uuid4()), resume=False, permission_mode="default", allowed_tools=())
     )
-    lines = _lines(process.stdout)
+    lines = agent_lines(process.stdout)
     times: list[list[float]] = []
     try:
         for prompt in ("first message", "second message"):

@@ -14,19 +14,17 @@ What the relay adds on each path is its figure minus its floor, quantile by quan
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 from sandchat.agent_cli import live_args
-from sandchat.agent_process import AgentOutput, AgentProcess
+from sandchat.agent_process import AgentProcess
 from sandchat_worker.agent_control import user_message
 from sandchat_worker.agent_runners import SimulatorRunner
 
 from bench.client import TurnTrace, new_threads, open_socket, run_turn
-from bench.floor import run_simulator
+from bench.floor import agent_lines, environment, run_simulator
 from bench.report import Figure, ScenarioResult, summary
 from tests.stack import Stack
 
@@ -34,36 +32,19 @@ PROMPT = "benchmark"
 WARM_UP = 3
 
 
-async def _lines(stdout: AgentOutput) -> AsyncIterator[bytes]:
-    pending = bytearray()
-    while chunk := await stdout.read(1 << 20):
-        pending += chunk
-        while (end := pending.find(b"\n")) >= 0:
-            yield bytes(pending[: end + 1])
-            del pending[: end + 1]
-
-
 class LiveFloor:
     """One simulator process kept running, as a worker keeps a thread's live agent."""
 
     def __init__(self, process: AgentProcess) -> None:
         self.process = process
-        self.lines = _lines(process.stdout)
+        self.lines = agent_lines(process.stdout)
 
     @classmethod
     async def start(cls, env: dict[str, str]) -> LiveFloor:
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)  # the runner passes the SIMULATOR_* knobs of this process on
-        try:
+        with environment(env):  # the runner passes the SIMULATOR_* knobs of this process on
             process = await SimulatorRunner().start(
                 live_args(str(uuid.uuid4()), resume=False, permission_mode="bypassPermissions")
             )
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         floor = cls(process)
         await floor.first_delta_s()  # the process's own start is the one-shot path's cost, not this one's
         return floor

@@ -26,6 +26,7 @@ from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SandboxRunne
 from sandchat_worker.agent_turn import run_agent_turn
 from sandchat_worker.sandbox_client import RemoteAgentProcess
 
+from bench.floor import environment
 from bench.report import Figure, ScenarioResult, summary
 from tests.stack import BIN
 
@@ -122,9 +123,7 @@ async def sandbox_hop(workdir: Path, env: dict[str, str], turns: int) -> Scenari
     local_ms: list[float] = []
     sandbox_ms: list[float] = []
     kill_ms: list[float] = []
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)  # what the local runner's agent reads (through the same allow-list)
-    try:
+    with environment(env):  # what the local runner's agent reads (through the same allow-list)
         local = LocalRunner(simulator_command()[0], SIMULATOR_ENV)
         async with sandbox_process(workdir, env) as (remote, sandbox_pid):
             for index in range(turns + 5):
@@ -135,12 +134,6 @@ async def sandbox_hop(workdir: Path, env: dict[str, str], turns: int) -> Scenari
                     sandbox_ms.append(sandbox_first)
             for _ in range(max(10, turns // 10)):
                 kill_ms.append(await _kill_on_disconnect_ms(remote, sandbox_pid))
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     local_summary, sandbox_summary, kill_summary = summary(local_ms), summary(sandbox_ms), summary(kill_ms)
     added = [remote - here for here, remote in zip(local_ms, sandbox_ms, strict=True)]
     result.raw = {

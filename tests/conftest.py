@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
+from sandchat import tracing
 from sandchat.database import Database
 from sandchat.redis_keys import RedisKeys
 
@@ -96,3 +100,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.close()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for this test, into memory: the spans it ended (then tracing is off again)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.install(None)

@@ -22,6 +22,22 @@ INDEXED_CHARS = 100_000
 # Letters and digits only, as FTS5's unicode61 tokenizer sees words.
 WORDS = "'[^[:alnum:]]+', ' ', 'g'"
 
+# Made again by revision d4a8b2c61e07, after rebuilding ``thread`` dropped them. SQLite stores a
+# trigger's SQL without IF NOT EXISTS: the schema is the same as with a plain CREATE TRIGGER.
+SQLITE_THREAD_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS search_thread_insert AFTER INSERT ON thread BEGIN
+        INSERT INTO search_row (thread_id, message_id) VALUES (new.id, NULL);
+        INSERT INTO search_index (rowid, body) VALUES (last_insert_rowid(), new.title);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS search_thread_update AFTER UPDATE OF title ON thread BEGIN
+        UPDATE search_index SET body = new.title WHERE rowid =
+            (SELECT search_rowid FROM search_row WHERE thread_id = new.id AND message_id IS NULL);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS search_thread_delete AFTER DELETE ON thread BEGIN
+        DELETE FROM search_index WHERE rowid IN (SELECT search_rowid FROM search_row WHERE thread_id = old.id);
+        DELETE FROM search_row WHERE thread_id = old.id;
+    END""",
+]
 SQLITE_UP = [
     "CREATE VIRTUAL TABLE search_index USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')",
     # An FTS5 row's key must outlive VACUUM and table rebuilds: an INTEGER PRIMARY KEY does.
@@ -41,18 +57,7 @@ SQLITE_UP = [
         DELETE FROM search_index WHERE rowid = (SELECT search_rowid FROM search_row WHERE message_id = old.id);
         DELETE FROM search_row WHERE message_id = old.id;
     END""",
-    """CREATE TRIGGER search_thread_insert AFTER INSERT ON thread BEGIN
-        INSERT INTO search_row (thread_id, message_id) VALUES (new.id, NULL);
-        INSERT INTO search_index (rowid, body) VALUES (last_insert_rowid(), new.title);
-    END""",
-    """CREATE TRIGGER search_thread_update AFTER UPDATE OF title ON thread BEGIN
-        UPDATE search_index SET body = new.title WHERE rowid =
-            (SELECT search_rowid FROM search_row WHERE thread_id = new.id AND message_id IS NULL);
-    END""",
-    """CREATE TRIGGER search_thread_delete AFTER DELETE ON thread BEGIN
-        DELETE FROM search_index WHERE rowid IN (SELECT search_rowid FROM search_row WHERE thread_id = old.id);
-        DELETE FROM search_row WHERE thread_id = old.id;
-    END""",
+    *SQLITE_THREAD_TRIGGERS,
     # What is already stored: titles, then messages.
     "INSERT INTO search_row (thread_id, message_id) SELECT id, NULL FROM thread",
     "INSERT INTO search_row (thread_id, message_id) SELECT thread_id, id FROM message",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "d4a8b2c61e07"
 down_revision: str | None = "7c3e9f41a2d8"
@@ -26,22 +26,6 @@ depends_on: str | Sequence[str] | None = None
 LOCAL_USER_ID = "00000000-0000-4000-8000-000000000000"
 LOCAL_USERNAME = ":local"
 
-# The thread triggers of revision 7c3e9f41a2d8, as they were made there.
-SQLITE_THREAD_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS search_thread_insert AFTER INSERT ON thread BEGIN
-        INSERT INTO search_row (thread_id, message_id) VALUES (new.id, NULL);
-        INSERT INTO search_index (rowid, body) VALUES (last_insert_rowid(), new.title);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS search_thread_update AFTER UPDATE OF title ON thread BEGIN
-        UPDATE search_index SET body = new.title WHERE rowid =
-            (SELECT search_rowid FROM search_row WHERE thread_id = new.id AND message_id IS NULL);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS search_thread_delete AFTER DELETE ON thread BEGIN
-        DELETE FROM search_index WHERE rowid IN (SELECT search_rowid FROM search_row WHERE thread_id = old.id);
-        DELETE FROM search_row WHERE thread_id = old.id;
-    END""",
-]
-
 
 def _utc() -> sa.DateTime:
     return sa.DateTime(timezone=True)
@@ -50,7 +34,10 @@ def _utc() -> sa.DateTime:
 def _restore_sqlite_search() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    for statement in SQLITE_THREAD_TRIGGERS:
+    # The thread triggers of revision 7c3e9f41a2d8, as they were made there.
+    search = context.script.get_revision("7c3e9f41a2d8")
+    assert search is not None
+    for statement in search.module.SQLITE_THREAD_TRIGGERS:
         op.execute(statement)
     # search_index holds its own copy of every text (not an external-content table), and its
     # rows are keyed by search_row, which the rebuild did not touch; 'rebuild' remakes its b-tree.

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Playwright, ViewportSize, sync_playwright
 
 from tests.stack import Stack, running_stack
 
@@ -98,9 +98,8 @@ def auth_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield from _stack(redis_url, tmp_path_factory.mktemp("auth-stack"), AUTH_TOKEN=AUTH_TOKEN)
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=DESKTOP)
+def watched_page(context: BrowserContext) -> Iterator[Page]:
+    """A page of ``context`` that fails the test on any page error or dialog; the context is closed after."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -113,6 +112,11 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from watched_page(browser.new_context(viewport=DESKTOP))
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.browser.axe import assert_accessible
 from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
-from tests.browser.conftest import DESKTOP, screenshot
+from tests.browser.conftest import DESKTOP, screenshot, watched_page
 from tests.browser.test_live_sessions import asking_thread, queue, waiting_card
 from tests.stack import Stack
 
@@ -24,14 +24,8 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def themed_page(browser: Browser, viewport: ViewportSize, scheme: str) -> Iterator[Page]:
-    """A page whose system asks for `scheme` (prefers-color-scheme), failing on any page error."""
-    context = browser.new_context(viewport=viewport, color_scheme=scheme)  # type: ignore[arg-type]
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"the page raised: {errors}"
+    """A page whose system asks for `scheme` (prefers-color-scheme), failing on any page error or dialog."""
+    yield from watched_page(browser.new_context(viewport=viewport, color_scheme=scheme))  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["dark", "light"])

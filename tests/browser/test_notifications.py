@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe import assert_accessible
 from tests.browser.chat_page import REPLY_TIMEOUT_MS, ChatPage
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, watched_page
 from tests.browser.test_live_sessions import asking_thread, waiting_card
 from tests.stack import Stack
 
@@ -57,12 +57,7 @@ def notifying_page(browser: Browser, stack: Stack) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)
     context.grant_permissions(["notifications"], origin=stack.api_url)
     context.add_init_script(RECORD_AND_HIDE)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"the page raised: {errors}"
+    yield from watched_page(context)
 
 
 def notes(page: Page) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe import assert_accessible
 from tests.browser.chat_page import ChatPage
-from tests.browser.conftest import DESKTOP, TABLET, screenshot
+from tests.browser.conftest import DESKTOP, TABLET, screenshot, watched_page
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(params=[DESKTOP, TABLET], ids=["1440x900", "768x1024"])
 def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=request.param)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == []
+    yield from watched_page(browser.new_context(viewport=request.param))
 
 
 def test_screenshots_of_each_state(sized_page: Page, stack: Stack) -> None:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sandchat import tracing
 
 from tests.foundation.conftest import Client
 from tests.metrics_page import parse, value
@@ -32,18 +26,6 @@ async def test_metrics_count_requests_by_route_template_and_status(client: Clien
     after = (await requests_counted(client, "/health", "200"), await requests_counted(client, missing, "404"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
     assert await requests_counted(client, "unmatched", "404") - before_unmatched == 1
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.install(None)
 
 
 async def test_each_request_is_a_span_when_tracing_is_on(client: Client, spans: InMemorySpanExporter) -> None:

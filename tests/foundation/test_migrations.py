@@ -135,3 +135,39 @@ def test_upgrade_from_a_single_user_database_keeps_every_thread_message_and_sear
     assert messages == 4
     assert old_hits == ["thread-1", "thread-2"]
     assert len(new_hits) == 1
+
+
+async def _search_objects(url: str) -> list[tuple[str, ...]]:
+    """The full-text search objects as the database stores them (SQLite's SQL text; PostgreSQL's definitions)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                query = "SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'search%' ORDER BY type, name"
+            else:
+                query = (
+                    "SELECT table_name, column_name, generation_expression FROM information_schema.columns "
+                    "WHERE column_name = 'search_vector' UNION ALL "
+                    "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%search%' "
+                    "ORDER BY 1, 2"
+                )
+            return [tuple(str(field) for field in row) for row in await connection.execute(text(query))]
+    finally:
+        await engine.dispose()
+
+
+def test_the_owners_revision_leaves_the_search_objects_as_the_search_revision_made_them(database_url: str) -> None:
+    # d4a8b2c61e07 rebuilds `thread` on SQLite, which drops its search triggers; it makes them again
+    # from 7c3e9f41a2d8's own statements, on the way up and on the way down.
+    config = backends.alembic_config(database_url)
+    command.downgrade(config, "5a1c0e7d9b21")
+    command.upgrade(config, "7c3e9f41a2d8")
+    made = asyncio.run(_search_objects(database_url))
+    command.upgrade(config, "d4a8b2c61e07")
+    after_upgrade = asyncio.run(_search_objects(database_url))
+    command.downgrade(config, "7c3e9f41a2d8")
+    after_downgrade = asyncio.run(_search_objects(database_url))
+    command.upgrade(config, "head")
+    assert len(made) >= 4
+    assert after_upgrade == made
+    assert after_downgrade == made

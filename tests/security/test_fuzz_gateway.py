@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandchat.events import ErrorCode
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.chat_client import ChatClient
@@ -24,18 +25,7 @@ from tests.security.hostile_input import big_integers, hostile_text, json_values
 pytestmark = pytest.mark.e2e
 
 SERVER_TYPES = {"started", "token", "tool", "tool_result", "status", "title", "done", "error"}
-ERROR_CODES = {
-    "invalid_message",
-    "thread_not_found",
-    "thread_busy",
-    "too_large",
-    "unauthorized",
-    "agent_offline",
-    "agent_error",
-    "timeout",
-    "cancelled",
-    "interrupted",
-}
+ERROR_CODES = frozenset(get_args(ErrorCode))
 FUZZ = settings(
     max_examples=120,
     deadline=None,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from litestar.testing import AsyncTestClient
 from sandchat import threads
 from sandchat.database import Database
+from sandchat_api.app import create_app
+from sandchat_gateway.chat import NOTHING_TO_RESUME
 
 from tests.e2e.chat_client import ChatClient
 from tests.services.conftest import Services
@@ -89,6 +93,32 @@ async def test_watching_a_thread_that_does_not_exist_is_refused(services: Servic
     finally:
         await client.close()
     assert (refused["type"], refused["code"]) == ("error", "thread_not_found")
+
+
+async def test_a_thread_deleted_after_a_socket_used_it_answers_watch_and_resume_as_an_unknown_one(
+    services: Services, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    unknown = str(uuid.uuid4())
+    client = await ChatClient.open(services.gateway_url)
+    try:
+        await client.send({"type": "watch", "threadId": thread_id})
+        assert (await client.receive())["type"] == "watching"
+        await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 0})
+        assert (await client.receive())["message"] == NOTHING_TO_RESUME
+        async with AsyncTestClient(app=create_app(services.settings), base_url="http://127.0.0.1:8000") as http:
+            assert (await http.delete(f"/threads/{thread_id}")).status_code == 204
+        answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for request in ({"type": "watch"}, {"type": "resume", "afterSeq": 0}):
+            await client.send({**request, "threadId": thread_id})
+            deleted = await client.receive()
+            await client.send({**request, "threadId": unknown})
+            answers.append((deleted, await client.receive()))
+    finally:
+        await client.close()
+    for deleted, never_existed in answers:
+        assert deleted == {**never_existed, "threadId": thread_id}
+        assert (deleted["type"], deleted["code"]) == ("error", "thread_not_found")
 
 
 async def test_the_sender_is_answered_with_its_own_message_id_and_other_tabs_are_not(

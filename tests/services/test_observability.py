@@ -11,13 +11,10 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sandchat import tracing
 from sandchat.database import Database
 from sandchat.logs import JsonFormatter
 from sandchat_worker.simulator import LEAKY_STDERR
@@ -107,18 +104,6 @@ async def test_relay_metrics_count_every_frame_of_a_turn_and_its_bytes(services:
     assert moved(before, after, "sandchat_replay_log_bytes_total") == sum(len(frame.encode()) for frame in frames)
     for gauge in ("sandchat_turns_followed", "sandchat_turn_subscribers"):
         assert (gauge, ()) in after, gauge
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.install(None)
 
 
 async def spans_until(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:

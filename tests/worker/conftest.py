@@ -13,6 +13,7 @@ import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
 from sandchat_worker.agent_runners import LocalRunner
 
+from tests.worker.fake_docker import install_fake_docker, path_with
 from tests.worker.fake_messages_api import FakeMessagesApi, cli_environment, serve_fake_messages_api
 
 if TYPE_CHECKING:
@@ -125,3 +126,13 @@ async def live_agents() -> AsyncIterator[LiveAgents]:
         yield agents
     finally:
         await agents.close()
+
+
+@pytest.fixture
+def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake `docker` and `sbx` first on PATH (tests/worker/fake_docker.py); the file of their calls."""
+    folder = tmp_path / "bin"
+    log = install_fake_docker(folder)
+    monkeypatch.setenv("PATH", path_with(folder))
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    return log

@@ -11,19 +11,10 @@ from sandchat_worker.agent_probe import ProbeResult, probe
 from sandchat_worker.agent_runners import DockerSandboxRunner, LocalRunner, SimulatorRunner
 from sandchat_worker.worker_app import probe_due
 
-from tests.worker.fake_docker import PASSTHROUGH, install_fake_docker, path_with, recorded_argvs
+from tests.worker.fake_docker import PASSTHROUGH, recorded_argvs
 
 SANDBOX = DockerSandboxRunner("my-sandbox", "/workspace", "claude", "docker", PASSTHROUGH)
 SBX = DockerSandboxRunner("my-sandbox", "/workspace", "claude", "sbx", PASSTHROUGH)
-
-
-@pytest.fixture
-def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "bin"
-    log = install_fake_docker(folder)
-    monkeypatch.setenv("PATH", path_with(folder))
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
-    return log
 
 
 @pytest.mark.parametrize("runner", [SANDBOX, SBX], ids=["docker", "sbx"])

@@ -15,20 +15,11 @@ from sandchat_worker.agent_runners import DockerSandboxRunner, LocalRunner, Sand
 from sandchat_worker.agent_turn import run_agent_turn
 
 from tests.worker.conftest import Recorder
-from tests.worker.fake_docker import PASSTHROUGH, install_fake_docker, path_with, recorded_calls
+from tests.worker.fake_docker import PASSTHROUGH, recorded_calls
 
 Cli = Literal["docker", "sbx"]
 CLIS: tuple[Cli, ...] = ("docker", "sbx")
 EXEC_PREFIX = {"docker": ["sandbox", "exec", "-i"], "sbx": ["exec", "-i"]}
-
-
-@pytest.fixture
-def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "bin"
-    log = install_fake_docker(folder)
-    monkeypatch.setenv("PATH", path_with(folder))
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
-    return log
 
 
 def sandbox_runner(cli: Cli = "docker", sandbox: str = "my-sandbox") -> DockerSandboxRunner:

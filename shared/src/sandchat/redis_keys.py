@@ -150,6 +150,11 @@ class RedisKeys:
         """Pub/sub: the id of a revoked API token or ended session; gateways close its WebSockets."""
         return f"{self.namespace}:auth:revoked"
 
+    @property
+    def threads_deleted(self) -> str:
+        """Pub/sub: the id of a deleted thread; gateways forget that their sockets' users owned it."""
+        return f"{self.namespace}:threads:deleted"
+
     # --- parsing names back ----------------------------------------------------------------------
 
     def turn_of_channel(self, channel: bytes | str) -> str | None:

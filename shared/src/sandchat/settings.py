@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -105,6 +106,32 @@ def derived_allowed_hosts(allowed_origins: tuple[str, ...], api_host: str) -> tu
     bound = host_name(api_host)
     hosts += LOOPBACK_HOSTS if bound in (*_WILDCARD_BINDS, "[::]", *LOOPBACK_HOSTS) else (bound,)
     return tuple(dict.fromkeys(host for host in hosts if host))
+
+
+def _comma_separated(value: object, parse: Callable[[str], object]) -> object:
+    """A comma-separated setting as a tuple of its non-empty parts, each stripped and parsed (``parse``
+    raises ValueError for a bad one); a value that is not a string, as it is."""
+    if isinstance(value, str):
+        return tuple(parse(part.strip()) for part in value.split(",") if part.strip())
+    return value
+
+
+def _origin(part: str) -> str:
+    origin = part.rstrip("/")
+    if not origin.startswith(("http://", "https://")):
+        raise ValueError(f"{origin!r} is not an http(s) origin")
+    return origin
+
+
+def _host(part: str) -> str:
+    host = part.lower()
+    if host != "*" and not _HOST.fullmatch(host):
+        raise ValueError(f"{host!r} is not a host name")
+    return host
+
+
+def _network(part: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(part, strict=False)
 
 
 def derived_allowed_origins(api_host: str, api_port: int) -> tuple[str, ...]:
@@ -243,8 +270,7 @@ class Settings(BaseSettings):
     @field_validator("agent_env_passthrough", mode="before")
     @classmethod
     def _split_passthrough(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        value = _comma_separated(value, str)
         if isinstance(value, tuple | list):
             settings = {name.upper() for name in cls.model_fields}
             for name in value:
@@ -255,31 +281,17 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
-            for origin in origins:
-                if not origin.startswith(("http://", "https://")):
-                    raise ValueError(f"{origin!r} is not an http(s) origin")
-            return origins
-        return value
+        return _comma_separated(value, _origin)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            hosts = tuple(part.strip().lower() for part in value.split(",") if part.strip())
-            for host in hosts:
-                if host != "*" and not _HOST.fullmatch(host):
-                    raise ValueError(f"{host!r} is not a host name")
-            return hosts
-        return value
+        return _comma_separated(value, _host)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
-        return value
+        return _comma_separated(value, _network)
 
     @field_validator("auth_proxy_header")
     @classmethod

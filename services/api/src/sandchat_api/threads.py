@@ -251,8 +251,14 @@ class ThreadController(Controller):
             log.warning("thread %s: removal of a queued message not announced (%s)", thread_id, type(exc).__name__)
 
     @delete("/{thread_id:str}")
-    async def delete_thread(self, database: DatabaseDep, principal: PrincipalDep, thread_id: FromPath[str]) -> None:
+    async def delete_thread(
+        self, database: DatabaseDep, turn_store: TurnStoreDep, principal: PrincipalDep, thread_id: FromPath[str]
+    ) -> None:
         """Delete a thread and all its messages."""
         async with database.transaction() as session:
             if not await threads.delete_thread(session, _thread_id(thread_id), owner_id=principal.user_id):
                 raise NotFoundException(NO_SUCH_THREAD)
+        try:
+            await turn_store.announce_deleted(thread_id)
+        except RedisError as exc:  # deleted all the same; a socket that used it forgets it when it closes
+            log.warning("thread %s: deletion not announced to the gateways (%s)", thread_id, type(exc).__name__)

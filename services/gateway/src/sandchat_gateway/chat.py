@@ -204,9 +204,7 @@ class Chat:
     async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
         turn_id = await self.turns.store.latest_turn(request.thread_id)
         if turn_id is None:
-            exists = await self._thread_exists(request.thread_id)
-            code: events.ErrorCode = "invalid_message" if exists else "thread_not_found"
-            connection.send_error(request.thread_id, code, NOTHING_TO_RESUME if exists else NO_SUCH_THREAD)
+            connection.send_error(request.thread_id, "invalid_message", NOTHING_TO_RESUME)
             return
         await connection.watch(request.thread_id)
         await connection.follow(turn_id, max(request.after_seq, 0), catch_up=True)
@@ -227,23 +225,21 @@ class Chat:
             connection.send_error(thread_id, "invalid_message", ANSWERED_ALREADY)
 
     async def watch(self, connection: ChatConnection, request: events.Watch) -> None:
-        if not await self._thread_exists(request.thread_id):
-            connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
-            return
         await connection.watch(request.thread_id)
         connection.send(events.Watching(request.thread_id, await self.turns.store.running_turn(request.thread_id)))
 
-    async def _thread_exists(self, thread_id: str) -> bool:
-        async with self.turns.database.reading() as session:
-            return await threads.get_thread(session, thread_id) is not None
-
     async def _owns(self, connection: ChatConnection, thread_id: str) -> bool:
-        """Whether the thread exists and is the connection's user's (remembered once found)."""
+        """Whether the thread exists and is the connection's user's.
+
+        Remembered once found, until the thread is deleted (the gateway hears of it on the
+        ``threads_deleted`` channel): every request after this check may take the thread as existing.
+        """
         if thread_id in connection.owned:
             return True
+        heard = connection.deletions_heard
         async with self.turns.database.reading() as session:
             found = await threads.get_thread(session, thread_id, owner_id=connection.principal.user_id)
-        if found is not None:
+        if found is not None and connection.deletions_heard == heard:
             connection.remember_owned(thread_id)
         return found is not None
 

@@ -43,7 +43,7 @@ TRY_AGAIN_LATER: Final = 1013
 MAX_WATCHED_THREADS: Final = 64
 # Messages whose `queued` answer went to their sender directly (its copy from the thread is skipped).
 MAX_TOLD: Final = 256
-# Threads this connection's user was found to own (threads never change hands while a socket is open).
+# Threads this connection's user was found to own (threads never change hands; a deleted one is forgotten).
 MAX_OWNED: Final = 256
 
 
@@ -126,6 +126,8 @@ class ChatConnection:
         # Whom this socket acts for: it reaches their threads only.
         self.principal = principal
         self.owned: OrderedDict[str, None] = OrderedDict()
+        # Deletions heard so far: an ownership read that a deletion overtook is not remembered.
+        self.deletions_heard = 0
         self.fanout = fanout
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
@@ -162,6 +164,14 @@ class ChatConnection:
         self.owned[thread_id] = None
         while len(self.owned) > MAX_OWNED:
             self.owned.popitem(last=False)
+
+    def forget_owned(self, thread_id: str | None = None) -> None:
+        """The thread was deleted (``None``: any may have been): look it up again at its next request."""
+        self.deletions_heard += 1
+        if thread_id is None:
+            self.owned.clear()
+        else:
+            self.owned.pop(thread_id, None)
 
     def told(self, message_id: str) -> bool:
         return self._told.pop(message_id, 1) is None

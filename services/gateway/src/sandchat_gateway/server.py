@@ -9,6 +9,7 @@ import logging
 import signal
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +49,23 @@ throttle(refusals, REFUSALS_LOG_INTERVAL_S)
 MAX_FRAME_BYTES: Final = 16 << 20
 # The token or session a socket was opened with was revoked (or its user disabled).
 REVOKED: Final = "Your sign-in was revoked: sign in again."
+
+
+@dataclass(slots=True, eq=False)  # a channel listener: kept in a set, by identity
+class _DeletedThreads:
+    """The ``threads_deleted`` channel: a deleted thread is no longer owned by any socket's user."""
+
+    connections: set[ChatConnection]
+
+    def deliver(self, frame: bytes) -> None:
+        thread_id = frame.decode(errors="replace")
+        for connection in self.connections:
+            connection.forget_owned(thread_id)
+
+    def resync(self) -> None:
+        # A deletion published while Redis was away is not heard: every socket looks its threads up again.
+        for connection in self.connections:
+            connection.forget_owned()
 
 
 class Gateway:
@@ -172,6 +190,7 @@ class Gateway:
         await self.database.log_startup()
         await self.fanout.start()
         await self.fanout.subscribe(self.settings.redis_keys.credentials_revoked, self)
+        await self.fanout.subscribe(self.settings.redis_keys.threads_deleted, _DeletedThreads(self.connections))
         settings = self.settings
         reaper = asyncio.create_task(run_reaper(self.turns, ReaperPolicy(settings.turn_pickup_timeout_s)))
         async with serve(

@@ -17,7 +17,7 @@ import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypedDict
+from typing import Final, Literal
 
 from sandchat.agent_cli import turn_args
 from sandchat.agent_process import AgentOutput, AgentProcess, AgentStartError
@@ -54,7 +54,10 @@ class StampedText(TextDelta):
     stamp: float
 
 
-class _RunOptions(TypedDict):
+@dataclass(frozen=True, slots=True)
+class _RunOptions:
+    """What every run of the CLI in one turn shares (a turn runs it twice when its session was lost)."""
+
     on_events: OnEvents
     cancel: asyncio.Event
     inactivity_timeout_s: float
@@ -84,25 +87,17 @@ async def run_agent_turn(
 ) -> TurnOutcome:
     """Run one turn to its end; errors come back as the outcome's kind, never as exceptions."""
     options = _RunOptions(on_events=on_events, cancel=cancel, inactivity_timeout_s=inactivity_timeout_s)
-    run = await _run_cli(runner, prompt, session_id, **options)
+    run = await _run_cli(runner, prompt, session_id, options)
     result = run.parser.result
     if session_id and result is not None and result.is_stale_session and not run.text:
         # The agent lost the thread's session (new sandbox, wiped home): start a fresh one in this turn.
         log.info("agent session %s is gone; starting a new one", session_id)
-        run = await _run_cli(runner, prompt, None, **options)
+        run = await _run_cli(runner, prompt, None, options)
         session_id = None
     return _outcome(run, session_id, inactivity_timeout_s)
 
 
-async def _run_cli(
-    runner: AgentRunner,
-    prompt: str,
-    session_id: str | None,
-    *,
-    on_events: OnEvents,
-    cancel: asyncio.Event,
-    inactivity_timeout_s: float,
-) -> _CliRun:
+async def _run_cli(runner: AgentRunner, prompt: str, session_id: str | None, options: _RunOptions) -> _CliRun:
     run = _CliRun()
     try:
         process = await runner.start(turn_args(session_id))
@@ -111,11 +106,11 @@ async def _run_cli(
         return run
     feeding = asyncio.create_task(_feed_prompt(process, prompt))
     collecting = asyncio.create_task(collect_stderr(process, run.stderr_tail))
-    cancelled = asyncio.create_task(cancel.wait())
+    cancelled = asyncio.create_task(options.cancel.wait())
     try:
-        run.stopped = await _stream(process, run, on_events, cancelled, inactivity_timeout_s)
+        run.stopped = await _stream(process, run, options.on_events, cancelled, options.inactivity_timeout_s)
         if run.stopped is None:
-            run.stopped = await _wait_for_exit(process, cancelled, inactivity_timeout_s)
+            run.stopped = await _wait_for_exit(process, cancelled, options.inactivity_timeout_s)
     finally:
         # Also on CancelledError and on a failing on_events: never leave the agent running.
         await _stop(process)

@@ -338,6 +338,10 @@ class TurnStore:
         """Publish a thread event (a turn started, a message queued, a title) to the thread's watchers."""
         await self.redis.publish(self.keys.thread_channel(thread_id), frame)
 
+    async def announce_deleted(self, thread_id: str) -> None:
+        """Tell the gateways that a thread was deleted (committed): no socket owns it any more."""
+        await self.redis.publish(self.keys.threads_deleted, thread_id)
+
     async def replay(self, turn_id: str, after_seq: int = 0) -> list[bytes]:
         """Every logged event with ``seq > after_seq``, in order."""
         entries = await self.redis.xrange(self.keys.turn_log(turn_id), min=f"(0-{after_seq}", max="+")
