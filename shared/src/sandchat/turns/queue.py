@@ -56,6 +56,36 @@ def turn_job(redis: ArqRedis, keys: RedisKeys, turn_id: str) -> TurnJob:
     )
 
 
+# A worker takes queued jobs to run, as arq's Worker.start_jobs does job by job, in one round trip:
+# at most ARGV[4] of the ids ARGV[5..], skipping those running (in progress), gone from the queue or
+# deferred; each taken is marked in progress (ARGV[3] ms). Returns job id, score, job id, score, ...
+_TAKE_JOBS = """
+local taken = {}
+for i = 5, #ARGV do
+  if #taken >= 2 * tonumber(ARGV[4]) then break end
+  local running = ARGV[1] .. ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[2]) and redis.call('EXISTS', running) == 0 then
+    redis.call('PSETEX', running, ARGV[3], '1')
+    table.insert(taken, ARGV[i])
+    table.insert(taken, score)
+  end
+end
+return taken
+"""
+
+
+async def take_jobs(
+    redis: Redis, queue_name: str, job_ids: list[str], most: int, in_progress_s: float
+) -> list[tuple[str, int]]:
+    """Mark up to ``most`` of these queued jobs in progress for this worker: (job id, score) of each taken."""
+    flat = await redis.register_script(_TAKE_JOBS)(
+        keys=[queue_name],
+        args=[in_progress_key_prefix, timestamp_ms(), int(in_progress_s * 1000), most, *job_ids],
+    )
+    return [(bytes(flat[i]).decode(), int(float(flat[i + 1]))) for i in range(0, len(flat), 2)]
+
+
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
