@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sandchat import events
+from sandchat import events, threads
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, MessageRefused, TurnBegun
+from sandchat.turns.store import TurnStart
 
 from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
 
@@ -36,6 +37,30 @@ async def test_a_message_on_a_free_thread_is_stored_then_started_and_queued_for_
         events.Started(thread_id, begun.info.turn_id, begun.info.user_message_id, begun.info.message_id),
         events.Title(thread_id, "hello there"),
     ]
+
+
+async def test_a_started_turn_carries_what_its_agent_starts_with(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    rule = {"toolName": "Bash", "ruleContent": "touch touched.txt"}
+    async with database.transaction() as session:
+        await threads.set_session_id(session, thread_id, "5f0c9a52-0000-4000-8000-000000000001")
+        await threads.update_thread(session, thread_id, permission_mode="acceptEdits")
+        await threads.allow_always(session, thread_id, [rule])
+        owner = (await threads.get_thread(session, thread_id)).owner_id  # type: ignore[union-attr]
+
+    begun = await send(turns, thread_id, "hello there")
+
+    assert isinstance(begun, TurnBegun)
+    # What the worker claims: it starts the agent from this, without reading the database first.
+    info = await turns.store.info(begun.info.turn_id)
+    assert info is not None
+    assert info.start == TurnStart(
+        prompt="hello there",
+        owner_id=owner,
+        session_id="5f0c9a52-0000-4000-8000-000000000001",
+        permission_mode="acceptEdits",
+        allowed_tools=[rule],
+    )
 
 
 async def test_messages_sent_while_a_turn_runs_are_queued_in_order(

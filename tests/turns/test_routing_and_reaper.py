@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -67,6 +68,25 @@ async def test_a_turn_is_claimed_by_one_worker_only(turns: Turns, database: Data
 
     assert first is not None
     assert second is None
+
+
+async def test_a_queued_turn_is_taken_by_one_worker_only_and_a_worker_takes_no_more_than_it_has_room_for(
+    turns: Turns, database: Database
+) -> None:
+    begun = [await send(turns, await new_thread(database), f"hello {n}") for n in range(3)]
+    turn_ids = [turn.info.turn_id for turn in begun if isinstance(turn, TurnBegun)]
+    redis, name = turns.store.redis, turns.keys.queue
+
+    first, second = await asyncio.gather(
+        queue.take_jobs(redis, name, turn_ids, 2, 60), queue.take_jobs(redis, name, turn_ids, 2, 60)
+    )
+    third = await queue.take_jobs(redis, name, turn_ids, 2, 60)
+
+    taken = [job_id for job_id, _score in first + second]
+    assert sorted(taken) == sorted(turn_ids)  # each once, by one of them
+    assert sorted(len(each) for each in (first, second)) == [1, 2]
+    assert third == []  # all in progress
+    assert [await queue.job_is_pending(redis, turn_id) for turn_id in turn_ids] == [True, True, True]
 
 
 async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_message_starts(

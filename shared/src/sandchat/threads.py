@@ -30,11 +30,13 @@ class InvalidCursorError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """What starting a turn stored: the user's message, the empty streaming reply, a new title."""
+    """What starting a turn stored: the user's message, the empty streaming reply, a new title; and the
+    thread as the transaction read it (its session, mode and rules: what the turn's agent starts with)."""
 
     user: Message
     reply: Message
     title: str | None
+    thread: Thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,7 @@ async def begin_exchanges(session: AsyncSession, starts: list[ExchangeStart]) ->
         if title:
             thread.title = title
         thread.updated_at = utcnow()
-        exchanges.append(Exchange(user, reply, title))
+        exchanges.append(Exchange(user, reply, title, thread))
     await session.flush()
     return exchanges
 

@@ -59,6 +59,9 @@ class AgentPool:
         # Agents let go for the cap and still ending, by thread: the thread's next agent waits for its
         # last one to be gone (one process per session at a time).
         self._ending: dict[str, asyncio.Task[None]] = {}
+        # ``on_start`` of each agent, run beside the agent's first turn (it is not on the way to the
+        # first token); ``on_end`` of that agent waits for it, so the two are said in order.
+        self._starting: dict[str, asyncio.Task[None]] = {}
         self._closing = False
 
     def __len__(self) -> int:
@@ -173,7 +176,7 @@ class AgentPool:
         agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user, fork=fork)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
-        await self._notify(self._on_start, thread_id)
+        self._starting[thread_id] = asyncio.create_task(self._notify(self._on_start, thread_id))
         return agent
 
     async def _make_room(self) -> None:
@@ -202,6 +205,8 @@ class AgentPool:
         agent.on_exit = None
         try:
             await agent.close()
+            if (starting := self._starting.pop(agent.thread_id, None)) is not None:
+                await starting
             await self._notify(self._on_end, agent.thread_id)
         finally:
             if self._ending.get(agent.thread_id) is asyncio.current_task():

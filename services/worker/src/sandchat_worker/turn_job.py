@@ -25,7 +25,7 @@ from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.ending import TurnResult, finish_turn
 from sandchat.turns.outcomes import PERSON_LOGIN_REFUSED, SHUTDOWN, THREAD_GONE, Ending, agent_ending, failed
-from sandchat.turns.store import TurnInfo
+from sandchat.turns.store import TurnInfo, TurnStart
 
 from sandchat_worker.agent_control import PermissionRule, parse_rule
 from sandchat_worker.agent_events import (
@@ -184,17 +184,22 @@ class _Loaded:
 
 
 async def _load_turn(context: WorkerContext, info: TurnInfo) -> _Loaded | None:
-    async with context.turns.database.reading() as session:
-        prompt = await threads.get_message(session, info.user_message_id)
-        thread = await threads.get_thread(session, info.thread_id)
-    if prompt is None or thread is None:
-        return None
-    mode: PermissionMode = thread.permission_mode or context.default_mode  # type: ignore[assignment]
-    rules = [rule for value in thread.allowed_tools or [] if (rule := parse_rule(value)) is not None]
+    """What the turn's agent starts with: as the gateway stored it with the turn (no database read on the
+    way to the first token), else from the database (``None``: the thread was deleted meanwhile)."""
+    start = info.start
+    if start is None:
+        async with context.turns.database.reading() as session:
+            prompt = await threads.get_message(session, info.user_message_id)
+            thread = await threads.get_thread(session, info.thread_id)
+        if prompt is None or thread is None:
+            return None
+        start = TurnStart.of(thread, prompt.content)
+    mode: PermissionMode = start.permission_mode or context.default_mode  # type: ignore[assignment]
+    rules = [rule for value in start.allowed_tools if (rule := parse_rule(value)) is not None]
     fork = None
-    if thread.claude_session_id is None and thread.fork_session_id is not None:
-        fork = Fork(thread.fork_session_id, thread.fork_at_entry)
-    return _Loaded(prompt.content, thread.owner_id, thread.claude_session_id, mode, rules, fork)
+    if start.session_id is None and start.fork_session_id is not None:
+        fork = Fork(start.fork_session_id, start.fork_at_entry)
+    return _Loaded(start.prompt, start.owner_id, start.session_id, mode, rules, fork)
 
 
 async def run_turn(ctx: dict[str, Any], turn_id: str) -> str:
@@ -241,6 +246,9 @@ def _queue_waited(info: TurnInfo) -> Context | None:
 async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: RunningTurn) -> str:
     turns = context.turns
     publisher = running.publisher = TurnPublisher(context, info, running, last_seq)
+    # A new session's id, written while the turn runs (not on the way to its first token) and settled
+    # before the turn ends, however it ends: a turn stopped early stays resumable.
+    remembering: asyncio.Task[None] | None = None
     try:
         loaded = await _load_turn(context, info)
         if loaded is None:  # the thread was deleted while the turn waited
@@ -262,7 +270,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         try:
             running.agent = agent
             if agent.session_id != loaded.session_id:
-                await _remember_session(context, info, agent.session_id)
+                remembering = asyncio.create_task(_remember_session(context, info, agent.session_id))
             with tracing.tracer().start_as_current_span("agent.turn"):
                 outcome = await agent.run_turn(
                     loaded.prompt,
@@ -274,6 +282,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             running.agent = None
             context.pool.checkin(agent)
         publisher.settle()
+        await _settle_session(info, remembering)
         _count_agent(outcome)
         if user is None and outcome.kind == "complete":
             context.agent_answered_at = time.monotonic()  # the service's own login works
@@ -290,11 +299,13 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
     except asyncio.CancelledError:
         # The worker is shutting down: say so and free the thread (its agent is ended with the pool).
         publisher.settle()
+        await _settle_session(info, remembering)
         await asyncio.shield(finish_turn(turns, info, publisher.transcript, SHUTDOWN))
         raise
     except Exception as exc:
         log.exception("turn %s failed", info.turn_id)
         publisher.settle()
+        await _settle_session(info, remembering)
         try:
             await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
         except RedisError:
@@ -316,3 +327,14 @@ async def _remember_session(context: WorkerContext, info: TurnInfo, session_id: 
     """A new session is the thread's from its first turn on: a turn stopped early stays resumable."""
     async with context.turns.database.transaction() as session:
         await threads.set_session_id(session, info.thread_id, session_id)
+
+
+async def _settle_session(info: TurnInfo, remembering: asyncio.Task[None] | None) -> None:
+    """Wait for the session's write; a failed one is left to the turn's final write (it stores the session too)."""
+    if remembering is None:
+        return
+    try:
+        await asyncio.shield(remembering)
+    except Exception as exc:
+        metrics.BACKEND_ERRORS.labels("database", "session_write").inc()
+        log.warning("turn %s: its session could not be stored now (%s)", info.turn_id, type(exc).__name__)

@@ -127,16 +127,22 @@ class TurnWorker(Worker):
             await asyncio.wait_for(self.wake.wait(), self.idle_poll_s)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        # A running job stays in arq's queue until it ends, and arq checks each id it reads with three
-        # round trips. Drop this worker's own running jobs, and others' in one round trip for all.
-        candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
-        if candidates:
-            async with self.pool.pipeline(transaction=False) as pipe:
-                for key in queue.running_job_keys(candidates):
-                    pipe.exists(key)
-                running = await pipe.execute()
-            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
-        await super().start_jobs(candidates)
+        # arq takes each job it reads in four round trips (WATCH, EXISTS, ZSCORE, MULTI/EXEC), one job
+        # after the other, also those other workers run (a running job stays in the queue until it
+        # ends). Here one script takes as many as this worker has room for, in one round trip; then
+        # each runs as arq runs it.
+        candidates = [job_id.decode() for job_id in job_ids if job_id.decode() not in self.tasks]
+        room = self.max_jobs - self.job_counter
+        if not candidates or room <= 0:
+            return
+        taken = await queue.take_jobs(self.pool, self.queue_name, candidates, room, self.in_progress_timeout_s)
+        # Nothing else takes a slot meanwhile (only this loop starts jobs): each of these has one.
+        for job_id, score in taken:
+            await self.sem.acquire()
+            self.job_counter += 1
+            task = self.loop.create_task(self.run_job(job_id, score))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         full = self.job_counter >= self.max_jobs

@@ -12,6 +12,7 @@ queued messages. At least one of them sees the other's write and starts the mess
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sandchat.turns import Turns
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import failed
 from sandchat.turns.start_writer import store_start
-from sandchat.turns.store import TurnInfo
+from sandchat.turns.store import TurnInfo, TurnStart
 from sandchat.turns.thread_queue import announce, begin_next, dispatch, new_turn, thread_owner
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,9 @@ async def _start(turns: Turns, info: TurnInfo, content: str, on_accepted: OnAcce
         return MessageRefused("thread_not_found", NO_SUCH_THREAD)
     begun = TurnBegun(info, exchange.title)
     await on_accepted(begun)
-    await announce(turns, info, exchange.title)
-    await dispatch(turns, info)
+    # The worker needs nothing else to start the agent; the watchers' `started` goes out meanwhile.
+    start = TurnStart.of(exchange.thread, exchange.user.content)
+    await asyncio.gather(announce(turns, info, exchange.title), dispatch(turns, info, start))
     return begun
 
 

@@ -21,16 +21,30 @@ from sandchat.turns.store import ALIVE_TTL_S
 # A live agent's hold outlives a few missed heartbeats, not a dead worker for long.
 HOLD_TTL_S: Final = 15
 
-# Route a turn to the worker holding its thread's agent if that worker is alive. Returns the
-# worker id, or false when the turn must go to the shared queue.
-_ROUTE = """
-local holder = redis.call('GET', KEYS[1])
-if not holder then return false end
-if redis.call('EXISTS', ARGV[2] .. holder .. ARGV[3]) == 0 then return false end
-redis.call('RPUSH', ARGV[4] .. holder .. ARGV[5], ARGV[1])
-redis.call('HSET', KEYS[2], 'routed_to', holder)
-return holder
+# Route a turn to the worker holding its thread's agent if that worker is alive (its inbox), else
+# queue its job for any worker (queue.ENQUEUE_LUA), in one round trip. Returns the holder's id, else
+# what ENQUEUE_LUA returns. Also stores what a worker needs to start the turn's agent (ARGV[6], when
+# given) in the turn's info. KEYS: queue.TurnJob's, then the thread's agent hold.
+_ROUTE = (
+    """
+if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then redis.call('HSET', KEYS[4], 'start', ARGV[6]) end
+local holder = redis.call('GET', KEYS[6])
+if holder and redis.call('EXISTS', ARGV[7] .. holder .. ARGV[8]) == 1 then
+  redis.call('RPUSH', ARGV[9] .. holder .. ARGV[10], ARGV[4])
+  redis.call('HSET', KEYS[4], 'routed_to', holder)
+  return holder
+end
 """
+    + queue.ENQUEUE_LUA
+)
+
+# A turn whose holder died before claiming it: to the shared queue, routed nowhere.
+_REQUEUE = (
+    """
+if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('HDEL', KEYS[4], 'routed_to') end
+"""
+    + queue.ENQUEUE_LUA
+)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -43,35 +57,33 @@ class TurnRouting:
         self.redis = redis
         self.keys = keys
         self._route = redis.register_script(_ROUTE)
+        self._requeue = redis.register_script(_REQUEUE)
         self._release = redis.register_script(_RELEASE)
         self._alive_halves = halves(keys.worker_alive)
         self._inbox_halves = halves(keys.worker_inbox)
 
-    async def dispatch(self, turn_id: str, thread_id: str) -> str | None:
+    async def dispatch(self, turn_id: str, thread_id: str, start: bytes = b"") -> str | None:
         """Send the turn where it should run: the holding worker's id, or ``None`` for the shared queue.
 
-        Raises :class:`redis.exceptions.RedisError` when Redis is away (the turn stays registered and
-        queued; a reaper ends it if nobody dispatches it again).
+        ``start``: what the worker needs to start the turn's agent (:class:`sandchat.turns.store.TurnStart`,
+        encoded), stored in the turn's info on the way. One round trip. Raises
+        :class:`redis.exceptions.RedisError` when Redis is away (the turn stays registered and queued; a
+        reaper ends it if nobody dispatches it again).
         """
-        worker = await self._route(
-            keys=[self.keys.thread_agent(thread_id), self.keys.turn_info(turn_id)],
-            args=[turn_id, *self._alive_halves, *self._inbox_halves],
+        job = queue.turn_job(self.redis, self.keys, turn_id)
+        routed = await self._route(
+            keys=[*job.keys, self.keys.thread_agent(thread_id)],
+            args=[*job.args, start, *self._alive_halves, *self._inbox_halves],
         )
-        if worker:
-            return bytes(worker).decode()
-        # False: its job exists already (an enqueue whose answer was lost, retried): queued all the same.
-        await self._to_queue(turn_id)
-        return None
+        # 0: its job exists already (an enqueue whose answer was lost, retried): queued all the same.
+        return bytes(routed).decode() if isinstance(routed, bytes) else None
 
     async def enqueue(self, turn_id: str) -> bool:
         """Put the turn on the shared queue (a turn whose holder died before claiming it)."""
-        await self.redis.hdel(self.keys.turn_info(turn_id), "routed_to")  # type: ignore[misc]
-        return await self._to_queue(turn_id)
-
-    async def _to_queue(self, turn_id: str) -> bool:
         # Marks the turn's job queued (sandchat.turns.queue.QUEUED_FIELD): only then can a reaper take
         # a missing job for a lost one.
-        return await queue.enqueue_turn(self.redis, self.keys, turn_id)
+        job = queue.turn_job(self.redis, self.keys, turn_id)
+        return bool(await self._requeue(keys=job.keys, args=job.args))
 
     # --- the worker's side -----------------------------------------------------------------------
 

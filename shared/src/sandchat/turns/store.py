@@ -13,13 +13,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+import msgspec
 from redis.asyncio import Redis
 
 from sandchat import metrics
 from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns.event_log import EventLog
+
+if TYPE_CHECKING:
+    from sandchat.models import Thread
 
 # How long a finished turn's replay log and lock history stay, for late resumes.
 REPLAY_RETENTION_S: Final = 600
@@ -105,6 +109,46 @@ return 1
 """
 
 
+class TurnStart(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a worker needs to start a turn's agent, read by the gateway in the transaction that stored the
+    turn (its thread locked already, so nothing of it changes before the turn runs): the worker starts the
+    agent without reading the database. In the turn's info as ``start``; a turn without it (queued behind
+    another, a retry) is read from the database by the worker, as before."""
+
+    prompt: str
+    owner_id: str
+    session_id: str | None = None
+    permission_mode: str | None = None
+    allowed_tools: list[dict[str, Any]] = []
+    # A thread made by editing a message, before its first turn: the session it starts from, and where.
+    fork_session_id: str | None = None
+    fork_at_entry: str | None = None
+
+    @classmethod
+    def of(cls, thread: Thread, prompt: str) -> TurnStart:
+        return cls(
+            prompt=prompt,
+            owner_id=thread.owner_id,
+            session_id=thread.claude_session_id,
+            permission_mode=thread.permission_mode,
+            allowed_tools=list(thread.allowed_tools or []),
+            fork_session_id=thread.fork_session_id,
+            fork_at_entry=thread.fork_at_entry,
+        )
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+
+def _turn_start(raw: str | None) -> TurnStart | None:
+    if not raw:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=TurnStart)
+    except msgspec.DecodeError:  # ValidationError included: written by another version, read from the database
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class TurnInfo:
     turn_id: str
@@ -118,6 +162,8 @@ class TurnInfo:
     trace: str = ""
     # The person whose turn it is ('' and the implicit local user: the operator).
     user_id: str = ""
+    # What its agent starts with, when the gateway stored it (see TurnStart).
+    start: TurnStart | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +191,7 @@ def _turn_info(turn_id: str, fields: dict[str, str]) -> TurnInfo:
         queued_at=_seconds(fields.get("queued_at")),
         trace=fields.get("trace", ""),
         user_id=fields.get("user", ""),
+        start=_turn_start(fields.get("start")),
     )
 
 

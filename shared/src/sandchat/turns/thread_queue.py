@@ -18,7 +18,7 @@ from sandchat import events, threads, tracing
 from sandchat.models import Message, new_id
 from sandchat.turns import Turns
 from sandchat.turns.fair_share import waiting_message
-from sandchat.turns.store import TurnInfo
+from sandchat.turns.store import TurnInfo, TurnStart
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,11 @@ async def announce(turns: Turns, info: TurnInfo, title: str | None) -> None:
         log.warning("turn %s: its start was not announced to the thread (%s)", info.turn_id, type(exc).__name__)
 
 
-async def dispatch(turns: Turns, info: TurnInfo) -> None:
+async def dispatch(turns: Turns, info: TurnInfo, start: TurnStart | None = None) -> None:
     """Hand the turn to a worker, or to its person's line when they have every slot (its client is told).
 
-    If Redis fails here the turn stays registered: a reaper ends it.
+    ``start``: what its agent starts with, stored with the turn on the way (the worker then reads no
+    database before the agent starts). If Redis fails here the turn stays registered: a reaper ends it.
     """
     try:
         place = await turns.fair_share.admit(info.user_id, info.turn_id)
@@ -122,7 +123,7 @@ async def dispatch(turns: Turns, info: TurnInfo) -> None:
             )
             return
         if place == 0:
-            await _route(turns, info.turn_id, info.thread_id)
+            await _route(turns, info.turn_id, info.thread_id, start.encode() if start is not None else b"")
     except RedisError as exc:
         log.warning("turn %s: could not be dispatched (%s); a reaper will end it", info.turn_id, type(exc).__name__)
 
@@ -136,6 +137,6 @@ async def start_waiting_turns(turns: Turns, user_id: str) -> None:
         log.warning("waiting turns not started now (%s); a reaper starts them", type(exc).__name__)
 
 
-async def _route(turns: Turns, turn_id: str, thread_id: str) -> None:
-    worker = await turns.routing.dispatch(turn_id, thread_id)
+async def _route(turns: Turns, turn_id: str, thread_id: str, start: bytes = b"") -> None:
+    worker = await turns.routing.dispatch(turn_id, thread_id, start)
     log.info("thread %s: turn %s dispatched to %s", thread_id, turn_id, worker or "the queue")
