@@ -174,7 +174,6 @@ class Client:
         self.chat = chat
         self.socket = FakeSocket()
         self.connection = ChatConnection(self.socket, fanout, chat.turns.store)  # type: ignore[arg-type]
-        self._writer = asyncio.create_task(self.connection.write_forever())
 
     async def send(self, request: Event | str) -> None:
         await self.chat.handle(self.connection, request if isinstance(request, str) else json.dumps(request))
@@ -192,7 +191,6 @@ class Client:
 
     async def close(self) -> None:
         await self.connection.close()
-        self._writer.cancel()
 
 
 class InProcessGateway:

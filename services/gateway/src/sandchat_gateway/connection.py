@@ -5,17 +5,20 @@ replay log, live frames wait in ``pending`` and are then deduplicated by ``seq``
 delivers its own events (a turn started, a message queued or removed, a new title); when one of its
 turns starts, the connection follows that turn from its first event. A frame goes to the client's
 socket at once while the client keeps up; when its socket's buffer is full, frames wait in the
-connection's queue and leave together once it drains. A client that cannot keep up (its queue is
-full) is closed with 1013 and may resume.
+connection's backlog and leave together once it drains. A client that cannot keep up (its backlog
+is full) is closed with 1013 and may resume.
+
+An idle connection costs little beyond websockets' own state (docs/performance.md, issue 18): the
+backlog and the task that drains it exist only while frames wait, and the other per-connection
+structures are plain dicts on a slotted object.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -38,6 +41,8 @@ WRITE_BATCH_FRAMES: Final = 256
 # Requests per connection: a burst of RATE_BURST, then RATE_PER_S sustained.
 RATE_BURST: Final = 20
 RATE_PER_S: Final = 5.0
+# A full bucket, one float shared by every new connection.
+_FULL_BUCKET: Final = float(RATE_BURST)
 TRY_AGAIN_LATER: Final = 1013
 # Threads one connection watches at most; watching one more forgets the least recently watched.
 MAX_WATCHED_THREADS: Final = 64
@@ -119,27 +124,47 @@ class WatchedThread:
 
 
 class ChatConnection:
+    __slots__ = (
+        "_backlog",
+        "_closing",
+        "_refilled_at",
+        "_tasks",
+        "_tokens",
+        "_told",
+        "deletions_heard",
+        "fanout",
+        "owned",
+        "principal",
+        "store",
+        "threads",
+        "turns",
+        "websocket",
+    )
+
     def __init__(
         self, websocket: ServerConnection, fanout: ChannelFanout, store: TurnStore, principal: Principal = LOCAL
     ) -> None:
         self.websocket = websocket
         # Whom this socket acts for: it reaches their threads only.
         self.principal = principal
-        self.owned: OrderedDict[str, None] = OrderedDict()
+        # Insertion-ordered dicts, oldest first (a plain dict is half an OrderedDict's size).
+        self.owned: dict[str, None] = {}
         # Deletions heard so far: an ownership read that a deletion overtook is not remembered.
         self.deletions_heard = 0
         self.fanout = fanout
         self.store = store
         self.turns: dict[str, FollowedTurn] = {}
-        self.threads: OrderedDict[str, WatchedThread] = OrderedDict()
-        # Frames to send, each with when it was queued (perf_counter) for sandchat_frame_delivery_seconds.
-        self._queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(SEND_QUEUE_FRAMES)
-        self._writing = False  # the writer task is in a send: new frames queue behind it
+        self.threads: dict[str, WatchedThread] = {}
+        # Frames waiting behind a full socket, each with when it was queued (perf_counter) for
+        # sandchat_frame_delivery_seconds. None while the client keeps up: the deque, and the task
+        # that drains it (`_drain`), exist only while frames wait.
+        self._backlog: deque[tuple[bytes, float]] | None = None
         self._closing = False
-        self._tokens = float(RATE_BURST)
-        self._refilled_at = time.monotonic()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._told: OrderedDict[str, None] = OrderedDict()
+        self._tokens = _FULL_BUCKET
+        # Any moment in the past will do: the bucket starts full and never holds more than RATE_BURST.
+        self._refilled_at = 0.0
+        self._tasks: set[asyncio.Task[None]] | None = None
+        self._told: dict[str, None] = {}
 
     @property
     def keys(self) -> RedisKeys:
@@ -155,15 +180,11 @@ class ChatConnection:
 
     def tell_queued(self, queued: events.Queued) -> None:
         """Answer a sender directly; the copy its thread's watchers get is then not sent twice."""
-        self._told[queued.message_id] = None
-        while len(self._told) > MAX_TOLD:
-            self._told.popitem(last=False)
+        _remember(self._told, queued.message_id, MAX_TOLD)
         self.send(queued)
 
     def remember_owned(self, thread_id: str) -> None:
-        self.owned[thread_id] = None
-        while len(self.owned) > MAX_OWNED:
-            self.owned.popitem(last=False)
+        _remember(self.owned, thread_id, MAX_OWNED)
 
     def forget_owned(self, thread_id: str | None = None) -> None:
         """The thread was deleted (``None``: any may have been): look it up again at its next request."""
@@ -179,18 +200,22 @@ class ChatConnection:
     def enqueue(self, frame: bytes) -> None:
         if self._closing:
             return
-        if not self._writing and self._queue.empty() and self._write_now((frame,)):
-            # The usual case: the client keeps up, so the frame goes to its socket at once.
-            metrics.RELAY_FRAMES.inc()
-            metrics.FRAME_DELIVERY.observe(0.0)
-            return
-        try:
-            self._queue.put_nowait((frame, time.perf_counter()))
-            metrics.RELAY_FRAMES.inc()
-        except asyncio.QueueFull:
+        backlog = self._backlog
+        if backlog is None:
+            if self._write_now((frame,)):
+                # The usual case: the client keeps up, so the frame goes to its socket at once.
+                metrics.RELAY_FRAMES.inc()
+                metrics.FRAME_DELIVERY.observe(0.0)
+                return
+            backlog = self._backlog = deque()
+            self.spawn(self._drain(backlog))
+        elif len(backlog) >= SEND_QUEUE_FRAMES:
             self._closing = True
-            log.warning("client too slow (%d frames queued); closing with 1013", self._queue.qsize())
+            log.warning("client too slow (%d frames queued); closing with 1013", len(backlog))
             self.spawn(self.websocket.close(TRY_AGAIN_LATER, "too slow: reconnect and resume"))
+            return
+        backlog.append((frame, time.perf_counter()))
+        metrics.RELAY_FRAMES.inc()
 
     def _write_now(self, frames: Sequence[bytes]) -> bool:
         """Frame and write ``frames`` in one write, unless the socket is not open or its buffer is full."""
@@ -202,24 +227,27 @@ class ChatConnection:
         websocket.transport.write(b"".join(websocket.protocol.data_to_send()))
         return True
 
-    async def write_forever(self) -> None:
-        """Drain the send queue into the socket (one task per connection): what waits goes in one write."""
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                batch = [await self._queue.get()]
-                while not self._queue.empty() and len(batch) < WRITE_BATCH_FRAMES:
-                    batch.append(self._queue.get_nowait())
-                self._writing = True
-                try:
-                    if not self._write_now([frame for frame, _ in batch]):
-                        # Not writable now: websockets' own send waits for the buffer or says it closed.
-                        for frame, _ in batch:
-                            await self.websocket.send(frame, text=True)
-                finally:
-                    self._writing = False
+    async def _drain(self, backlog: deque[tuple[bytes, float]]) -> None:
+        """Send the backlog (a task while frames wait behind a full socket): what waits goes in one write.
+
+        Frames that arrive meanwhile join the backlog; once it is empty the task ends and frames go
+        to the socket directly again. A socket that closes drops what waits (the client resumes).
+        """
+        try:
+            while backlog:
+                batch = [backlog.popleft() for _ in range(min(len(backlog), WRITE_BATCH_FRAMES))]
+                frames = [frame for frame, _ in batch]
+                if not self._write_now(frames):
+                    # Not writable now: websockets' own send waits for the buffer or says it closed.
+                    for frame in frames:
+                        await self.websocket.send(frame, text=True)
                 sent_at = time.perf_counter()
                 for _, queued_at in batch:
                     metrics.FRAME_DELIVERY.observe(sent_at - queued_at)
+        except ConnectionClosed:
+            self._closing = True
+        finally:
+            self._backlog = None
 
     # --- turns and threads -----------------------------------------------------------------------
 
@@ -260,7 +288,7 @@ class ChatConnection:
     async def watch(self, thread_id: str) -> None:
         """Receive the thread's events from now on (returns once subscribed)."""
         if thread_id in self.threads:
-            self.threads.move_to_end(thread_id)
+            self.threads[thread_id] = self.threads.pop(thread_id)  # now the most recently watched
             return
         thread = self.threads[thread_id] = WatchedThread(self, thread_id)
         try:
@@ -290,8 +318,11 @@ class ChatConnection:
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def close(self) -> None:
         self._closing = True
@@ -299,5 +330,12 @@ class ChatConnection:
             await self.unfollow(turn_id)
         for thread_id in list(self.threads):
             await self.unwatch(thread_id)
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
+
+
+def _remember(remembered: dict[str, None], key: str, most: int) -> None:
+    """Add ``key`` to an insertion-ordered dict of at most ``most`` keys: the oldest go first."""
+    remembered[key] = None
+    while len(remembered) > most:
+        del remembered[next(iter(remembered))]

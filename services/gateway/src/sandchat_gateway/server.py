@@ -170,18 +170,21 @@ class Gateway:
         if principal is None:
             await websocket.close(POLICY_VIOLATION, REVOKED)
             return
+        # The handshake's headers are not read again: let them go (websockets keeps the request and
+        # response objects for the connection's life; ``request`` must stay set, it marks the handshake done).
+        websocket.request.headers.clear()
+        if websocket.response is not None:
+            websocket.response.headers.clear()
         connection = ChatConnection(websocket, self.fanout, self.turns.store, principal)
         self.connections.add(connection)
-        writer = asyncio.create_task(connection.write_forever())
         try:
-            async for frame in websocket:
-                await self.chat.handle(connection, frame)
+            while True:  # not `async for`: its async generator would be one more object per socket
+                await self.chat.handle(connection, await websocket.recv())
         except ConnectionClosed:
             pass
         finally:
             self.connections.discard(connection)
             await connection.close()
-            writer.cancel()
 
     # --- the process -----------------------------------------------------------------------------
 
