@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from typing import Any, Final
@@ -136,6 +137,16 @@ class TurnWorker(Worker):
                 running = await pipe.execute()
             candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
         await super().start_jobs(candidates)
+
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        super().handle_sig_wait_for_completion(signum)
+        # arq says so at INFO on its own logger, which is kept at WARNING (sandchat.logs).
+        log.info(
+            "%s: taking no new turns; %d running may finish within %d s",
+            signal.Signals(signum).name,
+            len(self.tasks),
+            SHUTDOWN_GRACE_S,
+        )
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         full = self.job_counter >= self.max_jobs
