@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 from sandchat.agent_groups import AgentGroups
 
-# An agent that starts a tool (a child that sleeps) and reports both pids.
+# An agent that starts a tool (a child that sleeps) and reports both pids once the tool runs. Not
+# sooner: Popen returns while the child is still inside execve, where /proc/<pid>/environ reads
+# empty (the new environment is set up last), so a reaper looking then finds no run marker.
 AGENT = (
     "import os, subprocess, sys, time;"
-    "tool = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)']);"
+    "tool = subprocess.Popen([sys.executable, '-c', 'print(flush=True); import time; time.sleep(3600)'],"
+    " stdout=subprocess.PIPE);"
+    "tool.stdout.readline();"
     "print(os.getpid(), tool.pid, flush=True); time.sleep(3600)"
 )
 # A worker, as far as agents are concerned: it starts one the way the runners do, then waits.
