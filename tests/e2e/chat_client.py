@@ -129,6 +129,15 @@ async def one_turn(gateway_url: str, thread_id: str, content: str) -> tuple[Even
         await client.close()
 
 
+async def turns(gateway_url: str, thread_id: str, *contents: str) -> list[TurnRecord]:
+    """Messages one after the other on a connection of their own, each to its turn's end."""
+    client = await ChatClient.open(gateway_url)
+    try:
+        return [(await client.turn(thread_id, content))[1] for content in contents]
+    finally:
+        await client.close()
+
+
 def new_thread(api_url: str, title: str | None = None) -> str:
     body = {"title": title} if title else {}
     response = httpx.post(f"{api_url}/threads", json=body)
