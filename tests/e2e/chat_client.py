@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -37,6 +38,31 @@ class TurnRecord:
     @property
     def seqs(self) -> list[int]:
         return [event["seq"] for event in self.events if "seq" in event]
+
+
+class Connection(Protocol):
+    """One connection to a gateway, over a socket or in the test's own process."""
+
+    async def send(self, payload: Event, /) -> None: ...
+
+    async def receive(self, timeout: float = ..., /) -> Event: ...
+
+
+async def before_the_next_answer(client: Connection) -> list[Event]:
+    """What the gateway sends before it answers one more request on this connection.
+
+    The gateway answers a connection's requests in the order they came, so an answer to an earlier
+    request that has not come by then never will (events of turns and threads are not answers: they
+    come when they come). The request is one it refuses at once, touching neither Redis nor the
+    database; its error names a thread id of its own, by which it is told from everything else.
+    """
+    probe = f"probe-{uuid.uuid4().hex}"
+    await client.send({"type": "probe", "threadId": probe})
+    before: list[Event] = []
+    while (event := await client.receive())["type"] != "error" or event.get("threadId") != probe:
+        before.append(event)
+    assert event["code"] == "invalid_message", event
+    return before
 
 
 class ChatClient:
@@ -99,6 +125,15 @@ async def one_turn(gateway_url: str, thread_id: str, content: str) -> tuple[Even
     client = await ChatClient.open(gateway_url)
     try:
         return await client.turn(thread_id, content)
+    finally:
+        await client.close()
+
+
+async def turns(gateway_url: str, thread_id: str, *contents: str) -> list[TurnRecord]:
+    """Messages one after the other on a connection of their own, each to its turn's end."""
+    client = await ChatClient.open(gateway_url)
+    try:
+        return [(await client.turn(thread_id, content))[1] for content in contents]
     finally:
         await client.close()
 

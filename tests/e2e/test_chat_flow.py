@@ -10,7 +10,7 @@ import pytest
 from sandchat.database import Database
 from sqlalchemy import text
 
-from tests.e2e.chat_client import ChatClient, messages, new_thread, thread
+from tests.e2e.chat_client import ChatClient, messages, new_thread, thread, turns
 from tests.e2e.conftest import ON_BOTH_DATABASES, stack_settings
 from tests.stack import Stack, running_stack
 
@@ -53,12 +53,7 @@ async def test_a_message_streams_tokens_then_done_and_both_messages_are_stored(s
 
 async def test_second_message_resumes_the_agent_session_of_the_first(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, first = await client.turn(thread_id, "remember the number 7")
-        _, second = await client.turn(thread_id, "which number?")
-    finally:
-        await client.close()
+    first, second = await turns(stack.gateway_url(), thread_id, "remember the number 7", "which number?")
     # The simulator keeps a session only when the worker passed --resume=<id>; a fresh run gets a new id.
     assert first.final["sessionId"] == second.final["sessionId"]
     assert second.text.startswith("You said: which number?")
@@ -74,11 +69,7 @@ async def test_a_session_the_agent_no_longer_has_falls_back_to_a_new_one(stack: 
             text("UPDATE thread SET claude_session_id = :sid WHERE id = :tid"), {"sid": stale, "tid": thread_id}
         )
     await database.close()
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, record = await client.turn(thread_id, "hello again")
-    finally:
-        await client.close()
+    [record] = await turns(stack.gateway_url(), thread_id, "hello again")
     assert record.final["type"] == "done"
     assert record.final["sessionId"] not in (None, stale)
     assert record.text.startswith("You said: hello again")
@@ -87,12 +78,7 @@ async def test_a_session_the_agent_no_longer_has_falls_back_to_a_new_one(stack: 
 
 async def test_a_prompt_that_looks_like_a_flag_is_text_to_the_agent(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, record = await client.turn(thread_id, "--help")
-        _, shell = await client.turn(thread_id, "-rf / ; $(id) `whoami`\nsecond line ✓")
-    finally:
-        await client.close()
+    record, shell = await turns(stack.gateway_url(), thread_id, "--help", "-rf / ; $(id) `whoami`\nsecond line ✓")
     assert record.text.startswith("You said: --help")
     assert shell.text.startswith("You said: -rf / ; $(id) `whoami`\nsecond line ✓")
 

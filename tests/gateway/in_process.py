@@ -182,13 +182,6 @@ class Client:
         event: Event = json.loads(await asyncio.wait_for(self.socket.frames.get(), timeout))
         return event
 
-    def pending(self) -> list[Event]:
-        """Whatever has arrived and was not read yet."""
-        frames = []
-        while not self.socket.frames.empty():
-            frames.append(json.loads(self.socket.frames.get_nowait()))
-        return frames
-
     async def close(self) -> None:
         await self.connection.close()
 

@@ -5,7 +5,6 @@ Every service must reconnect by itself: nothing is restarted but the backend und
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,7 +159,7 @@ async def test_worker_sigterm_mid_turn_finishes_the_turn_then_exits(tmp_path: Pa
             assert (await client.message(thread_id, prompt))["type"] == "started"
             record = await read_tokens(client, 5)
             worker.signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)  # arq handles the signal (it logs nothing this test could wait for)
+            assert worker.lines_with("SIGTERM: taking no new turns", timeout=10), worker.log[-20:]
             assert (await other.message(waiting_thread, "queued while the worker drains"))["type"] == "started"
             record = await client.until_final(record, timeout=25)
             assert record.final["type"] == "done", record.final

@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 from sandchat.agent_groups import AgentGroups
 
-# An agent that starts a tool (a child that sleeps) and reports both pids.
+# An agent that starts a tool (a child that sleeps) and reports both pids once the tool runs. Not
+# sooner: Popen returns while the child is still inside execve, where /proc/<pid>/environ reads
+# empty (the new environment is set up last), so a reaper looking then finds no run marker.
 AGENT = (
     "import os, subprocess, sys, time;"
-    "tool = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)']);"
+    "tool = subprocess.Popen([sys.executable, '-c', 'print(flush=True); import time; time.sleep(3600)'],"
+    " stdout=subprocess.PIPE);"
+    "tool.stdout.readline();"
     "print(os.getpid(), tool.pid, flush=True); time.sleep(3600)"
 )
 # A worker, as far as agents are concerned: it starts one the way the runners do, then waits.
@@ -141,10 +145,11 @@ def test_an_agent_running_as_the_services_user_cannot_read_its_environment_once_
 
 REAPER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from pathlib import Path
     from sandchat.agent_groups import AgentGroups
-    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all together
+    print("ready", flush=True)
+    sys.stdin.readline()  # all together: let go once all are ready
     AgentGroups(Path(sys.argv[1])).reap_orphans()
     """
 )
@@ -159,11 +164,23 @@ def test_starters_reaping_at_the_same_time_never_trip_over_each_other(tmp_path: 
         folder.mkdir()
         for _ in range(3):
             (folder / f"{owner}.{uuid.uuid4().hex}").touch()
-    at = str(time.time() + 3)
     reapers = [
-        subprocess.Popen([sys.executable, "-c", REAPER, str(root), at], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", REAPER, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
+    for reaper in reapers:  # all started and waiting, then all let go at once
+        assert reaper.stdout is not None
+        assert reaper.stdout.readline() == "ready\n"
+    for reaper in reapers:
+        assert reaper.stdin is not None
+        reaper.stdin.write("go\n")
+        reaper.stdin.flush()
     errors = [reaper.communicate(timeout=60)[1] for reaper in reapers]
     assert [reaper.returncode for reaper in reapers] == [0, 0, 0, 0], errors
     assert list(root.iterdir()) == []

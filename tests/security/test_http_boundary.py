@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sandchat.settings import Settings, build_settings
 from sandchat_api.app import create_app
+from sandchat_api.errors import PLAIN_DETAILS
 from sandchat_api.request_guard import CROSS_SITE, NOT_JSON, UNKNOWN_HOST
 from sandchat_api.web import NO_SUCH_ASSET, SECURITY_HEADERS
 from sandchat_dev.stack import free_port
@@ -153,24 +154,29 @@ async def test_the_api_documentation_is_the_openapi_document_only(open_client: C
     assert "cdn" not in swagger.text.lower()
 
 
+# A name that is gone once the path is normalised ("/assets/."), or that holds a slash once decoded,
+# reaches no asset route: it is answered like any path that names nothing.
+NO_SUCH_PATH = PLAIN_DETAILS[404]
+
+
 @pytest.mark.parametrize(
-    "name",
+    ("name", "detail"),
     [
-        ".",
-        "%2e%2e",
-        "..%2findex.html",
-        "%2e%2e%2f%2e%2e%2fweb.py",
-        "a%00b",
-        "a%0ab",
-        "%0d%0aSet-Cookie:x=1",
-        "index.html",
-        "x" * 300,
+        (".", NO_SUCH_PATH),
+        ("%2e%2e", NO_SUCH_ASSET),
+        ("..%2findex.html", NO_SUCH_PATH),
+        ("%2e%2e%2f%2e%2e%2fweb.py", NO_SUCH_PATH),
+        ("a%00b", NO_SUCH_ASSET),
+        ("a%0ab", NO_SUCH_ASSET),
+        ("%0d%0aSet-Cookie:x=1", NO_SUCH_ASSET),
+        ("index.html", NO_SUCH_ASSET),
+        ("x" * 300, NO_SUCH_ASSET),
     ],
 )
-async def test_an_asset_path_never_names_a_file_outside_the_build(open_client: Client, name: str) -> None:
+async def test_an_asset_path_never_names_a_file_outside_the_build(open_client: Client, name: str, detail: str) -> None:
     response = await open_client.get(f"/assets/{name}")
     assert response.status_code == 404, response.text
-    assert response.json()["detail"] in (NO_SUCH_ASSET, "Nothing here: no such path.")
+    assert response.json()["detail"] == detail
 
 
 async def test_the_built_assets_are_served_and_cacheable_forever(open_client: Client) -> None:

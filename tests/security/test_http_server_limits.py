@@ -55,11 +55,25 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], by
     return int(status_line.split()[1]), headers, body
 
 
-async def _trickle(port: int, start: bytes, drip: bytes) -> tuple[float, int, bytes]:
-    """Send ``start``, then ``drip`` every 0.1 s until answered; seconds until the answer, its status and body."""
+Slow = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]
+
+
+async def _begin(port: int, start: bytes) -> Slow:
+    """A connection that has sent ``start`` of a request; when it began."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     began = time.monotonic()
     writer.write(start)
+    await writer.drain()
+    return reader, writer, began
+
+
+async def _trickle(port: int, start: bytes, drip: bytes) -> tuple[float, int, bytes]:
+    """Send ``start``, then ``drip`` every 0.1 s until answered; seconds until the answer, its status and body."""
+    return await _keep_trickling(await _begin(port, start), drip)
+
+
+async def _keep_trickling(slow: Slow, drip: bytes) -> tuple[float, int, bytes]:
+    reader, writer, began = slow
     answering = asyncio.ensure_future(_answer(reader))
     while not answering.done() and time.monotonic() - began < TRICKLE_S:
         writer.write(drip)
@@ -90,10 +104,9 @@ async def test_a_body_trickling_in_forever_is_answered_408_and_stores_nothing(ap
 
 
 async def test_forty_slow_clients_are_all_cut_off_and_others_are_served_meanwhile(api_port: int) -> None:
-    slow = [
-        asyncio.ensure_future(_trickle(api_port, b"GET /threads HTTP/1.1\r\n", b"X-Drip: 1\r\n")) for _ in range(40)
-    ]
-    await asyncio.sleep(0.3)
+    begun = await asyncio.gather(*(_begin(api_port, b"GET /threads HTTP/1.1\r\n") for _ in range(40)))
+    slow = [asyncio.ensure_future(_keep_trickling(each, b"X-Drip: 1\r\n")) for each in begun]
+    # Connected before it, so accepted before it: the server holds forty unfinished requests meanwhile.
     reader, writer = await asyncio.open_connection("127.0.0.1", api_port)
     writer.write(HEALTH)
     assert (await _answer(reader))[0] == 200
@@ -116,8 +129,12 @@ async def test_beyond_the_connection_cap_a_client_is_told_to_come_back(api_port:
     assert (status, json.loads(body), headers["retry-after"]) == (503, {"detail": OVERLOADED}, "1")
     writer.close()
     for _, held_writer in held:
+        held_writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    for held_reader, held_writer in held:
+        # Served, then closed by the server, which forgets a connection before its socket closes.
+        assert (await _answer(held_reader))[0] == 200
+        assert await asyncio.wait_for(held_reader.read(), 10) == b""
         held_writer.close()
-    await asyncio.sleep(0.2)
     reader, writer = await asyncio.open_connection("127.0.0.1", api_port)
     writer.write(HEALTH)
     assert (await _answer(reader))[0] == 200

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -143,6 +144,16 @@ class TurnWorker(Worker):
             task = self.loop.create_task(self.run_job(job_id, score))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        super().handle_sig_wait_for_completion(signum)
+        # arq says so at INFO on its own logger, which is kept at WARNING (sandchat.logs).
+        log.info(
+            "%s: taking no new turns; %d running may finish within %d s",
+            signal.Signals(signum).name,
+            len(self.tasks),
+            SHUTDOWN_GRACE_S,
+        )
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         full = self.job_counter >= self.max_jobs
