@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
-import { AGENT_OFFLINE_MESSAGE, type ServerEvent, type StoredMessage } from "./protocol";
+import { AGENT_OFFLINE_MESSAGE, type ErrorCode, type ServerEvent, type StoredMessage } from "./protocol";
 import { resumeAfterSeq } from "./resume";
 
 const T = "thread-1";
@@ -154,24 +154,20 @@ describe("errors", () => {
     expect(assistant(s)?.status).toBe("streaming");
   });
 
+  /** The reply streamed `partial`, then the turn's error frame came with this code and message. */
+  function endedByError(partial: string, code: ErrorCode, message: string): ChatState {
+    const error = ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code, message });
+    return run(sent(), started, token(1, partial), error);
+  }
+
   it("a turn-ending error keeps the partial reply and marks it", () => {
-    const s = run(
-      sent(),
-      started,
-      token(1, "partial"),
-      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "agent_error", message: "boom" }),
-    );
+    const s = endedByError("partial", "agent_error", "boom");
     expect(assistant(s)).toMatchObject({ content: "partial", status: "error", error: "boom" });
     expect(isBusy(s)).toBe(false);
   });
 
   it("Stop keeps the partial reply, marked stopped, and says so once", () => {
-    const s = run(
-      sent(),
-      started,
-      token(1, "part"),
-      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "cancelled", message: "Stopped." }),
-    );
+    const s = endedByError("part", "cancelled", "Stopped.");
     // The status reads "Stopped"; the stop's sentence is not shown a second time.
     expect(assistant(s)).toMatchObject({ content: "part", status: "cancelled", error: null });
     expect(isBusy(s)).toBe(false);
@@ -257,30 +253,21 @@ describe("resume", () => {
     expect(isBusy(s)).toBe(false);
   });
 
+  /** History refetched while the reply streams ("abc" so far), with the stored reply as given. */
+  function refetchDuringTurn(reply: Partial<StoredMessage>): ChatState {
+    const s = run(sent(), started, token(1, "abc"));
+    const messages = [stored({ id: "u1", role: "user", content: "hello" }), stored({ id: "a1", role: "assistant", ...reply })];
+    return run(s, { type: "history", threadId: T, messages });
+  }
+
   it("a refetch of history during a live turn keeps the live text", () => {
-    let s = run(sent(), started, token(1, "abc"));
-    s = run(s, {
-      type: "history",
-      threadId: T,
-      messages: [
-        stored({ id: "u1", role: "user", content: "hello" }),
-        stored({ id: "a1", role: "assistant", content: "a", status: "streaming" }),
-      ],
-    });
+    const s = refetchDuringTurn({ content: "a", status: "streaming" });
     expect(assistant(s)?.content).toBe("abc");
     expect(s.turn).not.toBeNull();
   });
 
   it("history that shows the turn ended wins over a stale live turn", () => {
-    let s = run(sent(), started, token(1, "abc"));
-    s = run(s, {
-      type: "history",
-      threadId: T,
-      messages: [
-        stored({ id: "u1", role: "user", content: "hello" }),
-        stored({ id: "a1", role: "assistant", content: "abcdef", status: "complete", meta: { costUsd: 0.5 } }),
-      ],
-    });
+    const s = refetchDuringTurn({ content: "abcdef", status: "complete", meta: { costUsd: 0.5 } });
     expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5 });
     expect(s.turn).toBeNull();
   });
