@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
+import { ordered } from "./chatMessage";
+import { canSend, chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
 import { AGENT_OFFLINE_MESSAGE, type ErrorCode, type ServerEvent, type StoredMessage } from "./protocol";
 import { resumeAfterSeq } from "./resume";
 
@@ -308,5 +309,63 @@ describe("drafts", () => {
   it("a second send before the first is answered is ignored", () => {
     const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "x" });
     expect(s.messages).toHaveLength(1);
+  });
+});
+
+describe("a send that did not go through", () => {
+  it("a lost connection takes back the unanswered message and gives its text back to the input", () => {
+    const s = run(sent("half done"), { type: "connection_lost" });
+    expect(s.messages).toEqual([]);
+    expect(draftOf(s, T)).toBe("half done");
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("a refusal without a turn (or without a thread) takes the message back and says why", () => {
+    for (const threadId of [T, null]) {
+      const s = run(sent("too much"), ev({ type: "error", threadId, code: "too_large", message: "Too large." }));
+      expect(s.messages).toEqual([]);
+      expect(draftOf(s, T)).toBe("too much");
+      expect(s.notice).toMatchObject({ code: "too_large" });
+      expect(canSend(s)).toBe(true);
+    }
+  });
+
+  it("a second send while the first is unanswered is not shown", () => {
+    const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "2025-01-01T00:00:02Z" });
+    expect(s.messages.map((m) => m.content)).toEqual(["one"]);
+  });
+
+  it("a reply being written keeps the page busy once the send is answered", () => {
+    const s = run(sent(), started);
+    expect(s.pending).toBeNull();
+    expect(isBusy(s)).toBe(true);
+  });
+});
+
+describe("other threads and notices", () => {
+  it("opening the open thread again keeps what it shows; another thread's history is not shown", () => {
+    let s = run(sent("hello"), { type: "open", threadId: T });
+    expect(s.messages.map((m) => m.content)).toEqual(["hello"]);
+    s = run(s, { type: "history", threadId: "other", messages: [stored({ id: "x", role: "user", content: "not here" })] });
+    expect(s.messages.map((m) => m.content)).toEqual(["hello"]);
+  });
+
+  it("a failed resume of another thread leaves this one's turn running", () => {
+    const s = run(sent(), started, { type: "resume_failed", threadId: "other" });
+    expect(s.turn).not.toBeNull();
+  });
+
+  it("a notice shows until dismissed", () => {
+    let s = run(openWithHistory([]), { type: "notice", notice: { code: "x", message: "Something to say." } });
+    expect(s.notice?.message).toBe("Something to say.");
+    s = run(s, { type: "dismiss_notice" });
+    expect(s.notice).toBeNull();
+  });
+
+  it("the list keeps the conversation's order, then the queue, then a send not yet answered", () => {
+    const [a, b, c] = ["a", "b", "c"].map((id) => ({ ...assistant(run(sent(), started))!, id }));
+    const queuedOne = { ...a, id: "q", role: "user" as const, status: "queued" as const };
+    const pendingOne = { ...a, id: "p", pending: true };
+    expect(ordered([pendingOne, a, queuedOne, b, c]).map((m) => m.id)).toEqual(["a", "b", "c", "q", "p"]);
   });
 });

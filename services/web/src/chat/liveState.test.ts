@@ -304,3 +304,18 @@ describe("approvals", () => {
     expect(waitingApprovals(s)).toEqual([]);
   });
 });
+
+describe("answers and refusals as the page shows them", () => {
+  it("answering one of two waiting requests marks only that card as sent", () => {
+    const s = run(streaming(), approval(2, "r1"), approval(3, "r2"), { type: "answer", requestId: "r1", decision: "allow" });
+    expect(reply(s).approvals.map((a) => [a.requestId, a.answering])).toEqual([
+      ["r1", "allow"],
+      ["r2", null],
+    ]);
+  });
+
+  it("the same request heard twice (a replay) shows one card", () => {
+    const s = run(streaming(), approval(2, "r1"), approval(2, "r1"));
+    expect(reply(s).approvals.map((a) => a.requestId)).toEqual(["r1"]);
+  });
+});

@@ -98,7 +98,7 @@ describe("ChatSocket", () => {
     latest().open();
     latest().receive(JSON.stringify(title));
     latest().receive("not json");
-    latest().receive(JSON.stringify({ type: "no_such_event" }));
+    for (const frame of ["null", '"token"', "[]", '{"type":5}', JSON.stringify({ type: "no_such_event" })]) latest().receive(frame);
     latest().receive(new ArrayBuffer(4));
     expect(events).toEqual([title]);
   });
