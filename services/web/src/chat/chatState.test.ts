@@ -330,6 +330,12 @@ describe("a send that did not go through", () => {
     }
   });
 
+  it("refused text goes back in front of what was typed meanwhile", () => {
+    let s = run(sent("first try"), { type: "draft", threadId: T, text: "typed since" });
+    s = run(s, ev({ type: "error", threadId: T, code: "agent_offline", message: "offline" }));
+    expect(draftOf(s, T)).toBe("first try\ntyped since");
+  });
+
   it("a second send while the first is unanswered is not shown", () => {
     const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "2025-01-01T00:00:02Z" });
     expect(s.messages.map((m) => m.content)).toEqual(["one"]);
