@@ -268,8 +268,8 @@ describe("resume", () => {
   });
 
   it("history that shows the turn ended wins over a stale live turn", () => {
-    const s = refetchDuringTurn({ content: "abcdef", status: "complete", meta: { costUsd: 0.5 } });
-    expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5 });
+    const s = refetchDuringTurn({ content: "abcdef", status: "complete", meta: { costUsd: 0.5, durationMs: 4100 } });
+    expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5, durationMs: 4100, tools: [] });
     expect(s.turn).toBeNull();
   });
 
@@ -349,6 +349,15 @@ describe("a send that did not go through", () => {
 });
 
 describe("other threads and notices", () => {
+  it("a history of finished messages opens no turn: nothing streams, Stop is not offered", () => {
+    const s = openWithHistory([
+      stored({ id: "u1", role: "user", content: "hi" }),
+      stored({ id: "a1", role: "assistant", content: "done", status: "complete" }),
+    ]);
+    expect(s.turn).toBeNull();
+    expect(isBusy(s)).toBe(false);
+  });
+
   it("opening the open thread again keeps what it shows; another thread's history is not shown", () => {
     let s = run(sent("hello"), { type: "open", threadId: T });
     expect(s.messages.map((m) => m.content)).toEqual(["hello"]);
