@@ -52,6 +52,10 @@ lint: install ## ruff + mypy (strict) + the web UI's type check + dependency aud
 	cd $(WEB) && npm run --silent typecheck
 	$(BIN)/python -m tests.security.dependency_audit
 
+.PHONY: mutation-web
+mutation-web: $(WEB)/dist/index.html ## Mutation run (StrykerJS) over the web UI's chat state; not part of `make test` (about 17 min)
+	cd $(WEB) && npx stryker run
+
 .PHONY: protocol
 protocol: $(VENV)/.installed ## Regenerate the web UI's protocol types from shared/src/sandchat/events.py
 	$(BIN)/python -m sandchat.protocol_ts > $(WEB)/src/chat/protocol.generated.ts.tmp

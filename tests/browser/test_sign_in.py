@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe import assert_accessible_in_both_themes
 from tests.browser.chat_page import ChatPage
-from tests.browser.conftest import DESKTOP, _stack
+from tests.browser.conftest import DESKTOP, _stack, screenshot
 from tests.stack import BIN, ROOT, Stack
 
 pytestmark = pytest.mark.browser
@@ -47,6 +47,7 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     expect(page.get_by_test_id("sign-in-form")).to_be_visible()
     _sign_in(page, accounts_stack, "ana", "wrong password")
     expect(page.get_by_test_id("sign-in-error")).to_have_text("Wrong user name or password.")
+    screenshot(page, "sign-in-error")
     assert_accessible_in_both_themes(page, "the sign-in page with its error")
     _sign_in(page, accounts_stack, "ana")
     chat = ChatPage(page, accounts_stack)
@@ -62,6 +63,7 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_test_id("token-secret")).to_contain_text("sct_")
     expect(page.get_by_test_id("token-row")).to_have_count(1)
+    screenshot(page, "user-menu-tokens")
     assert_accessible_in_both_themes(page, "the user menu's API tokens")
     page.get_by_role("button", name="Revoke").click()
     expect(page.get_by_test_id("token-row")).to_have_count(0)
@@ -73,6 +75,7 @@ def test_sign_in_chat_use_the_user_menu_and_sign_out(page: Page, accounts_stack:
     expect(page.get_by_test_id("agent-login-status")).to_have_attribute("data-status", "own")
     expect(page.get_by_test_id("agent-login-secret")).to_have_value("")
     assert "ana-browser-0001" not in page.content()
+    screenshot(page, "user-menu-agent-login")
     assert_accessible_in_both_themes(page, "the user menu's agent login")
 
     # Ben, in a browser context of his own, sees nothing of Ana's.

@@ -15,6 +15,7 @@ import { ForkOrigin } from "./components/ForkOrigin";
 import { MessageActionsContext, type MessageActionsValue } from "./components/MessageActions";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Header } from "./components/Header";
+import { Icon } from "./components/Icon";
 import { MessageList } from "./components/MessageList";
 import { NotifyToggle } from "./components/NotifyToggle";
 import { PermissionModeSelect } from "./components/PermissionModeSelect";
@@ -436,13 +437,7 @@ function ChatPage({ config, me }: { config: AppConfig; me: Me | null }) {
             onClick={() => setMenuOpen(true)}
             className="flex size-8 shrink-0 items-center justify-center rounded-lg text-neutral-300 hover:bg-neutral-800 hover:text-neutral-100 lg:hidden"
           >
-            <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
-              <path
-                fillRule="evenodd"
-                clipRule="evenodd"
-                d="M2 4.75A.75.75 0 0 1 2.75 4h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 4.75ZM2 10a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 10Zm0 5.25a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75a.75.75 0 0 1-.75-.75Z"
-              />
-            </svg>
+            <Icon className="size-5" d="M2 4.75A.75.75 0 0 1 2.75 4h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 4.75ZM2 10a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75A.75.75 0 0 1 2 10Zm0 5.25a.75.75 0 0 1 .75-.75h14.5a.75.75 0 0 1 0 1.5H2.75a.75.75 0 0 1-.75-.75Z" />
           </button>
         }
         threads={list}

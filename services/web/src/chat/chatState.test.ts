@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
-import { AGENT_OFFLINE_MESSAGE, type ServerEvent, type StoredMessage } from "./protocol";
+import { ordered } from "./chatMessage";
+import { canSend, chatReducer, draftOf, initialChatState, isBusy, type ChatAction, type ChatState } from "./chatState";
+import { AGENT_OFFLINE_MESSAGE, type ErrorCode, type ServerEvent, type StoredMessage } from "./protocol";
 import { resumeAfterSeq } from "./resume";
 
 const T = "thread-1";
@@ -154,24 +155,20 @@ describe("errors", () => {
     expect(assistant(s)?.status).toBe("streaming");
   });
 
+  /** The reply streamed `partial`, then the turn's error frame came with this code and message. */
+  function endedByError(partial: string, code: ErrorCode, message: string): ChatState {
+    const error = ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code, message });
+    return run(sent(), started, token(1, partial), error);
+  }
+
   it("a turn-ending error keeps the partial reply and marks it", () => {
-    const s = run(
-      sent(),
-      started,
-      token(1, "partial"),
-      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "agent_error", message: "boom" }),
-    );
+    const s = endedByError("partial", "agent_error", "boom");
     expect(assistant(s)).toMatchObject({ content: "partial", status: "error", error: "boom" });
     expect(isBusy(s)).toBe(false);
   });
 
   it("Stop keeps the partial reply, marked stopped, and says so once", () => {
-    const s = run(
-      sent(),
-      started,
-      token(1, "part"),
-      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 2, messageId: "a1", code: "cancelled", message: "Stopped." }),
-    );
+    const s = endedByError("part", "cancelled", "Stopped.");
     // The status reads "Stopped"; the stop's sentence is not shown a second time.
     expect(assistant(s)).toMatchObject({ content: "part", status: "cancelled", error: null });
     expect(isBusy(s)).toBe(false);
@@ -257,31 +254,22 @@ describe("resume", () => {
     expect(isBusy(s)).toBe(false);
   });
 
+  /** History refetched while the reply streams ("abc" so far), with the stored reply as given. */
+  function refetchDuringTurn(reply: Partial<StoredMessage>): ChatState {
+    const s = run(sent(), started, token(1, "abc"));
+    const messages = [stored({ id: "u1", role: "user", content: "hello" }), stored({ id: "a1", role: "assistant", ...reply })];
+    return run(s, { type: "history", threadId: T, messages });
+  }
+
   it("a refetch of history during a live turn keeps the live text", () => {
-    let s = run(sent(), started, token(1, "abc"));
-    s = run(s, {
-      type: "history",
-      threadId: T,
-      messages: [
-        stored({ id: "u1", role: "user", content: "hello" }),
-        stored({ id: "a1", role: "assistant", content: "a", status: "streaming" }),
-      ],
-    });
+    const s = refetchDuringTurn({ content: "a", status: "streaming" });
     expect(assistant(s)?.content).toBe("abc");
     expect(s.turn).not.toBeNull();
   });
 
   it("history that shows the turn ended wins over a stale live turn", () => {
-    let s = run(sent(), started, token(1, "abc"));
-    s = run(s, {
-      type: "history",
-      threadId: T,
-      messages: [
-        stored({ id: "u1", role: "user", content: "hello" }),
-        stored({ id: "a1", role: "assistant", content: "abcdef", status: "complete", meta: { costUsd: 0.5 } }),
-      ],
-    });
-    expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5 });
+    const s = refetchDuringTurn({ content: "abcdef", status: "complete", meta: { costUsd: 0.5, durationMs: 4100 } });
+    expect(assistant(s)).toMatchObject({ content: "abcdef", status: "complete", costUsd: 0.5, durationMs: 4100, tools: [] });
     expect(s.turn).toBeNull();
   });
 
@@ -321,5 +309,78 @@ describe("drafts", () => {
   it("a second send before the first is answered is ignored", () => {
     const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "x" });
     expect(s.messages).toHaveLength(1);
+  });
+});
+
+describe("a send that did not go through", () => {
+  it("a lost connection takes back the unanswered message and gives its text back to the input", () => {
+    const s = run(sent("half done"), { type: "connection_lost" });
+    expect(s.messages).toEqual([]);
+    expect(draftOf(s, T)).toBe("half done");
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("a refusal without a turn (or without a thread) takes the message back and says why", () => {
+    for (const threadId of [T, null]) {
+      const s = run(sent("too much"), ev({ type: "error", threadId, code: "too_large", message: "Too large." }));
+      expect(s.messages).toEqual([]);
+      expect(draftOf(s, T)).toBe("too much");
+      expect(s.notice).toMatchObject({ code: "too_large" });
+      expect(canSend(s)).toBe(true);
+    }
+  });
+
+  it("refused text goes back in front of what was typed meanwhile", () => {
+    let s = run(sent("first try"), { type: "draft", threadId: T, text: "typed since" });
+    s = run(s, ev({ type: "error", threadId: T, code: "agent_offline", message: "offline" }));
+    expect(draftOf(s, T)).toBe("first try\ntyped since");
+  });
+
+  it("a second send while the first is unanswered is not shown", () => {
+    const s = run(sent("one"), { type: "send", threadId: T, localId: "local-2", content: "two", createdAt: "2025-01-01T00:00:02Z" });
+    expect(s.messages.map((m) => m.content)).toEqual(["one"]);
+  });
+
+  it("a reply being written keeps the page busy once the send is answered", () => {
+    const s = run(sent(), started);
+    expect(s.pending).toBeNull();
+    expect(isBusy(s)).toBe(true);
+  });
+});
+
+describe("other threads and notices", () => {
+  it("a history of finished messages opens no turn: nothing streams, Stop is not offered", () => {
+    const s = openWithHistory([
+      stored({ id: "u1", role: "user", content: "hi" }),
+      stored({ id: "a1", role: "assistant", content: "done", status: "complete" }),
+    ]);
+    expect(s.turn).toBeNull();
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("opening the open thread again keeps what it shows; another thread's history is not shown", () => {
+    let s = run(sent("hello"), { type: "open", threadId: T });
+    expect(s.messages.map((m) => m.content)).toEqual(["hello"]);
+    s = run(s, { type: "history", threadId: "other", messages: [stored({ id: "x", role: "user", content: "not here" })] });
+    expect(s.messages.map((m) => m.content)).toEqual(["hello"]);
+  });
+
+  it("a failed resume of another thread leaves this one's turn running", () => {
+    const s = run(sent(), started, { type: "resume_failed", threadId: "other" });
+    expect(s.turn).not.toBeNull();
+  });
+
+  it("a notice shows until dismissed", () => {
+    let s = run(openWithHistory([]), { type: "notice", notice: { code: "x", message: "Something to say." } });
+    expect(s.notice?.message).toBe("Something to say.");
+    s = run(s, { type: "dismiss_notice" });
+    expect(s.notice).toBeNull();
+  });
+
+  it("the list keeps the conversation's order, then the queue, then a send not yet answered", () => {
+    const [a, b, c] = ["a", "b", "c"].map((id) => ({ ...assistant(run(sent(), started))!, id }));
+    const queuedOne = { ...a, id: "q", role: "user" as const, status: "queued" as const };
+    const pendingOne = { ...a, id: "p", pending: true };
+    expect(ordered([pendingOne, a, queuedOne, b, c]).map((m) => m.id)).toEqual(["a", "b", "c", "q", "p"]);
   });
 });

@@ -89,3 +89,20 @@ describe("following the open thread", () => {
     expect(sent).toEqual([]);
   });
 });
+
+describe("what is not sent", () => {
+  it("no watch while the connection is not open or no thread is open", () => {
+    const { sent, follower } = socket();
+    follower.sync(at({ open: false }));
+    follower.sync(at({ threadId: null }));
+    expect(sent).toEqual([]);
+  });
+
+  it("no resume for another thread's watching, nor when it names no turn", () => {
+    const { sent, follower } = socket();
+    const state = withStreamingReply();
+    expect(follower.caughtUp(state, { type: "watching", threadId: "other", turnId: "turn-1" })).toBe(false);
+    expect(follower.caughtUp(state, { type: "watching", threadId: T, turnId: null })).toBe(false);
+    expect(sent).toEqual([]);
+  });
+});

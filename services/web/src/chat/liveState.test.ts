@@ -304,3 +304,38 @@ describe("approvals", () => {
     expect(waitingApprovals(s)).toEqual([]);
   });
 });
+
+describe("answers and refusals as the page shows them", () => {
+  it("answering one of two waiting requests marks only that card as sent", () => {
+    const s = run(streaming(), approval(2, "r1"), approval(3, "r2"), { type: "answer", requestId: "r1", decision: "allow" });
+    expect(reply(s).approvals.map((a) => [a.requestId, a.answering])).toEqual([
+      ["r1", "allow"],
+      ["r2", null],
+    ]);
+  });
+
+  it("the first decision stays: a later answer, or this page answering after it, changes nothing", () => {
+    let s = run(streaming(), approval(2, "r1"), answered(3, "r1", "deny"), answered(4, "r1", "allow"));
+    s = run(s, { type: "answer", requestId: "r1", decision: "allow" });
+    expect(reply(s).approvals[0]).toMatchObject({ decision: "deny", answering: null });
+  });
+
+  it("a turn stopped while one request waits closes that one as cancelled and keeps the answered one's decision", () => {
+    const s = run(
+      streaming(),
+      approval(2, "r1"),
+      approval(3, "r2"),
+      answered(4, "r1", "allow"),
+      ev({ type: "error", threadId: T, turnId: "turn-1", seq: 5, messageId: "a1", code: "cancelled", message: "Stopped." }),
+    );
+    expect(reply(s).approvals.map((a) => [a.requestId, a.decision])).toEqual([
+      ["r1", "allow"],
+      ["r2", "cancelled"],
+    ]);
+  });
+
+  it("the same request heard twice (a replay) shows one card", () => {
+    const s = run(streaming(), approval(2, "r1"), approval(2, "r1"));
+    expect(reply(s).approvals.map((a) => a.requestId)).toEqual(["r1"]);
+  });
+});

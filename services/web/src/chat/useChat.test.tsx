@@ -158,3 +158,47 @@ describe("useChat in a new conversation (no thread stored yet)", () => {
     expect(result.current.state.drafts["stored-1"]).toBe("the first message");
   });
 });
+
+describe("useChat's actions as the gateway receives them", () => {
+  it("send trims the text, shows it at once and sends one message frame; retry and cancel send theirs", async () => {
+    const { result } = await watchingThread();
+    let ok = false;
+    act(() => {
+      ok = result.current.send("  do it  ");
+    });
+    expect(ok).toBe(true);
+    const frame = latest().sent.at(-1);
+    expect(frame).toMatchObject({ type: "message", threadId: T, content: "do it" });
+    expect(result.current.state.messages.at(-1)).toMatchObject({ role: "user", content: "do it", pending: true });
+    expect(result.current.canSend).toBe(false);
+    // Only one unanswered send at a time; blank text is never sent.
+    act(() => {
+      expect(result.current.send("another")).toBe(false);
+      expect(result.current.send("   ")).toBe(false);
+    });
+    expect(latest().sent.filter((r) => r.type === "message")).toHaveLength(1);
+
+    act(() => {
+      expect(result.current.retry()).toBe(true);
+      result.current.cancel();
+    });
+    expect(latest().sent.slice(-2)).toEqual([
+      { type: "retry", threadId: T },
+      { type: "cancel", threadId: T },
+    ]);
+  });
+
+  it("while not connected nothing is sent and the text stays in the input", async () => {
+    const { result } = await watchingThread();
+    act(() => result.current.setDraft("keep me"));
+    act(() => latest().drop());
+    await waitFor(() => expect(result.current.connection.status).toBe("waiting"));
+    act(() => {
+      expect(result.current.send("keep me")).toBe(false);
+      expect(result.current.retry()).toBe(false);
+      expect(result.current.answer("r1", { decision: "allow" })).toBe(false);
+    });
+    expect(result.current.draft).toBe("keep me");
+    expect(result.current.state.messages.some((m) => m.pending)).toBe(false);
+  });
+});

@@ -6,6 +6,7 @@ import {
   type AgentLoginKind,
   type AgentLoginState,
 } from "../agentLoginApi";
+import { LabelledInput } from "./LabelledInput";
 
 const KINDS: { value: AgentLoginKind; label: string; hint: string }[] = [
   {
@@ -97,15 +98,15 @@ export function AgentLoginPanel({ username, client = agentLoginApi }: { username
               </select>
             </label>
             <p className="text-xs text-neutral-400">{chosen.hint}</p>
-            <input
+            <LabelledInput
               type="password"
               data-testid="agent-login-secret"
-              aria-label={chosen.label}
-              placeholder={state.isSet ? "Paste a new one to replace yours" : chosen.label}
+              label={chosen.label}
+              placeholder={state.isSet ? "Paste a new one to replace yours" : undefined}
               autoComplete="off"
               spellCheck={false}
               value={secret}
-              onChange={(e) => setSecret(e.target.value)}
+              onValue={setSecret}
               className="w-full rounded-lg border border-neutral-700 bg-neutral-950 px-3 py-2 text-sm text-neutral-100 focus:border-neutral-500 focus:outline-none"
             />
             <div className="flex gap-2">

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import type { ApprovalAnswer, ApprovalItem } from "../chat/approvals";
 import { alwaysRules, RESOLUTION_TEXT, viewOf, type DiffLine, type Question } from "../chat/approvalView";
+import { LabelledInput } from "./LabelledInput";
 
 interface Props {
   approval: ApprovalItem;
@@ -75,13 +76,13 @@ function Questions({ questions, disabled, onAnswer }: { questions: Question[]; d
               );
             })}
           </div>
-          <input
+          <LabelledInput
             type="text"
             disabled={disabled}
-            aria-label={`Your own answer: ${q.question}`}
+            label={`Your own answer: ${q.question}`}
             placeholder="Or write your own answer"
             value={free[q.question] ?? ""}
-            onChange={(e) => setFree((f) => ({ ...f, [q.question]: e.target.value }))}
+            onValue={(v) => setFree((f) => ({ ...f, [q.question]: v }))}
             className="w-full rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-400"
           />
         </fieldset>
@@ -151,13 +152,13 @@ export function ApprovalCard({ approval, onAnswer }: Props) {
               </button>
             </>
           )}
-          <input
+          <LabelledInput
             type="text"
             disabled={disabled}
-            aria-label="Reason for denying (optional)"
+            label="Reason for denying (optional)"
             placeholder="Reason (optional)"
             value={reason}
-            onChange={(e) => setReason(e.target.value)}
+            onValue={setReason}
             className="min-w-32 flex-1 rounded-md border border-neutral-800 bg-neutral-950 px-2 py-1 text-sm text-neutral-200 placeholder:text-neutral-400"
           />
           <button

@@ -1,4 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, type KeyboardEvent } from "react";
+import { Icon } from "./Icon";
+import { LabelledButton } from "./LabelledButton";
 
 interface Props {
   value: string;
@@ -65,16 +67,15 @@ export function Composer({ value, onChange, onSend, onStop, running, canSend: re
           className="max-h-60 min-h-10 flex-1 resize-none bg-transparent px-2 py-2 text-[15px] leading-6 text-neutral-100 placeholder:text-neutral-400 focus:outline-none disabled:cursor-not-allowed disabled:text-neutral-400"
         />
         {running && (
-          <button
-            type="button"
-            data-testid="stop-button"
-            aria-label="Stop the reply"
+          <LabelledButton
+            label="Stop the reply"
             title="Stop (the reply so far is kept)"
+            testid="stop-button"
             onClick={onStop}
             className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-neutral-100 text-neutral-900 hover:bg-white"
           >
             <span className="size-3.5 rounded-[3px] bg-neutral-900" />
-          </button>
+          </LabelledButton>
         )}
         <button
           type="submit"
@@ -84,13 +85,7 @@ export function Composer({ value, onChange, onSend, onStop, running, canSend: re
           disabled={!canSend}
           className="flex size-10 shrink-0 items-center justify-center rounded-xl bg-sky-700 text-white hover:bg-sky-800 disabled:bg-neutral-800 disabled:text-neutral-500"
         >
-          <svg viewBox="0 0 20 20" fill="currentColor" className="size-5" aria-hidden="true">
-            <path
-              fillRule="evenodd"
-              d="M10 17a1 1 0 0 1-1-1V6.41L5.7 9.7a1 1 0 0 1-1.4-1.42l5-5a1 1 0 0 1 1.4 0l5 5a1 1 0 0 1-1.4 1.42L11 6.4V16a1 1 0 0 1-1 1Z"
-              clipRule="evenodd"
-            />
-          </svg>
+          <Icon className="size-5" d="M10 17a1 1 0 0 1-1-1V6.41L5.7 9.7a1 1 0 0 1-1.4-1.42l5-5a1 1 0 0 1 1.4 0l5 5a1 1 0 0 1-1.4 1.42L11 6.4V16a1 1 0 0 1-1 1Z" />
         </button>
       </form>
     </div>

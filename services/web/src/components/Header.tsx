@@ -1,5 +1,8 @@
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import type { Thread } from "../chat/protocol";
+import { useDisclosure } from "./disclosure";
+import { Icon } from "./Icon";
+import { LabelledButton } from "./LabelledButton";
 import { ThreadItems } from "./ThreadItems";
 
 interface Props {
@@ -26,11 +29,9 @@ function IconButton(props: {
   danger?: boolean;
 }) {
   return (
-    <button
-      type="button"
-      data-testid={props.testid}
-      aria-label={props.label}
-      title={props.label}
+    <LabelledButton
+      label={props.label}
+      testid={props.testid}
       onClick={props.onClick}
       className={
         "flex size-8 shrink-0 items-center justify-center rounded-lg text-neutral-400 hover:bg-neutral-800 " +
@@ -38,41 +39,41 @@ function IconButton(props: {
       }
     >
       {props.children}
-    </button>
+    </LabelledButton>
   );
 }
 
+const EXPORTS = [
+  ["md", "Markdown (.md)"],
+  ["json", "JSON (.json)"],
+] as const;
+
 function ExportMenu({ onExport }: { onExport: (format: "md" | "json") => void }) {
-  const [open, setOpen] = useState(false);
+  const { open, setOpen, toggle } = useDisclosure("menu");
   const choose = (format: "md" | "json") => {
     setOpen(false);
     onExport(format);
   };
   return (
     <div className="relative" onBlur={(e) => !e.currentTarget.contains(e.relatedTarget) && setOpen(false)}>
-      <IconButton label="Export thread" testid="export-thread" onClick={() => setOpen((v) => !v)}>
+      <IconButton label="Export thread" testid="export-thread" onClick={toggle.onClick}>
         <svg viewBox="0 0 20 20" fill="currentColor" className="size-4" aria-hidden="true">
           <path d="M10 2.75a.75.75 0 0 1 .75.75v7.19l2.22-2.22a.75.75 0 1 1 1.06 1.06l-3.5 3.5a.75.75 0 0 1-1.06 0l-3.5-3.5a.75.75 0 0 1 1.06-1.06l2.22 2.22V3.5a.75.75 0 0 1 .75-.75ZM4 13.75a.75.75 0 0 1 .75.75v1h10.5v-1a.75.75 0 0 1 1.5 0v1.75a.75.75 0 0 1-.75.75H4a.75.75 0 0 1-.75-.75V14.5a.75.75 0 0 1 .75-.75Z" />
         </svg>
       </IconButton>
       {open && (
         <div className="absolute top-full right-0 z-30 mt-1.5 w-40 rounded-xl border border-neutral-800 bg-neutral-900 p-1 shadow-2xl shadow-black/60">
-          <button
-            type="button"
-            data-testid="export-md"
-            onClick={() => choose("md")}
-            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
-          >
-            Markdown (.md)
-          </button>
-          <button
-            type="button"
-            data-testid="export-json"
-            onClick={() => choose("json")}
-            className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
-          >
-            JSON (.json)
-          </button>
+          {EXPORTS.map(([format, label]) => (
+            <button
+              key={format}
+              type="button"
+              data-testid={`export-${format}`}
+              onClick={() => choose(format)}
+              className="w-full rounded-lg px-3 py-1.5 text-left text-sm text-neutral-200 hover:bg-neutral-800"
+            >
+              {label}
+            </button>
+          ))}
         </div>
       )}
     </div>
@@ -93,7 +94,7 @@ export function Header({
   right,
   leading,
 }: Props) {
-  const [open, setOpen] = useState(false);
+  const { open, setOpen, toggle } = useDisclosure("listbox");
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [titleDraft, setTitleDraft] = useState("");
@@ -164,9 +165,7 @@ export function Header({
           <button
             type="button"
             data-testid="thread-dropdown-toggle"
-            aria-haspopup="listbox"
-            aria-expanded={open}
-            onClick={() => setOpen((v) => !v)}
+            {...toggle}
             className="flex max-w-[min(100%,40rem)] min-w-0 items-center gap-1.5 rounded-lg px-2.5 py-1.5 hover:bg-neutral-900"
           >
             <span data-testid="thread-title" className="truncate text-[15px] font-medium text-neutral-100">
@@ -175,11 +174,7 @@ export function Header({
             {threads.some((t) => t.id !== current?.id && t.activity === "waiting") && (
               <span data-testid="other-thread-waiting" title="Another thread waits for you" className="size-2 shrink-0 rounded-full bg-amber-400" />
             )}
-            <svg viewBox="0 0 20 20" fill="currentColor" aria-hidden="true"
-              className={"size-4 shrink-0 text-neutral-500 transition-transform " + (open ? "rotate-180" : "")}>
-              <path fillRule="evenodd" clipRule="evenodd"
-                d="M5.23 7.21a.75.75 0 0 1 1.06.02L10 11.17l3.71-3.94a.75.75 0 1 1 1.08 1.04l-4.25 4.5a.75.75 0 0 1-1.08 0l-4.25-4.5a.75.75 0 0 1 .02-1.06Z" />
-            </svg>
+            <Icon className={"size-4 shrink-0 text-neutral-500 transition-transform " + (open ? "rotate-180" : "")} d="M5.23 7.21a.75.75 0 0 1 1.06.02L10 11.17l3.71-3.94a.75.75 0 1 1 1.08 1.04l-4.25 4.5a.75.75 0 0 1-1.08 0l-4.25-4.5a.75.75 0 0 1 .02-1.06Z" />
           </button>
         )}
         {open && (
@@ -232,23 +227,18 @@ export function Header({
             </button>
           ) : (
             <IconButton label="Delete thread" testid="delete-thread" danger onClick={() => setConfirmDelete(true)}>
-              <svg viewBox="0 0 20 20" fill="currentColor" className="size-4" aria-hidden="true">
-                <path fillRule="evenodd" clipRule="evenodd"
-                  d="M8 2a1 1 0 0 0-.9.55L6.38 4H3.5a.75.75 0 0 0 0 1.5h.3l.8 10.1A2 2 0 0 0 6.6 17.5h6.8a2 2 0 0 0 2-1.9l.8-10.1h.3a.75.75 0 0 0 0-1.5h-2.88l-.72-1.45A1 1 0 0 0 12 2H8Zm0 5.25a.75.75 0 0 1 .75.75v6a.75.75 0 0 1-1.5 0V8A.75.75 0 0 1 8 7.25Zm4 0a.75.75 0 0 1 .75.75v6a.75.75 0 0 1-1.5 0V8a.75.75 0 0 1 .75-.75Z" />
-              </svg>
+              <Icon className="size-4" d="M8 2a1 1 0 0 0-.9.55L6.38 4H3.5a.75.75 0 0 0 0 1.5h.3l.8 10.1A2 2 0 0 0 6.6 17.5h6.8a2 2 0 0 0 2-1.9l.8-10.1h.3a.75.75 0 0 0 0-1.5h-2.88l-.72-1.45A1 1 0 0 0 12 2H8Zm0 5.25a.75.75 0 0 1 .75.75v6a.75.75 0 0 1-1.5 0V8A.75.75 0 0 1 8 7.25Zm4 0a.75.75 0 0 1 .75.75v6a.75.75 0 0 1-1.5 0V8a.75.75 0 0 1 .75-.75Z" />
             </IconButton>
           ))}
-        <button
-          type="button"
-          data-testid="new-thread"
-          aria-label="New thread"
-          title="New thread"
+        <LabelledButton
+          label="New thread"
+          testid="new-thread"
           onClick={onNew}
           className="flex h-8 shrink-0 items-center gap-1 rounded-lg border border-neutral-800 px-2.5 text-sm text-neutral-200 hover:border-neutral-600 hover:bg-neutral-900"
         >
           <span className="text-base leading-none">+</span>
           <span className="hidden @3xl:inline">New</span>
-        </button>
+        </LabelledButton>
       </div>
     </header>
   );

@@ -2,6 +2,7 @@
 import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ApprovalItem } from "../chat/approvals";
+import { emptyAssistant } from "../chat/chatMessage";
 import type { ChatMessage } from "../chat/chatState";
 import { MessageList } from "./MessageList";
 
@@ -12,21 +13,7 @@ beforeAll(() => {
 });
 
 function message(over: Partial<ChatMessage>): ChatMessage {
-  return {
-    id: "m",
-    role: "user",
-    content: "",
-    status: "complete",
-    error: null,
-    createdAt: "2025-01-01T00:00:00Z",
-    costUsd: null,
-    durationMs: null,
-    tools: [],
-    approvals: [],
-    statusLine: null,
-    pending: false,
-    ...over,
-  };
+  return { ...emptyAssistant("m"), role: "user", status: "complete", createdAt: "2025-01-01T00:00:00Z", ...over };
 }
 
 const approval: ApprovalItem = {

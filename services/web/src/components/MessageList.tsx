@@ -9,6 +9,8 @@ import {
   type WheelEvent,
 } from "react";
 import { isQueued, type ChatMessage } from "../chat/chatState";
+import { Icon } from "./Icon";
+import { LoadMoreButton } from "./LoadMoreButton";
 import { Message, type AnswerApproval } from "./Message";
 import { QueuedMessage } from "./QueuedMessage";
 
@@ -164,15 +166,14 @@ export function MessageList({
         >
           {showEmpty && empty}
           {hasOlder && (
-            <button
-              type="button"
-              data-testid="load-older"
+            <LoadMoreButton
+              testid="load-older"
               onClick={onLoadOlder}
-              disabled={loadingOlder}
+              loading={loadingOlder}
+              label="Older messages"
+              loadingLabel="Loading older messages…"
               className="self-center rounded-lg border border-neutral-800 px-3 py-1 text-xs text-neutral-400 hover:bg-neutral-900"
-            >
-              {loadingOlder ? "Loading older messages…" : "Older messages"}
-            </button>
+            />
           )}
           {messages.map((m) => {
             if (!isQueued(m)) return <Message key={m.id} message={m} onAnswer={onAnswer} />;
@@ -196,13 +197,7 @@ export function MessageList({
           }}
           className="absolute bottom-4 left-1/2 flex size-9 -translate-x-1/2 items-center justify-center rounded-full border border-neutral-700 bg-neutral-900/95 text-neutral-300 shadow-lg shadow-black/40 hover:bg-neutral-800 hover:text-white"
         >
-          <svg viewBox="0 0 20 20" fill="currentColor" className="size-4" aria-hidden="true">
-            <path
-              fillRule="evenodd"
-              d="M10 3a1 1 0 0 1 1 1v9.59l3.3-3.3a1 1 0 1 1 1.4 1.42l-5 5a1 1 0 0 1-1.4 0l-5-5a1 1 0 1 1 1.4-1.42L9 13.6V4a1 1 0 0 1 1-1Z"
-              clipRule="evenodd"
-            />
-          </svg>
+          <Icon className="size-4" d="M10 3a1 1 0 0 1 1 1v9.59l3.3-3.3a1 1 0 1 1 1.4 1.42l-5 5a1 1 0 0 1-1.4 0l-5-5a1 1 0 1 1 1.4-1.42L9 13.6V4a1 1 0 0 1 1-1Z" />
         </button>
       )}
     </div>

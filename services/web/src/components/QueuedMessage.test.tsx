@@ -1,24 +1,18 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { emptyAssistant } from "../chat/chatMessage";
 import type { ChatMessage } from "../chat/chatState";
 import { QueuedMessage } from "./QueuedMessage";
 
 afterEach(cleanup);
 
 const message: ChatMessage = {
-  id: "u2",
+  ...emptyAssistant("u2"),
   role: "user",
   content: "and then run the tests",
   status: "queued",
-  error: null,
   createdAt: "2025-01-01T00:00:00Z",
-  costUsd: null,
-  durationMs: null,
-  tools: [],
-  approvals: [],
-  statusLine: null,
-  pending: false,
 };
 
 describe("QueuedMessage", () => {

@@ -1,6 +1,7 @@
 import { useEffect, useState, type KeyboardEvent, type UIEvent } from "react";
 import type { Thread } from "../chat/protocol";
 import { relativeTime } from "../relativeTime";
+import { LoadMoreButton } from "./LoadMoreButton";
 
 /** Load the next page when the list is scrolled this close to its end (px). */
 const NEAR_END = 240;
@@ -125,15 +126,14 @@ export function ThreadItems({ threads, currentId, onSelect, hasMore, loadingMore
         })}
       </div>
       {hasMore && (
-        <button
-          type="button"
-          data-testid="more-threads"
+        <LoadMoreButton
+          testid="more-threads"
           onClick={onMore}
-          disabled={loadingMore}
+          loading={loadingMore}
+          label="Older threads"
+          loadingLabel="Loading…"
           className="w-full rounded-lg px-3 py-2 text-left text-xs text-neutral-400 hover:bg-neutral-800/60"
-        >
-          {loadingMore ? "Loading…" : "Older threads"}
-        </button>
+        />
       )}
     </div>
   );

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api } from "../api";
+import { LabelledInput } from "./LabelledInput";
 
 const tokensKey = ["tokens"];
 
@@ -37,13 +38,13 @@ export function TokensPanel() {
           if (name.trim()) create.mutate(name.trim());
         }}
       >
-        <input
+        <LabelledInput
           data-testid="token-name"
-          aria-label="New token's name"
+          label="New token's name"
           placeholder="Name, e.g. laptop"
           value={name}
           maxLength={100}
-          onChange={(e) => setName(e.target.value)}
+          onValue={setName}
           className="min-w-0 flex-1 rounded-lg border border-neutral-700 bg-neutral-950 px-2 py-1 text-neutral-100 focus:outline-none"
         />
         <button type="submit" className="rounded-lg bg-sky-700 px-3 py-1 font-medium text-white hover:bg-sky-800">
