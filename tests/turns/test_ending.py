@@ -35,6 +35,21 @@ async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(
     assert not await finish_turn(turns, begun.info, text_transcript("again"), DONE)
 
 
+async def test_a_finished_turn_is_still_the_one_a_resume_of_its_thread_replays(
+    turns: Turns, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    assert await turns.store.latest_turn(thread_id) is None  # nothing to resume yet
+    begun = await send(turns, thread_id, "hi")
+    assert isinstance(begun, TurnBegun)
+
+    assert await finish_turn(turns, begun.info, text_transcript("Hello!", last_seq=3), DONE)
+
+    assert await turns.store.latest_turn(thread_id) == begun.info.turn_id
+    replayed = [events.decode_event(frame) for frame in await turns.store.replay(begun.info.turn_id)]
+    assert isinstance(replayed[-1], events.Done)
+
+
 async def test_queued_messages_start_one_after_another_in_the_order_they_were_sent(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
