@@ -167,6 +167,7 @@ async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error
     assert (waiting.thread_id, waiting.seq) == (thread_id, 1)
     assert isinstance(final, events.Error)
     assert (final.code, final.message, final.seq) == ("agent_offline", no_worker_message(30), 2)
+    assert (final.thread_id, final.turn_id, final.message_id) == (thread_id, begun.info.turn_id, begun.info.message_id)
     stored = await messages(database, thread_id)
     assert [(m.content, m.status) for m in stored] == [("anyone there?", "complete"), ("", "error")]
     assert await turns.store.running_turn(thread_id) is None
