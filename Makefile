@@ -79,7 +79,7 @@ bench: install ## Run the benchmarks in bench/ (QUICK=1 for a one-minute run)
 mutation: $(VENV)/.installed ## Mutation run (mutmut) over the turn store, reaper, beginning and ending: slow, not in `make test`
 	mkdir -p shared/mutants
 	ln -sfn ../../tests shared/mutants/tests
-	cd shared && nice -n 10 ../$(BIN)/mutmut run --max-children 2
+	cd shared && nice -n 10 ../$(BIN)/mutmut run --max-children 4
 	cd shared && ../$(BIN)/mutmut results
 
 .PHONY: lock
