@@ -77,6 +77,15 @@ dev: install ## The whole stack natively (no Docker): migrate, then api + gatewa
 bench: install ## Run the benchmarks in bench/ (QUICK=1 for a one-minute run)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
+# mutmut runs from shared/ (so the mutated modules are named sandchat.turns.*) and mutates a copy under
+# shared/mutants/src, which it puts ahead of the editable install on sys.path; the tests are linked in unchanged.
+.PHONY: mutation
+mutation: $(VENV)/.installed ## Mutation run (mutmut) over the turn store, reaper, beginning and ending: slow, not in `make test`
+	mkdir -p shared/mutants
+	ln -sfn ../../tests shared/mutants/tests
+	cd shared && nice -n 10 ../$(BIN)/mutmut run --max-children 4
+	cd shared && ../$(BIN)/mutmut results
+
 .PHONY: lock
 lock: ## Re-resolve Python deps and rewrite requirements.lock (needs uv)
 	uv lock

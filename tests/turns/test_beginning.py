@@ -98,3 +98,14 @@ async def test_a_message_to_a_missing_thread_is_refused_and_leaves_no_lock(turns
     assert refused == MessageRefused("thread_not_found", "No thread with this id.")
     assert await turns.store.running_turn("7a0c2c3e-0000-4000-8000-000000000000") is None
     assert await turns.store.active() == []
+
+
+async def test_a_message_to_a_thread_deleted_while_its_turn_runs_is_refused(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    assert isinstance(await send(turns, thread_id, "first"), TurnBegun)
+    async with database.transaction() as session:
+        assert await threads.delete_thread(session, thread_id)
+
+    refused = await send(turns, thread_id, "second")
+
+    assert refused == MessageRefused("thread_not_found", "No thread with this id.")

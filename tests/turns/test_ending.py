@@ -24,15 +24,35 @@ async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(
     assert isinstance(begun, TurnBegun)
     turn = await listen(turns.keys.turn_channel(begun.info.turn_id))
 
-    ended = await finish_turn(turns, begun.info, text_transcript("Hello!", last_seq=3), DONE, TurnResult("sess-1", 0.5))
+    result = TurnResult("sess-1", 0.5, 1200)
+    ended = await finish_turn(turns, begun.info, text_transcript("Hello!", last_seq=3), DONE, result)
 
     assert ended
     assert await turns.store.running_turn(thread_id) is None
     reply = (await messages(database, thread_id))[-1]
-    assert (reply.content, reply.status, reply.meta) == ("Hello!", "complete", {"costUsd": 0.5})
+    assert (reply.content, reply.status, reply.meta) == ("Hello!", "complete", {"costUsd": 0.5, "durationMs": 1200})
+    async with database.reading() as session:
+        thread = await threads.get_thread(session, thread_id)
+    assert thread is not None
+    assert thread.claude_session_id == "sess-1"  # the thread's next turn resumes the agent's session
     await turn.until(lambda frames: len(frames) == 1)
-    assert turn.frames == [events.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, None)]
+    assert turn.frames == [events.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, 1200)]
     assert not await finish_turn(turns, begun.info, text_transcript("again"), DONE)
+
+
+async def test_a_finished_turn_is_still_the_one_a_resume_of_its_thread_replays(
+    turns: Turns, database: Database
+) -> None:
+    thread_id = await new_thread(database)
+    assert await turns.store.latest_turn(thread_id) is None  # nothing to resume yet
+    begun = await send(turns, thread_id, "hi")
+    assert isinstance(begun, TurnBegun)
+
+    assert await finish_turn(turns, begun.info, text_transcript("Hello!", last_seq=3), DONE)
+
+    assert await turns.store.latest_turn(thread_id) == begun.info.turn_id
+    replayed = [events.decode_event(frame) for frame in await turns.store.replay(begun.info.turn_id)]
+    assert isinstance(replayed[-1], events.Done)
 
 
 async def test_queued_messages_start_one_after_another_in_the_order_they_were_sent(

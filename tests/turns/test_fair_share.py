@@ -143,6 +143,19 @@ async def test_a_slot_held_by_a_turn_that_vanished_is_given_back_by_the_reaper(
     assert await dispatched(turns, waiting)
 
 
+async def test_a_person_whose_every_slot_was_held_by_vanished_turns_gets_the_waiting_turn_started(
+    turns: Turns, database: Database
+) -> None:
+    running = [await start(turns, database, ALICE) for _ in range(3)]
+    waiting = await start(turns, database, ALICE)
+    for info in running:  # forgotten without their endings: only the waiting turn is left of this person
+        await turns.store.redis.delete(turns.keys.turn_info(info.turn_id))
+
+    await reap(turns, POLICY)
+
+    assert await dispatched(turns, waiting)
+
+
 async def test_the_operators_own_turns_have_no_limit(turns: Turns, database: Database) -> None:
     operators = [await start(turns, database, "") for _ in range(5)]
 

@@ -25,7 +25,7 @@ async def _age(turns: Turns, turn_id: str, seconds: float) -> None:
     await turns.store.redis.zadd(turns.keys.active_turns, {turn_id: time.time() - seconds})
 
 
-async def test_a_turn_of_a_thread_whose_agent_a_live_worker_holds_goes_to_that_worker(
+async def test_a_turn_of_a_thread_whose_agent_a_live_worker_holds_goes_to_that_worker_and_stays_there(
     turns: Turns, database: Database
 ) -> None:
     thread_id = await new_thread(database)
@@ -35,6 +35,7 @@ async def test_a_turn_of_a_thread_whose_agent_a_live_worker_holds_goes_to_that_w
     begun = await send(turns, thread_id, "hello")
 
     assert isinstance(begun, TurnBegun)
+    assert await reap(turns, POLICY) == 0  # not taken yet, but its worker is alive: not handed to another
     assert await turns.routing.next_routed("worker-a", 1) == begun.info.turn_id
     assert not await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
 
@@ -67,6 +68,9 @@ async def test_a_turn_is_claimed_by_one_worker_only(turns: Turns, database: Data
     second = await turns.store.claim(begun.info.turn_id, "worker-b")
 
     assert first is not None
+    claimed = (first.info.turn_id, first.info.thread_id, first.info.message_id, first.info.user_message_id)
+    assert claimed == (begun.info.turn_id, begun.info.thread_id, begun.info.message_id, begun.info.user_message_id)
+    assert (first.info.state, first.cancel_requested) == ("running", False)
     assert second is None
 
 
@@ -87,6 +91,27 @@ async def test_a_queued_turn_is_taken_by_one_worker_only_and_a_worker_takes_no_m
     assert sorted(len(each) for each in (first, second)) == [1, 2]
     assert third == []  # all in progress
     assert [await queue.job_is_pending(redis, turn_id) for turn_id in turn_ids] == [True, True, True]
+
+
+async def test_a_stop_sent_before_any_worker_claimed_the_turn_reaches_the_worker_that_claims_it(
+    turns: Turns, database: Database
+) -> None:
+    begun = await send(turns, await new_thread(database), "hello")
+    assert isinstance(begun, TurnBegun)
+    await turns.store.request_cancel(begun.info.turn_id)
+
+    claimed = await turns.store.claim(begun.info.turn_id, "worker-a")
+
+    assert claimed is not None
+    assert claimed.cancel_requested
+
+
+async def test_a_turn_someone_is_already_ending_cannot_be_claimed(turns: Turns, database: Database) -> None:
+    begun = await send(turns, await new_thread(database), "hello")
+    assert isinstance(begun, TurnBegun)
+    assert await turns.store.claim_finish(begun.info.turn_id)  # a reaper ending the unclaimed turn
+
+    assert await turns.store.claim(begun.info.turn_id, "worker-a") is None
 
 
 async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_message_starts(
@@ -111,6 +136,20 @@ async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_mess
     await watchers.until(lambda frames: len(frames) == 1)
     assert isinstance(watchers.frames[0], events.Started)
     assert watchers.frames[0].user_message_id == queued.message_id
+
+
+async def test_a_turn_waiting_for_an_answer_whose_worker_died_is_interrupted(turns: Turns, database: Database) -> None:
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, "do something")
+    assert isinstance(begun, TurnBegun)
+    assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
+    assert await turns.approvals.ask(begun.info.turn_id, "req-1")  # the turn waits for a person's answer
+    await turns.store.redis.delete(turns.keys.turn_alive(begun.info.turn_id))  # the worker stopped heart-beating
+
+    assert await reap(turns, POLICY) == 1
+
+    assert (await messages(database, thread_id))[-1].status == "interrupted"
+    assert await turns.store.running_turn(thread_id) is None
 
 
 async def test_a_turn_routed_to_a_worker_that_died_before_taking_it_is_queued_for_any_worker(
@@ -145,9 +184,10 @@ async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error
     await turn.until(lambda frames: len(frames) == 2)
     waiting, final = turn.frames
     assert isinstance(waiting, events.Status)
-    assert waiting.seq == 1
+    assert (waiting.thread_id, waiting.seq) == (thread_id, 1)
     assert isinstance(final, events.Error)
     assert (final.code, final.message, final.seq) == ("agent_offline", no_worker_message(30), 2)
+    assert (final.thread_id, final.turn_id, final.message_id) == (thread_id, begun.info.turn_id, begun.info.message_id)
     stored = await messages(database, thread_id)
     assert [(m.content, m.status) for m in stored] == [("anyone there?", "complete"), ("", "error")]
     assert await turns.store.running_turn(thread_id) is None
