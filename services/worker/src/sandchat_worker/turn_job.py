@@ -283,16 +283,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             context.pool.checkin(agent)
         publisher.settle()
         await _settle_session(info, remembering)
-        _count_agent(outcome)
-        if user is None and outcome.kind == "complete":
-            context.agent_answered_at = time.monotonic()  # the service's own login works
-        ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
-        if user is not None and outcome.kind == "unauthenticated":
-            ending = PERSON_LOGIN_REFUSED
-        meta: dict[str, Any] = {"numTurns": outcome.num_turns}
-        if outcome.last_entry is not None:
-            meta["agentUuid"] = outcome.last_entry  # where an edit of the next message forks the session
-        result = TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, meta)
+        ending, result = _conclude(context, user is not None, outcome)
         with tracing.tracer().start_as_current_span("turn.end", attributes={"outcome": ending.outcome}):
             await finish_turn(turns, info, publisher.transcript, ending, result)
         return ending.outcome
@@ -313,6 +304,20 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             # Redis is away: once it is back, a reaper sees no heartbeat and ends the turn as interrupted.
             log.warning("turn %s: Redis unavailable; a reaper will end it", info.turn_id)
         return "agent_error"
+
+
+def _conclude(context: WorkerContext, own_login: bool, outcome: TurnOutcome) -> tuple[Ending, TurnResult]:
+    """How the turn ends, given its agent's outcome (``own_login``: the person's login, not the service's)."""
+    _count_agent(outcome)
+    if not own_login and outcome.kind == "complete":
+        context.agent_answered_at = time.monotonic()  # the service's own login works
+    ending = agent_ending(outcome.kind, outcome.error, inactivity_timeout_s=context.inactivity_timeout_s)
+    if own_login and outcome.kind == "unauthenticated":
+        ending = PERSON_LOGIN_REFUSED
+    meta: dict[str, Any] = {"numTurns": outcome.num_turns}
+    if outcome.last_entry is not None:
+        meta["agentUuid"] = outcome.last_entry  # where an edit of the next message forks the session
+    return ending, TurnResult(outcome.session_id, outcome.cost_usd, outcome.duration_ms, meta)
 
 
 def _count_agent(outcome: TurnOutcome) -> None:
