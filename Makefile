@@ -57,7 +57,7 @@ mutation-web: $(WEB)/dist/index.html ## Mutation run (StrykerJS) over the web UI
 	cd $(WEB) && npx stryker run
 
 .PHONY: protocol
-protocol: $(VENV)/.installed ## Regenerate the web UI's protocol types from shared/src/sandchat/events.py
+protocol: $(VENV)/.installed ## Regenerate the web UI's protocol types from shared/src/sandchat/wire.py
 	$(BIN)/python -m sandchat.protocol_ts > $(WEB)/src/chat/protocol.generated.ts.tmp
 	mv $(WEB)/src/chat/protocol.generated.ts.tmp $(WEB)/src/chat/protocol.generated.ts
 

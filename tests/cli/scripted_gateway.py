@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from sandchat import events
+from sandchat import wire
 from websockets.asyncio.server import ServerConnection, serve
 
 RECEIVE_TIMEOUT_S = 10
@@ -21,17 +21,17 @@ class ScriptedClient:
 
     def __init__(self, websocket: ServerConnection) -> None:
         self.websocket = websocket
-        self.received: list[events.ClientRequest] = []
+        self.received: list[wire.ClientRequest] = []
 
-    async def receive(self) -> events.ClientRequest:
+    async def receive(self) -> wire.ClientRequest:
         frame = await asyncio.wait_for(self.websocket.recv(), RECEIVE_TIMEOUT_S)
-        request = events.decode_request(frame)
+        request = wire.decode_request(frame)
         self.received.append(request)
         return request
 
-    async def send(self, *frames: events.ServerEvent) -> None:
+    async def send(self, *frames: wire.ServerEvent) -> None:
         for frame in frames:
-            await self.websocket.send(events.encode(frame).decode())
+            await self.websocket.send(wire.encode(frame).decode())
 
 
 Script = Callable[[ScriptedClient], Awaitable[None]]

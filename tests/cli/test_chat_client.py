@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandchat import events
+from sandchat import wire
 from sandchat_cli import conversation
 from sandchat_cli.terminal import Terminal
 
@@ -18,16 +18,16 @@ from tests.cli.scripted_gateway import ScriptedClient, scripted_gateway
 T = "thread-1"
 
 
-def token(seq: int, text: str, turn: str = "turn-1") -> events.Token:
-    return events.Token(T, turn, seq, text)
+def token(seq: int, text: str, turn: str = "turn-1") -> wire.Token:
+    return wire.Token(T, turn, seq, text)
 
 
-def done(seq: int, turn: str = "turn-1", reply: str = "a1") -> events.Done:
-    return events.Done(T, turn, seq, reply, "session-1", None)
+def done(seq: int, turn: str = "turn-1", reply: str = "a1") -> wire.Done:
+    return wire.Done(T, turn, seq, reply, "session-1", None)
 
 
-def approval(seq: int, request_id: str, tool: str = "Bash", tool_input: Any = None) -> events.Approval:
-    return events.Approval(T, "turn-1", seq, request_id, tool, tool_input or {"command": "npm test"}, [])
+def approval(seq: int, request_id: str, tool: str = "Bash", tool_input: Any = None) -> wire.Approval:
+    return wire.Approval(T, "turn-1", seq, request_id, tool, tool_input or {"command": "npm test"}, [])
 
 
 async def chat(url: str, typed: str = "", content: str = "hello") -> int:
@@ -39,10 +39,10 @@ async def answers_approvals(client: ScriptedClient, *request_ids: str) -> None:
     seq = 10
     for request_id in request_ids:
         answer = await client.receive()
-        assert isinstance(answer, events.Approve)
+        assert isinstance(answer, wire.Approve)
         assert answer.request_id == request_id
         seq += 1
-        await client.send(events.ApprovalAnswered(T, "turn-1", seq, request_id, answer.decision))
+        await client.send(wire.ApprovalAnswered(T, "turn-1", seq, request_id, answer.decision))
     await client.send(token(seq + 1, "ran it"), done(seq + 2))
 
 
@@ -51,18 +51,18 @@ async def test_the_reply_streams_to_stdout_after_a_message_frame_of_the_wire_pro
 ) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"), token(2, "lo"), done(3))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"), token(2, "lo"), done(3))
 
     async with scripted_gateway(script) as (url, clients):
         status = await chat(url)
-    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert (status, clients[0].received) == (0, [wire.SendMessage(T, "hello")])
     assert capsys.readouterr().out.startswith("Hello\n")
 
 
 async def test_a_refused_message_says_why_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Error(T, "too_large", "The message is longer than 100,000 characters."))
+        await client.send(wire.Error(T, "too_large", "The message is longer than 100,000 characters."))
 
     async with scripted_gateway(script) as (url, _clients):
         status = await chat(url)
@@ -73,18 +73,18 @@ async def test_a_refused_message_says_why_and_exits_1(capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("y\n", events.Approve(T, "r1", "allow")),
-        ("a\n", events.Approve(T, "r1", "allow_always")),
-        ("n\nnot on main\n", events.Approve(T, "r1", "deny", "not on main")),
-        ("n\n\n", events.Approve(T, "r1", "deny")),
-        ("maybe\ny\n", events.Approve(T, "r1", "allow")),
+        ("y\n", wire.Approve(T, "r1", "allow")),
+        ("a\n", wire.Approve(T, "r1", "allow_always")),
+        ("n\nnot on main\n", wire.Approve(T, "r1", "deny", "not on main")),
+        ("n\n\n", wire.Approve(T, "r1", "deny")),
+        ("maybe\ny\n", wire.Approve(T, "r1", "allow")),
     ],
     ids=["y-allows-once", "a-allows-always", "n-denies-with-a-reason", "n-denies-without-one", "asks-again"],
 )
-async def test_an_approval_request_is_answered_from_the_terminal(typed: str, expected: events.Approve) -> None:
+async def test_an_approval_request_is_answered_from_the_terminal(typed: str, expected: wire.Approve) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
         await answers_approvals(client, "r1")
 
     async with scripted_gateway(script) as (url, clients):
@@ -95,9 +95,7 @@ async def test_an_approval_request_is_answered_from_the_terminal(typed: str, exp
 async def test_a_bash_request_shows_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(
-            events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Bash", {"command": "rm -rf build"})
-        )
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Bash", {"command": "rm -rf build"}))
         await answers_approvals(client, "r1")
 
     async with scripted_gateway(script) as (url, _clients):
@@ -110,7 +108,7 @@ async def test_an_edit_request_shows_a_diff(capsys: pytest.CaptureFixture[str]) 
 
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Edit", edit))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Edit", edit))
         await answers_approvals(client, "r1")
 
     async with scripted_gateway(script) as (url, _clients):
@@ -129,24 +127,24 @@ async def test_ask_user_question_is_answered_by_option_number_or_free_text() -> 
 
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "AskUserQuestion", questions))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "AskUserQuestion", questions))
         await answers_approvals(client, "r1")
 
     async with scripted_gateway(script) as (url, clients):
         await chat(url, "2\n6543\n")
-    answer = events.Approve(T, "r1", "allow", answers={"Which database?": "SQLite", "Which port?": "6543"})
+    answer = wire.Approve(T, "r1", "allow", answers={"Which database?": "SQLite", "Which port?": "6543"})
     assert clients[0].received[1:] == [answer]
 
 
 async def test_several_requests_are_asked_one_after_the_other() -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"), approval(2, "r2"))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"), approval(2, "r2"))
         await answers_approvals(client, "r1", "r2")
 
     async with scripted_gateway(script) as (url, clients):
         await chat(url, "y\nn\n\n")
-    assert clients[0].received[1:] == [events.Approve(T, "r1", "allow"), events.Approve(T, "r2", "deny")]
+    assert clients[0].received[1:] == [wire.Approve(T, "r1", "allow"), wire.Approve(T, "r2", "deny")]
 
 
 @pytest.fixture
@@ -163,12 +161,12 @@ async def test_a_request_answered_elsewhere_is_shown_and_not_answered_again(
 ) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
-        await client.send(events.ApprovalAnswered(T, "turn-1", 2, "r1", "deny"), done(3))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await client.send(wire.ApprovalAnswered(T, "turn-1", 2, "r1", "deny"), done(3))
 
     async with scripted_gateway(script) as (url, clients):
         status = await conversation.chat(url, T, "hello", headers={}, terminal=silent_terminal)
-    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert (status, clients[0].received) == (0, [wire.SendMessage(T, "hello")])
     assert "[approval: denied (answered elsewhere)]" in capsys.readouterr().err
 
 
@@ -177,12 +175,12 @@ async def test_without_a_terminal_a_request_waits_for_an_answer_from_another_cli
 ) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
-        await client.send(events.ApprovalAnswered(T, "turn-1", 2, "r1", "allow"), done(3))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
+        await client.send(wire.ApprovalAnswered(T, "turn-1", 2, "r1", "allow"), done(3))
 
     async with scripted_gateway(script) as (url, clients):
         status = await chat(url, typed="")
-    assert (status, clients[0].received) == (0, [events.SendMessage(T, "hello")])
+    assert (status, clients[0].received) == (0, [wire.SendMessage(T, "hello")])
     assert "[approval: allowed once (answered elsewhere)]" in capsys.readouterr().err
 
 
@@ -192,11 +190,11 @@ async def test_a_queued_message_shows_its_place_and_follows_only_its_own_turn(
     async def script(client: ScriptedClient) -> None:
         await client.receive()
         await client.send(
-            events.Queued(T, "u2", 2),
-            events.Started(T, "turn-0", "u0", "a0"),
+            wire.Queued(T, "u2", 2),
+            wire.Started(T, "turn-0", "u0", "a0"),
             token(1, "not mine", turn="turn-0"),
             done(2, turn="turn-0", reply="a0"),
-            events.Started(T, "turn-2", "u2", "a2"),
+            wire.Started(T, "turn-2", "u2", "a2"),
             token(1, "mine", turn="turn-2"),
             done(2, turn="turn-2", reply="a2"),
         )
@@ -212,7 +210,7 @@ async def test_a_frame_of_a_newer_protocol_is_skipped() -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
         await client.websocket.send('{"type":"something_new","threadId":"thread-1"}')
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), done(1))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), done(1))
 
     async with scripted_gateway(script) as (url, _clients):
         assert await chat(url) == 0
@@ -221,7 +219,7 @@ async def test_a_frame_of_a_newer_protocol_is_skipped() -> None:
 async def test_the_footer_names_the_thread_to_continue(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hi"), done(2))
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), token(1, "Hi"), done(2))
 
     async with scripted_gateway(script) as (url, _clients):
         await chat(url)
@@ -231,11 +229,11 @@ async def test_the_footer_names_the_thread_to_continue(capsys: pytest.CaptureFix
 async def test_retry_runs_the_last_message_again_and_streams_the_new_reply(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-2", "u1", "a2"), token(1, "Again", "turn-2"), done(2, "turn-2", "a2"))
+        await client.send(wire.Started(T, "turn-2", "u1", "a2"), token(1, "Again", "turn-2"), done(2, "turn-2", "a2"))
 
     async with scripted_gateway(script) as (url, clients):
         status = await conversation.chat(url, T, None, headers={}, terminal=Terminal(io.StringIO("")))
-    assert (status, clients[0].received) == (0, [events.Retry(T)])
+    assert (status, clients[0].received) == (0, [wire.Retry(T)])
     assert capsys.readouterr().out.startswith("Again\n")
 
 
@@ -244,7 +242,7 @@ async def test_retry_with_nothing_to_retry_says_why_and_exits_1(capsys: pytest.C
 
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Error(T, "invalid_message", refusal))
+        await client.send(wire.Error(T, "invalid_message", refusal))
 
     async with scripted_gateway(script) as (url, _clients):
         assert await conversation.chat(url, T, None, headers={}, terminal=Terminal(io.StringIO(""))) == 1
@@ -254,11 +252,11 @@ async def test_retry_with_nothing_to_retry_says_why_and_exits_1(capsys: pytest.C
 async def test_stop_sends_a_cancel_and_reports_the_end_of_the_reply(capsys: pytest.CaptureFixture[str]) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Error(T, "cancelled", "Stopped.", turn_id="turn-1", seq=4))
+        await client.send(wire.Error(T, "cancelled", "Stopped.", turn_id="turn-1", seq=4))
 
     async with scripted_gateway(script) as (url, clients):
         assert await conversation.stop(url, T, headers={}) == 0
-    assert clients[0].received == [events.Cancel(T)]
+    assert clients[0].received == [wire.Cancel(T)]
     assert "stopped the reply" in capsys.readouterr().out
 
 
@@ -276,8 +274,8 @@ async def test_interrupting_the_chat_stops_the_reply_it_started(capsys: pytest.C
 
     async def script(client: ScriptedClient) -> None:
         await client.receive()
-        await client.send(events.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"))
-        if isinstance(await client.receive(), events.Cancel):
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), token(1, "Hel"))
+        if isinstance(await client.receive(), wire.Cancel):
             cancelled.set()
 
     async with scripted_gateway(script) as (url, _clients):

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sandchat import events
+from sandchat import wire
 from sandchat.database import Database
 from sandchat.turns.beginning import NO_SUCH_THREAD
 from sandchat_gateway.chat import MAX_QUOTE_CHARS, REDIS_UNAVAILABLE, TOO_DEEP
@@ -36,7 +36,7 @@ async def _queued_turn(gateway: InProcessGateway, database: Database, tokens: in
     started = await client.receive()
     assert started["type"] == "started", started
     turn_id = started["turnId"]
-    frames = [(seq, events.encode(events.Token(thread_id, turn_id, seq, f"t{seq} "))) for seq in range(1, tokens + 1)]
+    frames = [(seq, wire.encode(wire.Token(thread_id, turn_id, seq, f"t{seq} "))) for seq in range(1, tokens + 1)]
     await gateway.store.publish(turn_id, frames)
     return thread_id, turn_id
 

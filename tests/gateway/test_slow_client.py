@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sandchat import events
+from sandchat import wire
 from sandchat.database import Database
 from sandchat.settings import Settings, build_settings
 from sandchat.turns import Turns, queue
@@ -89,7 +89,7 @@ async def _started_turn(client: ClientConnection, thread_id: str) -> str:
 
 async def _publish(turns: Turns, thread_id: str, turn_id: str, seqs: range, text: str = TEXT) -> None:
     """The turn's tokens ``seqs``, as a worker publishes them."""
-    await turns.store.publish(turn_id, [(s, events.encode(events.Token(thread_id, turn_id, s, text))) for s in seqs])
+    await turns.store.publish(turn_id, [(s, wire.encode(wire.Token(thread_id, turn_id, s, text))) for s in seqs])
 
 
 async def _tokens(client: ClientConnection, count: int) -> list[int]:

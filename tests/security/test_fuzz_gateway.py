@@ -15,7 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandchat.events import ErrorCode
+from sandchat.wire import ErrorCode
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.chat_client import ChatClient

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.agent_logins import LoginBox, store_login
 from sandchat.agent_users import AgentLogin
 from sandchat.database import Database
@@ -42,24 +42,24 @@ class FollowedTurn:
     """A turn followed from its start, as the gateway follows one for its sender."""
 
     def __init__(self) -> None:
-        self.frames: list[events.ServerEvent] = []
+        self.frames: list[wire.ServerEvent] = []
         self.arrived = asyncio.Event()
         self.info: Any = None
 
-    async def until(self, predicate: Callable[[list[events.ServerEvent]], bool]) -> list[events.ServerEvent]:
+    async def until(self, predicate: Callable[[list[wire.ServerEvent]], bool]) -> list[wire.ServerEvent]:
         async with asyncio.timeout(TIMEOUT_S):
             while not predicate(self.frames):
                 self.arrived.clear()
                 await self.arrived.wait()
         return self.frames
 
-    async def final(self) -> events.ServerEvent:
-        frames = await self.until(lambda got: any(isinstance(f, events.Done | events.Error) for f in got))
-        return next(f for f in frames if isinstance(f, events.Done | events.Error))
+    async def final(self) -> wire.ServerEvent:
+        frames = await self.until(lambda got: any(isinstance(f, wire.Done | wire.Error) for f in got))
+        return next(f for f in frames if isinstance(f, wire.Done | wire.Error))
 
     @property
     def text(self) -> str:
-        return "".join(f.text for f in self.frames if isinstance(f, events.Token))
+        return "".join(f.text for f in self.frames if isinstance(f, wire.Token))
 
 
 class People:
@@ -109,7 +109,7 @@ class People:
             if message is None or message["type"] != "message":
                 continue
             turn = self.followed[message["channel"].decode()]
-            turn.frames.append(events.decode_event(unstamped(message["data"])[1]))
+            turn.frames.append(wire.decode_event(unstamped(message["data"])[1]))
             turn.arrived.set()
 
     async def close(self) -> None:
@@ -140,8 +140,8 @@ async def test_each_persons_agent_runs_in_their_directories_with_their_own_login
     bob = await people.person("bob", AgentLogin("api_key", "sk-ant-api03-bob-0002"))
 
     alices, bobs = await people.send(alice, "[[env]]"), await people.send(bob, "[[env]]")
-    assert isinstance(await alices.final(), events.Done)
-    assert isinstance(await bobs.final(), events.Done)
+    assert isinstance(await alices.final(), wire.Done)
+    assert isinstance(await bobs.final(), wire.Done)
 
     for user_id, turn, variable, secret, other in (
         (alice, alices, "CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-alice-0001", "sk-ant-api03-bob-0002"),
@@ -163,7 +163,7 @@ async def test_a_stored_login_is_in_no_log_line_and_no_event(
     alice = await people.person("alice", AgentLogin("oauth_token", "sk-ant-oat01-alice-0001"))
 
     turn = await people.send(alice, "hello")
-    assert isinstance(await turn.final(), events.Done)
+    assert isinstance(await turn.final(), wire.Done)
 
     logged = caplog.text + repr([record.__dict__ for record in caplog.records])
     assert "alice-0001" not in logged
@@ -181,7 +181,7 @@ async def test_a_person_without_a_login_is_told_where_to_store_it_and_no_agent_s
 
     final = await (await people.send(carol, "[[env]]")).final()
 
-    assert isinstance(final, events.Error)
+    assert isinstance(final, wire.Error)
     assert (final.code, final.message) == ("agent_error", PERSON_NOT_LOGGED_IN_MESSAGE)
     assert not (tmp_path / "workspace" / "users" / carol).exists()
 
@@ -193,23 +193,23 @@ async def test_a_fourth_turn_waits_saying_so_starts_when_one_ends_and_holds_up_n
     bob = await people.person("bob", AgentLogin("oauth_token", "sk-bob"))
     running = [await people.send(alice, f"[[hang]] task {n}") for n in range(3)]
     for turn in running:  # all three are streaming
-        await turn.until(lambda frames: any(isinstance(f, events.Token) for f in frames))
+        await turn.until(lambda frames: any(isinstance(f, wire.Token) for f in frames))
 
     fourth = await people.send(alice, "[[hang]] task 3")
     waiting = await fourth.until(lambda frames: len(frames) >= 1)
-    assert waiting == [events.Status(fourth.info.thread_id, fourth.info.turn_id, 1, waiting_message(3, 1))]
+    assert waiting == [wire.Status(fourth.info.thread_id, fourth.info.turn_id, 1, waiting_message(3, 1))]
 
     bobs = await people.send(bob, "quick question")  # another person's turn is not held up
-    assert isinstance(await bobs.final(), events.Done)
+    assert isinstance(await bobs.final(), wire.Done)
     assert fourth.frames == waiting  # still waiting: Alice's three still run
 
     await people.stop(running[1])
-    assert isinstance(await running[1].final(), events.Error)
-    await fourth.until(lambda frames: any(isinstance(f, events.Token) for f in frames))
+    assert isinstance(await running[1].final(), wire.Error)
+    await fourth.until(lambda frames: any(isinstance(f, wire.Token) for f in frames))
     assert fourth.text.startswith("You said: [[hang]] task 3")
 
     for turn in (running[0], running[2], fourth):
         await people.stop(turn)
         final = await turn.final()
-        assert isinstance(final, events.Error)
+        assert isinstance(final, wire.Error)
         assert final.code == "cancelled"

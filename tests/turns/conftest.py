@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from redis.asyncio import Redis
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.database import Database
 from sandchat.models import Message
 from sandchat.redis_keys import RedisKeys
@@ -22,13 +22,13 @@ from sandchat.turns.event_log import unstamped
 class ChannelRecorder:
     """Everything published on some channels, decoded, in order."""
 
-    frames: list[events.ServerEvent] = field(default_factory=list)
+    frames: list[wire.ServerEvent] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def of(self, kind: type[events.ServerEvent]) -> list[events.ServerEvent]:
+    def of(self, kind: type[wire.ServerEvent]) -> list[wire.ServerEvent]:
         return [frame for frame in self.frames if isinstance(frame, kind)]
 
-    async def until(self, predicate: Callable[[list[events.ServerEvent]], bool], timeout: float = 5) -> None:
+    async def until(self, predicate: Callable[[list[wire.ServerEvent]], bool], timeout: float = 5) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.frames):
                 self.arrived.clear()
@@ -57,7 +57,7 @@ async def listen(redis_url: str) -> AsyncIterator[Callable[[str], Awaitable[Chan
             if message is None or message["type"] != "message":
                 continue
             recorder = recorders[message["channel"]]
-            recorder.frames.append(events.decode_event(unstamped(message["data"])[1]))
+            recorder.frames.append(wire.decode_event(unstamped(message["data"])[1]))
             recorder.arrived.set()
 
     reader: asyncio.Task[None] | None = None

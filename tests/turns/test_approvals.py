@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
-from sandchat import events
+from sandchat import wire
 from sandchat.database import Database
 from sandchat.turns import Turns
 from sandchat.turns.approvals import Answer, approved_request
@@ -94,16 +94,16 @@ async def test_a_dead_workers_open_requests_are_answered_interrupted_before_the_
     begun = await _running_turn(turns, database)
     turn_id = begun.info.turn_id
     turn = await listen(turns.keys.turn_channel(turn_id))
-    approval = events.Approval(begun.info.thread_id, turn_id, 1, "req-1", "Bash", {"command": "ls"}, [])
+    approval = wire.Approval(begun.info.thread_id, turn_id, 1, "req-1", "Bash", {"command": "ls"}, [])
     await turns.approvals.ask(turn_id, "req-1")
-    await turns.store.publish(turn_id, [(1, events.encode(approval))])
+    await turns.store.publish(turn_id, [(1, wire.encode(approval))])
     await turns.approvals.answer(turn_id, "req-1", Answer("allow"))  # answered, but the worker died first
 
     assert await end_unattended(turns, turn_id)
 
     await turn.until(lambda frames: len(frames) == 3)
-    assert turn.frames[1] == events.ApprovalAnswered(begun.info.thread_id, turn_id, 2, "req-1", "interrupted")
+    assert turn.frames[1] == wire.ApprovalAnswered(begun.info.thread_id, turn_id, 2, "req-1", "interrupted")
     final = turn.frames[2]
-    assert isinstance(final, events.Error)
+    assert isinstance(final, wire.Error)
     assert (final.code, final.seq) == ("interrupted", 3)
     assert (await messages(database, begun.info.thread_id))[-1].status == "interrupted"

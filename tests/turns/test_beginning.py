@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, MessageRefused, TurnBegun
@@ -34,8 +34,8 @@ async def test_a_message_on_a_free_thread_is_stored_then_started_and_queued_for_
     assert await queue.job_is_pending(turns.store.redis, begun.info.turn_id)
     await watchers.until(lambda frames: len(frames) == 2)
     assert watchers.frames == [
-        events.Started(thread_id, begun.info.turn_id, begun.info.user_message_id, begun.info.message_id),
-        events.Title(thread_id, "hello there"),
+        wire.Started(thread_id, begun.info.turn_id, begun.info.user_message_id, begun.info.message_id),
+        wire.Title(thread_id, "hello there"),
     ]
 
 
@@ -87,8 +87,8 @@ async def test_messages_sent_while_a_turn_runs_are_queued_in_order(
     ]
     await watchers.until(lambda frames: len(frames) == 2)
     assert watchers.frames == [
-        events.Queued(thread_id, second.message_id, 1),
-        events.Queued(thread_id, third.message_id, 2),
+        wire.Queued(thread_id, second.message_id, 1),
+        wire.Queued(thread_id, third.message_id, 2),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.database import Database
 from sandchat.turns import Turns
 from sandchat.turns.beginning import MessageQueued, TurnBegun
@@ -36,7 +36,7 @@ async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(
     assert thread is not None
     assert thread.claude_session_id == "sess-1"  # the thread's next turn resumes the agent's session
     await turn.until(lambda frames: len(frames) == 1)
-    assert turn.frames == [events.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, 1200)]
+    assert turn.frames == [wire.Done(thread_id, begun.info.turn_id, 4, begun.info.message_id, "sess-1", 0.5, 1200)]
     assert not await finish_turn(turns, begun.info, text_transcript("again"), DONE)
 
 
@@ -51,8 +51,8 @@ async def test_a_finished_turn_is_still_the_one_a_resume_of_its_thread_replays(
     assert await finish_turn(turns, begun.info, text_transcript("Hello!", last_seq=3), DONE)
 
     assert await turns.store.latest_turn(thread_id) == begun.info.turn_id
-    replayed = [events.decode_event(frame) for frame in await turns.store.replay(begun.info.turn_id)]
-    assert isinstance(replayed[-1], events.Done)
+    replayed = [wire.decode_event(frame) for frame in await turns.store.replay(begun.info.turn_id)]
+    assert isinstance(replayed[-1], wire.Done)
 
 
 async def test_queued_messages_start_one_after_another_in_the_order_they_were_sent(
@@ -73,7 +73,7 @@ async def test_queued_messages_start_one_after_another_in_the_order_they_were_se
     assert next_turn not in (None, first.info.turn_id)
     await watchers.until(lambda frames: len(frames) == 1)
     started = watchers.frames[0]
-    assert isinstance(started, events.Started)
+    assert isinstance(started, wire.Started)
     assert (started.turn_id, started.user_message_id) == (next_turn, second.message_id)
     stored = await messages(database, thread_id)
     assert [(m.content, m.status) for m in stored if m.status != "queued"] == [
@@ -89,7 +89,7 @@ async def test_queued_messages_start_one_after_another_in_the_order_they_were_se
     await finish_turn(turns, info, text_transcript("two"), CANCELLED)
 
     await watchers.until(lambda frames: len(frames) == 2)
-    assert isinstance(watchers.frames[1], events.Started)
+    assert isinstance(watchers.frames[1], wire.Started)
     assert watchers.frames[1].user_message_id == third.message_id
     assert [m.status for m in await messages(database, thread_id)][-3:] == ["cancelled", "complete", "streaming"]
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sandchat import events
+from sandchat import wire
 from sandchat.redis_keys import RedisKeys
 from sandchat.turns import Turns
 
@@ -18,7 +18,7 @@ from tests.turns.conftest import ChannelRecorder
 
 
 def token(turn_id: str, seq: int) -> tuple[int, bytes]:
-    return seq, events.encode(events.Token("thread", turn_id, seq, f"{turn_id[:4]}-{seq} "))
+    return seq, wire.encode(wire.Token("thread", turn_id, seq, f"{turn_id[:4]}-{seq} "))
 
 
 async def test_turns_publishing_at_once_each_log_and_send_every_event_once_in_order(
@@ -42,7 +42,7 @@ async def test_turns_publishing_at_once_each_log_and_send_every_event_once_in_or
         assert await store.last_seq(turn_id) == 17
         recorder = recorders[turn_id]
         await recorder.until(lambda frames: len(frames) >= 17)
-        assert [frame.seq for frame in recorder.frames if isinstance(frame, events.Token)] == list(range(1, 18))
+        assert [frame.seq for frame in recorder.frames if isinstance(frame, wire.Token)] == list(range(1, 18))
 
 
 async def test_an_event_out_of_order_is_refused_and_the_next_one_still_goes_out(turns: Turns) -> None:

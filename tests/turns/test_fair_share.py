@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sandchat import events
+from sandchat import wire
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, OnAccepted, TurnBegun, submit
@@ -40,9 +40,9 @@ async def dispatched(turns: Turns, info: TurnInfo) -> bool:
     return await queue.job_is_pending(turns.store.redis, info.turn_id)
 
 
-async def said(turns: Turns, info: TurnInfo) -> list[events.ServerEvent]:
+async def said(turns: Turns, info: TurnInfo) -> list[wire.ServerEvent]:
     """What a client following the turn (or resuming it) reads so far."""
-    return [events.decode_event(frame) for frame in await turns.store.replay(info.turn_id)]
+    return [wire.decode_event(frame) for frame in await turns.store.replay(info.turn_id)]
 
 
 async def test_a_fourth_turn_waits_says_so_and_another_persons_turn_does_not(turns: Turns, database: Database) -> None:
@@ -53,7 +53,7 @@ async def test_a_fourth_turn_waits_says_so_and_another_persons_turn_does_not(tur
     assert await dispatched(turns, bobs)
     fourth = alices[3]
     assert await said(turns, fourth) == [
-        events.Status(fourth.thread_id, fourth.turn_id, 1, waiting_message(3, 1)),
+        wire.Status(fourth.thread_id, fourth.turn_id, 1, waiting_message(3, 1)),
     ]
     assert "3 turns running" in waiting_message(3, 1)
     assert await said(turns, bobs) == []
@@ -94,7 +94,7 @@ async def test_a_turn_whose_worker_died_gives_its_slot_to_the_next_in_line(turns
 async def test_waiting_turns_start_in_the_order_they_were_sent(turns: Turns, database: Database) -> None:
     running = [await start(turns, database, ALICE) for _ in range(3)]
     first, second = await start(turns, database, ALICE), await start(turns, database, ALICE)
-    assert await said(turns, second) == [events.Status(second.thread_id, second.turn_id, 1, waiting_message(3, 2))]
+    assert await said(turns, second) == [wire.Status(second.thread_id, second.turn_id, 1, waiting_message(3, 2))]
 
     await finish_turn(turns, running[0], text_transcript("one"), DONE)
     assert (await dispatched(turns, first), await dispatched(turns, second)) == (True, False)

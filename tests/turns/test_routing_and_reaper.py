@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from arq.constants import job_key_prefix
-from sandchat import events
+from sandchat import wire
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
 from sandchat.turns.beginning import MessageQueued, TurnBegun, submit
@@ -123,8 +123,8 @@ async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_mess
     assert isinstance(begun, TurnBegun)
     assert isinstance(queued, MessageQueued)
     assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
-    token = events.Token(thread_id, begun.info.turn_id, 1, "partial")
-    await turns.store.publish(begun.info.turn_id, [(1, events.encode(token))])
+    token = wire.Token(thread_id, begun.info.turn_id, 1, "partial")
+    await turns.store.publish(begun.info.turn_id, [(1, wire.encode(token))])
     await turns.store.redis.delete(turns.keys.turn_alive(begun.info.turn_id))  # the worker stopped heart-beating
     watchers = await listen(turns.keys.thread_channel(thread_id))
 
@@ -134,7 +134,7 @@ async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_mess
     interrupted = next(m for m in stored if m.id == begun.info.message_id)
     assert (interrupted.content, interrupted.status) == ("partial", "interrupted")
     await watchers.until(lambda frames: len(frames) == 1)
-    assert isinstance(watchers.frames[0], events.Started)
+    assert isinstance(watchers.frames[0], wire.Started)
     assert watchers.frames[0].user_message_id == queued.message_id
 
 
@@ -183,9 +183,9 @@ async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error
 
     await turn.until(lambda frames: len(frames) == 2)
     waiting, final = turn.frames
-    assert isinstance(waiting, events.Status)
+    assert isinstance(waiting, wire.Status)
     assert (waiting.thread_id, waiting.seq) == (thread_id, 1)
-    assert isinstance(final, events.Error)
+    assert isinstance(final, wire.Error)
     assert (final.code, final.message, final.seq) == ("agent_offline", no_worker_message(30), 2)
     assert (final.thread_id, final.turn_id, final.message_id) == (thread_id, begun.info.turn_id, begun.info.message_id)
     stored = await messages(database, thread_id)

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.agent_users import AgentUser
-from sandchat.events import Decision
+from sandchat.wire import Decision
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TurnOutcome
 from sandchat_worker.agent_runners import AgentRunner

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandchat import events as wire
+from sandchat import wire
 
 COMMAND = str(Path(sys.executable).with_name("sandchat-agent"))
 

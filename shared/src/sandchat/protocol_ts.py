@@ -1,4 +1,4 @@
-"""The wire protocol (:mod:`sandchat.events`, and the permission modes of settings) as TypeScript, for the web UI.
+"""The wire protocol (:mod:`sandchat.wire`, and the permission modes of settings) as TypeScript, for the web UI.
 
 ``python -m sandchat.protocol_ts`` prints the file; ``make protocol`` writes it to
 ``services/web/src/chat/protocol.generated.ts``, and a test fails when the committed file is not what
@@ -15,41 +15,41 @@ from typing import Any, Final
 
 import msgspec.inspect as mi
 
-from sandchat import agent_cli, events
+from sandchat import agent_cli, wire
 
 GENERATED_PATH: Final = "services/web/src/chat/protocol.generated.ts"
 
 # Literal types rendered as named TypeScript unions (a field of one of these types uses the name).
 NAMED_LITERALS: Final[dict[str, Any]] = {
-    "ErrorCode": events.ErrorCode,
-    "Decision": events.Decision,
-    "Resolution": events.Resolution,
+    "ErrorCode": wire.ErrorCode,
+    "Decision": wire.Decision,
+    "Resolution": wire.Resolution,
     "PermissionMode": agent_cli.PermissionMode,
-    "ThreadActivity": events.ThreadActivity,
+    "ThreadActivity": wire.ThreadActivity,
 }
 
 # (TypeScript union name, Python union, name of the constant listing its `type` tags)
 UNIONS: Final[tuple[tuple[str, Any, str], ...]] = (
-    ("ClientRequest", events.ClientRequest, "CLIENT_REQUEST_TYPES"),
-    ("ServerEvent", events.ServerEvent, "SERVER_EVENT_TYPES"),
-    ("TurnEvent", events.TurnEvent, "TURN_EVENT_TYPES"),
-    ("ThreadEvent", events.ThreadEvent, "THREAD_EVENT_TYPES"),
+    ("ClientRequest", wire.ClientRequest, "CLIENT_REQUEST_TYPES"),
+    ("ServerEvent", wire.ServerEvent, "SERVER_EVENT_TYPES"),
+    ("TurnEvent", wire.TurnEvent, "TURN_EVENT_TYPES"),
+    ("ThreadEvent", wire.ThreadEvent, "THREAD_EVENT_TYPES"),
 )
 
 CONSTANTS: Final[dict[str, object]] = {
-    "MAX_CONTENT_CHARS": events.MAX_CONTENT_CHARS,
-    "AGENT_OFFLINE_MESSAGE": events.AGENT_OFFLINE_MESSAGE,
+    "MAX_CONTENT_CHARS": wire.MAX_CONTENT_CHARS,
+    "AGENT_OFFLINE_MESSAGE": wire.AGENT_OFFLINE_MESSAGE,
 }
 
 HEADER: Final = """\
-// GENERATED from shared/src/sandchat/events.py (and settings.py's permission modes) by `make protocol`.
+// GENERATED from shared/src/sandchat/wire.py (and settings.py's permission modes) by `make protocol`.
 // Do not edit: change the Python definitions and regenerate. A test fails when this file drifts.
 // The protocol itself is described in docs/protocol.md.
 """
 
 
 def _client_types() -> tuple[type[Any], ...]:
-    return typing.get_args(events.ClientRequest)
+    return typing.get_args(wire.ClientRequest)
 
 
 def interface_name(struct: type[Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandchat import events
+from sandchat import wire
 
 
 @dataclass(slots=True)
@@ -39,13 +39,13 @@ class Transcript:
                 tool["isError"] = is_error
                 return
 
-    def apply(self, event: events.ServerEvent) -> None:
+    def apply(self, event: wire.ServerEvent) -> None:
         """Fold one published event into the transcript (used when rebuilding from the log)."""
-        if isinstance(event, events.Token):
+        if isinstance(event, wire.Token):
             self.add_text(event.text)
-        elif isinstance(event, events.Tool):
+        elif isinstance(event, wire.Tool):
             self.add_tool(event.tool_use_id, event.name, event.input)
-        elif isinstance(event, events.ToolResult):
+        elif isinstance(event, wire.ToolResult):
             self.add_tool_result(event.tool_use_id, event.output, event.is_error)
         seq = getattr(event, "seq", None)
         if isinstance(seq, int):
@@ -61,5 +61,5 @@ class Transcript:
     def from_frames(cls, frames: list[bytes]) -> Transcript:
         transcript = cls()
         for frame in frames:
-            transcript.apply(events.decode_event(frame))
+            transcript.apply(wire.decode_event(frame))
         return transcript

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import msgspec
 from sandchat.accounts import MAX_PASSWORD_CHARS, TOKEN_NAME_MAX_CHARS
 from sandchat.agent_cli import PermissionMode
-from sandchat.events import ThreadActivity
 from sandchat.models import TITLE_MAX_LENGTH, USERNAME_MAX_LENGTH, ApiToken, Message, Thread
 from sandchat.search import SearchHit
+from sandchat.wire import ThreadActivity
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 

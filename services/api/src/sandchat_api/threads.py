@@ -11,7 +11,7 @@ from litestar.exceptions import ClientException, NotFoundException, ValidationEx
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
-from sandchat import events, message_pages, thread_export, threads
+from sandchat import message_pages, thread_export, threads, wire
 from sandchat.identity import Principal
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
@@ -246,7 +246,7 @@ class ThreadController(Controller):
         if outcome == "started":
             raise ClientException(STARTED_ALREADY, status_code=HTTP_409_CONFLICT)
         try:
-            await turn_store.publish_thread(thread_id, events.encode(events.Unqueued(thread_id, message_id)))
+            await turn_store.publish_thread(thread_id, wire.encode(wire.Unqueued(thread_id, message_id)))
         except RedisError as exc:  # removed all the same; other tabs see it when they reload
             log.warning("thread %s: removal of a queued message not announced (%s)", thread_id, type(exc).__name__)
 

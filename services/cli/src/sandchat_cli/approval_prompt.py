@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sandchat import events
+from sandchat import wire
 
 # Asks one line of the person at the terminal; None when nobody can answer (no more input).
 Ask = Callable[[str], Awaitable[str | None]]
 
 CHOICES: Final = "[y] allow once  [a] allow always for this thread  [n] deny"
-DECISION_KEYS: Final[dict[str, events.Decision]] = {"y": "allow", "a": "allow_always", "n": "deny"}
+DECISION_KEYS: Final[dict[str, wire.Decision]] = {"y": "allow", "a": "allow_always", "n": "deny"}
 RESOLUTION_TEXT: Final[dict[str, str]] = {
     "allow": "allowed once",
     "allow_always": "allowed always for this thread",
@@ -32,7 +32,7 @@ RESOLUTION_TEXT: Final[dict[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    decision: events.Decision
+    decision: wire.Decision
     message: str | None = None
     answers: dict[str, str] | None = field(default=None)
 
@@ -69,7 +69,7 @@ def _edit_lines(tool: str, data: dict[str, Any]) -> list[str] | None:
     return lines
 
 
-def questions_of(request: events.Approval) -> list[dict[str, Any]]:
+def questions_of(request: wire.Approval) -> list[dict[str, Any]]:
     """AskUserQuestion's questions that have a text (anything else in the input is ignored)."""
     if request.tool != "AskUserQuestion":
         return []
@@ -77,7 +77,7 @@ def questions_of(request: events.Approval) -> list[dict[str, Any]]:
     return [_fields(q) for q in questions if _text(_fields(q).get("question"))] if isinstance(questions, list) else []
 
 
-def describe(request: events.Approval) -> list[str]:
+def describe(request: wire.Approval) -> list[str]:
     """The request as lines of text: the command for Bash, a diff for edits, the input as JSON else."""
     if questions_of(request):
         return ["[approval] the agent asks you:"]
@@ -129,7 +129,7 @@ async def _question(ask: Ask, question: dict[str, Any]) -> str | None:
         return text
 
 
-async def answer(request: events.Approval, ask: Ask) -> Answer | None:
+async def answer(request: wire.Approval, ask: Ask) -> Answer | None:
     """Ask the person at the terminal; None when nobody can answer here."""
     questions = questions_of(request)
     if not questions:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 
 import msgspec
-from sandchat import events
+from sandchat import wire
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -34,16 +34,16 @@ class _Conversation:
     show_json: bool
     message_id: str | None = None  # known once the message is queued
     turn_id: str | None = None  # known once its turn starts
-    requests: asyncio.Queue[events.Approval] = field(default_factory=asyncio.Queue)
+    requests: asyncio.Queue[wire.Approval] = field(default_factory=asyncio.Queue)
     answered: dict[str, asyncio.Event] = field(default_factory=dict)
     mine: set[str] = field(default_factory=set)
 
     # --- the turn -----------------------------------------------------------------------------
 
-    def on_thread_event(self, event: events.Queued | events.Started) -> None:
+    def on_thread_event(self, event: wire.Queued | wire.Started) -> None:
         if self.turn_id is not None:
             return
-        if isinstance(event, events.Queued):
+        if isinstance(event, wire.Queued):
             if self.message_id is None:  # the answer to our message (others' come with other ids)
                 self.message_id = event.message_id
                 ahead = "it starts next" if event.position == 1 else f"{event.position - 1} ahead of it"
@@ -51,29 +51,29 @@ class _Conversation:
         elif self.message_id is None or event.user_message_id == self.message_id:
             self.turn_id = event.turn_id
 
-    def on_turn_event(self, event: events.TurnEvent) -> int | None:
+    def on_turn_event(self, event: wire.TurnEvent) -> int | None:
         """Show one event of our turn; the exit status once it has ended."""
-        if isinstance(event, events.Token):
+        if isinstance(event, wire.Token):
             if not self.show_json:
                 print(event.text, end="", flush=True)
-        elif isinstance(event, events.Tool):
+        elif isinstance(event, wire.Tool):
             if not self.show_json:
                 print(f"\n[tool {event.name}: {json.dumps(event.input)[:200]}]", flush=True)
-        elif isinstance(event, events.Status):
+        elif isinstance(event, wire.Status):
             self.terminal.say(f"\n[{event.message}]")
-        elif isinstance(event, events.Approval):
+        elif isinstance(event, wire.Approval):
             self.answered.setdefault(event.request_id, asyncio.Event())
             self.requests.put_nowait(event)
-        elif isinstance(event, events.ApprovalAnswered):
+        elif isinstance(event, wire.ApprovalAnswered):
             self.answered.setdefault(event.request_id, asyncio.Event()).set()
             whose = "" if event.request_id in self.mine else " (answered elsewhere)"
             self.terminal.say(f"[approval: {approval_prompt.RESOLUTION_TEXT[event.decision]}{whose}]")
-        elif isinstance(event, events.Done):
+        elif isinstance(event, wire.Done):
             if not self.show_json:
                 cost = f" · ${event.cost_usd:.4f}" if event.cost_usd else ""
                 print(f"\n\n[done · thread {self.thread_id}{cost}]", flush=True)
             return 0
-        elif isinstance(event, events.Error):
+        elif isinstance(event, wire.Error):
             self.terminal.say(f"\nerror ({event.code}): {event.message}")
             return 1
         return None
@@ -103,29 +103,29 @@ class _Conversation:
                 await answered.wait()
                 continue
             self.mine.add(request.request_id)
-            approve = events.Approve(self.thread_id, request.request_id, reply.decision, reply.message, reply.answers)
-            await self.websocket.send(events.encode(approve).decode())
+            approve = wire.Approve(self.thread_id, request.request_id, reply.decision, reply.message, reply.answers)
+            await self.websocket.send(wire.encode(approve).decode())
 
     # --- the frames ---------------------------------------------------------------------------
 
     async def run(self, content: str | None) -> int:
         """Send ``content`` (None: run the thread's last message again) and follow its turn to the end."""
-        request = events.SendMessage(self.thread_id, content) if content is not None else events.Retry(self.thread_id)
-        await self.websocket.send(events.encode(request).decode())
+        request = wire.SendMessage(self.thread_id, content) if content is not None else wire.Retry(self.thread_id)
+        await self.websocket.send(wire.encode(request).decode())
         async for frame in self.websocket:
             if self.show_json:
                 print(frame if isinstance(frame, str) else frame.decode(), flush=True)
             try:
-                event = events.decode_event(frame)
+                event = wire.decode_event(frame)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 continue  # a frame of a newer protocol: nothing this client knows to do with it
-            if isinstance(event, events.Queued | events.Started):
+            if isinstance(event, wire.Queued | wire.Started):
                 self.on_thread_event(event)
-            elif isinstance(event, events.Error) and event.turn_id is None:
+            elif isinstance(event, wire.Error) and event.turn_id is None:
                 self.terminal.say(f"error ({event.code}): {event.message}")
                 if self.turn_id is None and self.message_id is None:
                     return 1  # the message was refused
-            elif isinstance(event, events.Title | events.Unqueued | events.Watching):
+            elif isinstance(event, wire.Title | wire.Unqueued | wire.Watching):
                 continue
             elif self.turn_id is not None and event.turn_id == self.turn_id:
                 status = self.on_turn_event(event)
@@ -156,7 +156,7 @@ async def chat(
             # still queued is left alone: a stop would end someone else's reply.)
             if conversation.turn_id is not None:
                 with contextlib.suppress(OSError, WebSocketException):
-                    await websocket.send(events.encode(events.Cancel(thread_id)).decode())
+                    await websocket.send(wire.encode(wire.Cancel(thread_id)).decode())
                 conversation.terminal.say("\n[stopped]")
             raise
         finally:
@@ -169,13 +169,13 @@ async def chat(
 async def stop(gateway: str, thread_id: str, *, headers: dict[str, str], wait_s: float = STOP_WAIT_S) -> int:
     """Stop the thread's running reply, whichever client started it; 0 also when nothing was running."""
     async with connect(gateway, additional_headers=headers, max_size=None) as websocket:
-        await websocket.send(events.encode(events.Cancel(thread_id)).decode())
+        await websocket.send(wire.encode(wire.Cancel(thread_id)).decode())
         try:
             async with asyncio.timeout(wait_s):
                 async for frame in websocket:
                     with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
-                        event = events.decode_event(frame)
-                        if isinstance(event, events.Done) or (isinstance(event, events.Error) and event.turn_id):
+                        event = wire.decode_event(frame)
+                        if isinstance(event, wire.Done) or (isinstance(event, wire.Error) and event.turn_id):
                             print(f"stopped the reply on thread {thread_id}")
                             return 0
         except TimeoutError:

@@ -15,7 +15,7 @@ from typing import Final
 
 import msgspec
 from redis.exceptions import RedisError
-from sandchat import events, metrics, threads, tracing
+from sandchat import metrics, threads, tracing, wire
 from sandchat.transcript import Transcript
 from sandchat.turns import Turns
 from sandchat.turns.approvals import Answer
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 MAX_CLIENT_ID_CHARS: Final = 64
 CLIENT_ID_TOO_LONG: Final = f"The clientMessageId is longer than {MAX_CLIENT_ID_CHARS} characters."
 EMPTY: Final = "The message is empty."
-TOO_LARGE: Final = f"The message is longer than {events.MAX_CONTENT_CHARS:,} characters."
+TOO_LARGE: Final = f"The message is longer than {wire.MAX_CONTENT_CHARS:,} characters."
 NUL: Final = "The message contains a NUL character."
 TOO_DEEP: Final = "Invalid message: it is nested too deeply."
 # An error quotes at most this much of what the client sent.
@@ -89,7 +89,7 @@ class Chat:
             connection.send_error(_thread_id_of(frame), "too_large", TOO_LARGE)
             return
         try:
-            request = events.decode_request(frame)
+            request = wire.decode_request(frame)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             connection.send_error(_thread_id_of(frame), "invalid_message", f"Invalid message: {_quote(str(exc))}.")
             return
@@ -103,30 +103,30 @@ class Chat:
         if not await self._owns(connection, request.thread_id):
             # Another person's thread answers exactly as one that does not exist (invariant 9): a
             # cancel of nothing running is answered by nothing, every other request by an error.
-            if not isinstance(request, events.Cancel):
+            if not isinstance(request, wire.Cancel):
                 connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
         match request:
-            case events.SendMessage():
+            case wire.SendMessage():
                 await self.send_message(connection, request)
-            case events.Cancel():
+            case wire.Cancel():
                 await self.cancel(connection, request)
-            case events.Resume():
+            case wire.Resume():
                 await self.resume(connection, request)
-            case events.Approve():
+            case wire.Approve():
                 await self.approve(connection, request)
-            case events.Watch():
+            case wire.Watch():
                 await self.watch(connection, request)
-            case events.Retry():
+            case wire.Retry():
                 await self.retry(connection, request)
 
-    async def send_message(self, connection: ChatConnection, request: events.SendMessage) -> None:
+    async def send_message(self, connection: ChatConnection, request: wire.SendMessage) -> None:
         received_at = time.perf_counter()
         thread_id, content = request.thread_id, request.content
         if not content.strip():
             connection.send_error(thread_id, "invalid_message", EMPTY)
             return
-        if len(content) > events.MAX_CONTENT_CHARS:
+        if len(content) > wire.MAX_CONTENT_CHARS:
             connection.send_error(thread_id, "too_large", TOO_LARGE)
             return
         if "\x00" in content:
@@ -147,7 +147,7 @@ class Chat:
             ),
         )
 
-    async def retry(self, connection: ChatConnection, request: events.Retry) -> None:
+    async def retry(self, connection: ChatConnection, request: wire.Retry) -> None:
         """Run the thread's last message again; answered like a message (``started``) or with an error."""
         client_id = request.client_message_id
         if client_id is not None and len(client_id) > MAX_CLIENT_ID_CHARS:
@@ -173,13 +173,13 @@ class Chat:
     ) -> None:
         async def on_accepted(accepted: TurnBegun | MessageQueued) -> None:
             if isinstance(accepted, MessageQueued):
-                connection.tell_queued(events.Queued(thread_id, accepted.message_id, accepted.position, client_id))
+                connection.tell_queued(wire.Queued(thread_id, accepted.message_id, accepted.position, client_id))
                 return
             info = accepted.info
             metrics.TURNS_STARTED.inc()
             span.set_attribute("turn_id", info.turn_id)
             await connection.follow(info.turn_id, first_token_from=received_at)
-            connection.send(events.Started(thread_id, info.turn_id, info.user_message_id, info.message_id, client_id))
+            connection.send(wire.Started(thread_id, info.turn_id, info.user_message_id, info.message_id, client_id))
 
         await connection.watch(thread_id)
         with tracing.tracer().start_as_current_span("chat.message", attributes={"thread_id": thread_id}) as span:
@@ -188,7 +188,7 @@ class Chat:
             await connection.unwatch(thread_id)
             connection.send_error(thread_id, submitted.code, submitted.message)
 
-    async def cancel(self, connection: ChatConnection, request: events.Cancel) -> None:
+    async def cancel(self, connection: ChatConnection, request: wire.Cancel) -> None:
         """Stop the thread's running turn, whichever worker runs it. Nothing running: nothing to do."""
         store = self.turns.store
         turn_id = await store.running_turn(request.thread_id)
@@ -201,7 +201,7 @@ class Chat:
             # No worker has it yet: end it here; a worker that picks it up later sees it ended.
             await finish_turn(self.turns, info, Transcript(), CANCELLED, retry_in_background=True)
 
-    async def resume(self, connection: ChatConnection, request: events.Resume) -> None:
+    async def resume(self, connection: ChatConnection, request: wire.Resume) -> None:
         turn_id = await self.turns.store.latest_turn(request.thread_id)
         if turn_id is None:
             connection.send_error(request.thread_id, "invalid_message", NOTHING_TO_RESUME)
@@ -209,7 +209,7 @@ class Chat:
         await connection.watch(request.thread_id)
         await connection.follow(turn_id, max(request.after_seq, 0), catch_up=True)
 
-    async def approve(self, connection: ChatConnection, request: events.Approve) -> None:
+    async def approve(self, connection: ChatConnection, request: wire.Approve) -> None:
         thread_id = request.thread_id
         turn_id = await self.turns.store.running_turn(thread_id)
         if turn_id is None:
@@ -224,9 +224,9 @@ class Chat:
         elif outcome == "answered already":
             connection.send_error(thread_id, "invalid_message", ANSWERED_ALREADY)
 
-    async def watch(self, connection: ChatConnection, request: events.Watch) -> None:
+    async def watch(self, connection: ChatConnection, request: wire.Watch) -> None:
         await connection.watch(request.thread_id)
-        connection.send(events.Watching(request.thread_id, await self.turns.store.running_turn(request.thread_id)))
+        connection.send(wire.Watching(request.thread_id, await self.turns.store.running_turn(request.thread_id)))
 
     async def _owns(self, connection: ChatConnection, thread_id: str) -> bool:
         """Whether the thread exists and is the connection's user's.

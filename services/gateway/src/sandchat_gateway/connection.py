@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sandchat import events, metrics
+from sandchat import metrics, wire
 from sandchat.identity import LOCAL, Principal
 from sandchat.redis_keys import RedisKeys
 from sandchat.turns.store import TurnStore
@@ -62,10 +62,10 @@ class FollowedTurn:
     syncing: bool = False
     # When the message that started this turn arrived (perf_counter), until its first token is sent.
     first_token_from: float | None = None
-    pending: list[tuple[events.TurnEventHead, bytes]] = field(default_factory=list)
+    pending: list[tuple[wire.TurnEventHead, bytes]] = field(default_factory=list)
 
     def deliver(self, frame: bytes) -> None:
-        head = events.decode_head(frame)
+        head = wire.decode_head(frame)
         if self.syncing:
             self.pending.append((head, frame))
         else:
@@ -79,14 +79,14 @@ class FollowedTurn:
         self.syncing = True
         try:
             for frame in await self.connection.store.replay(self.turn_id, self.last_seq):
-                self.push(events.decode_head(frame), frame)
+                self.push(wire.decode_head(frame), frame)
         finally:
             self.syncing = False
             pending, self.pending = self.pending, []
             for head, frame in pending:
                 self.push(head, frame)
 
-    def push(self, head: events.TurnEventHead, frame: bytes) -> None:
+    def push(self, head: wire.TurnEventHead, frame: bytes) -> None:
         if head.seq <= self.last_seq:
             return  # already sent (replay and live overlap)
         self.last_seq = head.seq
@@ -106,14 +106,14 @@ class WatchedThread:
     thread_id: str
 
     def deliver(self, frame: bytes) -> None:
-        event = events.decode_event(frame)
+        event = wire.decode_event(frame)
         connection = self.connection
-        if isinstance(event, events.Started):
+        if isinstance(event, wire.Started):
             if event.turn_id in connection.turns:
                 return  # followed already: its sender was told directly, a resumer needs no `started`
             connection.enqueue(frame)
             connection.spawn(connection.follow(event.turn_id, catch_up=True))
-        elif isinstance(event, events.Queued) and connection.told(event.message_id):
+        elif isinstance(event, wire.Queued) and connection.told(event.message_id):
             return
         else:
             connection.enqueue(frame)
@@ -172,13 +172,13 @@ class ChatConnection:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, event: events.ServerEvent) -> None:
-        self.enqueue(events.encode(event))
+    def send(self, event: wire.ServerEvent) -> None:
+        self.enqueue(wire.encode(event))
 
-    def send_error(self, thread_id: str | None, code: events.ErrorCode, message: str) -> None:
-        self.send(events.Error(thread_id, code, message))
+    def send_error(self, thread_id: str | None, code: wire.ErrorCode, message: str) -> None:
+        self.send(wire.Error(thread_id, code, message))
 
-    def tell_queued(self, queued: events.Queued) -> None:
+    def tell_queued(self, queued: wire.Queued) -> None:
         """Answer a sender directly; the copy its thread's watchers get is then not sent twice."""
         _remember(self._told, queued.message_id, MAX_TOLD)
         self.send(queued)

@@ -1,4 +1,4 @@
-// GENERATED from shared/src/sandchat/events.py (and settings.py's permission modes) by `make protocol`.
+// GENERATED from shared/src/sandchat/wire.py (and settings.py's permission modes) by `make protocol`.
 // Do not edit: change the Python definitions and regenerate. A test fails when this file drifts.
 // The protocol itself is described in docs/protocol.md.
 

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from sandchat import events as wire
+from sandchat import wire
 from sandchat.settings import Settings, SettingsError, load_settings
 from sandchat.turns.outcomes import Ending, agent_ending
 

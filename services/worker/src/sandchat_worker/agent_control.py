@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final, NotRequired, TypedDict
 
-from sandchat.events import Decision
+from sandchat.wire import Decision
 
 from sandchat_worker.agent_events import ApprovalRequest
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandchat import events
+from sandchat import wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +67,19 @@ class ApprovalWithdrawn:
 AgentEvent = TextDelta | ToolUse | ToolOutput | StatusNote | ApprovalRequest | ApprovalWithdrawn
 
 
-def wire_event(event: AgentEvent, thread_id: str, turn_id: str, seq: int) -> events.TurnEvent:
+def wire_event(event: AgentEvent, thread_id: str, turn_id: str, seq: int) -> wire.TurnEvent:
     """The wire event a client gets for an agent event (the one mapping; withdrawn requests have none)."""
     match event:
         case TextDelta(text):
-            return events.Token(thread_id, turn_id, seq, text)
+            return wire.Token(thread_id, turn_id, seq, text)
         case ToolUse(tool_use_id, name, tool_input):
-            return events.Tool(thread_id, turn_id, seq, tool_use_id, name, tool_input)
+            return wire.Tool(thread_id, turn_id, seq, tool_use_id, name, tool_input)
         case ToolOutput(tool_use_id, output, is_error):
-            return events.ToolResult(thread_id, turn_id, seq, tool_use_id, output, is_error)
+            return wire.ToolResult(thread_id, turn_id, seq, tool_use_id, output, is_error)
         case StatusNote(message):
-            return events.Status(thread_id, turn_id, seq, message)
+            return wire.Status(thread_id, turn_id, seq, message)
         case ApprovalRequest(request_id, tool, tool_input, suggestions, tool_use_id):
-            return events.Approval(thread_id, turn_id, seq, request_id, tool, tool_input, suggestions, tool_use_id)
+            return wire.Approval(thread_id, turn_id, seq, request_id, tool, tool_input, suggestions, tool_use_id)
         case ApprovalWithdrawn():
             raise ValueError("a withdrawn request is said with approval_answered, not as an event of its own")
 

@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 from sandchat.agent_cli import Fork, PermissionMode, live_args
 from sandchat.agent_process import AgentStartError
 from sandchat.agent_users import AgentUser
-from sandchat.events import Decision
+from sandchat.wire import Decision
 
 from sandchat_worker.agent_control import PermissionRule, approval_answer, rule_flag, user_message
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TextDelta, TurnOutcome

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from opentelemetry.context import Context
 from redis.exceptions import RedisError
-from sandchat import events, metrics, threads, tracing
+from sandchat import metrics, threads, tracing, wire
 from sandchat.agent_cli import Fork, PermissionMode
 from sandchat.logs import turn_context
 from sandchat.transcript import Transcript
@@ -120,7 +120,7 @@ class TurnPublisher:
             self.transcript.add_tool(event.tool_use_id, event.name, event.input)
         elif isinstance(event, ToolOutput):
             self.transcript.add_tool_result(event.tool_use_id, event.output, event.is_error)
-        frame = events.encode(wire_event(event, self.info.thread_id, self.info.turn_id, self._next()))
+        frame = wire.encode(wire_event(event, self.info.thread_id, self.info.turn_id, self._next()))
         if isinstance(event, StampedText):  # benchmarks only: pass the agent's stamp to the client
             return frame[:-1] + b',"stamp":' + repr(event.stamp).encode() + b"}"
         return frame
@@ -150,17 +150,17 @@ class TurnPublisher:
             self._flushed_at = time.monotonic()
             self.context.progress.put(self.info.message_id, self.transcript.text)
 
-    async def resolve(self, request_id: str, resolution: events.Resolution) -> None:
+    async def resolve(self, request_id: str, resolution: wire.Resolution) -> None:
         """Say how a request ended (once): `approval_answered` to every follower of the turn."""
         async with self._publishing:
             await self._resolve(request_id, resolution)
 
-    async def _resolve(self, request_id: str, resolution: events.Resolution) -> None:
+    async def _resolve(self, request_id: str, resolution: wire.Resolution) -> None:
         self.open_requests.discard(request_id)
         if await self.context.turns.approvals.resolve(self.info.turn_id, request_id, resolution):
             info = self.info
-            answered = events.ApprovalAnswered(info.thread_id, info.turn_id, self._next(), request_id, resolution)
-            await self._publish([(self.transcript.last_seq, events.encode(answered))])
+            answered = wire.ApprovalAnswered(info.thread_id, info.turn_id, self._next(), request_id, resolution)
+            await self._publish([(self.transcript.last_seq, wire.encode(answered))])
 
     async def _publish(self, frames: list[tuple[int, bytes]]) -> None:
         if frames:

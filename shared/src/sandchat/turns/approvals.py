@@ -17,7 +17,7 @@ from typing import Final, Literal
 import msgspec
 from redis.asyncio import Redis
 
-from sandchat import events
+from sandchat import wire
 from sandchat.redis_keys import RedisKeys
 
 PENDING: Final = b"pending"
@@ -60,7 +60,7 @@ return 1
 class Answer(msgspec.Struct, frozen=True):
     """What a person decided about one request."""
 
-    decision: events.Decision
+    decision: wire.Decision
     message: str | None = None
     answers: dict[str, str] | None = None
 
@@ -97,7 +97,7 @@ class TurnApprovals:
             return "taken"
         return "answered already" if taken == 0 else "unknown"
 
-    async def resolve(self, turn_id: str, request_id: str, resolution: events.Resolution) -> bool:
+    async def resolve(self, turn_id: str, request_id: str, resolution: wire.Resolution) -> bool:
         """Mark the request resolved; ``False`` if it was already (then announce nothing)."""
         keys = [self.keys.turn_approvals(turn_id), self.keys.turn_info(turn_id)]
         return bool(await self._resolve(keys=keys, args=[request_id, resolution]))

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.logs import turn_context
 from sandchat.models import new_id
 from sandchat.transcript import Transcript
@@ -58,7 +58,7 @@ class MessageQueued:
 
 @dataclass(frozen=True, slots=True)
 class MessageRefused:
-    code: events.ErrorCode
+    code: wire.ErrorCode
     message: str
 
 
@@ -181,7 +181,7 @@ async def _queue(turns: Turns, thread_id: str, content: str, message_id: str, on
     queued = MessageQueued(message_id, position)
     await on_accepted(queued)
     try:
-        await turns.store.publish_thread(thread_id, events.encode(events.Queued(thread_id, message_id, position)))
+        await turns.store.publish_thread(thread_id, wire.encode(wire.Queued(thread_id, message_id, position)))
         # The running turn may have ended while this was stored: then nobody else would start it.
         await begin_next(turns, thread_id)
     except (RedisError, SQLAlchemyError, OSError) as exc:

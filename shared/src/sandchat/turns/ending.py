@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from sandchat import events, metrics, threads
+from sandchat import metrics, threads, wire
 from sandchat.logs import turn_context
 from sandchat.retry import retry_for
 from sandchat.transcript import Transcript
@@ -107,7 +107,7 @@ async def _finish(
     user_id = await store.end(info.thread_id, info.turn_id)
     # Counted before it is published: whoever has seen the end finds it in the metrics.
     metrics.TURNS.labels(ending.outcome).inc()
-    await store.publish(info.turn_id, [(seq, events.encode(final))])
+    await store.publish(info.turn_id, [(seq, wire.encode(final))])
     # The next turn is announced after this one's end, so every client sees them in order.
     await _start_successor(turns, info, successor)
     # Its person's slot is free: their oldest turn waiting for one starts.
@@ -124,12 +124,12 @@ async def _finish(
     return True
 
 
-def _final_event(info: TurnInfo, seq: int, ending: Ending, result: TurnResult) -> events.Done | events.Error:
+def _final_event(info: TurnInfo, seq: int, ending: Ending, result: TurnResult) -> wire.Done | wire.Error:
     if ending.code is None:
-        return events.Done(
+        return wire.Done(
             info.thread_id, info.turn_id, seq, info.message_id, result.session_id, result.cost_usd, result.duration_ms
         )
-    return events.Error(
+    return wire.Error(
         info.thread_id,
         ending.code,
         ending.message or ending.code,
@@ -184,14 +184,14 @@ async def end_unattended(turns: Turns, turn_id: str, ending: Ending = INTERRUPTE
         await store.forget(turn_id)
         return False
     transcript = Transcript.from_frames(await store.replay(turn_id))
-    resolution: events.Resolution = "interrupted" if ending.code == "interrupted" else "cancelled"
+    resolution: wire.Resolution = "interrupted" if ending.code == "interrupted" else "cancelled"
     for request in await turns.approvals.open_requests(turn_id):
         if await turns.approvals.resolve(turn_id, request.request_id, resolution):
             transcript.last_seq = max(transcript.last_seq, await store.last_seq(turn_id)) + 1
-            answered = events.ApprovalAnswered(
+            answered = wire.ApprovalAnswered(
                 info.thread_id, turn_id, transcript.last_seq, request.request_id, resolution
             )
-            await store.publish(turn_id, [(transcript.last_seq, events.encode(answered))])
+            await store.publish(turn_id, [(transcript.last_seq, wire.encode(answered))])
     ended = await finish_turn(turns, info, transcript, ending)
     if ended and ending.code == "interrupted":
         log.warning("turn %s of thread %s interrupted: %s", turn_id, info.thread_id, ending.message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from sandchat import events
+from sandchat import wire
 
 MessageStatus = Literal["complete", "error", "cancelled", "interrupted"]
 # How the agent's side of a turn ended (the worker's classification of its run).
@@ -51,7 +51,7 @@ def timeout_message(timeout_s: float) -> str:
 class Ending:
     """``code`` None means the turn is done; otherwise the error event's code and sentence."""
 
-    code: events.ErrorCode | None
+    code: wire.ErrorCode | None
     message: str | None
     status: MessageStatus
 
@@ -90,7 +90,7 @@ def agent_ending(kind: AgentEnding, detail: str | None, *, inactivity_timeout_s:
         case "timeout":
             return Ending("timeout", timeout_message(inactivity_timeout_s), "error")
         case "offline":
-            return Ending("agent_offline", events.AGENT_OFFLINE_MESSAGE, "error")
+            return Ending("agent_offline", wire.AGENT_OFFLINE_MESSAGE, "error")
         case "unauthenticated":
             return Ending("agent_error", NOT_LOGGED_IN_MESSAGE, "error")
         case _:

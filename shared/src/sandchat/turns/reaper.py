@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from sandchat import events, threads
+from sandchat import threads, wire
 from sandchat.turns import Turns, queue
 from sandchat.turns.ending import end_unattended
 from sandchat.turns.outcomes import INTERRUPTED, WAITING_FOR_WORKER_MESSAGE, Ending, failed, no_worker
@@ -106,8 +106,8 @@ async def _look_at(
     if age_s >= policy.pickup_timeout_s:
         return no_worker(policy.pickup_timeout_s)
     if age_s >= WAITING_NOTICE_S:
-        note = events.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
-        await turns.store.note_while_queued(turn_id, events.encode(note))
+        note = wire.Status(fields.get("thread_id", ""), turn_id, 1, WAITING_FOR_WORKER_MESSAGE)
+        await turns.store.note_while_queued(turn_id, wire.encode(note))
     grace_s = policy.lost_job_grace_s if fields.get(queue.QUEUED_FIELD) else policy.start_grace_s
     if not holder and age_s > grace_s and not await queue.job_is_pending(turns.store.redis, turn_id):
         return failed(LOST_MESSAGE)

@@ -14,7 +14,7 @@ from typing import Final
 
 from redis.exceptions import RedisError
 
-from sandchat import events, threads, tracing
+from sandchat import threads, tracing, wire
 from sandchat.models import Message, new_id
 from sandchat.turns import Turns
 from sandchat.turns.fair_share import waiting_message
@@ -98,11 +98,11 @@ async def announce(turns: Turns, info: TurnInfo, title: str | None) -> None:
 
     Best effort: a watcher that missed it sees the turn when it reads the thread again.
     """
-    started = events.Started(info.thread_id, info.turn_id, info.user_message_id, info.message_id)
+    started = wire.Started(info.thread_id, info.turn_id, info.user_message_id, info.message_id)
     try:
-        await turns.store.publish_thread(info.thread_id, events.encode(started))
+        await turns.store.publish_thread(info.thread_id, wire.encode(started))
         if title:
-            await turns.store.publish_thread(info.thread_id, events.encode(events.Title(info.thread_id, title)))
+            await turns.store.publish_thread(info.thread_id, wire.encode(wire.Title(info.thread_id, title)))
     except RedisError as exc:
         log.warning("turn %s: its start was not announced to the thread (%s)", info.turn_id, type(exc).__name__)
 
@@ -116,8 +116,8 @@ async def dispatch(turns: Turns, info: TurnInfo, start: TurnStart | None = None)
     try:
         place = await turns.fair_share.admit(info.user_id, info.turn_id)
         if place > 0:
-            waiting = events.Status(info.thread_id, info.turn_id, 1, waiting_message(turns.fair_share.limit, place))
-            await turns.store.note_while_queued(info.turn_id, events.encode(waiting))
+            waiting = wire.Status(info.thread_id, info.turn_id, 1, waiting_message(turns.fair_share.limit, place))
+            await turns.store.note_while_queued(info.turn_id, wire.encode(waiting))
             log.info(
                 "thread %s: turn %s waits for a slot of its person (place %d)", info.thread_id, info.turn_id, place
             )
