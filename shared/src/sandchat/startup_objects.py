@@ -2,7 +2,7 @@
 
 A service holds about 100,000 objects once it has started (modules, classes, functions, the app),
 and CPython's full collection walks all of them every time it runs: a pause of tens to hundreds of
-milliseconds paid by every chat of that process at once (docs/performance.md, "Garbage collection").
+milliseconds paid by every chat of that process at once (docs/performance.md, "500 chats on a quiet machine").
 None of them will ever be garbage.
 :func:`freeze_startup_objects` collects once, then moves every object alive at that moment to the
 permanent generation (:func:`gc.freeze`), so later passes walk only what the service made since.
