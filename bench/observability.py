@@ -1,8 +1,8 @@
 """What observability costs: time to first token and relay CPU with tracing on versus off, same run.
 
 Two stacks run side by side on the same Redis: "off" as shipped (metrics on, as always; tracing
-off) and "on" (metrics and tracing, every span exported over OTLP/HTTP to a sink in this process
-that only counts what arrives). Their turns alternate, round by round, so both see the same
+off) and "on" (metrics and tracing, every span exported over OTLP/HTTP to the span store in
+this process, bench/span_timeline.py). Their turns alternate, round by round, so both see the same
 machine load. Metrics themselves are never off; their own cost per call is measured in-process
 (:func:`metric_call_ns`) and multiplied by the calls a token makes.
 """
@@ -10,50 +10,19 @@ machine load. Metrics themselves are never off; their own cost per call is measu
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 from sandchat import metrics
 
 from bench.client import TurnTrace, new_threads, open_socket, run_turn
 from bench.report import Figure, ScenarioResult, summary
+from bench.span_timeline import SpanStore
 from tests.stack import Stack
 
 PROMPT = "benchmark"
 CONNECTIONS = 8  # the gateway allows one connection 5 requests a second after a burst of 20
 MODES = ("off", "on")
-
-
-class _SpanSink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP endpoint that accepts and counts export requests (and throws their spans away)."""
-
-    exports = 0
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        type(self).exports += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def span_sink(port: int) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _SpanSink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def metric_call_ns(calls: int = 200_000) -> dict[str, float]:
@@ -76,7 +45,9 @@ def _cpu_s(process: psutil.Process) -> float:
     return times.user + times.system
 
 
-async def observability_cost(stacks: dict[str, Stack], turns: int, chats: int, rounds: int) -> ScenarioResult:
+async def observability_cost(
+    stacks: dict[str, Stack], spans: SpanStore, turns: int, chats: int, rounds: int
+) -> ScenarioResult:
     tokens_per_turn = int(stacks["off"].env["SIMULATOR_TOKENS"])
     result = ScenarioResult(
         "observability_cost", {"turns": turns, "chats": chats, "rounds": rounds, "tokens_per_turn": tokens_per_turn}
@@ -139,7 +110,7 @@ async def observability_cost(stacks: dict[str, Stack], turns: int, chats: int, r
         "deltas_relayed": deltas,
         "failures": failures,
         "metric_call_ns": calls,
-        "spans_exported_requests": _SpanSink.exports,
+        "spans_exported_requests": spans.exports,
     }
     result.figures = [
         Figure("first token p50, tracing on", ttft["on"]["p50"], "ms", ttft["off"]["p50"]),

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-from sandchat_dev.stack import free_port
 
 from bench import api, live_path, observability, relay, relay_load, sandbox_hop, sockets, start_burst, start_real_cli
 from bench.report import RESULTS, ScenarioResult, machine, table, write_result
@@ -237,7 +236,8 @@ class Bench:
         sizes = self.sizes
         agent = {"SIMULATOR_TOKENS": "200", "SIMULATOR_DELAY_MS": "0"}
         chats, rounds = 20, (2 if self.quick else 4)
-        with observability.span_sink(free_port()) as endpoint:
+        spans = SpanStore()
+        with spans.serving() as endpoint:
             off_env = self.env("obs-off", **agent)
             on_env = self.env("obs-on", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, **agent)
             try:
@@ -245,7 +245,7 @@ class Bench:
                     stacks = {"off": off, "on": on}
                     self.record(
                         "observability_cost",
-                        lambda: observability.observability_cost(stacks, sizes.turns, chats, rounds),
+                        lambda: observability.observability_cost(stacks, spans, sizes.turns, chats, rounds),
                     )
             except Exception:
                 self.failed.append("observability_cost")

@@ -39,12 +39,14 @@ class SpanStore:
 
     def __init__(self) -> None:
         self.traces: dict[bytes, list[Span]] = defaultdict(list)
+        self.exports = 0  # export requests received
         self._lock = threading.Lock()
 
     def add(self, body: bytes) -> None:
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         with self._lock:
+            self.exports += 1
             for resource in request.resource_spans:
                 for scope in resource.scope_spans:
                     for span in scope.spans:
