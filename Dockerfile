@@ -48,18 +48,9 @@ COPY requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m pip install --require-hashes --no-deps -r requirements.lock
 COPY shared/ shared/
-COPY services/api/pyproject.toml services/api/
-COPY services/api/src/ services/api/src/
-COPY services/worker/pyproject.toml services/worker/
-COPY services/worker/src/ services/worker/src/
-COPY services/gateway/pyproject.toml services/gateway/
-COPY services/gateway/src/ services/gateway/src/
-COPY services/cli/pyproject.toml services/cli/
-COPY services/cli/src/ services/cli/src/
-COPY services/sandbox/pyproject.toml services/sandbox/
-COPY services/sandbox/src/ services/sandbox/src/
-COPY services/dev/pyproject.toml services/dev/
-COPY services/dev/src/ services/dev/src/
+# Every service folder: the Python members' pyproject.toml and src/ (the web UI's sources come along,
+# unused here; .dockerignore keeps out what the host built).
+COPY services/ services/
 RUN python -m pip install --no-deps --no-build-isolation \
         ./shared ./services/api ./services/worker ./services/gateway ./services/cli ./services/sandbox ./services/dev
 COPY docker/prune_venv.py /src/docker/

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, overload
 
 # Spliced in for the variable part of a key when a Lua script builds the key itself.
 _SPLICE: Final = "\x00"
@@ -21,139 +21,140 @@ def halves(template: Callable[[str], str]) -> tuple[str, str]:
     return before, after
 
 
+class _Name:
+    """A name with no variable part: ``keys.queue`` is ``"<namespace>:queue"``."""
+
+    __slots__ = ("_suffix",)
+
+    def __init__(self, suffix: str) -> None:
+        self._suffix = suffix
+
+    @overload
+    def __get__(self, keys: None, owner: type[RedisKeys]) -> _Name: ...
+    @overload
+    def __get__(self, keys: RedisKeys, owner: type[RedisKeys]) -> str: ...
+    def __get__(self, keys: RedisKeys | None, owner: type[RedisKeys]) -> _Name | str:
+        return self if keys is None else f"{keys.namespace}:{self._suffix}"
+
+
+class _Template:
+    """A name with one variable part: ``keys.turn_info(turn_id)`` is ``"<namespace>:turn:<turn_id>:info"``."""
+
+    __slots__ = ("_after", "_before")
+
+    def __init__(self, template: str) -> None:
+        self._before, self._after = template.split("{}")
+
+    @overload
+    def __get__(self, keys: None, owner: type[RedisKeys]) -> _Template: ...
+    @overload
+    def __get__(self, keys: RedisKeys, owner: type[RedisKeys]) -> Callable[[str], str]: ...
+    def __get__(self, keys: RedisKeys | None, owner: type[RedisKeys]) -> _Template | Callable[[str], str]:
+        if keys is None:
+            return self
+        before, after = f"{keys.namespace}:{self._before}", self._after
+        return lambda part: f"{before}{part}{after}"
+
+
 @dataclass(frozen=True, slots=True)
 class RedisKeys:
     namespace: str = "sandchat"
 
     # --- the queue and the processes -------------------------------------------------------------
 
-    @property
-    def queue(self) -> str:
-        """The arq queue of turns that no worker holds an agent for (arq's own keys hang off it)."""
-        return f"{self.namespace}:queue"
+    queue = _Name("queue")
+    """The arq queue of turns that no worker holds an agent for (arq's own keys hang off it)."""
 
-    @property
-    def queue_wake(self) -> str:
-        """Pub/sub: an enqueue tells the workers to look at the queue now, not at their next poll."""
-        return f"{self.namespace}:queue:wake"
+    queue_wake = _Name("queue:wake")
+    """Pub/sub: an enqueue tells the workers to look at the queue now, not at their next poll."""
 
-    def worker_health_check(self, host: str) -> str:
-        """arq's health-check sentinel, per host so a container's health check reads its own worker's."""
-        return f"{self.namespace}:queue:health-check:{host}"
+    worker_health_check = _Template("queue:health-check:{}")
+    """arq's health-check sentinel, per host so a container's health check reads its own worker's."""
 
-    @property
-    def active_turns(self) -> str:
-        """A sorted set of turns that are queued or running, scored by when they were queued."""
-        return f"{self.namespace}:turns:active"
+    active_turns = _Name("turns:active")
+    """A sorted set of turns that are queued or running, scored by when they were queued."""
 
-    @property
-    def sandbox_status(self) -> str:
-        """The workers' latest agent probe, read by the API's /health (expires)."""
-        return f"{self.namespace}:sandbox:status"
+    sandbox_status = _Name("sandbox:status")
+    """The workers' latest agent probe, read by the API's /health (expires)."""
 
-    @property
-    def gateway_keepalive(self) -> str:
-        """A channel nobody publishes to: keeps a gateway's pub/sub connection subscribed while idle."""
-        return f"{self.namespace}:gateway:keepalive"
+    gateway_keepalive = _Name("gateway:keepalive")
+    """A channel nobody publishes to: keeps a gateway's pub/sub connection subscribed while idle."""
 
-    def worker_alive(self, worker_id: str) -> str:
-        """Set with a short expiry and refreshed by a live worker process."""
-        return f"{self.namespace}:worker:{worker_id}:alive"
+    worker_alive = _Template("worker:{}:alive")
+    """Set with a short expiry and refreshed by a live worker process."""
 
-    def worker_inbox(self, worker_id: str) -> str:
-        """A list of turns routed to this worker because it holds their thread's live agent."""
-        return f"{self.namespace}:worker:{worker_id}:turns"
+    worker_inbox = _Template("worker:{}:turns")
+    """A list of turns routed to this worker because it holds their thread's live agent."""
 
     # --- threads ---------------------------------------------------------------------------------
 
-    def thread_turn(self, thread_id: str) -> str:
-        """The thread's lock: the id of the turn running (or about to run) on it (invariant 2)."""
-        return f"{self.namespace}:thread:{thread_id}:turn"
+    thread_turn = _Template("thread:{}:turn")
+    """The thread's lock: the id of the turn running (or about to run) on it (invariant 2)."""
 
-    def thread_last_turn(self, thread_id: str) -> str:
-        """The id of the thread's latest turn, kept a while after it ends so late resumes find it."""
-        return f"{self.namespace}:thread:{thread_id}:last-turn"
+    thread_last_turn = _Template("thread:{}:last-turn")
+    """The id of the thread's latest turn, kept a while after it ends so late resumes find it."""
 
-    def thread_channel(self, thread_id: str) -> str:
-        """Pub/sub of the thread's own events: turns starting, messages queued, its title."""
-        return f"{self.namespace}:thread:{thread_id}:events"
+    thread_channel = _Template("thread:{}:events")
+    """Pub/sub of the thread's own events: turns starting, messages queued, its title."""
 
-    def thread_agent(self, thread_id: str) -> str:
-        """The worker holding the thread's live agent (expires unless that worker refreshes it)."""
-        return f"{self.namespace}:thread:{thread_id}:agent"
+    thread_agent = _Template("thread:{}:agent")
+    """The worker holding the thread's live agent (expires unless that worker refreshes it)."""
 
     # --- turns -----------------------------------------------------------------------------------
 
-    def turn_channel(self, turn_id: str) -> str:
-        """The pub/sub channel of a turn's events."""
-        return f"{self.namespace}:turn:{turn_id}:events"
+    turn_channel = _Template("turn:{}:events")
+    """The pub/sub channel of a turn's events."""
 
-    def turn_log(self, turn_id: str) -> str:
-        """The replay log of a turn's events: a stream whose entry ids are ``0-<seq>``."""
-        return f"{self.namespace}:turn:{turn_id}:log"
+    turn_log = _Template("turn:{}:log")
+    """The replay log of a turn's events: a stream whose entry ids are ``0-<seq>``."""
 
-    def turn_info(self, turn_id: str) -> str:
-        """A hash: thread id, message ids, state (queued, running, waiting), worker, routing."""
-        return f"{self.namespace}:turn:{turn_id}:info"
+    turn_info = _Template("turn:{}:info")
+    """A hash: thread id, message ids, state (queued, running, waiting), worker, routing."""
 
-    def turn_alive(self, turn_id: str) -> str:
-        """Set with a short expiry and refreshed by the worker running the turn."""
-        return f"{self.namespace}:turn:{turn_id}:alive"
+    turn_alive = _Template("turn:{}:alive")
+    """Set with a short expiry and refreshed by the worker running the turn."""
 
-    def turn_cancel(self, turn_id: str) -> str:
-        """Set when someone asked to stop the turn (read by a worker that starts it late)."""
-        return f"{self.namespace}:turn:{turn_id}:cancel"
+    turn_cancel = _Template("turn:{}:cancel")
+    """Set when someone asked to stop the turn (read by a worker that starts it late)."""
 
-    def turn_control(self, turn_id: str) -> str:
-        """Pub/sub to the worker running a turn: ``cancel`` or ``approve:<request id>``."""
-        return f"{self.namespace}:turn:{turn_id}:control"
+    turn_control = _Template("turn:{}:control")
+    """Pub/sub to the worker running a turn: ``cancel`` or ``approve:<request id>``."""
 
     @property
     def turn_control_pattern(self) -> str:
         """Every turn's control channel, for one pattern subscription per worker."""
         return self.turn_control("*")
 
-    def turn_approvals(self, turn_id: str) -> str:
-        """A hash: approval request id → its state and, once a person answered, the answer."""
-        return f"{self.namespace}:turn:{turn_id}:approvals"
+    turn_approvals = _Template("turn:{}:approvals")
+    """A hash: approval request id → its state and, once a person answered, the answer."""
 
-    def turn_finished(self, turn_id: str) -> str:
-        """Claimed (SET NX) by whoever ends the turn: the worker or a reaper, never both."""
-        return f"{self.namespace}:turn:{turn_id}:finished"
+    turn_finished = _Template("turn:{}:finished")
+    """Claimed (SET NX) by whoever ends the turn: the worker or a reaper, never both."""
 
     # --- people ----------------------------------------------------------------------------------
 
-    def user_turns(self, user_id: str) -> str:
-        """A set of the person's turns holding one of their USER_MAX_TURNS slots (sandchat.turns.fair_share)."""
-        return f"{self.namespace}:user:{user_id}:turns"
+    user_turns = _Template("user:{}:turns")
+    """A set of the person's turns holding one of their USER_MAX_TURNS slots (sandchat.turns.fair_share)."""
 
-    def user_waiting(self, user_id: str) -> str:
-        """A list of the person's turns waiting for a slot, oldest first."""
-        return f"{self.namespace}:user:{user_id}:waiting"
+    user_waiting = _Template("user:{}:waiting")
+    """A list of the person's turns waiting for a slot, oldest first."""
 
     # --- auth ------------------------------------------------------------------------------------
 
-    def ws_ticket(self, ticket: str) -> str:
-        """A single-use WebSocket ticket handed out by the API: who it was given to (expires in seconds)."""
-        return f"{self.namespace}:ws-ticket:{ticket}"
+    ws_ticket = _Template("ws-ticket:{}")
+    """A single-use WebSocket ticket handed out by the API: who it was given to (expires in seconds)."""
 
-    def sign_in_attempts_account(self, username: str) -> str:
-        """Failed sign-ins to one account in the current window (expires with the window)."""
-        return f"{self.namespace}:sign-in:account:{username}"
+    sign_in_attempts_account = _Template("sign-in:account:{}")
+    """Failed sign-ins to one account in the current window (expires with the window)."""
 
-    def sign_in_attempts_address(self, address: str) -> str:
-        """Failed sign-ins from one client address in the current window (expires with the window)."""
-        return f"{self.namespace}:sign-in:address:{address}"
+    sign_in_attempts_address = _Template("sign-in:address:{}")
+    """Failed sign-ins from one client address in the current window (expires with the window)."""
 
-    @property
-    def credentials_revoked(self) -> str:
-        """Pub/sub: the id of a revoked API token or ended session; gateways close its WebSockets."""
-        return f"{self.namespace}:auth:revoked"
+    credentials_revoked = _Name("auth:revoked")
+    """Pub/sub: the id of a revoked API token or ended session; gateways close its WebSockets."""
 
-    @property
-    def threads_deleted(self) -> str:
-        """Pub/sub: the id of a deleted thread; gateways forget that their sockets' users owned it."""
-        return f"{self.namespace}:threads:deleted"
+    threads_deleted = _Name("threads:deleted")
+    """Pub/sub: the id of a deleted thread; gateways forget that their sockets' users owned it."""
 
     # --- parsing names back ----------------------------------------------------------------------
 
