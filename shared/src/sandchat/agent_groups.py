@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,11 @@ from sandchat.agent_env import RUN_MARKER
 log = logging.getLogger(__name__)
 
 PROC: Final = Path("/proc")
+# How long one reaping goes on scanning while it finds marked processes or one mid-exec, and the pause
+# between scans. A scan of /proc takes a few milliseconds; an exec is over in well under one.
+SETTLE_S: Final = 0.5
+RESCAN_PAUSE_S: Final = 0.002
+_PF_KTHREAD: Final = 0x00200000  # the kernel-thread bit of /proc/<pid>/stat's flags (field 9)
 
 
 def default_root() -> Path:
@@ -135,17 +141,54 @@ def end_run(run_id: str) -> int:
 
 
 def _kill_marked(runs: set[str]) -> int:
+    """Kill every process carrying one of the runs' markers, scanning again until a scan finds none.
+
+    One scan is not enough: a marked process may fork between being read and being killed (its child
+    can take a pid the scan has passed), and a child inside ``execve`` reads as no environment at all
+    until the new program's is set up. So the scan repeats while it kills or meets such a child, for
+    at most SETTLE_S.
+    """
     markers = {f"{RUN_MARKER}={run}".encode() for run in runs}
-    killed = 0
+    killed: set[int] = set()
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        marked, execing = _scan(markers, skip=killed)
+        for pid in marked:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+        if not (marked or execing) or time.monotonic() > deadline:
+            return len(killed)
+        time.sleep(RESCAN_PAUSE_S)
+
+
+def _scan(markers: set[bytes], skip: set[int]) -> tuple[list[int], bool]:
+    """The processes carrying a marker (but those in ``skip``), and whether one was caught mid-exec."""
+    marked: list[int] = []
+    execing = False
+    own = os.getpid()
     for entry in PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or (pid := int(entry.name)) == own or pid in skip:
             continue
         try:
-            environ = set((entry / "environ").read_bytes().split(b"\0"))
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue  # gone, or not ours to read
-        if environ & markers:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-    return killed
+        if environ:
+            if not markers.isdisjoint(environ.split(b"\0")):
+                marked.append(pid)
+        elif not execing:
+            execing = _in_exec(entry)
+    return marked, execing
+
+
+def _in_exec(entry: Path) -> bool:
+    """A process with no environment is inside ``execve`` when it also has no command line yet, and is
+    neither a kernel thread (which never has either) nor exiting."""
+    try:
+        stat = (entry / "stat").read_bytes()
+        command_line = (entry / "cmdline").read_bytes()
+    except OSError:
+        return False
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return not command_line and len(fields) > 6 and fields[0] not in (b"Z", b"X") and not int(fields[6]) & _PF_KTHREAD
