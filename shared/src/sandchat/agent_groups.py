@@ -30,9 +30,11 @@ from sandchat.agent_env import RUN_MARKER
 log = logging.getLogger(__name__)
 
 PROC: Final = Path("/proc")
-# How long one reaping goes on scanning while it finds marked processes or one mid-exec, and the pause
-# between scans. A scan of /proc takes a few milliseconds; an exec is over in well under one.
+# How long one reaping goes on scanning while it finds marked processes or one mid-exec, how many scans
+# in a row it spends on a process mid-exec, and the pause between scans. A scan of /proc takes a few
+# milliseconds; an exec is over in well under one.
 SETTLE_S: Final = 0.5
+EXEC_RESCANS: Final = 3
 RESCAN_PAUSE_S: Final = 0.002
 _PF_KTHREAD: Final = 0x00200000  # the kernel-thread bit of /proc/<pid>/stat's flags (field 9)
 
@@ -145,19 +147,25 @@ def _kill_marked(runs: set[str]) -> int:
 
     One scan is not enough: a marked process may fork between being read and being killed (its child
     can take a pid the scan has passed), and a child inside ``execve`` reads as no environment at all
-    until the new program's is set up. So the scan repeats while it kills or meets such a child, for
-    at most SETTLE_S.
+    until the new program's is set up. So the scan repeats while it kills, and a few times while it
+    meets a process mid-exec, for at most SETTLE_S.
     """
     markers = {f"{RUN_MARKER}={run}".encode() for run in runs}
     killed: set[int] = set()
     deadline = time.monotonic() + SETTLE_S
+    exec_rescans = 0
     while True:
         marked, execing = _scan(markers, skip=killed)
         for pid in marked:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
-        if not (marked or execing) or time.monotonic() > deadline:
+        # A process mid-exec may be anyone's: look again a few times only (an exec takes well under a
+        # millisecond), so that a busy host's own execs do not keep every reaping scanning.
+        if not marked and (not execing or exec_rescans == EXEC_RESCANS):
+            return len(killed)
+        exec_rescans = 0 if marked else exec_rescans + 1
+        if time.monotonic() > deadline:
             return len(killed)
         time.sleep(RESCAN_PAUSE_S)
 
