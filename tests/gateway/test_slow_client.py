@@ -18,18 +18,16 @@ from typing import Any
 import pytest
 from sandchat import wire
 from sandchat.database import Database
-from sandchat.settings import Settings, build_settings
+from sandchat.settings import Settings
 from sandchat.turns import Turns, queue
-from sandchat_dev.stack import free_port
 from sandchat_gateway.connection import SEND_QUEUE_FRAMES, TRY_AGAIN_LATER
-from sandchat_gateway.server import Gateway
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from tests import metrics_page
 from tests.e2e.chat_client import ChatClient
-from tests.services.conftest import _wait_for_port
+from tests.services.conftest import gateway_running
 from tests.turns.conftest import new_thread
 
 TEXT = "x" * 1_000
@@ -46,21 +44,10 @@ async def served(
     database_url: str, redis_url: str, redis_namespace: str, database: Database
 ) -> AsyncIterator[Settings]:
     """The gateway's server on a free port, and no worker: a turn stays queued and the test publishes it."""
-    settings = build_settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        gateway_port=free_port(),
-        turn_pickup_timeout_s=120,
-    )
-    stop = asyncio.Event()
-    gateway = asyncio.create_task(Gateway(settings).run(stop))
-    try:
-        await _wait_for_port(settings.gateway_port)
+    async with gateway_running(
+        database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace, turn_pickup_timeout_s=120
+    ) as settings:
         yield settings
-    finally:
-        stop.set()
-        await asyncio.gather(gateway, return_exceptions=True)
 
 
 @pytest.fixture

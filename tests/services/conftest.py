@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from sandchat_dev.stack import free_port
 from sandchat_gateway.server import Gateway
 from sandchat_worker.turn_job import WorkerContext
 from sandchat_worker.worker_app import build_worker
+
+from tests.e2e.chat_client import ChatClient, Event
 
 
 @dataclass
@@ -64,6 +66,20 @@ def service_settings() -> dict[str, object]:
     return {}
 
 
+@contextlib.asynccontextmanager
+async def gateway_running(**settings: object) -> AsyncIterator[Settings]:
+    """The gateway's server in this process on a free port, with ``settings``, until the block ends."""
+    served = build_settings(gateway_port=free_port(), **settings)
+    stop = asyncio.Event()
+    gateway = asyncio.create_task(Gateway(served).run(stop))
+    try:
+        await _wait_for_port(served.gateway_port)
+        yield served
+    finally:
+        stop.set()
+        await asyncio.gather(gateway, return_exceptions=True)
+
+
 @pytest.fixture
 async def services(
     database_url: str,
@@ -73,29 +89,48 @@ async def services(
     simulator: None,
     service_settings: dict[str, object],
 ) -> AsyncIterator[Services]:
-    settings = build_settings(
+    async with gateway_running(
         database_url=database_url,
         redis_url=redis_url,
         redis_namespace=redis_namespace,
-        gateway_port=free_port(),
         agent_runner="simulator",
         turn_pickup_timeout_s=10,
         **service_settings,
-    )
-    stop = asyncio.Event()
-    gateway = asyncio.create_task(Gateway(settings).run(stop))
-    worker: Worker = build_worker(settings, handle_signals=False)
-    working = asyncio.create_task(worker.async_run())
-    client = queue.connect(redis_url)
-    try:
-        await _wait_for_port(settings.gateway_port)
-        yield Services(settings, Turns.connect(client, settings.redis_keys, database), worker)
-    finally:
-        stop.set()
-        working.cancel()
-        await asyncio.gather(gateway, working, return_exceptions=True)
-        await stop_worker(worker)
-        await client.aclose()
+    ) as settings:
+        worker: Worker = build_worker(settings, handle_signals=False)
+        working = asyncio.create_task(worker.async_run())
+        client = queue.connect(redis_url)
+        try:
+            yield Services(settings, Turns.connect(client, settings.redis_keys, database), worker)
+        finally:
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)
+            await stop_worker(worker)
+            await client.aclose()
+
+
+OpenClient = Callable[[], Awaitable[ChatClient]]
+
+
+@pytest.fixture
+async def open_client(services: Services) -> AsyncIterator[OpenClient]:
+    """Open chat clients on the services' gateway; every one is closed when the test ends, failed or not."""
+    opened: list[ChatClient] = []
+
+    async def open_one() -> ChatClient:
+        client = await ChatClient.open(services.gateway_url)
+        opened.append(client)
+        return client
+
+    yield open_one
+    for client in opened:
+        await client.close()
+
+
+async def watch(client: ChatClient, thread_id: str) -> Event:
+    """Have ``client`` follow the thread; the gateway's answer (``watching``, or the error refusing it)."""
+    await client.send({"type": "watch", "threadId": thread_id})
+    return await client.receive()
 
 
 async def stop_worker(worker: Worker) -> None:

@@ -6,17 +6,15 @@ tool); the gateway and the worker run in this process against real Redis and a r
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 from sandchat import threads
 from sandchat.database import Database
 
-from tests.e2e.chat_client import ChatClient
-from tests.services.conftest import Services
+from tests.e2e.chat_client import ChatClient, Event
+from tests.services.conftest import OpenClient, Services, watch
 from tests.turns.conftest import new_thread
-
-Event = dict[str, Any]
 
 
 async def asking_thread(database: Database) -> str:
@@ -36,26 +34,48 @@ async def until(client: ChatClient, kind: str, seen: list[Event] | None = None) 
             return event
 
 
-async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(services: Services, database: Database) -> None:
+def approve(thread_id: str, request: Event, decision: str, **answer: object) -> Event:
+    """A tab's answer to an approval request: its decision, and what else it says (a message, answers)."""
+    return {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": decision, **answer}
+
+
+@dataclass
+class Asked:
+    """A turn that waits for a person: the tab's message made the agent ask before running ``touch``."""
+
+    thread_id: str
+    client: ChatClient
+    started: Event
+    request: Event
+
+    async def answer(self, decision: str, **answer: object) -> None:
+        """Answer the request from the tab that asked."""
+        await self.client.send(approve(self.thread_id, self.request, decision, **answer))
+
+
+async def ask(database: Database, open_client: OpenClient) -> Asked:
+    """A new asking thread, a tab on it, and the approval request its ``[[touch]]`` message raised."""
     thread_id = await asking_thread(database)
-    asker = await ChatClient.open(services.gateway_url)
-    other_tab = await ChatClient.open(services.gateway_url)
-    try:
-        await other_tab.send({"type": "watch", "threadId": thread_id})
-        await until(other_tab, "watching")
-        await asker.message(thread_id, "[[touch]] make the file")
-        request = await until(asker, "approval")
-        assert await until(other_tab, "approval") == request
-        await other_tab.send(
-            {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": "allow"}
-        )
-        seen: list[Event] = []
-        answered = await until(asker, "approval_answered", seen)
-        final = await until(asker, "done", seen)
-        assert await until(other_tab, "approval_answered") == answered
-    finally:
-        await asker.close()
-        await other_tab.close()
+    client = await open_client()
+    started = await client.message(thread_id, "[[touch]] make the file")
+    return Asked(thread_id, client, started, await until(client, "approval"))
+
+
+async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(
+    database: Database, open_client: OpenClient
+) -> None:
+    thread_id = await asking_thread(database)
+    asker = await open_client()
+    other_tab = await open_client()
+    assert (await watch(other_tab, thread_id))["type"] == "watching"
+    await asker.message(thread_id, "[[touch]] make the file")
+    request = await until(asker, "approval")
+    assert await until(other_tab, "approval") == request
+    await other_tab.send(approve(thread_id, request, "allow"))
+    seen: list[Event] = []
+    answered = await until(asker, "approval_answered", seen)
+    final = await until(asker, "done", seen)
+    assert await until(other_tab, "approval_answered") == answered
     assert (request["tool"], request["input"]["command"]) == ("Bash", "touch touched.txt")
     assert request["suggestions"]
     assert answered["decision"] == "allow"
@@ -65,25 +85,18 @@ async def test_an_approved_tool_runs_and_every_follower_sees_the_answer(services
     assert final["type"] == "done"
 
 
-async def test_two_tabs_answering_at_once_give_one_decision(services: Services, database: Database) -> None:
+async def test_two_tabs_answering_at_once_give_one_decision(database: Database, open_client: OpenClient) -> None:
     thread_id = await asking_thread(database)
-    tabs = [await ChatClient.open(services.gateway_url) for _ in range(2)]
-    try:
-        await tabs[1].send({"type": "watch", "threadId": thread_id})
-        await until(tabs[1], "watching")
-        await tabs[0].message(thread_id, "[[touch]] make the file")
-        request = await until(tabs[0], "approval")
-        await until(tabs[1], "approval")
-        decisions = ("deny", "allow")
-        for tab, decision in zip(tabs, decisions, strict=True):
-            await tab.send(
-                {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": decision}
-            )
-        seen: list[list[Event]] = [[], []]
-        finals = [await until(tab, "done", events) for tab, events in zip(tabs, seen, strict=True)]
-    finally:
-        for tab in tabs:
-            await tab.close()
+    tabs = [await open_client() for _ in range(2)]
+    assert (await watch(tabs[1], thread_id))["type"] == "watching"
+    await tabs[0].message(thread_id, "[[touch]] make the file")
+    request = await until(tabs[0], "approval")
+    await until(tabs[1], "approval")
+    decisions = ("deny", "allow")
+    for tab, decision in zip(tabs, decisions, strict=True):
+        await tab.send(approve(thread_id, request, decision))
+    seen: list[list[Event]] = [[], []]
+    finals = [await until(tab, "done", events) for tab, events in zip(tabs, seen, strict=True)]
     answers = [[event for event in events if event["type"] == "approval_answered"] for events in seen]
     refused = [any(event.get("message") == "This request was already answered." for event in e) for e in seen]
     assert answers[0] == answers[1]
@@ -93,71 +106,45 @@ async def test_two_tabs_answering_at_once_give_one_decision(services: Services, 
     assert finals[0] == finals[1]
 
 
-async def test_a_late_answer_is_told_the_request_was_answered(services: Services, database: Database) -> None:
-    thread_id = await asking_thread(database)
-    client = await ChatClient.open(services.gateway_url)
-    try:
-        await client.message(thread_id, "[[touch]] make the file")
-        request = await until(client, "approval")
-        approve = {"type": "approve", "threadId": thread_id, "requestId": request["requestId"]}
-        await client.send({**approve, "decision": "deny", "message": "not that file"})
-        await until(client, "approval_answered")
-        await client.send({**approve, "decision": "allow"})
-        late = await until(client, "error")
-        await until(client, "done")
-    finally:
-        await client.close()
+async def test_a_late_answer_is_told_the_request_was_answered(database: Database, open_client: OpenClient) -> None:
+    asked = await ask(database, open_client)
+    await asked.answer("deny", message="not that file")
+    await until(asked.client, "approval_answered")
+    await asked.answer("allow")
+    late = await until(asked.client, "error")
+    await until(asked.client, "done")
     assert (late["code"], late["message"]) == ("invalid_message", "This request was already answered.")
 
 
 async def test_a_denied_tool_does_not_run_and_the_agent_reads_the_reason(
-    services: Services, database: Database
+    database: Database, open_client: OpenClient
 ) -> None:
-    thread_id = await asking_thread(database)
-    client = await ChatClient.open(services.gateway_url)
-    try:
-        await client.message(thread_id, "[[touch]] make the file")
-        request = await until(client, "approval")
-        await client.send(
-            {
-                "type": "approve",
-                "threadId": thread_id,
-                "requestId": request["requestId"],
-                "decision": "deny",
-                "message": "Not in this folder.",
-            }
-        )
-        seen: list[Event] = []
-        await until(client, "done", seen)
-    finally:
-        await client.close()
+    asked = await ask(database, open_client)
+    await asked.answer("deny", message="Not in this folder.")
+    seen: list[Event] = []
+    await until(asked.client, "done", seen)
     result = next(event for event in seen if event["type"] == "tool_result")
     assert result["isError"]
     assert "Not in this folder." in result["output"]
 
 
 async def test_stop_while_the_agent_waits_cancels_the_request_and_keeps_the_agent(
-    services: Services, database: Database
+    services: Services, database: Database, open_client: OpenClient
 ) -> None:
-    thread_id = await asking_thread(database)
-    client = await ChatClient.open(services.gateway_url)
-    try:
-        started = await client.message(thread_id, "[[touch]] make the file")
-        await until(client, "approval")
-        agent = services.context.pool.get(thread_id)
-        assert agent is not None
-        pid = agent.pid
-        await client.send({"type": "cancel", "threadId": thread_id})
-        answered = await until(client, "approval_answered")
-        stopped = await until(client, "error")
-        _, next_turn = await client.turn(thread_id, "carry on")
-    finally:
-        await client.close()
+    asked = await ask(database, open_client)
+    thread_id, client = asked.thread_id, asked.client
+    agent = services.context.pool.get(thread_id)
+    assert agent is not None
+    pid = agent.pid
+    await client.send({"type": "cancel", "threadId": thread_id})
+    answered = await until(client, "approval_answered")
+    stopped = await until(client, "error")
+    _, next_turn = await client.turn(thread_id, "carry on")
     assert answered["decision"] == "cancelled"
     assert (stopped["code"], stopped["message"]) == ("cancelled", "Stopped.")
     assert next_turn.final["type"] == "done"
     async with database.reading() as session:
-        stored = await threads.get_message(session, started["messageId"])
+        stored = await threads.get_message(session, asked.started["messageId"])
         thread = await threads.get_thread(session, thread_id)
     assert stored is not None
     assert stored.status == "cancelled"
@@ -168,49 +155,32 @@ async def test_stop_while_the_agent_waits_cancels_the_request_and_keeps_the_agen
     assert live.pid == pid  # the same process answered the next message
 
 
-async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(services: Services, database: Database) -> None:
-    thread_id = await asking_thread(database)
-    client = await ChatClient.open(services.gateway_url)
-    try:
-        await client.message(thread_id, "[[touch]] make the file")
-        request = await until(client, "approval")
-        await client.send(
-            {"type": "approve", "threadId": thread_id, "requestId": request["requestId"], "decision": "allow_always"}
-        )
-        assert (await until(client, "approval_answered"))["decision"] == "allow_always"
-        await until(client, "done")
-        seen: list[Event] = []
-        await client.message(thread_id, "[[touch]] again please")
-        await until(client, "done", seen)
-    finally:
-        await client.close()
+async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(
+    database: Database, open_client: OpenClient
+) -> None:
+    asked = await ask(database, open_client)
+    await asked.answer("allow_always")
+    assert (await until(asked.client, "approval_answered"))["decision"] == "allow_always"
+    await until(asked.client, "done")
+    seen: list[Event] = []
+    await asked.client.message(asked.thread_id, "[[touch]] again please")
+    await until(asked.client, "done", seen)
     assert [event["type"] for event in seen].count("approval") == 0
     async with database.reading() as session:
-        thread = await threads.get_thread(session, thread_id)
+        thread = await threads.get_thread(session, asked.thread_id)
     assert thread is not None
     assert thread.allowed_tools == [{"toolName": "Bash", "ruleContent": "touch touched.txt"}]
 
 
-async def test_a_question_is_answered_with_the_chosen_option(services: Services, database: Database) -> None:
+async def test_a_question_is_answered_with_the_chosen_option(database: Database, open_client: OpenClient) -> None:
     thread_id = await new_thread(database)  # AskUserQuestion asks in every mode
-    client = await ChatClient.open(services.gateway_url)
-    try:
-        await client.message(thread_id, "[[ask]] pick a colour")
-        request = await until(client, "approval")
-        question = request["input"]["questions"][0]["question"]
-        await client.send(
-            {
-                "type": "approve",
-                "threadId": thread_id,
-                "requestId": request["requestId"],
-                "decision": "allow",
-                "answers": {question: "Green"},
-            }
-        )
-        seen: list[Event] = []
-        await until(client, "done", seen)
-    finally:
-        await client.close()
+    client = await open_client()
+    await client.message(thread_id, "[[ask]] pick a colour")
+    request = await until(client, "approval")
+    question = request["input"]["questions"][0]["question"]
+    await client.send(approve(thread_id, request, "allow", answers={question: "Green"}))
+    seen: list[Event] = []
+    await until(client, "done", seen)
     assert request["tool"] == "AskUserQuestion"
     result = next(event for event in seen if event["type"] == "tool_result")
     assert '="Green"' in result["output"]
@@ -222,18 +192,12 @@ class TestUnansweredRequests:
         return {"approval_timeout_s": 0.5}
 
     async def test_a_request_nobody_answers_expires_and_the_agent_is_told_no(
-        self, services: Services, database: Database
+        self, database: Database, open_client: OpenClient
     ) -> None:
-        thread_id = await asking_thread(database)
-        client = await ChatClient.open(services.gateway_url)
-        try:
-            await client.message(thread_id, "[[touch]] make the file")
-            await until(client, "approval")
-            answered = await until(client, "approval_answered")
-            seen: list[Event] = []
-            await until(client, "done", seen)
-        finally:
-            await client.close()
+        asked = await ask(database, open_client)
+        answered = await until(asked.client, "approval_answered")
+        seen: list[Event] = []
+        await until(asked.client, "done", seen)
         assert answered["decision"] == "expired"
         result = next(event for event in seen if event["type"] == "tool_result")
         assert result["isError"]

@@ -91,6 +91,24 @@ async def send(turns: Turns, thread_id: str, content: str) -> Submitted:
     return await submit(turns, thread_id, content, nothing)
 
 
+async def new_turn(turns: Turns, database: Database, content: str) -> tuple[str, TurnBegun]:
+    """A new thread, and the turn its first message ``content`` began."""
+    thread_id = await new_thread(database)
+    begun = await send(turns, thread_id, content)
+    assert isinstance(begun, TurnBegun)
+    return thread_id, begun
+
+
+async def queue_messages(turns: Turns, thread_id: str, *contents: str) -> list[MessageQueued]:
+    """Messages sent while the thread's turn runs: each waits in its queue, in the order sent."""
+    queued: list[MessageQueued] = []
+    for content in contents:
+        submitted = await send(turns, thread_id, content)
+        assert isinstance(submitted, MessageQueued)
+        queued.append(submitted)
+    return queued
+
+
 async def messages(database: Database, thread_id: str) -> list[Message]:
     async with database.reading() as session:
         return await threads.list_messages(session, thread_id)

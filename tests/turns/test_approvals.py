@@ -12,15 +12,13 @@ from sandchat.turns.approvals import Answer, approved_request
 from sandchat.turns.beginning import TurnBegun
 from sandchat.turns.ending import end_unattended
 
-from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
+from tests.turns.conftest import ChannelRecorder, messages, new_turn
 
 Listen = Callable[[str], Awaitable[ChannelRecorder]]
 
 
 async def _running_turn(turns: Turns, database: Database) -> TurnBegun:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "do something")
-    assert isinstance(begun, TurnBegun)
+    _, begun = await new_turn(turns, database, "do something")
     assert await turns.store.claim(begun.info.turn_id, "worker-1") is not None
     return begun
 

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from sandchat import threads, wire
 from sandchat.database import Database
 from sandchat.turns import Turns, queue
-from sandchat.turns.beginning import MessageQueued, MessageRefused, TurnBegun
+from sandchat.turns.beginning import MessageRefused, TurnBegun
 from sandchat.turns.store import TurnStart
 
-from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
+from tests.turns.conftest import ChannelRecorder, messages, new_thread, new_turn, queue_messages, send
 
 Listen = Callable[[str], Awaitable[ChannelRecorder]]
 
@@ -66,16 +66,11 @@ async def test_a_started_turn_carries_what_its_agent_starts_with(turns: Turns, d
 async def test_messages_sent_while_a_turn_runs_are_queued_in_order(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
-    thread_id = await new_thread(database)
-    first = await send(turns, thread_id, "first")
+    thread_id, first = await new_turn(turns, database, "first")
     watchers = await listen(turns.keys.thread_channel(thread_id))
 
-    second = await send(turns, thread_id, "second")
-    third = await send(turns, thread_id, "third")
+    second, third = await queue_messages(turns, thread_id, "second", "third")
 
-    assert isinstance(first, TurnBegun)
-    assert isinstance(second, MessageQueued)
-    assert isinstance(third, MessageQueued)
     assert (second.position, third.position) == (1, 2)
     assert await turns.store.running_turn(thread_id) == first.info.turn_id
     stored = await messages(database, thread_id)

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from sandchat import threads, wire
 from sandchat.database import Database
 from sandchat.turns import Turns
-from sandchat.turns.beginning import MessageQueued, TurnBegun
+from sandchat.turns.beginning import TurnBegun
 from sandchat.turns.ending import TurnResult, finish_turn
 from sandchat.turns.outcomes import CANCELLED, DONE
 
-from tests.turns.conftest import ChannelRecorder, messages, new_thread, send, text_transcript
+from tests.turns.conftest import ChannelRecorder, messages, new_thread, new_turn, queue_messages, send, text_transcript
 
 Listen = Callable[[str], Awaitable[ChannelRecorder]]
 
@@ -19,9 +19,7 @@ Listen = Callable[[str], Awaitable[ChannelRecorder]]
 async def test_a_finished_turn_frees_the_thread_and_stores_its_reply(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "hi")
-    assert isinstance(begun, TurnBegun)
+    thread_id, begun = await new_turn(turns, database, "hi")
     turn = await listen(turns.keys.turn_channel(begun.info.turn_id))
 
     result = TurnResult("sess-1", 0.5, 1200)
@@ -58,13 +56,8 @@ async def test_a_finished_turn_is_still_the_one_a_resume_of_its_thread_replays(
 async def test_queued_messages_start_one_after_another_in_the_order_they_were_sent(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
-    thread_id = await new_thread(database)
-    first = await send(turns, thread_id, "first")
-    second = await send(turns, thread_id, "second")
-    third = await send(turns, thread_id, "third")
-    assert isinstance(first, TurnBegun)
-    assert isinstance(second, MessageQueued)
-    assert isinstance(third, MessageQueued)
+    thread_id, first = await new_turn(turns, database, "first")
+    second, third = await queue_messages(turns, thread_id, "second", "third")
     watchers = await listen(turns.keys.thread_channel(thread_id))
 
     await finish_turn(turns, first.info, text_transcript("one"), DONE)
@@ -95,9 +88,7 @@ async def test_queued_messages_start_one_after_another_in_the_order_they_were_se
 
 
 async def test_a_message_queued_just_as_the_turn_ends_still_gets_its_turn(turns: Turns, database: Database) -> None:
-    thread_id = await new_thread(database)
-    first = await send(turns, thread_id, "first")
-    assert isinstance(first, TurnBegun)
+    thread_id, first = await new_turn(turns, database, "first")
     # The sender stored its message while the lock was held, and has not looked at the lock again yet:
     # the finisher must find the message itself.
     async with database.transaction() as session:
@@ -114,13 +105,8 @@ async def test_a_message_queued_just_as_the_turn_ends_still_gets_its_turn(turns:
 
 
 async def test_a_queued_message_removed_before_its_turn_is_skipped(turns: Turns, database: Database) -> None:
-    thread_id = await new_thread(database)
-    first = await send(turns, thread_id, "first")
-    removed = await send(turns, thread_id, "never mind")
-    kept = await send(turns, thread_id, "kept")
-    assert isinstance(first, TurnBegun)
-    assert isinstance(removed, MessageQueued)
-    assert isinstance(kept, MessageQueued)
+    thread_id, first = await new_turn(turns, database, "first")
+    removed, kept = await queue_messages(turns, thread_id, "never mind", "kept")
     async with database.transaction() as session:
         assert await threads.remove_queued(session, thread_id, removed.message_id) == "removed"
 
@@ -134,11 +120,8 @@ async def test_a_queued_message_removed_before_its_turn_is_skipped(turns: Turns,
 
 
 async def test_a_started_message_can_no_longer_be_removed(turns: Turns, database: Database) -> None:
-    thread_id = await new_thread(database)
-    first = await send(turns, thread_id, "first")
-    second = await send(turns, thread_id, "second")
-    assert isinstance(first, TurnBegun)
-    assert isinstance(second, MessageQueued)
+    thread_id, first = await new_turn(turns, database, "first")
+    (second,) = await queue_messages(turns, thread_id, "second")
     await finish_turn(turns, first.info, text_transcript("one"), DONE)
 
     async with database.transaction() as session:

@@ -14,7 +14,7 @@ from sandchat.turns.beginning import MessageQueued, TurnBegun, submit
 from sandchat.turns.outcomes import no_worker_message
 from sandchat.turns.reaper import LOST_MESSAGE, WAITING_NOTICE_S, ReaperPolicy, reap
 
-from tests.turns.conftest import ChannelRecorder, messages, new_thread, send
+from tests.turns.conftest import ChannelRecorder, messages, new_thread, new_turn, queue_messages, send
 
 Listen = Callable[[str], Awaitable[ChannelRecorder]]
 POLICY = ReaperPolicy(pickup_timeout_s=30)
@@ -61,8 +61,7 @@ async def test_only_the_holder_releases_a_thread(turns: Turns, database: Databas
 
 
 async def test_a_turn_is_claimed_by_one_worker_only(turns: Turns, database: Database) -> None:
-    begun = await send(turns, await new_thread(database), "hello")
-    assert isinstance(begun, TurnBegun)
+    _, begun = await new_turn(turns, database, "hello")
 
     first = await turns.store.claim(begun.info.turn_id, "worker-a")
     second = await turns.store.claim(begun.info.turn_id, "worker-b")
@@ -96,8 +95,7 @@ async def test_a_queued_turn_is_taken_by_one_worker_only_and_a_worker_takes_no_m
 async def test_a_stop_sent_before_any_worker_claimed_the_turn_reaches_the_worker_that_claims_it(
     turns: Turns, database: Database
 ) -> None:
-    begun = await send(turns, await new_thread(database), "hello")
-    assert isinstance(begun, TurnBegun)
+    _, begun = await new_turn(turns, database, "hello")
     await turns.store.request_cancel(begun.info.turn_id)
 
     claimed = await turns.store.claim(begun.info.turn_id, "worker-a")
@@ -107,8 +105,7 @@ async def test_a_stop_sent_before_any_worker_claimed_the_turn_reaches_the_worker
 
 
 async def test_a_turn_someone_is_already_ending_cannot_be_claimed(turns: Turns, database: Database) -> None:
-    begun = await send(turns, await new_thread(database), "hello")
-    assert isinstance(begun, TurnBegun)
+    _, begun = await new_turn(turns, database, "hello")
     assert await turns.store.claim_finish(begun.info.turn_id)  # a reaper ending the unclaimed turn
 
     assert await turns.store.claim(begun.info.turn_id, "worker-a") is None
@@ -117,11 +114,8 @@ async def test_a_turn_someone_is_already_ending_cannot_be_claimed(turns: Turns, 
 async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_message_starts(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "first")
-    queued = await send(turns, thread_id, "second")
-    assert isinstance(begun, TurnBegun)
-    assert isinstance(queued, MessageQueued)
+    thread_id, begun = await new_turn(turns, database, "first")
+    (queued,) = await queue_messages(turns, thread_id, "second")
     assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
     token = wire.Token(thread_id, begun.info.turn_id, 1, "partial")
     await turns.store.publish(begun.info.turn_id, [(1, wire.encode(token))])
@@ -139,9 +133,7 @@ async def test_a_running_turn_whose_worker_died_is_interrupted_and_the_next_mess
 
 
 async def test_a_turn_waiting_for_an_answer_whose_worker_died_is_interrupted(turns: Turns, database: Database) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "do something")
-    assert isinstance(begun, TurnBegun)
+    thread_id, begun = await new_turn(turns, database, "do something")
     assert await turns.store.claim(begun.info.turn_id, "worker-a") is not None
     assert await turns.approvals.ask(begun.info.turn_id, "req-1")  # the turn waits for a person's answer
     await turns.store.redis.delete(turns.keys.turn_alive(begun.info.turn_id))  # the worker stopped heart-beating
@@ -170,9 +162,7 @@ async def test_a_turn_routed_to_a_worker_that_died_before_taking_it_is_queued_fo
 async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error(
     turns: Turns, database: Database, listen: Listen
 ) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "anyone there?")
-    assert isinstance(begun, TurnBegun)
+    thread_id, begun = await new_turn(turns, database, "anyone there?")
     turn = await listen(turns.keys.turn_channel(begun.info.turn_id))
 
     await _age(turns, begun.info.turn_id, WAITING_NOTICE_S + 0.1)
@@ -194,8 +184,7 @@ async def test_a_turn_no_worker_takes_says_it_waits_then_ends_with_a_clear_error
 
 
 async def test_a_worker_claiming_late_continues_after_the_waiting_notice(turns: Turns, database: Database) -> None:
-    begun = await send(turns, await new_thread(database), "hello")
-    assert isinstance(begun, TurnBegun)
+    _, begun = await new_turn(turns, database, "hello")
     await _age(turns, begun.info.turn_id, WAITING_NOTICE_S + 0.1)
     await reap(turns, POLICY)
 
@@ -228,9 +217,7 @@ async def test_a_turn_whose_message_is_still_being_stored_is_not_taken_for_lost(
 async def test_a_turn_whose_job_vanished_before_any_claim_ends_and_frees_the_thread(
     turns: Turns, database: Database
 ) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "hello")
-    assert isinstance(begun, TurnBegun)
+    thread_id, begun = await new_turn(turns, database, "hello")
     await turns.store.redis.delete(f"{job_key_prefix}{begun.info.turn_id}")  # a worker died picking it up
     await _age(turns, begun.info.turn_id, 10)
 
@@ -262,11 +249,8 @@ async def test_a_turn_whose_start_is_slow_is_not_taken_for_lost(turns: Turns, da
 
 
 async def test_a_queued_message_left_without_a_coming_turn_is_started(turns: Turns, database: Database) -> None:
-    thread_id = await new_thread(database)
-    begun = await send(turns, thread_id, "first")
-    queued = await send(turns, thread_id, "second")
-    assert isinstance(begun, TurnBegun)
-    assert isinstance(queued, MessageQueued)
+    thread_id, begun = await new_turn(turns, database, "first")
+    (queued,) = await queue_messages(turns, thread_id, "second")
     # A finisher that died after freeing the thread and before starting its next message.
     await turns.store.end(thread_id, begun.info.turn_id)
 

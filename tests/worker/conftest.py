@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import pytest
 from sandchat_worker.agent_events import AgentEvent, TextDelta, ToolOutput, ToolUse
@@ -29,6 +29,7 @@ SIMULATOR_PASSTHROUGH = (
     "SIMULATOR_AUTH",
 )
 CLAUDE_BIN = Path(__file__).resolve().parents[2] / "services/worker/claude-cli/node_modules/.bin/claude"
+EventT = TypeVar("EventT", bound=AgentEvent)
 
 
 @pytest.fixture(autouse=True)
@@ -42,12 +43,25 @@ def simulator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
+class EventsOf(Generic[EventT]):
+    """A recorder's events of one type, as an attribute of it (``tools = EventsOf(ToolUse)``)."""
+
+    def __init__(self, event_type: type[EventT]) -> None:
+        self.event_type = event_type
+
+    def __get__(self, recorder: Recorder, owner: type[Recorder] | None = None) -> list[EventT]:
+        return [event for event in recorder.events if isinstance(event, self.event_type)]
+
+
 @dataclass
 class Recorder:
     """Receives on_events batches the way the turn job would."""
 
     batches: list[list[AgentEvent]] = field(default_factory=list)
     first_text: asyncio.Event = field(default_factory=asyncio.Event)
+
+    tools = EventsOf(ToolUse)
+    tool_outputs = EventsOf(ToolOutput)
 
     async def __call__(self, events: Sequence[AgentEvent]) -> None:
         self.batches.append(list(events))
@@ -61,14 +75,6 @@ class Recorder:
     @property
     def text(self) -> str:
         return "".join(event.text for event in self.events if isinstance(event, TextDelta))
-
-    @property
-    def tools(self) -> list[ToolUse]:
-        return [event for event in self.events if isinstance(event, ToolUse)]
-
-    @property
-    def tool_outputs(self) -> list[ToolOutput]:
-        return [event for event in self.events if isinstance(event, ToolOutput)]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWi
 from sandchat_worker.agent_runners import AgentRunner
 from sandchat_worker.agent_session import ApprovalAnswer, LiveAgent
 
-from tests.worker.conftest import Recorder
+from tests.worker.conftest import EventsOf, Recorder
 
 TIMEOUT_S = 60.0
 
@@ -36,6 +36,9 @@ class Person(Recorder):
     replies: list[ApprovalAnswer] = field(default_factory=list)
     _answering: set[asyncio.Task[None]] = field(default_factory=set)
 
+    requests = EventsOf(ApprovalRequest)
+    withdrawn = EventsOf(ApprovalWithdrawn)
+
     async def __call__(self, events: Sequence[AgentEvent]) -> None:
         await super().__call__(events)
         for event in events:
@@ -49,14 +52,6 @@ class Person(Recorder):
     async def _answer(self, request_id: str, decision: Decision) -> None:
         assert self.agent is not None
         self.replies.append(await self.agent.answer(request_id, decision, self.message, self.answers))
-
-    @property
-    def requests(self) -> list[ApprovalRequest]:
-        return [event for event in self.events if isinstance(event, ApprovalRequest)]
-
-    @property
-    def withdrawn(self) -> list[ApprovalWithdrawn]:
-        return [event for event in self.events if isinstance(event, ApprovalWithdrawn)]
 
 
 class LiveAgents:

@@ -38,6 +38,11 @@ class Holdings:
             self.ended.append(thread_id)
             self.changed.notify_all()
 
+    def note(self, agent: LiveAgent) -> None:
+        """Remember the agent's process group: none may be left alive after the test."""
+        assert agent.pid is not None
+        self.groups.add(agent.pid)
+
     async def until_ended(self, *thread_ids: str) -> None:
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(lambda: set(thread_ids) <= set(self.ended)), TIMEOUT_S)
@@ -69,18 +74,22 @@ async def make_pool(holdings: Holdings) -> AsyncIterator[MakePool]:
     assert not [pgid for pgid in holdings.groups if group_alive(pgid)]
 
 
+@pytest.fixture
+def pool(make_pool: MakePool) -> AgentPool:
+    """A pool with the default cap and idle time."""
+    return make_pool()
+
+
 async def use(pool: AgentPool, holdings: Holdings, thread_id: str, prompt: str = "hello") -> LiveAgent:
     """One turn on the thread, through the pool."""
     async with pool.agent(thread_id, None, "default") as agent:
-        assert agent.pid is not None
-        holdings.groups.add(agent.pid)
+        holdings.note(agent)
         outcome = await run_turn(agent, prompt)
         assert outcome.kind == "complete", outcome.error
     return agent
 
 
-async def test_a_threads_agent_is_reused_turn_after_turn(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_a_threads_agent_is_reused_turn_after_turn(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     second = await use(pool, holdings, "t1")
     assert second is first
@@ -102,8 +111,7 @@ async def test_at_the_cap_the_longest_idle_agent_ends_first(make_pool: MakePool,
 async def test_an_agent_in_use_is_never_ended_for_the_cap(make_pool: MakePool, holdings: Holdings) -> None:
     pool = make_pool(max_agents=1)
     busy = await pool.checkout("t1", None, "default")
-    assert busy.pid is not None
-    holdings.groups.add(busy.pid)
+    holdings.note(busy)
     other = await use(pool, holdings, "t2")
     assert busy.alive
     assert holdings.ended == []
@@ -130,16 +138,14 @@ async def test_after_an_idle_end_the_next_message_resumes_the_session(make_pool:
     first = await use(pool, holdings, "t1")
     await holdings.until_ended("t1")
     async with pool.agent("t1", first.session_id, "default") as agent:
-        assert agent.pid is not None
-        holdings.groups.add(agent.pid)
+        holdings.note(agent)
         outcome = await run_turn(agent, "hello again")
     assert agent is not first
     assert outcome.session_id == first.session_id
     assert holdings.started == ["t1", "t1"]
 
 
-async def test_an_agent_whose_process_died_while_idle_is_let_go(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_an_agent_whose_process_died_while_idle_is_let_go(pool: AgentPool, holdings: Holdings) -> None:
     agent = await use(pool, holdings, "t1")
     assert agent.pid is not None
     os.killpg(agent.pid, signal.SIGKILL)
@@ -147,21 +153,18 @@ async def test_an_agent_whose_process_died_while_idle_is_let_go(make_pool: MakeP
     assert pool.get("t1") is None
 
 
-async def test_another_session_for_the_thread_starts_another_agent(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_another_session_for_the_thread_starts_another_agent(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     other_session = await use(pool, holdings, "t2")
     await pool.end("t2")
     async with pool.agent("t1", other_session.session_id, "default") as agent:
-        assert agent.pid is not None
-        holdings.groups.add(agent.pid)
+        holdings.note(agent)
     assert agent is not first
     assert agent.session_id == other_session.session_id
     assert holdings.ended == ["t2", "t1"]
 
 
-async def test_a_new_permission_mode_is_applied_to_the_running_agent(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_a_new_permission_mode_is_applied_to_the_running_agent(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     pid = first.pid
     async with pool.agent("t1", None, "acceptEdits") as agent:
@@ -170,34 +173,28 @@ async def test_a_new_permission_mode_is_applied_to_the_running_agent(make_pool: 
     assert (agent.permission_mode, agent.pid) == ("acceptEdits", pid)
 
 
-async def test_rules_the_process_does_not_know_restart_it_with_them(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_rules_the_process_does_not_know_restart_it_with_them(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     rule = PermissionRule(toolName="Bash", ruleContent="touch touched.txt")
     async with pool.agent("t1", None, "default", [rule]) as agent:
-        assert agent.pid is not None
-        holdings.groups.add(agent.pid)
+        holdings.note(agent)
     assert agent is not first
     assert agent.session_id == first.session_id
     assert agent.allowed_rules == [rule]
 
 
-async def test_a_second_turn_on_a_busy_thread_is_refused(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_a_second_turn_on_a_busy_thread_is_refused(pool: AgentPool, holdings: Holdings) -> None:
     agent = await pool.checkout("t1", None, "default")
-    assert agent.pid is not None
-    holdings.groups.add(agent.pid)
+    holdings.note(agent)
     with pytest.raises(RuntimeError, match="already has a turn"):
         await pool.checkout("t1", None, "default")
     pool.checkin(agent)
 
 
-async def test_shutdown_ends_every_agent_busy_or_not(make_pool: MakePool, holdings: Holdings) -> None:
-    pool = make_pool()
+async def test_shutdown_ends_every_agent_busy_or_not(pool: AgentPool, holdings: Holdings) -> None:
     await use(pool, holdings, "t1")
     busy = await pool.checkout("t2", None, "default")
-    assert busy.pid is not None
-    holdings.groups.add(busy.pid)
+    holdings.note(busy)
     await pool.close_all()
     assert sorted(holdings.ended) == ["t1", "t2"]
     assert len(pool) == 0

@@ -1,5 +1,7 @@
-"""Live agents with the simulator: the same behaviours as with the real CLI, seen in the events a
-person would see, and the ways a live turn ends badly (cannot start, silent agent, ignored stop)."""
+"""Live agents with the simulator, in what the fake Messages API does not play: "allow always" with no
+rule to grant, late and competing answers, the change an edit asks about, and the ways a live turn
+ends badly (cannot start, rejected credentials, silent agent, ignored stop). The scenarios both
+kinds of agent share are in test_live_agent_scenarios.py."""
 
 from __future__ import annotations
 
@@ -15,50 +17,11 @@ from sandchat.agent_groups import new_run_id
 from sandchat.agent_process import AgentProcess, spawn
 from sandchat.agent_users import AgentUser
 from sandchat_worker import agent_session
-from sandchat_worker.agent_control import PermissionRule
-from sandchat_worker.agent_events import ToolOutput
 from sandchat_worker.agent_runners import LocalRunner, SimulatorRunner
-from sandchat_worker.simulator_tools import QUESTION
 
 from tests.worker.live_agents import LiveAgents, Person, group_alive, run_turn, stop_at
 
 SIMULATOR = SimulatorRunner()
-TOUCH_RULE = PermissionRule(toolName="Bash", ruleContent="touch touched.txt")
-TOUCHED = "(Bash completed with no output)"
-
-
-def outputs(person: Person) -> list[ToolOutput]:
-    return person.tool_outputs
-
-
-async def test_an_allowed_tool_runs(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    person = Person(decision="allow")
-    outcome = await run_turn(agent, "[[touch]] create the file", person)
-    assert outcome.kind == "complete", outcome.error
-    assert [request.tool for request in person.requests] == ["Bash"]
-    assert [(output.output, output.is_error) for output in outputs(person)] == [(TOUCHED, False)]
-
-
-async def test_a_denied_tool_does_not_run_and_the_agent_reads_why(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    person = Person(decision="deny", message="Not in this folder, please.")
-    await run_turn(agent, "[[touch]] create the file", person)
-    assert [(output.output, output.is_error) for output in outputs(person)] == [("Not in this folder, please.", True)]
-
-
-async def test_allow_always_is_not_asked_again_in_the_same_process(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    first = Person(decision="allow_always")
-    await run_turn(agent, "[[touch]] create the file", first)
-    pid = agent.pid
-    second = Person(decision=None)
-    outcome = await run_turn(agent, "[[touch]] once more", second)
-    assert outcome.kind == "complete", outcome.error
-    assert [reply.granted for reply in first.replies] == [(TOUCH_RULE,)]
-    assert second.requests == []
-    assert [output.output for output in outputs(second)] == [TOUCHED]
-    assert agent.pid == pid
 
 
 async def test_allow_always_without_a_rule_to_grant_allows_once(live_agents: LiveAgents) -> None:
@@ -72,44 +35,6 @@ async def test_allow_always_without_a_rule_to_grant_allows_once(live_agents: Liv
     await stopping
     assert [reply.granted for reply in first.replies] == [()]
     assert [request.tool for request in second.requests] == ["Edit"]
-
-
-async def test_rules_stored_on_the_thread_carry_over_to_a_new_process(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR, allowed_rules=[TOUCH_RULE])
-    person = Person(decision=None)
-    outcome = await run_turn(agent, "[[touch]] create the file", person)
-    assert outcome.kind == "complete", outcome.error
-    assert person.requests == []
-
-
-async def test_a_stop_mid_reply_keeps_the_partial_text_and_the_next_message_uses_the_same_process(
-    live_agents: LiveAgents,
-) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    person, stop = Person(), asyncio.Event()
-    stopping = asyncio.create_task(stop_at(person.first_text, stop))
-    stopped = await run_turn(agent, "[[slow]] tell me a long story", person, stop)
-    await stopping
-    pid = agent.pid
-    following = await run_turn(agent, "hello again")
-    assert stopped.kind == "cancelled"
-    assert stopped.text.startswith("You said: [[slow]]")
-    assert stopped.text == person.text
-    assert following.kind == "complete", following.error
-    assert following.text.startswith("You said: hello again")
-    assert following.session_id == stopped.session_id == agent.session_id
-    assert agent.pid == pid
-
-
-async def test_a_stop_while_the_agent_asks_withdraws_the_request(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    person, stop = Person(decision=None), asyncio.Event()
-    stopping = asyncio.create_task(stop_at(person.asked, stop))
-    outcome = await run_turn(agent, "[[touch]] create the file", person, stop)
-    await stopping
-    assert outcome.kind == "cancelled"
-    assert [event.request_id for event in person.withdrawn] == [request.request_id for request in person.requests]
-    assert agent.alive
 
 
 async def test_an_answer_after_the_request_was_withdrawn_is_not_delivered(live_agents: LiveAgents) -> None:
@@ -133,47 +58,7 @@ async def test_the_first_of_two_answers_wins(live_agents: LiveAgents) -> None:
     )
     await turn
     assert (first.delivered, second.delivered) == (True, False)
-    assert [(output.output, output.is_error) for output in outputs(person)] == [("no", True)]
-
-
-async def test_two_messages_in_a_row_are_one_process_and_one_session(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    first = await run_turn(agent, "first message")
-    pid = agent.pid
-    second = await run_turn(agent, "second message")
-    assert (first.kind, second.kind) == ("complete", "complete")
-    assert second.text.startswith("You said: second message")
-    assert agent.pid == pid
-    assert second.session_id == first.session_id
-
-
-async def test_an_ended_agent_is_resumed_by_a_new_process(live_agents: LiveAgents) -> None:
-    first = await live_agents.start(SIMULATOR)
-    await run_turn(first, "hello")
-    await first.close()
-    agent = await live_agents.start(SIMULATOR, first.session_id)
-    outcome = await run_turn(agent, "hello again")
-    assert outcome.kind == "complete", outcome.error
-    assert outcome.session_id == first.session_id
-
-
-async def test_a_session_the_cli_no_longer_has_is_replaced_in_the_same_turn(live_agents: LiveAgents) -> None:
-    stale = "32175d93-2cc2-4775-82a8-56ce80d73b2b"
-    agent = await live_agents.start(SIMULATOR, stale)
-    outcome = await run_turn(agent, "after a sandbox rebuild")
-    live_agents.note(agent)
-    assert outcome.kind == "complete", outcome.error
-    assert outcome.text.startswith("You said: after a sandbox rebuild")
-    assert outcome.session_id not in (None, stale)
-    assert agent.session_id == outcome.session_id
-
-
-async def test_a_question_to_the_user_gets_the_chosen_answer(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    person = Person(decision="allow", answers={QUESTION: "Green"})
-    await run_turn(agent, "[[ask]] which colour", person)
-    [output] = outputs(person)
-    assert f'"{QUESTION}"="Green"' in output.output
+    assert [(output.output, output.is_error) for output in person.tool_outputs] == [("no", True)]
 
 
 async def test_an_edit_asks_with_the_change_to_show(live_agents: LiveAgents) -> None:
@@ -183,33 +68,6 @@ async def test_an_edit_asks_with_the_change_to_show(live_agents: LiveAgents) -> 
     [request] = person.requests
     assert request.tool == "Edit"
     assert (request.input["old_string"], request.input["new_string"]) == ("The button is blue.", "The button is green.")
-
-
-async def test_a_mode_that_allows_edits_is_switched_in_the_running_process(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    pid = agent.pid
-    switched = await agent.set_permission_mode("acceptEdits")
-    person = Person(decision=None)
-    await run_turn(agent, "[[edit]] the notes", person)
-    assert switched
-    assert agent.pid == pid
-    assert person.requests == []
-
-
-async def test_switching_into_bypass_restarts_the_process_on_the_same_session(live_agents: LiveAgents) -> None:
-    agent = await live_agents.start(SIMULATOR)
-    first = await run_turn(agent, "hello")
-    old_pid = agent.pid
-    assert old_pid is not None
-    switched = await agent.set_permission_mode("bypassPermissions")
-    live_agents.note(agent)
-    person = Person(decision=None)
-    outcome = await run_turn(agent, "[[touch]] create the file", person)
-    assert not switched
-    assert agent.pid != old_pid
-    assert not group_alive(old_pid)
-    assert person.requests == []
-    assert outcome.session_id == first.session_id
 
 
 async def test_an_agent_that_cannot_start_is_offline(live_agents: LiveAgents) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from sandchat.keyset import first_rows
 from sandchat.models import Message
 from sandchat.threads import InvalidCursorError, is_plausible_id
 
@@ -57,30 +58,19 @@ async def _take_older(
     session: AsyncSession, thread_id: str, limit: int, where: ColumnElement[bool] | None
 ) -> tuple[list[Message], bool]:
     """Up to ``limit`` messages just older than a position (oldest first), and whether there are more."""
-    query = (
-        select(Message)
-        .where(Message.thread_id == thread_id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(limit + 1)
-    )
+    query = select(Message).where(Message.thread_id == thread_id).order_by(Message.created_at.desc(), Message.id.desc())
     if where is not None:
         query = query.where(where)
-    found = list((await session.scalars(query)).all())
-    return list(reversed(found[:limit])), len(found) > limit
+    found, more = await first_rows(session, query, limit)
+    return list(reversed(found)), more
 
 
 async def _take_newer(
     session: AsyncSession, thread_id: str, limit: int, where: ColumnElement[bool]
 ) -> tuple[list[Message], bool]:
     """Up to ``limit`` messages just newer than a position (oldest first), and whether there are more."""
-    query = (
-        select(Message)
-        .where(Message.thread_id == thread_id, where)
-        .order_by(Message.created_at, Message.id)
-        .limit(limit + 1)
-    )
-    found = list((await session.scalars(query)).all())
-    return found[:limit], len(found) > limit
+    query = select(Message).where(Message.thread_id == thread_id, where).order_by(Message.created_at, Message.id)
+    return await first_rows(session, query, limit)
 
 
 async def page_messages(

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sandchat.keyset import first_rows
 from sandchat.models import DEFAULT_TITLE, LOCAL_USER_ID, Message, Thread, new_id, utcnow
 
 TITLE_FROM_MESSAGE_LENGTH: Final = 60
@@ -106,20 +107,13 @@ async def list_threads(
 ) -> ThreadPage:
     """The owner's threads, most recently updated first; ``cursor`` continues after the last one of a page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    query = (
-        select(Thread)
-        .where(Thread.owner_id == owner_id)
-        .order_by(Thread.updated_at.desc(), Thread.id.desc())
-        .limit(limit + 1)
-    )
+    query = select(Thread).where(Thread.owner_id == owner_id).order_by(Thread.updated_at.desc(), Thread.id.desc())
     if cursor is not None:
         stamp, thread_id = decode_cursor(cursor)
         query = query.where(
             or_(Thread.updated_at < stamp, and_(Thread.updated_at == stamp, Thread.id < thread_id)),
         )
-    threads = list((await session.scalars(query)).all())
-    more = len(threads) > limit
-    threads = threads[:limit]
+    threads, more = await first_rows(session, query, limit)
     return ThreadPage(threads, encode_cursor(threads[-1]) if more else None)
 
 

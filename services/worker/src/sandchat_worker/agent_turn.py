@@ -65,15 +65,11 @@ class _RunOptions:
 
 @dataclass(slots=True)
 class _CliRun:
-    """What one run of the CLI produced."""
+    """One run of the CLI: its ending, filled in as the run goes, and what completes it at the end."""
 
+    ending: TurnEnding = field(default_factory=TurnEnding)
     parser: AgentStreamParser = field(default_factory=AgentStreamParser)
-    text: list[str] = field(default_factory=list)
     stderr_tail: bytearray = field(default_factory=bytearray)
-    returncode: int | None = None
-    lost: bool = False
-    stopped: Stop | None = None
-    not_started: str | None = None
 
 
 async def run_agent_turn(
@@ -89,7 +85,7 @@ async def run_agent_turn(
     options = _RunOptions(on_events=on_events, cancel=cancel, inactivity_timeout_s=inactivity_timeout_s)
     run = await _run_cli(runner, prompt, session_id, options)
     result = run.parser.result
-    if session_id and result is not None and result.is_stale_session and not run.text:
+    if session_id and result is not None and result.is_stale_session and not run.ending.text:
         # The agent lost the thread's session (new sandbox, wiped home): start a fresh one in this turn.
         log.info("agent session %s is gone; starting a new one", session_id)
         run = await _run_cli(runner, prompt, None, options)
@@ -99,18 +95,19 @@ async def run_agent_turn(
 
 async def _run_cli(runner: AgentRunner, prompt: str, session_id: str | None, options: _RunOptions) -> _CliRun:
     run = _CliRun()
+    ending = run.ending
     try:
         process = await runner.start(turn_args(session_id))
     except AgentStartError as exc:
-        run.not_started = str(exc)
+        ending.not_started = str(exc)
         return run
     feeding = asyncio.create_task(_feed_prompt(process, prompt))
     collecting = asyncio.create_task(collect_stderr(process, run.stderr_tail))
     cancelled = asyncio.create_task(options.cancel.wait())
     try:
-        run.stopped = await _stream(process, run, options.on_events, cancelled, options.inactivity_timeout_s)
-        if run.stopped is None:
-            run.stopped = await _wait_for_exit(process, cancelled, options.inactivity_timeout_s)
+        ending.stopped = await _stream(process, run, options.on_events, cancelled, options.inactivity_timeout_s)
+        if ending.stopped is None:
+            ending.stopped = await _wait_for_exit(process, cancelled, options.inactivity_timeout_s)
     finally:
         # Also on CancelledError and on a failing on_events: never leave the agent running.
         await _stop(process)
@@ -119,8 +116,8 @@ async def _run_cli(runner: AgentRunner, prompt: str, session_id: str | None, opt
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(collecting, 1.0)
         process.close()
-        run.returncode = process.returncode
-        run.lost = process.lost
+        ending.returncode = process.returncode
+        ending.lost = process.lost
     return run
 
 
@@ -150,7 +147,7 @@ async def _stream(
         if splitter.oversized > oversized:
             events.append(StatusNote(OVERSIZED_LINE_NOTE))
         if events:
-            run.text += [event.text for event in events if isinstance(event, TextDelta)]
+            run.ending.text += [event.text for event in events if isinstance(event, TextDelta)]
             merged = merge_text_deltas(events)
             if RELAY_STAMPS:
                 stamp_first_text(merged, lines)
@@ -218,16 +215,7 @@ async def _drain(stream: AgentOutput) -> None:
 
 
 def _outcome(run: _CliRun, session_id: str | None, inactivity_timeout_s: float) -> TurnOutcome:
-    parser = run.parser
-    ending = TurnEnding(
-        text=run.text,
-        result=parser.result,
-        session_id=parser.session_id,
-        auth_failed=parser.auth_failed,
-        stopped=run.stopped,
-        not_started=run.not_started,
-        returncode=run.returncode,
-        lost=run.lost,
-        stderr_tail=bytes(run.stderr_tail),
-    )
+    ending, parser = run.ending, run.parser
+    ending.result, ending.session_id, ending.auth_failed = parser.result, parser.session_id, parser.auth_failed
+    ending.stderr_tail = bytes(run.stderr_tail)
     return turn_outcome(ending, session_id, inactivity_timeout_s)

@@ -18,7 +18,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from sandchat import wire
-from sandchat.redis_keys import RedisKeys
+from sandchat.turns.redis_part import LuaScript, RedisPart
 
 PENDING: Final = b"pending"
 ANSWERED: Final = b"answered:"
@@ -76,13 +76,10 @@ class OpenRequest:
     answer: Answer | None
 
 
-class TurnApprovals:
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._ask = redis.register_script(_ASK)
-        self._answer = redis.register_script(_ANSWER)
-        self._resolve = redis.register_script(_RESOLVE)
+class TurnApprovals(RedisPart[Redis]):
+    _ask = LuaScript(_ASK)
+    _answer = LuaScript(_ANSWER)
+    _resolve = LuaScript(_RESOLVE)
 
     async def ask(self, turn_id: str, request_id: str) -> bool:
         """Record a new pending request (before its ``approval`` event is published)."""

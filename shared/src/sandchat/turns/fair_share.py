@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from sandchat.agent_users import is_person
 from sandchat.redis_keys import RedisKeys, halves
+from sandchat.turns.redis_part import LuaScript, RedisPart
 
 # Take a slot for the turn, or put it in its person's line. Returns 0 (it holds a slot), its place in
 # line (1 = next), or -1 when the turn is no longer queued (it ended meanwhile).
@@ -81,13 +82,13 @@ class Promoted:
     thread_id: str
 
 
-class FairShare:
+class FairShare(RedisPart[Redis]):
+    _admit = LuaScript(_ADMIT)
+    _promote = LuaScript(_PROMOTE)
+
     def __init__(self, redis: Redis, keys: RedisKeys, limit: int) -> None:
-        self.redis = redis
-        self.keys = keys
+        super().__init__(redis, keys)
         self.limit = limit
-        self._admit = redis.register_script(_ADMIT)
-        self._promote = redis.register_script(_PROMOTE)
         self._info_halves = halves(keys.turn_info)
 
     async def admit(self, user_id: str, turn_id: str) -> int:

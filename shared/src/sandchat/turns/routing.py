@@ -16,6 +16,7 @@ from arq.connections import ArqRedis
 
 from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns import queue
+from sandchat.turns.redis_part import LuaScript, RedisPart
 from sandchat.turns.store import ALIVE_TTL_S
 
 # A live agent's hold outlives a few missed heartbeats, not a dead worker for long.
@@ -52,13 +53,13 @@ return 1
 """
 
 
-class TurnRouting:
+class TurnRouting(RedisPart[ArqRedis]):
+    _route = LuaScript(_ROUTE)
+    _requeue = LuaScript(_REQUEUE)
+    _release = LuaScript(_RELEASE)
+
     def __init__(self, redis: ArqRedis, keys: RedisKeys) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._route = redis.register_script(_ROUTE)
-        self._requeue = redis.register_script(_REQUEUE)
-        self._release = redis.register_script(_RELEASE)
+        super().__init__(redis, keys)
         self._alive_halves = halves(keys.worker_alive)
         self._inbox_halves = halves(keys.worker_inbox)
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from sandchat import metrics
 from sandchat.redis_keys import RedisKeys, halves
 from sandchat.turns.event_log import EventLog
+from sandchat.turns.redis_part import LuaScript, RedisPart
 
 if TYPE_CHECKING:
     from sandchat.models import Thread
@@ -206,17 +207,17 @@ def _decoded(flat: Sequence[bytes]) -> dict[str, str]:
     return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
 
-class TurnStore:
+class TurnStore(RedisPart[Redis]):
     """Redis operations on turns. Holds no state of its own besides the client."""
 
+    _begin = LuaScript(_BEGIN)
+    _end = LuaScript(_END)
+    _start = LuaScript(_START)
+    _note_while_queued = LuaScript(_NOTE_WHILE_QUEUED)
+    _claim_finish = LuaScript(_CLAIM_FINISH)
+
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._begin = redis.register_script(_BEGIN)
-        self._end = redis.register_script(_END)
-        self._start = redis.register_script(_START)
-        self._note_while_queued = redis.register_script(_NOTE_WHILE_QUEUED)
-        self._claim_finish = redis.register_script(_CLAIM_FINISH)
+        super().__init__(redis, keys)
         self._events = EventLog(redis, REPLAY_MAX_EVENTS)
         self._user_halves = [*halves(keys.user_turns), *halves(keys.user_waiting)]
 
