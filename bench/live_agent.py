@@ -29,7 +29,7 @@ from sandchat.agent_cli import live_args
 from sandchat_worker.agent_control import user_message
 from sandchat_worker.agent_events import AgentEvent, TextDelta
 from sandchat_worker.agent_runners import AgentRunner, LocalRunner, SimulatorRunner
-from sandchat_worker.agent_session import LiveAgent
+from sandchat_worker.agent_session import AgentSpec, LiveAgent
 from sandchat_worker.agent_turn import run_agent_turn
 
 from bench.floor import agent_lines
@@ -81,7 +81,7 @@ class FirstText:
 async def agent_turns(runner: AgentRunner) -> tuple[float, float, float, float]:
     """LiveAgent: first text of a new agent's turn (from start()), of its second turn, stop → end, idle RSS (MB)."""
     first = FirstText()
-    agent = await LiveAgent.start(runner, "bench", None, "default")
+    agent = await LiveAgent.start(runner, AgentSpec("bench", None, "default"))
     try:
         await agent.run_turn("hello", on_events=first, stop=asyncio.Event(), inactivity_timeout_s=60)
         second = FirstText()

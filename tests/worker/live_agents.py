@@ -16,7 +16,7 @@ from sandchat.wire import Decision
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_events import AgentEvent, ApprovalRequest, ApprovalWithdrawn, TurnOutcome
 from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_session import ApprovalAnswer, LiveAgent
+from sandchat_worker.agent_session import AgentSpec, ApprovalAnswer, LiveAgent
 
 from tests.worker.conftest import EventsOf, Recorder
 
@@ -73,7 +73,7 @@ class LiveAgents:
         fork: Fork | None = None,
     ) -> LiveAgent:
         agent = await LiveAgent.start(
-            runner, thread_id, session_id, permission_mode, allowed_rules, user=user, fork=fork
+            runner, AgentSpec(thread_id, session_id, permission_mode, allowed_rules, user=user, fork=fork)
         )
         self.agents.append(agent)
         self.note(agent)

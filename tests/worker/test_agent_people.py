@@ -14,6 +14,7 @@ import pytest
 from sandchat import sandbox_protocol as protocol
 from sandchat.agent_users import AgentLogin, AgentUser
 from sandchat_worker.agent_runners import AgentRunner, DockerSandboxRunner, SimulatorRunner, simulator_command
+from sandchat_worker.agent_session import AgentSpec
 from websockets.asyncio.client import connect
 
 from tests.sandbox_service import running_sandbox
@@ -112,10 +113,10 @@ async def test_a_changed_login_starts_a_new_agent_process(live_agents: LiveAgent
 
     pool = AgentPool(SimulatorRunner(workspace=str(tmp_path)), max_agents=4, idle_s=60)
     try:
-        first = await pool.checkout("thread-a", None, "bypassPermissions", user=ALICE)
+        first = await pool.checkout(AgentSpec("thread-a", None, "bypassPermissions", user=ALICE))
         pool.checkin(first)
         renewed = AgentUser(ALICE.user_id, AgentLogin("oauth_token", "alice-oauth-secret-0003"))
-        second = await pool.checkout("thread-a", None, "bypassPermissions", user=renewed)
+        second = await pool.checkout(AgentSpec("thread-a", None, "bypassPermissions", user=renewed))
         pool.checkin(second)
         outcome = await run_turn(second, "[[env]]")
     finally:

@@ -14,7 +14,7 @@ import pytest
 from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_pool import AgentPool
 from sandchat_worker.agent_runners import SimulatorRunner
-from sandchat_worker.agent_session import LiveAgent
+from sandchat_worker.agent_session import AgentSpec, LiveAgent
 
 from tests.worker.live_agents import TIMEOUT_S, group_alive, run_turn
 
@@ -82,7 +82,7 @@ def pool(make_pool: MakePool) -> AgentPool:
 
 async def use(pool: AgentPool, holdings: Holdings, thread_id: str, prompt: str = "hello") -> LiveAgent:
     """One turn on the thread, through the pool."""
-    async with pool.agent(thread_id, None, "default") as agent:
+    async with pool.agent(AgentSpec(thread_id, None, "default")) as agent:
         holdings.note(agent)
         outcome = await run_turn(agent, prompt)
         assert outcome.kind == "complete", outcome.error
@@ -110,7 +110,7 @@ async def test_at_the_cap_the_longest_idle_agent_ends_first(make_pool: MakePool,
 
 async def test_an_agent_in_use_is_never_ended_for_the_cap(make_pool: MakePool, holdings: Holdings) -> None:
     pool = make_pool(max_agents=1)
-    busy = await pool.checkout("t1", None, "default")
+    busy = await pool.checkout(AgentSpec("t1", None, "default"))
     holdings.note(busy)
     other = await use(pool, holdings, "t2")
     assert busy.alive
@@ -137,7 +137,7 @@ async def test_after_an_idle_end_the_next_message_resumes_the_session(make_pool:
     pool = make_pool(idle_s=0.3)
     first = await use(pool, holdings, "t1")
     await holdings.until_ended("t1")
-    async with pool.agent("t1", first.session_id, "default") as agent:
+    async with pool.agent(AgentSpec("t1", first.session_id, "default")) as agent:
         holdings.note(agent)
         outcome = await run_turn(agent, "hello again")
     assert agent is not first
@@ -157,7 +157,7 @@ async def test_another_session_for_the_thread_starts_another_agent(pool: AgentPo
     first = await use(pool, holdings, "t1")
     other_session = await use(pool, holdings, "t2")
     await pool.end("t2")
-    async with pool.agent("t1", other_session.session_id, "default") as agent:
+    async with pool.agent(AgentSpec("t1", other_session.session_id, "default")) as agent:
         holdings.note(agent)
     assert agent is not first
     assert agent.session_id == other_session.session_id
@@ -167,7 +167,7 @@ async def test_another_session_for_the_thread_starts_another_agent(pool: AgentPo
 async def test_a_new_permission_mode_is_applied_to_the_running_agent(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     pid = first.pid
-    async with pool.agent("t1", None, "acceptEdits") as agent:
+    async with pool.agent(AgentSpec("t1", None, "acceptEdits")) as agent:
         pass
     assert agent is first
     assert (agent.permission_mode, agent.pid) == ("acceptEdits", pid)
@@ -176,7 +176,7 @@ async def test_a_new_permission_mode_is_applied_to_the_running_agent(pool: Agent
 async def test_rules_the_process_does_not_know_restart_it_with_them(pool: AgentPool, holdings: Holdings) -> None:
     first = await use(pool, holdings, "t1")
     rule = PermissionRule(toolName="Bash", ruleContent="touch touched.txt")
-    async with pool.agent("t1", None, "default", [rule]) as agent:
+    async with pool.agent(AgentSpec("t1", None, "default", [rule])) as agent:
         holdings.note(agent)
     assert agent is not first
     assert agent.session_id == first.session_id
@@ -184,16 +184,16 @@ async def test_rules_the_process_does_not_know_restart_it_with_them(pool: AgentP
 
 
 async def test_a_second_turn_on_a_busy_thread_is_refused(pool: AgentPool, holdings: Holdings) -> None:
-    agent = await pool.checkout("t1", None, "default")
+    agent = await pool.checkout(AgentSpec("t1", None, "default"))
     holdings.note(agent)
     with pytest.raises(RuntimeError, match="already has a turn"):
-        await pool.checkout("t1", None, "default")
+        await pool.checkout(AgentSpec("t1", None, "default"))
     pool.checkin(agent)
 
 
 async def test_shutdown_ends_every_agent_busy_or_not(pool: AgentPool, holdings: Holdings) -> None:
     await use(pool, holdings, "t1")
-    busy = await pool.checkout("t2", None, "default")
+    busy = await pool.checkout(AgentSpec("t2", None, "default"))
     holdings.note(busy)
     await pool.close_all()
     assert sorted(holdings.ended) == ["t1", "t2"]

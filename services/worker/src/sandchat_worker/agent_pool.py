@@ -1,6 +1,6 @@
 """The live agents of one worker process: thread id → :class:`~sandchat_worker.agent_session.LiveAgent`.
 
-    async with pool.agent(thread_id, session_id, mode, allowed_rules) as agent:
+    async with pool.agent(AgentSpec(thread_id, session_id, mode, allowed_rules)) as agent:
         outcome = await agent.run_turn(...)
 
 A thread's agent is reused turn after turn: a new permission mode is switched in place (or the
@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
-from sandchat.agent_cli import Fork, PermissionMode
-from sandchat.agent_users import AgentUser
-
-from sandchat_worker.agent_control import PermissionRule
 from sandchat_worker.agent_runners import AgentRunner
-from sandchat_worker.agent_session import LiveAgent
+from sandchat_worker.agent_session import AgentSpec, LiveAgent
 
 log = logging.getLogger(__name__)
 
@@ -77,53 +74,37 @@ class AgentPool:
         return self._agents.get(thread_id)
 
     @contextlib.asynccontextmanager
-    async def agent(
-        self,
-        thread_id: str,
-        session_id: str | None,
-        permission_mode: PermissionMode,
-        allowed_rules: Iterable[PermissionRule] = (),
-        *,
-        user: AgentUser | None = None,
-    ) -> AsyncIterator[LiveAgent]:
-        """The thread's agent for one turn, started or adapted as needed; never ended while in use.
-
-        ``session_id`` None: the live agent's own session is kept (a new agent starts a new one).
-        ``user``: whose agent (a changed login starts a new process on the same session)."""
-        agent = await self.checkout(thread_id, session_id, permission_mode, allowed_rules, user=user)
+    async def agent(self, spec: AgentSpec) -> AsyncIterator[LiveAgent]:
+        """:meth:`checkout` for the body of the ``async with``, then :meth:`checkin`."""
+        agent = await self.checkout(spec)
         try:
             yield agent
         finally:
             self.checkin(agent)
 
-    async def checkout(
-        self,
-        thread_id: str,
-        session_id: str | None,
-        permission_mode: PermissionMode,
-        allowed_rules: Iterable[PermissionRule] = (),
-        *,
-        user: AgentUser | None = None,
-        fork: Fork | None = None,
-    ) -> LiveAgent:
+    async def checkout(self, spec: AgentSpec) -> LiveAgent:
+        """The thread's agent for one turn, started or adapted as needed; never ended while in use.
+
+        ``spec.session_id`` None: the live agent's own session is kept (a new agent starts a new one).
+        ``spec.user``: whose agent (a changed login starts a new process on the same session)."""
+        thread_id = spec.thread_id
         if self._closing:
             raise RuntimeError("the agent pool is closed")
         if thread_id in self._leased:
             raise RuntimeError(f"thread {thread_id} already has a turn on this worker")
-        rules = list(allowed_rules)
         self._leased.add(thread_id)
         try:
             agent = self._agents.get(thread_id)
-            if agent is not None and not self._fits(agent, session_id, rules, user):
+            if agent is not None and not self._fits(agent, spec):
                 # Rules the process does not know, or a login it was not started with: a new one on the
                 # same session.
-                session_id = session_id or agent.session_id
+                spec = dataclasses.replace(spec, session_id=spec.session_id or agent.session_id)
                 await self._end(agent)
                 agent = None
             if agent is None:
-                agent = await self._start(thread_id, session_id, permission_mode, rules, user=user, fork=fork)
+                agent = await self._start(spec)
             else:
-                await agent.set_permission_mode(permission_mode)
+                await agent.set_permission_mode(spec.permission_mode)
         except BaseException:
             self._leased.discard(thread_id)
             raise
@@ -151,29 +132,19 @@ class AgentPool:
                 await self._sweeper
         await asyncio.gather(*(self._end(agent) for agent in list(self._agents.values())), *self._ending.values())
 
-    def _fits(
-        self, agent: LiveAgent, session_id: str | None, rules: list[PermissionRule], user: AgentUser | None
-    ) -> bool:
-        if session_id is not None and session_id != agent.session_id:
+    def _fits(self, agent: LiveAgent, spec: AgentSpec) -> bool:
+        if spec.session_id is not None and spec.session_id != agent.session_id:
             return False
-        if agent.user != user:
+        if agent.user != spec.user:
             return False
-        return all(rule in agent.allowed_rules for rule in rules)
+        return all(rule in agent.allowed_rules for rule in spec.allowed_rules)
 
-    async def _start(
-        self,
-        thread_id: str,
-        session_id: str | None,
-        permission_mode: PermissionMode,
-        rules: list[PermissionRule],
-        *,
-        user: AgentUser | None,
-        fork: Fork | None = None,
-    ) -> LiveAgent:
+    async def _start(self, spec: AgentSpec) -> LiveAgent:
+        thread_id = spec.thread_id
         await self._make_room()
         if (ending := self._ending.get(thread_id)) is not None:
             await asyncio.wait({ending})
-        agent = await LiveAgent.start(self.runner, thread_id, session_id, permission_mode, rules, user=user, fork=fork)
+        agent = await LiveAgent.start(self.runner, spec)
         agent.on_exit = self._on_exit
         self._agents[thread_id] = agent
         self._starting[thread_id] = asyncio.create_task(self._notify(self._on_start, thread_id))

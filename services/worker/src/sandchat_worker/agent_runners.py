@@ -89,6 +89,20 @@ class _Person:
         return cls(user, directories)
 
 
+async def _start_on_this_host(
+    argv: list[str],
+    passthrough: Sequence[str],
+    workspace: str | None,
+    user: AgentUser | None,
+    *,
+    prefixes: tuple[str, ...] = (),
+) -> AgentProcess:
+    """Start ``argv`` on this host as ``user``'s agent in their directories (made below ``workspace``
+    when missing), or as the operator's in ``workspace``: the local and simulator runners."""
+    person = None if user is None else _Person.on_this_host(user, workspace)
+    return await _start_here(argv, passthrough, prefixes=prefixes, person=person, workspace=workspace)
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxRunner:
     """The CLI in the sandbox service's container (compose's default): one WebSocket per run."""
@@ -178,10 +192,7 @@ class LocalRunner:
     name: str = "local"
 
     async def start(self, cli_args: Sequence[str], user: AgentUser | None = None) -> AgentProcess:
-        person = None if user is None else _Person.on_this_host(user, self.workspace)
-        return await _start_here(
-            [self.claude_bin, *cli_args], self.env_passthrough, person=person, workspace=self.workspace
-        )
+        return await _start_on_this_host([self.claude_bin, *cli_args], self.env_passthrough, self.workspace, user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +203,8 @@ class SimulatorRunner:
 
     async def start(self, cli_args: Sequence[str], user: AgentUser | None = None) -> AgentProcess:
         # The simulator is a process like any agent: the same allow-list, plus its own SIMULATOR_* knobs.
-        person = None if user is None else _Person.on_this_host(user, self.workspace)
-        return await _start_here(
-            [*simulator_command(), *cli_args],
-            self.env_passthrough,
-            prefixes=("SIMULATOR_",),
-            person=person,
-            workspace=self.workspace,
+        return await _start_on_this_host(
+            [*simulator_command(), *cli_args], self.env_passthrough, self.workspace, user, prefixes=("SIMULATOR_",)
         )
 
 

@@ -1,6 +1,6 @@
 """A live agent: one long-lived CLI process per active thread, many turns, approvals, stop without loss.
 
-    agent = await LiveAgent.start(runner, thread_id, session_id, "default", allowed_rules)
+    agent = await LiveAgent.start(runner, AgentSpec(thread_id, session_id, "default", allowed_rules))
     outcome = await agent.run_turn(prompt, on_events=..., stop=stop, inactivity_timeout_s=600)
     # meanwhile, from another task: await agent.answer(request_id, "allow")
 
@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -48,6 +48,21 @@ CONTROL_TIMEOUT_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """Which agent a thread's turn wants: its session, permission mode and rules, and whose it is."""
+
+    thread_id: str
+    # The session to resume; None: any (a live agent keeps its own, a new one starts a new session).
+    session_id: str | None
+    permission_mode: PermissionMode
+    allowed_rules: Sequence[PermissionRule] = ()
+    # Whose agent (their directories and login); None: the operator's, in the workspace.
+    user: AgentUser | None = None
+    # A new session starts as a copy of this one's history.
+    fork: Fork | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalAnswer:
     """What became of a person's answer."""
 
@@ -58,29 +73,20 @@ class ApprovalAnswer:
 
 
 class LiveAgent:
-    def __init__(
-        self,
-        runner: AgentRunner,
-        thread_id: str,
-        session_id: str,
-        permission_mode: PermissionMode,
-        allowed_rules: Iterable[PermissionRule],
-        *,
-        resume: bool,
-        user: AgentUser | None = None,
-    ) -> None:
+    def __init__(self, runner: AgentRunner, spec: AgentSpec) -> None:
         self.runner = runner
-        self.thread_id = thread_id
+        self.thread_id = spec.thread_id
         # Whose agent this is (their directories and login); None: the operator's, in the workspace.
-        self.user = user
+        self.user = spec.user
         # Known before the first turn (a new session gets its id from us), so a turn stopped early stays resumable.
-        self.session_id = session_id
-        self.permission_mode: PermissionMode = permission_mode
-        self.allowed_rules: list[PermissionRule] = list(allowed_rules)
+        self.session_id = spec.session_id or str(uuid.uuid4())
+        self.permission_mode: PermissionMode = spec.permission_mode
+        self.allowed_rules: list[PermissionRule] = list(spec.allowed_rules)
         self.idle_since = time.monotonic()
-        self._resume = resume
+        # False until a process has started on the session: the CLI creates it rather than resumes it.
+        self._resume = spec.session_id is not None
         # Until the first process has started: the session this one is forked from.
-        self._fork: Fork | None = None
+        self._fork: Fork | None = None if self._resume else spec.fork
         self._process: LiveProcess | None = None
         self._not_started: str | None = None
         self._approvals: dict[str, ApprovalRequest] = {}
@@ -92,24 +98,11 @@ class LiveAgent:
         self.on_exit: Callable[[LiveAgent], None] | None = None
 
     @classmethod
-    async def start(
-        cls,
-        runner: AgentRunner,
-        thread_id: str,
-        session_id: str | None,
-        permission_mode: PermissionMode,
-        allowed_rules: Iterable[PermissionRule] = (),
-        *,
-        user: AgentUser | None = None,
-        fork: Fork | None = None,
-    ) -> LiveAgent:
-        """Start the CLI for a thread (as ``user``'s agent): resume ``session_id``, or a new session when
-        None (a copy of ``fork``'s history when given). Never raises for an agent that cannot start: its
-        first turn then ends ``offline``."""
-        new = session_id is None
-        session = session_id or str(uuid.uuid4())
-        agent = cls(runner, thread_id, session, permission_mode, allowed_rules, resume=not new, user=user)
-        agent._fork = fork if new else None
+    async def start(cls, runner: AgentRunner, spec: AgentSpec) -> LiveAgent:
+        """Start the CLI for a thread (as ``spec.user``'s agent): resume ``spec.session_id``, or a new
+        session when None (a copy of ``spec.fork``'s history when given). Never raises for an agent that
+        cannot start: its first turn then ends ``offline``."""
+        agent = cls(runner, spec)
         await agent._spawn()
         return agent
 

@@ -40,7 +40,7 @@ from sandchat_worker.agent_events import (
 )
 from sandchat_worker.agent_people import AgentPeople
 from sandchat_worker.agent_pool import AgentPool
-from sandchat_worker.agent_session import LiveAgent
+from sandchat_worker.agent_session import AgentSpec, LiveAgent
 from sandchat_worker.agent_turn import StampedText
 from sandchat_worker.progress_writer import ProgressWriter
 from sandchat_worker.turn_approvals import expire_unanswered
@@ -260,12 +260,14 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
             return user.outcome
         with tracing.tracer().start_as_current_span("agent.start"):
             agent = await context.pool.checkout(
-                info.thread_id,
-                loaded.session_id,
-                loaded.permission_mode,
-                loaded.allowed_rules,
-                user=user,
-                fork=loaded.fork,
+                AgentSpec(
+                    info.thread_id,
+                    loaded.session_id,
+                    loaded.permission_mode,
+                    loaded.allowed_rules,
+                    user=user,
+                    fork=loaded.fork,
+                )
             )
         try:
             running.agent = agent
