@@ -24,6 +24,7 @@ directory) and ``users/<id>/claude`` (``CLAUDE_CONFIG_DIR``) under its workspace
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Final, Literal
 
 import msgspec
@@ -39,9 +40,14 @@ CHUNK_BYTES: Final = 1 << 16
 PING_INTERVAL_S: Final = 5.0
 PING_TIMEOUT_S: Final = 10.0
 
-STDIN: Final = 0
-STDOUT: Final = 1
-STDERR: Final = 2
+
+class Stream(IntEnum):
+    """The first byte of a binary frame: which of the agent's streams the rest of it belongs to."""
+
+    STDIN = 0
+    STDOUT = 1
+    STDERR = 2
+
 
 SignalName = Literal["SIGINT", "SIGTERM", "SIGKILL"]
 RefusalReason = Literal["bad_request", "not_started"]
@@ -109,8 +115,8 @@ def decode_server(text: str | bytes) -> ServerMessage:
     return _server_decoder.decode(text)
 
 
-def data_frame(channel: int, data: bytes) -> bytes:
-    return bytes((channel,)) + data
+def data_frame(stream: Stream, data: bytes) -> bytes:
+    return bytes((stream,)) + data
 
 
 def bearer(token: str) -> dict[str, str]:

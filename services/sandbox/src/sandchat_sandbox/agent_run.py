@@ -64,7 +64,8 @@ class AgentRun:
     async def _finish(self) -> int:
         """All output sent and the agent exited: its exit status."""
         pumps = asyncio.gather(
-            self._pump(self.process.stdout, protocol.STDOUT), self._pump(self.process.stderr, protocol.STDERR)
+            self._pump(self.process.stdout, protocol.Stream.STDOUT),
+            self._pump(self.process.stderr, protocol.Stream.STDERR),
         )
         try:
             code = await self.process.wait()
@@ -79,7 +80,7 @@ class AgentRun:
             pumps.cancel()
         return code
 
-    async def _pump(self, stream: asyncio.StreamReader, channel: int) -> None:
+    async def _pump(self, stream: asyncio.StreamReader, channel: protocol.Stream) -> None:
         while chunk := await stream.read(protocol.CHUNK_BYTES):
             await self.websocket.send(protocol.data_frame(channel, chunk))
 
@@ -89,7 +90,7 @@ class AgentRun:
         with contextlib.suppress(ConnectionClosed):
             async for message in self.websocket:
                 if isinstance(message, bytes):
-                    if message[:1] == bytes((protocol.STDIN,)) and not stdin.is_closing():
+                    if message[:1] == bytes((protocol.Stream.STDIN,)) and not stdin.is_closing():
                         # The agent may have closed its stdin or exited: what it did not read is lost.
                         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                             stdin.write(message[1:])

@@ -112,7 +112,7 @@ class RemoteStdin:
             while self._pending:
                 chunk = bytes(self._pending[: protocol.CHUNK_BYTES])
                 del self._pending[: protocol.CHUNK_BYTES]
-                await self._websocket.send(protocol.data_frame(protocol.STDIN, chunk))
+                await self._websocket.send(protocol.data_frame(protocol.Stream.STDIN, chunk))
             if self._closing and not self._close_sent:
                 self._close_sent = True
                 await self._websocket.send(protocol.encode(protocol.CloseStdin()))
@@ -171,7 +171,7 @@ class RemoteAgentProcess:
 
     async def _read(self) -> None:
         code: int | None = None
-        streams = {protocol.STDOUT: self._stdout, protocol.STDERR: self._stderr}
+        streams: dict[int, ByteStream] = {protocol.Stream.STDOUT: self._stdout, protocol.Stream.STDERR: self._stderr}
         try:
             async for message in self._websocket:
                 if isinstance(message, bytes):
