@@ -10,6 +10,7 @@ import {
 } from "react";
 import { isQueued, type ChatMessage } from "../chat/chatState";
 import { Icon } from "./Icon";
+import { LabelledButton } from "./LabelledButton";
 import { LoadMoreButton } from "./LoadMoreButton";
 import { Message, type AnswerApproval } from "./Message";
 import { QueuedMessage } from "./QueuedMessage";
@@ -186,10 +187,9 @@ export function MessageList({
         </div>
       </div>
       {awayFromEnd && (
-        <button
-          type="button"
-          data-testid="scroll-to-bottom"
-          aria-label="Scroll to the latest message"
+        <LabelledButton
+          testid="scroll-to-bottom"
+          label="Scroll to the latest message"
           onClick={() => {
             follow.current = true;
             setAwayFromEnd(false);
@@ -198,7 +198,7 @@ export function MessageList({
           className="absolute bottom-4 left-1/2 flex size-9 -translate-x-1/2 items-center justify-center rounded-full border border-neutral-700 bg-neutral-900/95 text-neutral-300 shadow-lg shadow-black/40 hover:bg-neutral-800 hover:text-white"
         >
           <Icon className="size-4" d="M10 3a1 1 0 0 1 1 1v9.59l3.3-3.3a1 1 0 1 1 1.4 1.42l-5 5a1 1 0 0 1-1.4 0l-5-5a1 1 0 1 1 1.4-1.42L9 13.6V4a1 1 0 0 1 1-1Z" />
-        </button>
+        </LabelledButton>
       )}
     </div>
   );

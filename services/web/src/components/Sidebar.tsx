@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import type { Thread } from "../chat/protocol";
+import { LabelledButton } from "./LabelledButton";
 import { ThemeToggle } from "./ThemeToggle";
 import { ThreadItems } from "./ThreadItems";
 
@@ -103,15 +104,14 @@ export function Sidebar({
               New thread
             </button>
             {open && (
-              <button
-                type="button"
-                data-testid="close-sidebar"
-                aria-label="Close the thread list"
+              <LabelledButton
+                testid="close-sidebar"
+                label="Close the thread list"
                 onClick={onClose}
                 className="flex size-8 items-center justify-center rounded-lg text-neutral-400 hover:bg-neutral-800 hover:text-neutral-100 lg:hidden"
               >
                 <span aria-hidden="true">✕</span>
-              </button>
+              </LabelledButton>
             )}
           </span>
         </div>
