@@ -15,7 +15,8 @@ import pytest
 from sandchat import wire
 from sandchat.database import Database
 from sandchat.turns.beginning import NO_SUCH_THREAD, NOTHING_TO_RETRY
-from sandchat_gateway.chat import MAX_QUOTE_CHARS, REDIS_UNAVAILABLE, TOO_DEEP
+from sandchat.unavailable import REDIS_UNAVAILABLE
+from sandchat_gateway.chat import MAX_QUOTE_CHARS, TOO_DEEP
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 

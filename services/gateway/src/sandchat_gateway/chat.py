@@ -31,6 +31,7 @@ from sandchat.turns.beginning import (
 )
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import CANCELLED
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_gateway.connection import ChatConnection
@@ -51,8 +52,6 @@ RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 NOTHING_TO_APPROVE: Final = "No request with this id is waiting for an answer in this thread."
 ANSWERED_ALREADY: Final = "This request was already answered."
-REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
-DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
 
 
 @dataclass(slots=True)
