@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 from sandchat import wire
 from sandchat.database import Database
-from sandchat.turns.beginning import NO_SUCH_THREAD
-from sandchat_gateway.chat import MAX_QUOTE_CHARS, REDIS_UNAVAILABLE, TOO_DEEP
+from sandchat.turns.beginning import NO_SUCH_THREAD, NOTHING_TO_RETRY
+from sandchat.unavailable import REDIS_UNAVAILABLE
+from sandchat_gateway.chat import MAX_QUOTE_CHARS, TOO_DEEP
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -112,6 +113,13 @@ async def test_json_nested_100000_deep_is_one_clear_error(gateway: InProcessGate
     nested = "[" * 100_000 + "]" * 100_000
     answer = await _one_error(gateway, f'{{"type": "message", "threadId": "x", "content": "hi", "extra": {nested}}}')
     assert (answer["code"], answer["message"]) == ("invalid_message", TOO_DEEP)
+
+
+@protocol_only
+async def test_a_retry_with_nothing_to_retry_is_one_clear_error(gateway: InProcessGateway, database: Database) -> None:
+    thread_id = await new_thread(database)
+    answer = await _one_error(gateway, {"type": "retry", "threadId": thread_id})
+    assert (answer["code"], answer["message"], answer["threadId"]) == ("invalid_message", NOTHING_TO_RETRY, thread_id)
 
 
 @protocol_only

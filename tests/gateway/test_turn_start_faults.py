@@ -16,7 +16,7 @@ import pytest
 from sandchat import threads
 from sandchat.database import Database
 from sandchat.turns.beginning import STORE_FAILED
-from sandchat_gateway.chat import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
 
 from tests.e2e.chat_client import before_the_next_answer
 from tests.gateway.in_process import (

@@ -94,6 +94,18 @@ ClientRequest = SendMessage | Cancel | Resume | Approve | Watch | Retry
 # --- server -> client -------------------------------------------------------------------------
 
 
+class _TurnFrame(_Wire):
+    """The fields every numbered event of a turn begins with; ``seq`` is its place in the turn's replay log.
+
+    msgspec puts a base's fields first: each such frame encodes ``type``, ``threadId``, ``turnId``,
+    ``seq``, then its own fields.
+    """
+
+    thread_id: str
+    turn_id: str
+    seq: int
+
+
 class Started(_Wire, tag="started"):
     thread_id: str
     turn_id: str
@@ -103,35 +115,23 @@ class Started(_Wire, tag="started"):
     client_message_id: str | None = None
 
 
-class Token(_Wire, tag="token"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class Token(_TurnFrame, tag="token"):
     text: str
 
 
-class Tool(_Wire, tag="tool"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class Tool(_TurnFrame, tag="tool"):
     tool_use_id: str
     name: str
     input: Any
 
 
-class ToolResult(_Wire, tag="tool_result"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class ToolResult(_TurnFrame, tag="tool_result"):
     tool_use_id: str
     output: str
     is_error: bool
 
 
-class Status(_Wire, tag="status"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class Status(_TurnFrame, tag="status"):
     message: str
 
 
@@ -140,12 +140,9 @@ class Title(_Wire, tag="title"):
     title: str
 
 
-class Approval(_Wire, tag="approval"):
+class Approval(_TurnFrame, tag="approval"):
     """The agent asks before using a tool; it waits until a person answers (or the turn ends)."""
 
-    thread_id: str
-    turn_id: str
-    seq: int
     request_id: str
     tool: str
     input: Any
@@ -157,10 +154,7 @@ class Approval(_Wire, tag="approval"):
 Resolution = Literal["allow", "allow_always", "deny", "interrupted", "cancelled", "expired"]
 
 
-class ApprovalAnswered(_Wire, tag="approval_answered"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class ApprovalAnswered(_TurnFrame, tag="approval_answered"):
     request_id: str
     decision: Resolution
 
@@ -189,10 +183,7 @@ class Watching(_Wire, tag="watching"):
     turn_id: str | None
 
 
-class Done(_Wire, tag="done"):
-    thread_id: str
-    turn_id: str
-    seq: int
+class Done(_TurnFrame, tag="done"):
     message_id: str
     session_id: str | None
     cost_usd: float | None

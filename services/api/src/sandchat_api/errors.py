@@ -14,12 +14,11 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
 
-DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
-REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
 NOT_UTF8: Final = "The request body is not valid UTF-8."
 # Sentences for the errors Litestar raises with just the status's phrase.
 PLAIN_DETAILS: Final = {

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Final
+from dataclasses import dataclass
+from typing import Annotated, Final, TypeAlias
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 from litestar.status_codes import HTTP_409_CONFLICT
 from redis.exceptions import RedisError
 from sandchat import message_pages, thread_export, threads, wire
+from sandchat.agent_cli import PermissionMode
 from sandchat.identity import Principal
 from sandchat.models import Thread
 from sandchat.turns.beginning import NO_SUCH_THREAD
@@ -54,10 +57,26 @@ async def _activity(store: TurnStore, thread_ids: Sequence[str]) -> dict[str, Ac
     return {thread_id: "waiting" if state == "waiting" else "running" for thread_id, state in states.items()}
 
 
-async def _out(store: TurnStore, settings: SettingsDep, found: Sequence[Thread]) -> list[ThreadOut]:
-    activity = await _activity(store, [thread.id for thread in found])
-    mode = settings.agent_permission_mode
-    return [ThreadOut.of(thread, mode, activity.get(thread.id, "idle")) for thread in found]
+@dataclass(frozen=True, slots=True)
+class ThreadViews:
+    """Stored threads as the API shows them: each with its permission mode and what it is doing now."""
+
+    store: TurnStore
+    default_mode: PermissionMode
+
+    async def out(self, found: Sequence[Thread]) -> list[ThreadOut]:
+        activity = await _activity(self.store, [thread.id for thread in found])
+        return [ThreadOut.of(thread, self.default_mode, activity.get(thread.id, "idle")) for thread in found]
+
+    async def envelope(self, thread: Thread) -> ThreadEnvelope:
+        return ThreadEnvelope((await self.out([thread]))[0])
+
+
+def _views(turn_store: TurnStoreDep, settings: SettingsDep) -> ThreadViews:
+    return ThreadViews(turn_store, settings.agent_permission_mode)
+
+
+ThreadViewsDep: TypeAlias = NamedDependency[SkipValidation[ThreadViews]]
 
 
 def _thread_id(thread_id: str) -> str:
@@ -78,14 +97,14 @@ async def _owned(session: AsyncSession, thread_id: str, principal: Principal, mi
 class ThreadController(Controller):
     path = "/threads"
     tags = ["threads"]
+    dependencies = {"views": Provide(_views, sync_to_thread=False)}
 
     @get("/")
     async def list_threads(
         self,
         *,
         database: DatabaseDep,
-        turn_store: TurnStoreDep,
-        settings: SettingsDep,
+        views: ThreadViewsDep,
         principal: PrincipalDep,
         limit: Annotated[int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE)] = 50,
         cursor: FromQuery[str | None] = None,
@@ -96,7 +115,7 @@ class ThreadController(Controller):
                 page = await threads.list_threads(session, limit, cursor, owner_id=principal.user_id)
         except threads.InvalidCursorError:
             raise ValidationException("The cursor is not one this service handed out.") from None
-        return ThreadList(await _out(turn_store, settings, page.threads), page.next_cursor)
+        return ThreadList(await views.out(page.threads), page.next_cursor)
 
     @post("/")
     async def create_thread(
@@ -187,22 +206,20 @@ class ThreadController(Controller):
     async def get_thread(
         self,
         database: DatabaseDep,
-        turn_store: TurnStoreDep,
-        settings: SettingsDep,
+        views: ThreadViewsDep,
         principal: PrincipalDep,
         thread_id: FromPath[str],
     ) -> ThreadEnvelope:
         async with database.reading() as session:
             thread = await _owned(session, thread_id, principal)
-        return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
+        return await views.envelope(thread)
 
     @patch("/{thread_id:str}")
     async def update_thread(
         self,
         *,
         database: DatabaseDep,
-        turn_store: TurnStoreDep,
-        settings: SettingsDep,
+        views: ThreadViewsDep,
         principal: PrincipalDep,
         thread_id: FromPath[str],
         data: JSONBody[UpdateThread],
@@ -224,7 +241,7 @@ class ThreadController(Controller):
             thread = None
         if thread is None:
             raise NotFoundException(NO_SUCH_THREAD)
-        return ThreadEnvelope((await _out(turn_store, settings, [thread]))[0])
+        return await views.envelope(thread)
 
     @delete("/{thread_id:str}/messages/{message_id:str}")
     async def remove_queued_message(

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from redis.exceptions import RedisError
@@ -31,6 +31,7 @@ from sandchat.turns.beginning import (
 )
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import CANCELLED
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_gateway.connection import ChatConnection
@@ -51,8 +52,6 @@ RATE_LIMITED: Final = "Too many messages: slow down and try again in a moment."
 NOTHING_TO_RESUME: Final = "No reply is streaming in this thread, and none ended recently."
 NOTHING_TO_APPROVE: Final = "No request with this id is waiting for an answer in this thread."
 ANSWERED_ALREADY: Final = "This request was already answered."
-REDIS_UNAVAILABLE: Final = "Redis is unavailable; try again in a moment."
-DATABASE_UNAVAILABLE: Final = "The database is unavailable; try again in a moment."
 
 
 @dataclass(slots=True)
@@ -106,19 +105,7 @@ class Chat:
             if not isinstance(request, wire.Cancel):
                 connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
-        match request:
-            case wire.SendMessage():
-                await self.send_message(connection, request)
-            case wire.Cancel():
-                await self.cancel(connection, request)
-            case wire.Resume():
-                await self.resume(connection, request)
-            case wire.Approve():
-                await self.approve(connection, request)
-            case wire.Watch():
-                await self.watch(connection, request)
-            case wire.Retry():
-                await self.retry(connection, request)
+        await _HANDLERS[type(request)](self, connection, request)
 
     async def send_message(self, connection: ChatConnection, request: wire.SendMessage) -> None:
         received_at = time.perf_counter()
@@ -242,6 +229,17 @@ class Chat:
         if found is not None and connection.deletions_heard == heard:
             connection.remember_owned(thread_id)
         return found is not None
+
+
+# The Chat method that answers each request type; each takes the connection and the decoded request.
+_HANDLERS: Final[dict[type[wire.ClientRequest], Callable[[Chat, ChatConnection, Any], Awaitable[None]]]] = {
+    wire.SendMessage: Chat.send_message,
+    wire.Cancel: Chat.cancel,
+    wire.Resume: Chat.resume,
+    wire.Approve: Chat.approve,
+    wire.Watch: Chat.watch,
+    wire.Retry: Chat.retry,
+}
 
 
 class _ThreadIdOnly(msgspec.Struct, rename="camel"):
