@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, assert_never
 
 import msgspec
 from redis.exceptions import RedisError
@@ -105,7 +105,21 @@ class Chat:
             if not isinstance(request, wire.Cancel):
                 connection.send_error(request.thread_id, "thread_not_found", NO_SUCH_THREAD)
             return
-        await _HANDLERS[type(request)](self, connection, request)
+        match request:
+            case wire.SendMessage():
+                await self.send_message(connection, request)
+            case wire.Cancel():
+                await self.cancel(connection, request)
+            case wire.Resume():
+                await self.resume(connection, request)
+            case wire.Approve():
+                await self.approve(connection, request)
+            case wire.Watch():
+                await self.watch(connection, request)
+            case wire.Retry():
+                await self.retry(connection, request)
+            case _:  # mypy fails here when a request type of the union has no arm
+                assert_never(request)
 
     async def send_message(self, connection: ChatConnection, request: wire.SendMessage) -> None:
         received_at = time.perf_counter()
@@ -229,17 +243,6 @@ class Chat:
         if found is not None and connection.deletions_heard == heard:
             connection.remember_owned(thread_id)
         return found is not None
-
-
-# The Chat method that answers each request type; each takes the connection and the decoded request.
-_HANDLERS: Final[dict[type[wire.ClientRequest], Callable[[Chat, ChatConnection, Any], Awaitable[None]]]] = {
-    wire.SendMessage: Chat.send_message,
-    wire.Cancel: Chat.cancel,
-    wire.Resume: Chat.resume,
-    wire.Approve: Chat.approve,
-    wire.Watch: Chat.watch,
-    wire.Retry: Chat.retry,
-}
 
 
 class _ThreadIdOnly(msgspec.Struct, rename="camel"):
