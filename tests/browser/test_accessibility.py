@@ -45,6 +45,14 @@ def check(page: Page, screen: str) -> None:
     assert_accessible(page, f"{screen}, {scheme}")
 
 
+def check_thread_dropdown(page: Page, screen: str) -> None:
+    """The thread dropdown opened from the header and checked, then closed again with Escape."""
+    page.get_by_test_id("thread-dropdown-toggle").click()
+    expect(page.get_by_test_id("thread-dropdown")).to_be_visible()
+    check(page, screen)
+    page.keyboard.press("Escape")
+
+
 def test_every_screen_of_a_conversation_has_no_axe_violations(wide: Page, stack: Stack) -> None:
     chat = ChatPage(wide, stack).open()
     chat.new_thread()
@@ -64,10 +72,7 @@ def test_every_screen_of_a_conversation_has_no_axe_violations(wide: Page, stack:
     chat.wait_reply("error")
     check(wide, "thread-with-messages")
 
-    wide.get_by_test_id("thread-dropdown-toggle").click()
-    expect(wide.get_by_test_id("thread-dropdown")).to_be_visible()
-    check(wide, "thread-dropdown")
-    wide.keyboard.press("Escape")
+    check_thread_dropdown(wide, "thread-dropdown")
 
     # The agent waits for an answer as long as it takes: the approval and the queue hold still.
     asking_thread(chat, "[[touch]] make the file")
@@ -181,10 +186,7 @@ def test_on_a_phone_search_and_the_theme_are_in_the_menu(phone: Page, stack: Sta
     check(phone, "phone-empty-thread")
     chat.ask("[[markdown]] the narrow window has a heron")
     check(phone, "phone-thread")
-    phone.get_by_test_id("thread-dropdown-toggle").click()
-    expect(phone.get_by_test_id("thread-dropdown")).to_be_visible()
-    check(phone, "phone-thread-dropdown")
-    phone.keyboard.press("Escape")
+    check_thread_dropdown(phone, "phone-thread-dropdown")
 
     phone.get_by_role("button", name="Threads, search and theme").click()
     expect(sidebar).to_be_visible()

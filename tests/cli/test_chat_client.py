@@ -46,6 +46,20 @@ async def answers_approvals(client: ScriptedClient, *request_ids: str) -> None:
     await client.send(token(seq + 1, "ran it"), done(seq + 2))
 
 
+async def answered_from_the_terminal(typed: str, *requests: wire.Approval) -> tuple[int, list[wire.ClientRequest]]:
+    """A turn that asks `requests` one after the other, with `typed` typed at the terminal: the exit
+    status and what the client sent after its message."""
+
+    async def script(client: ScriptedClient) -> None:
+        await client.receive()
+        await client.send(wire.Started(T, "turn-1", "u1", "a1"), *requests)
+        await answers_approvals(client, *(request.request_id for request in requests))
+
+    async with scripted_gateway(script) as (url, clients):
+        status = await chat(url, typed)
+    return status, clients[0].received[1:]
+
+
 async def test_the_reply_streams_to_stdout_after_a_message_frame_of_the_wire_protocol(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -82,37 +96,17 @@ async def test_a_refused_message_says_why_and_exits_1(capsys: pytest.CaptureFixt
     ids=["y-allows-once", "a-allows-always", "n-denies-with-a-reason", "n-denies-without-one", "asks-again"],
 )
 async def test_an_approval_request_is_answered_from_the_terminal(typed: str, expected: wire.Approve) -> None:
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
-        await answers_approvals(client, "r1")
-
-    async with scripted_gateway(script) as (url, clients):
-        status = await chat(url, typed)
-    assert (status, clients[0].received[1:]) == (0, [expected])
+    assert await answered_from_the_terminal(typed, approval(1, "r1")) == (0, [expected])
 
 
 async def test_a_bash_request_shows_the_command(capsys: pytest.CaptureFixture[str]) -> None:
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Bash", {"command": "rm -rf build"}))
-        await answers_approvals(client, "r1")
-
-    async with scripted_gateway(script) as (url, _clients):
-        await chat(url, "y\n")
+    await answered_from_the_terminal("y\n", approval(1, "r1", "Bash", {"command": "rm -rf build"}))
     assert "  $ rm -rf build\n" in capsys.readouterr().err
 
 
 async def test_an_edit_request_shows_a_diff(capsys: pytest.CaptureFixture[str]) -> None:
     edit = {"file_path": "/w/app.py", "old_string": "x = 1\ny = 2", "new_string": "x = 1\ny = 3"}
-
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "Edit", edit))
-        await answers_approvals(client, "r1")
-
-    async with scripted_gateway(script) as (url, _clients):
-        await chat(url, "y\n")
+    await answered_from_the_terminal("y\n", approval(1, "r1", "Edit", edit))
     err = capsys.readouterr().err
     assert "  -y = 2\n  +y = 3\n" in err
 
@@ -124,64 +118,46 @@ async def test_ask_user_question_is_answered_by_option_number_or_free_text() -> 
             {"question": "Which port?", "options": [{"label": "5432"}]},
         ]
     }
-
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1", "AskUserQuestion", questions))
-        await answers_approvals(client, "r1")
-
-    async with scripted_gateway(script) as (url, clients):
-        await chat(url, "2\n6543\n")
+    _, sent = await answered_from_the_terminal("2\n6543\n", approval(1, "r1", "AskUserQuestion", questions))
     answer = wire.Approve(T, "r1", "allow", answers={"Which database?": "SQLite", "Which port?": "6543"})
-    assert clients[0].received[1:] == [answer]
+    assert sent == [answer]
 
 
 async def test_several_requests_are_asked_one_after_the_other() -> None:
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"), approval(2, "r2"))
-        await answers_approvals(client, "r1", "r2")
-
-    async with scripted_gateway(script) as (url, clients):
-        await chat(url, "y\nn\n\n")
-    assert clients[0].received[1:] == [wire.Approve(T, "r1", "allow"), wire.Approve(T, "r2", "deny")]
+    _, sent = await answered_from_the_terminal("y\nn\n\n", approval(1, "r1"), approval(2, "r2"))
+    assert sent == [wire.Approve(T, "r1", "allow"), wire.Approve(T, "r2", "deny")]
 
 
 @pytest.fixture
-def silent_terminal() -> Iterator[Terminal]:
-    """A terminal where nobody types (yet): reading waits, as it does for a person who is away."""
+def terminal(request: pytest.FixtureRequest) -> Iterator[Terminal]:
+    """A terminal where nobody types yet ("away": reading waits, as it does for a person who is away),
+    or none at all ("none": its input is at its end already)."""
+    if request.param == "none":
+        yield Terminal(io.StringIO(""))
+        return
     read_end, write_end = os.pipe()
     with os.fdopen(read_end) as lines:
         yield Terminal(lines)
         os.close(write_end)  # the reader thread sees the end of input and stops
 
 
-async def test_a_request_answered_elsewhere_is_shown_and_not_answered_again(
-    capsys: pytest.CaptureFixture[str], silent_terminal: Terminal
+@pytest.mark.parametrize(
+    ("terminal", "decision", "shown"),
+    [("away", "deny", "denied"), ("none", "allow", "allowed once")],
+    indirect=["terminal"],
+)
+async def test_a_request_answered_elsewhere_is_waited_for_shown_and_not_answered_again(
+    capsys: pytest.CaptureFixture[str], terminal: Terminal, decision: wire.Resolution, shown: str
 ) -> None:
     async def script(client: ScriptedClient) -> None:
         await client.receive()
         await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
-        await client.send(wire.ApprovalAnswered(T, "turn-1", 2, "r1", "deny"), done(3))
+        await client.send(wire.ApprovalAnswered(T, "turn-1", 2, "r1", decision), done(3))
 
     async with scripted_gateway(script) as (url, clients):
-        status = await conversation.chat(url, T, "hello", headers={}, terminal=silent_terminal)
+        status = await conversation.chat(url, T, "hello", headers={}, terminal=terminal)
     assert (status, clients[0].received) == (0, [wire.SendMessage(T, "hello")])
-    assert "[approval: denied (answered elsewhere)]" in capsys.readouterr().err
-
-
-async def test_without_a_terminal_a_request_waits_for_an_answer_from_another_client(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    async def script(client: ScriptedClient) -> None:
-        await client.receive()
-        await client.send(wire.Started(T, "turn-1", "u1", "a1"), approval(1, "r1"))
-        await client.send(wire.ApprovalAnswered(T, "turn-1", 2, "r1", "allow"), done(3))
-
-    async with scripted_gateway(script) as (url, clients):
-        status = await chat(url, typed="")
-    assert (status, clients[0].received) == (0, [wire.SendMessage(T, "hello")])
-    assert "[approval: allowed once (answered elsewhere)]" in capsys.readouterr().err
+    assert f"[approval: {shown} (answered elsewhere)]" in capsys.readouterr().err
 
 
 async def test_a_queued_message_shows_its_place_and_follows_only_its_own_turn(

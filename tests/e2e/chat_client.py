@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,9 +121,10 @@ class ChatClient:
         return started, await self.until_final()
 
 
-async def one_turn(gateway_url: str, thread_id: str, content: str) -> tuple[Event, TurnRecord]:
-    """One message on a connection of its own, to the turn's end."""
-    client = await ChatClient.open(gateway_url)
+async def one_turn(gateway: str | Awaitable[ChatClient], thread_id: str, content: str) -> tuple[Event, TurnRecord]:
+    """One message on a connection of its own, to the turn's end: a new connection to the gateway at
+    that URL, or the one being opened (a stack's own client, with what its handshake needs)."""
+    client = await (ChatClient.open(gateway) if isinstance(gateway, str) else gateway)
     try:
         return await client.turn(thread_id, content)
     finally:

@@ -10,7 +10,7 @@ import pytest
 from sandchat.database import Database
 from sqlalchemy import text
 
-from tests.e2e.chat_client import ChatClient, messages, new_thread, thread, turns
+from tests.e2e.chat_client import ChatClient, messages, new_thread, one_turn, thread, turns
 from tests.e2e.conftest import ON_BOTH_DATABASES, stack_settings
 from tests.stack import Stack, running_stack
 
@@ -137,11 +137,7 @@ async def test_cancel_from_another_gateway_stops_the_turn_and_keeps_the_text(sta
 
 async def test_an_agent_that_goes_silent_is_stopped_with_a_timeout(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, record = await client.turn(thread_id, "[[hang]] think forever")
-    finally:
-        await client.close()
+    _, record = await one_turn(stack.gateway_url(), thread_id, "[[hang]] think forever")
     assert record.final["type"] == "error"
     assert record.final["code"] == "timeout"
     reply = messages(stack.api_url, thread_id)[-1]
@@ -152,11 +148,7 @@ async def test_an_agent_that_goes_silent_is_stopped_with_a_timeout(stack: Stack)
 
 async def test_agent_failure_keeps_the_partial_reply_with_an_error(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, record = await client.turn(thread_id, "[[die]] crash halfway")
-    finally:
-        await client.close()
+    _, record = await one_turn(stack.gateway_url(), thread_id, "[[die]] crash halfway")
     assert (record.final["type"], record.final["code"]) == ("error", "agent_error")
     reply = messages(stack.api_url, thread_id)[-1]
     assert (reply["status"], reply["content"]) == ("error", record.text)
@@ -165,11 +157,7 @@ async def test_agent_failure_keeps_the_partial_reply_with_an_error(stack: Stack)
 
 async def test_tool_calls_are_relayed_and_stored(stack: Stack) -> None:
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        _, record = await client.turn(thread_id, "[[tool]] list files")
-    finally:
-        await client.close()
+    _, record = await one_turn(stack.gateway_url(), thread_id, "[[tool]] list files")
     kinds = [event["type"] for event in record.events]
     assert "tool" in kinds
     assert "tool_result" in kinds
@@ -189,12 +177,9 @@ async def test_fifty_concurrent_chats_over_two_workers_and_two_gateways_do_not_c
     thread_ids = [new_thread(stack.api_url) for _ in range(50)]
 
     async def chat(index: int) -> tuple[str, str, str]:
-        client = await ChatClient.open(stack.gateway_url(index % 2))
-        try:
-            _, record = await client.turn(thread_ids[index], f"chat number {index} unique-{index * 7919}")
-        finally:
-            await client.close()
-        return thread_ids[index], f"chat number {index} unique-{index * 7919}", record.text
+        prompt = f"chat number {index} unique-{index * 7919}"
+        _, record = await one_turn(stack.gateway_url(index % 2), thread_ids[index], prompt)
+        return thread_ids[index], prompt, record.text
 
     results = await asyncio.gather(*(chat(index) for index in range(50)))
     for thread_id, prompt, text_received in results:
@@ -211,11 +196,7 @@ async def test_thirty_chats_spread_over_three_workers_and_two_gateways(tmp_path:
         thread_ids = [new_thread(stack.api_url) for _ in range(30)]  # blocking calls: before the chats
 
         async def chat(index: int) -> str:
-            client = await ChatClient.open(stack.gateway_url(index % 2))
-            try:
-                _, record = await client.turn(thread_ids[index], f"spread {index}")
-            finally:
-                await client.close()
+            _, record = await one_turn(stack.gateway_url(index % 2), thread_ids[index], f"spread {index}")
             assert record.final["type"] == "done"
             return record.text
 

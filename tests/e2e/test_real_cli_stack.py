@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sandchat_dev.stack import PINNED_CLI
 
-from tests.e2e.chat_client import ChatClient, messages, new_thread
+from tests.e2e.chat_client import ChatClient, messages, new_thread, one_turn, turns
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
 from tests.worker.fake_messages_api import (
@@ -53,12 +53,7 @@ async def test_a_text_reply_and_the_next_message_on_the_same_session(
 ) -> None:
     stack, api = real_cli_stack
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url(0))
-    try:
-        _, first = await client.turn(thread_id, "remember the number 7")
-        _, second = await client.turn(thread_id, "which number?")
-    finally:
-        await client.close()
+    first, second = await turns(stack.gateway_url(0), thread_id, "remember the number 7", "which number?")
     assert first.final["type"] == "done", first.final
     assert first.text == TEXT_REPLY
     assert second.final["type"] == "done", second.final
@@ -78,11 +73,7 @@ async def test_a_text_reply_and_the_next_message_on_the_same_session(
 async def test_a_tool_the_cli_runs_is_relayed_and_stored(real_cli_stack: tuple[Stack, FakeMessagesApi]) -> None:
     stack, _ = real_cli_stack
     thread_id = new_thread(stack.api_url)
-    client = await ChatClient.open(stack.gateway_url(1))
-    try:
-        _, record = await client.turn(thread_id, "[[tool]] say hi")
-    finally:
-        await client.close()
+    _, record = await one_turn(stack.gateway_url(1), thread_id, "[[tool]] say hi")
     assert record.final["type"] == "done", record.final
     tool = next(event for event in record.events if event["type"] == "tool")
     result = next(event for event in record.events if event["type"] == "tool_result")

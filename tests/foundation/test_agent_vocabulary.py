@@ -88,7 +88,8 @@ def test_a_refusal_says_what_is_wrong_in_one_sentence() -> None:
         check_cli_args(["-p", "--mcp-config", "x.json"])
 
 
-SOURCE = {
+# Variables on the allow-list: the agent gets each as it is.
+ALLOWED = {
     "PATH": "/usr/bin",
     "HOME": "/home/agent",
     "LANG": "C.UTF-8",
@@ -96,6 +97,10 @@ SOURCE = {
     "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
     "CLAUDE_CODE_OAUTH_TOKEN": "the agent's own login",
     "IS_SANDBOX": "1",
+}
+# The worker's environment: the allow-list, the service's secrets, one the operator may name, a stale marker.
+SOURCE = {
+    **ALLOWED,
     "DATABASE_URL": "postgresql+asyncpg://u:pw@db/x",
     "REDIS_URL": "redis://:pw@r/0",
     "AUTH_TOKEN": "tok",
@@ -109,17 +114,7 @@ SOURCE = {
 
 def test_the_agent_gets_the_allow_list_and_what_the_operator_names() -> None:
     env = agent_environment(SOURCE, ["MY_TOOL_HOME"], run_marker="run-1")
-    assert env == {
-        "PATH": "/usr/bin",
-        "HOME": "/home/agent",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
-        "CLAUDE_CODE_OAUTH_TOKEN": "the agent's own login",
-        "IS_SANDBOX": "1",
-        "MY_TOOL_HOME": "/opt/tool",
-        RUN_MARKER: "run-1",
-    }
+    assert env == {**ALLOWED, "MY_TOOL_HOME": "/opt/tool", RUN_MARKER: "run-1"}
 
 
 def test_no_setting_of_the_service_passes_even_when_named() -> None:

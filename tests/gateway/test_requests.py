@@ -29,17 +29,18 @@ MEGABYTE_ID = "t" * 1_000_000
 protocol_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-async def _queued_turn(gateway: InProcessGateway, database: Database, tokens: int = 3) -> tuple[str, str]:
-    """A thread with a turn that has published ``tokens`` tokens (as a worker would)."""
+async def _queued_turn(gateway: InProcessGateway, database: Database) -> tuple[str, Client]:
+    """A thread with a turn that has published three tokens (as a worker would), and a new connection
+    that follows nothing yet, to resume it on."""
     thread_id = await new_thread(database)
     client = gateway.client()
     await client.send({"type": "message", "threadId": thread_id, "content": "hello"})
     started = await client.receive()
     assert started["type"] == "started", started
     turn_id = started["turnId"]
-    frames = [(seq, wire.encode(wire.Token(thread_id, turn_id, seq, f"t{seq} "))) for seq in range(1, tokens + 1)]
+    frames = [(seq, wire.encode(wire.Token(thread_id, turn_id, seq, f"t{seq} "))) for seq in (1, 2, 3)]
     await gateway.store.publish(turn_id, frames)
-    return thread_id, turn_id
+    return thread_id, gateway.client()
 
 
 async def _tokens(client: Client, count: int) -> list[int]:
@@ -73,8 +74,7 @@ async def test_an_after_seq_past_63_bits_is_one_clear_error(gateway: InProcessGa
 async def test_a_resume_after_a_refused_one_on_the_same_connection_is_answered(
     gateway: InProcessGateway, database: Database
 ) -> None:
-    thread_id, _ = await _queued_turn(gateway, database)
-    client = gateway.client()
+    thread_id, client = await _queued_turn(gateway, database)
     await client.send(f'{{"type": "resume", "threadId": "{thread_id}", "afterSeq": {2**64}}}')
     assert (await client.receive())["code"] == "invalid_message"
     await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 1})
@@ -86,8 +86,7 @@ async def test_a_resume_after_one_that_redis_failed_is_answered(
     faults_and_gateway: tuple[RedisFaults, InProcessGateway], database: Database
 ) -> None:
     faults, gateway = faults_and_gateway
-    thread_id, _ = await _queued_turn(gateway, database)
-    client = gateway.client()
+    thread_id, client = await _queued_turn(gateway, database)
     faults.arm(2, "outage")  # the turn is found, then Redis goes away (its channel is already subscribed)
     await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 0})
     faults.heal()
@@ -100,8 +99,7 @@ async def test_a_resume_after_one_that_redis_failed_is_answered(
 async def test_a_second_resume_of_a_followed_turn_sends_again_what_came_after_its_after_seq(
     gateway: InProcessGateway, database: Database
 ) -> None:
-    thread_id, _ = await _queued_turn(gateway, database)
-    client = gateway.client()
+    thread_id, client = await _queued_turn(gateway, database)
     await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 0})
     assert await _tokens(client, 3) == [1, 2, 3]
     await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 1})

@@ -13,13 +13,37 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from sandchat_dev.stack import free_port
 
 from tests.backends import BackendUnavailableError, wait_for_port
+
+
+class _Restartable(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+Restartable = TypeVar("Restartable", bound=_Restartable)
+
+
+@contextmanager
+def _running(server_in: Callable[[Path], Restartable], prefix: str) -> Iterator[Restartable]:
+    """A server started in a temporary directory of its own, stopped (unless the test left it
+    stopped) and its directory removed at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        server = server_in(Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(BackendUnavailableError):  # pg_ctl refuses to stop a server the test left stopped
+                server.stop()
 
 
 class RestartableRedis:
@@ -56,15 +80,8 @@ class RestartableRedis:
             self.process = None
 
 
-@contextmanager
-def restartable_redis() -> Iterator[RestartableRedis]:
-    with tempfile.TemporaryDirectory(prefix="sandchat-redis-restart-") as workdir:
-        server = RestartableRedis(Path(workdir))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+def restartable_redis() -> AbstractContextManager[RestartableRedis]:
+    return _running(RestartableRedis, "sandchat-redis-restart-")
 
 
 def _pg_bin(name: str) -> str:
@@ -125,13 +142,5 @@ class RestartablePostgres:
         self._pg_ctl("stop", "-m", "fast", "-w")
 
 
-@contextmanager
-def restartable_postgres() -> Iterator[RestartablePostgres]:
-    with tempfile.TemporaryDirectory(prefix="sandchat-pg-restart-") as workdir:
-        server = RestartablePostgres(Path(workdir))
-        server.start()
-        try:
-            yield server
-        finally:
-            with contextlib.suppress(BackendUnavailableError):  # already stopped by the test
-                server.stop()
+def restartable_postgres() -> AbstractContextManager[RestartablePostgres]:
+    return _running(RestartablePostgres, "sandchat-pg-restart-")

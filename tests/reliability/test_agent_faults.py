@@ -11,11 +11,22 @@ from tests.stack import Stack
 pytestmark = pytest.mark.e2e
 
 
-async def test_an_agent_that_hangs_is_stopped_and_the_thread_is_free(agent_stack: Stack) -> None:
-    prompt = "[[hang]] think forever"
+@pytest.mark.parametrize(
+    ("word", "code", "says"),
+    [
+        ("hang", "timeout", "printed nothing for 3 s and was stopped"),  # silent after its first words
+        ("no-result", "agent_error", "ended without a result"),  # exits 0 halfway through the reply
+        ("die", "agent_error", "stopped unexpectedly (exit code 1)"),  # crashes halfway through the reply
+    ],
+)
+async def test_an_agent_that_fails_mid_reply_ends_the_turn_with_an_error_and_the_thread_is_free(
+    agent_stack: Stack, word: str, code: str, says: str
+) -> None:
+    prompt = f"[[{word}]] and then"
     thread_id, record = await one_turn(agent_stack, prompt)
-    assert (record.final["type"], record.final["code"]) == ("error", "timeout")
-    assert record.text.startswith("You said: [[hang]]")
+    assert (record.final["type"], record.final["code"]) == ("error", code)
+    assert says in record.final["message"]
+    assert record.text.startswith(f"You said: [[{word}]]")
     assert assert_turn_kept(agent_stack, thread_id, prompt, record)["status"] == "error"
     await assert_thread_usable(agent_stack, thread_id)
 
@@ -37,24 +48,6 @@ async def test_garbage_lines_in_the_agent_output_are_skipped(agent_stack: Stack)
     assert record.final["type"] == "done", record.final
     assert record.text.startswith("You said: [[garbage]] mixed output\n\nHere is a **simulated** answer.")
     assert "not json" not in record.text
-    assert_turn_kept(agent_stack, thread_id, prompt, record)
-    await assert_thread_usable(agent_stack, thread_id)
-
-
-async def test_an_agent_that_exits_without_a_result_ends_the_turn_with_an_error(agent_stack: Stack) -> None:
-    prompt = "[[no-result]] and then nothing"
-    thread_id, record = await one_turn(agent_stack, prompt)
-    assert (record.final["type"], record.final["code"]) == ("error", "agent_error")
-    assert "ended without a result" in record.final["message"]
-    assert record.text.startswith("You said: [[no-result]]")
-    assert assert_turn_kept(agent_stack, thread_id, prompt, record)["status"] == "error"
-    await assert_thread_usable(agent_stack, thread_id)
-
-
-async def test_an_agent_that_crashes_mid_reply_leaves_the_thread_usable(agent_stack: Stack) -> None:
-    prompt = "[[die]] crash"
-    thread_id, record = await one_turn(agent_stack, prompt)
-    assert (record.final["type"], record.final["code"]) == ("error", "agent_error")
     assert_turn_kept(agent_stack, thread_id, prompt, record)
     await assert_thread_usable(agent_stack, thread_id)
 

@@ -6,13 +6,14 @@ Every service must reconnect by itself: nothing is restarted but the backend und
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.chat_client import ChatClient, new_thread
+from tests.e2e.chat_client import ChatClient, TurnRecord, new_thread
 from tests.e2e.conftest import stack_settings
 from tests.reliability.conftest import assert_thread_usable, assert_turn_kept, read_tokens, wait_until
 from tests.reliability.restartable import (
@@ -30,6 +31,19 @@ DATABASE_UNAVAILABLE = "The database is unavailable; try again in a moment."
 
 def _healthy(stack: Stack) -> bool:
     return httpx.get(f"{stack.api_url}/health", timeout=5).status_code == 200
+
+
+@asynccontextmanager
+async def _turn_under_way(stack: Stack, prompt: str, tokens: int) -> AsyncIterator[tuple[str, ChatClient, TurnRecord]]:
+    """A new thread with a turn that has streamed its first ``tokens`` tokens, and the connection
+    following it (closed at the end): a turn for a fault to strike mid-reply."""
+    thread_id = new_thread(stack.api_url)
+    client = await ChatClient.open(stack.gateway_url())
+    try:
+        assert (await client.message(thread_id, prompt))["type"] == "started"
+        yield thread_id, client, await read_tokens(client, tokens)
+    finally:
+        await client.close()
 
 
 @pytest.fixture
@@ -50,21 +64,15 @@ async def test_redis_restarted_mid_turn_the_turn_ends_cleanly_and_everything_rec
     redis_stack: tuple[Stack, RestartableRedis],
 ) -> None:
     stack, redis = redis_stack
-    thread_id = new_thread(stack.api_url)
     prompt = "a reply across a Redis restart"
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        assert (await client.message(thread_id, prompt))["type"] == "started"
-        record = await read_tokens(client, 5)
+    async with _turn_under_way(stack, prompt, 5) as (thread_id, client, so_far):
         redis.stop()
         # Redis stays away until the worker found it gone: its next publish failed, and so did ending
         # the turn, which it leaves to the reapers.
         worker = stack.service("worker")
         assert worker.lines_with("Redis unavailable; a reaper will end it", timeout=30), worker.log[-20:]
         redis.start()
-        record = await client.until_final(record, timeout=30)
-    finally:
-        await client.close()
+        record = await client.until_final(so_far, timeout=30)
     assert (record.final["type"], record.final["code"]) == ("error", "interrupted"), record.final
     wait_until(lambda: _healthy(stack), 15, "the API's /health after the Redis restart")
     assert_turn_kept(stack, thread_id, prompt, record)
@@ -123,19 +131,13 @@ async def test_postgres_restarted_mid_turn_the_reply_still_ends_final_and_stored
     postgres_stack: tuple[Stack, RestartablePostgres],
 ) -> None:
     stack, postgres = postgres_stack
-    thread_id = new_thread(stack.api_url)
     prompt = "a reply across a database restart"
-    client = await ChatClient.open(stack.gateway_url())
-    try:
-        assert (await client.message(thread_id, prompt))["type"] == "started"
-        record = await read_tokens(client, 3)
+    async with _turn_under_way(stack, prompt, 3) as (thread_id, client, so_far):
         postgres.stop()
         try:
-            record = await client.until_final(record, timeout=30)  # the end is heard while the database is away
+            record = await client.until_final(so_far, timeout=30)  # the end is heard while the database is away
         finally:
             postgres.start()
-    finally:
-        await client.close()
     wait_until(lambda: httpx.get(f"{stack.api_url}/threads").status_code == 200, 15, "/threads after restart")
 
     def stored_final() -> bool:
@@ -151,17 +153,15 @@ async def test_worker_sigterm_mid_turn_finishes_the_turn_then_exits(tmp_path: Pa
     """Graceful: arq stops taking jobs and lets running turns finish (20 s grace); queued ones wait."""
     with running_stack(workers=1, gateways=1, **stack_settings(tmp_path, redis_url)) as stack:
         worker = stack.service("worker")
-        thread_id, waiting_thread = new_thread(stack.api_url), new_thread(stack.api_url)
+        waiting_thread = new_thread(stack.api_url)
         prompt = "finish me before you go"
-        client = await ChatClient.open(stack.gateway_url())
         other = await ChatClient.open(stack.gateway_url())
         try:
-            assert (await client.message(thread_id, prompt))["type"] == "started"
-            record = await read_tokens(client, 5)
-            worker.signal(signal.SIGTERM)
-            assert worker.lines_with("SIGTERM: taking no new turns", timeout=10), worker.log[-20:]
-            assert (await other.message(waiting_thread, "queued while the worker drains"))["type"] == "started"
-            record = await client.until_final(record, timeout=25)
+            async with _turn_under_way(stack, prompt, 5) as (thread_id, client, so_far):
+                worker.signal(signal.SIGTERM)
+                assert worker.lines_with("SIGTERM: taking no new turns", timeout=10), worker.log[-20:]
+                assert (await other.message(waiting_thread, "queued while the worker drains"))["type"] == "started"
+                record = await client.until_final(so_far, timeout=25)
             assert record.final["type"] == "done", record.final
             assert worker.process is not None
             assert worker.process.wait(25) == 0
@@ -171,6 +171,5 @@ async def test_worker_sigterm_mid_turn_finishes_the_turn_then_exits(tmp_path: Pa
             waited = await other.until_final(timeout=30)
             assert waited.final["type"] == "done", waited.final
         finally:
-            await client.close()
             await other.close()
         await assert_thread_usable(stack, thread_id)

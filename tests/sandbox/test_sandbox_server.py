@@ -73,6 +73,13 @@ async def wait_until_gone(pids: list[int], timeout: float) -> float:
     return time.monotonic() - started_at
 
 
+async def ask(process: RemoteAgentProcess, command: str) -> list[str]:
+    """One command to the fake agent; the words of the line it answers on stdout."""
+    process.stdin.write(f"{command}\n".encode())
+    await process.stdin.drain()
+    return (await read_line(process.stdout, bytearray())).split()
+
+
 async def test_a_run_streams_stdin_and_stdout_both_ways_and_ends_with_the_exit_status(sandbox: RunningSandbox) -> None:
     args = turn_args(SESSION)
     process = await start(sandbox, args)
@@ -107,9 +114,7 @@ async def test_closing_stdin_reaches_the_agent(sandbox: RunningSandbox) -> None:
 async def test_a_signal_reaches_the_agents_whole_process_group(sandbox: RunningSandbox) -> None:
     process = await start(sandbox)
     try:
-        process.stdin.write(b"child\n")
-        await process.stdin.drain()
-        _, agent, child = (await read_line(process.stdout, bytearray())).split()
+        _, agent, child = await ask(process, "child")
         process.signal_group(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == -signal.SIGTERM
         await wait_until_gone([int(agent), int(child)], 5)
@@ -121,41 +126,31 @@ async def test_cutting_the_connection_mid_run_kills_the_agents_process_group_wit
     sandbox: RunningSandbox,
 ) -> None:
     process = await start(sandbox)
-    process.stdin.write(b"child\n")
-    await process.stdin.drain()
-    _, agent, child = (await read_line(process.stdout, bytearray())).split()
+    _, agent, child = await ask(process, "child")
     process._websocket.transport.abort()  # the worker vanishes: no close frame, the socket is just gone
     await wait_until_gone([int(agent), int(child)], 5)
     assert await process.wait() == -signal.SIGKILL
     assert process.lost
 
 
-async def test_a_process_that_left_the_agents_group_still_ends_with_the_run(sandbox: RunningSandbox) -> None:
-    process = await start(sandbox)
-    try:
-        process.stdin.write(b"escape\n")
-        await process.stdin.drain()
-        escaped = int((await read_line(process.stdout, bytearray())).split()[1])
-        process.stdin.close()
-        assert await asyncio.wait_for(process.wait(), 10) == 0
-    finally:
-        process.close()
-    await wait_until_gone([escaped], 5)
-
-
-async def test_a_process_holding_the_agents_stdout_does_not_hold_up_the_end_of_the_run(
-    sandbox: RunningSandbox,
+@pytest.mark.parametrize(
+    "command",
+    [
+        "escape",  # a process that left the agent's process group
+        "daemon",  # a process holding the agent's stdout open
+    ],
+)
+async def test_a_process_the_agent_left_behind_neither_holds_up_the_end_of_the_run_nor_outlives_it(
+    sandbox: RunningSandbox, command: str
 ) -> None:
     process = await start(sandbox)
     try:
-        process.stdin.write(b"daemon\n")
-        await process.stdin.drain()
-        daemon = int((await read_line(process.stdout, bytearray())).split()[1])
+        _, left_behind = await ask(process, command)
         process.stdin.close()
         assert await asyncio.wait_for(process.wait(), 10) == 0
     finally:
         process.close()
-    await wait_until_gone([daemon], 5)
+    await wait_until_gone([int(left_behind)], 5)
 
 
 async def test_the_probe_is_a_run_like_any_other(sandbox: RunningSandbox) -> None:

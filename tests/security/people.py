@@ -49,18 +49,26 @@ class Person:
         return found
 
 
-def admin(stack: Stack, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run `sandchat-admin` against the stack's database, as an operator would."""
+def command(
+    stack: Stack, program: str, *arguments: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run one of the project's commands against the stack (its environment, and `env` on top) from
+    the repository's root, as a person at a terminal would; what it printed is kept."""
     return subprocess.run(
-        [str(BIN / "sandchat-admin"), *arguments],
+        [str(BIN / program), *arguments],
         input=stdin,
-        env=stack.env,
+        env={**stack.env, **(env or {})},
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def admin(stack: Stack, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run `sandchat-admin` against the stack's database, as an operator would."""
+    return command(stack, "sandchat-admin", *arguments, stdin=stdin)
 
 
 def origin(stack: Stack) -> str:

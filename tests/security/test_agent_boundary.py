@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.chat_client import one_turn
 from tests.security.conftest import AuthStack
 
 pytestmark = pytest.mark.e2e
@@ -87,11 +88,7 @@ async def test_agent_stderr_reaches_the_client_bounded_and_without_secrets_or_ho
     auth_stack: AuthStack,
 ) -> None:
     thread_id = auth_stack.new_thread()
-    client = await auth_stack.client()
-    try:
-        _, record = await client.turn(thread_id, "[[no-result]] tell me a secret")
-    finally:
-        await client.close()
+    _, record = await one_turn(auth_stack.client(), thread_id, "[[no-result]] tell me a secret")
     final = record.final
     assert (final["type"], final["code"]) == ("error", "agent_error")
     assert "ended without a result" in final["message"]

@@ -22,7 +22,7 @@ from sandchat.agent_env import RUN_MARKER
 from sqlalchemy.engine import make_url
 
 from tests import backends
-from tests.e2e.chat_client import ChatClient
+from tests.e2e.chat_client import ChatClient, one_turn
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
 
@@ -101,11 +101,7 @@ def boundary(
 
 async def test_an_agent_that_prints_its_environment_shows_no_secret_of_the_service(boundary: BoundaryStack) -> None:
     thread_id = boundary.new_thread()
-    client = await boundary.client()
-    try:
-        _, record = await client.turn(thread_id, "[[env]] what can you see?")
-    finally:
-        await client.close()
+    _, record = await one_turn(boundary.client(), thread_id, "[[env]] what can you see?")
     assert record.final["type"] == "done", record.final
     report = record.text
     assert "\nenv:\n" in report, "the agent did report its environment"

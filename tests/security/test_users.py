@@ -29,8 +29,8 @@ from websockets.exceptions import ConnectionClosed
 from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
-from tests.security.people import PASSWORD, Person, admin, origin, sign_in, signed_in
-from tests.stack import BIN, ROOT, Stack, running_stack
+from tests.security.people import PASSWORD, Person, admin, command, origin, sign_in, signed_in
+from tests.stack import Stack, running_stack
 
 # Starting a stack, signing three people in (argon2 on purpose) and a first turn: slow on a busy machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -367,17 +367,8 @@ def _new_person(stack: Stack, name: str) -> Person:
 def _sandchat(
     stack: Stack, *arguments: str, token: str | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = {**stack.env, **({"SANDCHAT_TOKEN": token} if token else {})}
-    return subprocess.run(
-        [str(BIN / "sandchat"), "--api", stack.api_url, *arguments],
-        input=stdin,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"SANDCHAT_TOKEN": token} if token else None
+    return command(stack, "sandchat", "--api", stack.api_url, *arguments, stdin=stdin, env=env, timeout=120)
 
 
 def test_the_terminal_client_signs_in_with_a_personal_token(people: People) -> None:
