@@ -202,7 +202,7 @@ describe("errors", () => {
       sent("hi"),
       ev({ type: "error", threadId: T, turnId: "turn-1", seq: 1, messageId: "a1", code: "agent_offline", message: "x" }),
     );
-    expect(s.messages).toMatchObject([{ content: "hi", pending: false }]);
+    expect(s.messages).toMatchObject([{ content: "hi", status: "complete", pending: false }]);
     expect(s.notice?.message).toBe(AGENT_OFFLINE_MESSAGE);
     expect(isBusy(s)).toBe(false);
   });
@@ -382,5 +382,144 @@ describe("other threads and notices", () => {
     const queuedOne = { ...a, id: "q", role: "user" as const, status: "queued" as const };
     const pendingOne = { ...a, id: "p", pending: true };
     expect(ordered([pendingOne, a, queuedOne, b, c]).map((m) => m.id)).toEqual(["a", "b", "c", "q", "p"]);
+  });
+});
+
+describe("history read while a turn runs or a send waits", () => {
+  const history = (messages: StoredMessage[]): ChatAction => ({ type: "history", threadId: T, messages });
+
+  it("history read before the turn's first event shows the stored text until the replay replaces it", () => {
+    let s = run(sent("hi"), started);
+    s = run(s, history([stored({ id: "u1", role: "user", content: "hi" }), stored({ id: "a1", role: "assistant", content: "Hel", status: "streaming" })]));
+    expect(assistant(s)?.content).toBe("Hel");
+    s = run(s, token(1, "Hel"), token(2, "lo"));
+    expect(assistant(s)?.content).toBe("Hello");
+  });
+
+  it("history that does not have the reply yet keeps the live one", () => {
+    const s = run(sent("hi"), started, token(1, "abc"), history([stored({ id: "u1", role: "user", content: "hi" })]));
+    expect(s.messages.map((m) => [m.id, m.content, m.status])).toEqual([
+      ["u1", "hi", "complete"],
+      ["a1", "abc", "streaming"],
+    ]);
+    expect(s.turn?.messageId).toBe("a1");
+  });
+
+  it("history read while a send is unanswered keeps its bubble after the conversation", () => {
+    const conversation = [stored({ id: "u0", role: "user", content: "earlier" }), stored({ id: "a0", role: "assistant", content: "yes" })];
+    let s = run(openWithHistory(conversation), { type: "send", threadId: T, localId: "local-1", content: "now", createdAt: "x" });
+    s = run(s, history(conversation));
+    expect(s.messages.map((m) => [m.id, m.pending])).toEqual([
+      ["u0", false],
+      ["a0", false],
+      ["local-1", true],
+    ]);
+  });
+});
+
+describe("events that change nothing here", () => {
+  it("an event of a turn this page does not follow changes nothing", () => {
+    const s = openWithHistory([stored({ id: "u1", role: "user", content: "hi" })]);
+    expect(run(s, token(1, "stray"))).toBe(s);
+  });
+
+  it("a title while a reloaded reply waits for its replay does not stop the replay", () => {
+    const s = run(
+      openWithHistory([stored({ id: "a1", role: "assistant", content: "Hel", status: "streaming" })]),
+      ev({ type: "title", threadId: T, title: "Greetings" }),
+      token(1, "Hello", "turn-9"),
+    );
+    expect(assistant(s)?.content).toBe("Hello");
+  });
+
+  it("a send for another thread than the open one is not shown", () => {
+    const s = run(openWithHistory([]), { type: "send", threadId: "other", localId: "l", content: "elsewhere", createdAt: "x" });
+    expect(s.messages).toEqual([]);
+    expect(isBusy(s)).toBe(false);
+  });
+});
+
+describe("errors: which turn they end", () => {
+  const reloaded = () => openWithHistory([stored({ id: "a1", role: "assistant", content: "Hel", status: "streaming" })]);
+
+  it("an error of another turn is a notice; the running turn goes on", () => {
+    const s = run(sent(), started, token(1, "a"), ev({ type: "error", threadId: T, turnId: "turn-2", code: "agent_error", message: "other" }));
+    expect(s.turn).not.toBeNull();
+    expect(assistant(s)?.status).toBe("streaming");
+    expect(s.notice?.message).toBe("other");
+  });
+
+  it("a refusal while a reloaded reply waits for its replay leaves that turn alone", () => {
+    const s = run(reloaded(), ev({ type: "error", threadId: T, code: "too_large", message: "Too large." }));
+    expect(s.turn).not.toBeNull();
+    expect(assistant(s)?.status).toBe("streaming");
+  });
+
+  it("the error that ends a reloaded reply's turn marks the reply", () => {
+    const s = run(reloaded(), ev({ type: "error", threadId: T, turnId: "turn-9", seq: 1, messageId: "a1", code: "agent_error", message: "boom" }));
+    expect(assistant(s)).toMatchObject({ status: "error", error: "boom" });
+    expect(s.turn).toBeNull();
+  });
+
+  it("an error naming the turn without a seq ends the reply too", () => {
+    const s = run(sent(), started, token(1, "part"), ev({ type: "error", threadId: T, turnId: "turn-1", code: "agent_error", message: "lost" }));
+    expect(assistant(s)).toMatchObject({ content: "part", status: "error", error: "lost" });
+    expect(isBusy(s)).toBe(false);
+  });
+
+  it("an error with nothing sent and no turn is only a notice", () => {
+    const s = run(openWithHistory([stored({ id: "u1", role: "user", content: "hi" })]), ev({ type: "error", threadId: T, turnId: "turn-7", code: "agent_error", message: "late" }));
+    expect(s.notice?.message).toBe("late");
+    expect(s.messages.map((m) => m.id)).toEqual(["u1"]);
+  });
+
+  it("a refusal or a lost connection takes back only the unsent message; the conversation stays", () => {
+    const conversation = [stored({ id: "u0", role: "user", content: "earlier" }), stored({ id: "a0", role: "assistant", content: "yes" })];
+    const refusal = ev({ type: "error", threadId: T, code: "thread_busy", message: "busy" });
+    for (const action of [refusal, { type: "connection_lost" } as const]) {
+      const s = run(openWithHistory(conversation), { type: "send", threadId: T, localId: "local-1", content: "now", createdAt: "x" }, action);
+      expect(s.messages.map((m) => m.id)).toEqual(["u0", "a0"]);
+      expect(draftOf(s, T)).toBe("now");
+    }
+  });
+
+  it("refused text replaces a draft of only spaces", () => {
+    let s = run(sent("first try"), { type: "draft", threadId: T, text: "  " });
+    s = run(s, ev({ type: "error", threadId: T, code: "thread_busy", message: "busy" }));
+    expect(draftOf(s, T)).toBe("first try");
+  });
+});
+
+describe("tools", () => {
+  it("a tool's result goes to that tool only", () => {
+    const tool = (seq: number, toolUseId: string): ChatAction =>
+      ev({ type: "tool", threadId: T, turnId: "turn-1", seq, toolUseId, name: "Read", input: {} });
+    const s = run(
+      sent(),
+      started,
+      tool(1, "t1"),
+      tool(2, "t2"),
+      ev({ type: "tool_result", threadId: T, turnId: "turn-1", seq: 3, toolUseId: "t2", output: "two", isError: false }),
+    );
+    expect(assistant(s)?.tools.map((t) => [t.toolUseId, t.output])).toEqual([
+      ["t1", undefined],
+      ["t2", "two"],
+    ]);
+  });
+
+  it("the replay after a reload rebuilds the tools from nothing", () => {
+    const s = run(
+      openWithHistory([
+        stored({
+          id: "a1",
+          role: "assistant",
+          content: "x",
+          status: "streaming",
+          meta: { tools: [{ toolUseId: "t1", name: "Read", input: {}, offset: 0 }] },
+        }),
+      ]),
+      ev({ type: "tool", threadId: T, turnId: "turn-9", seq: 1, toolUseId: "t1", name: "Read", input: {} }),
+    );
+    expect(assistant(s)?.tools.map((t) => t.toolUseId)).toEqual(["t1"]);
   });
 });

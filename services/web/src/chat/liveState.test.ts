@@ -45,6 +45,11 @@ function streaming(): ChatState {
   return run(opened(), send("local-1", "first"), started("turn-1", "u1", "a1", "local-1"), token(1, "Working"));
 }
 
+/** A turn this page did not see start, followed from `watching` on, with its first text; then `more`. */
+function followedFromMiddle(before: StoredMessage[], text: string, ...more: ChatAction[]): ChatState {
+  return run(opened(before), ev(watching("turn-5")), token(1, text, "turn-5"), ...more);
+}
+
 const view = (s: ChatState) => s.messages.map((m) => [m.id, m.role, m.status]);
 const reply = (s: ChatState, id = "a1") => s.messages.find((m) => m.id === id)!;
 
@@ -195,7 +200,7 @@ describe("watching", () => {
   });
 
   it("a turn that started after the store was read is followed until its message is known", () => {
-    let s = run(opened([stored({ id: "u1", role: "user", content: "hi" })]), ev(watching("turn-5")), token(1, "abc", "turn-5"));
+    let s = followedFromMiddle([stored({ id: "u1", role: "user", content: "hi" })], "abc");
     expect(s.messages.at(-1)).toMatchObject({ role: "assistant", content: "abc", status: "streaming" });
     s = run(
       s,
@@ -215,10 +220,9 @@ describe("watching", () => {
   });
 
   it("done names the message of a reply followed from its middle when the store was not read again", () => {
-    const s = run(
-      opened(),
-      ev(watching("turn-5")),
-      token(1, "x", "turn-5"),
+    const s = followedFromMiddle(
+      [],
+      "x",
       ev({ type: "done", threadId: T, turnId: "turn-5", seq: 2, messageId: "a5", sessionId: null, costUsd: null }),
     );
     expect(s.messages.map((m) => [m.id, m.status])).toEqual([["a5", "complete"]]);
@@ -305,6 +309,10 @@ describe("approvals", () => {
   });
 });
 
+/** Two requests in the streaming reply, r1 answered "allow" and r2 waiting; then `more`. */
+const oneAnsweredOneWaiting = (...more: ChatAction[]): ChatState =>
+  run(streaming(), approval(2, "r1"), approval(3, "r2"), answered(4, "r1", "allow"), ...more);
+
 describe("answers and refusals as the page shows them", () => {
   it("answering one of two waiting requests marks only that card as sent", () => {
     const s = run(streaming(), approval(2, "r1"), approval(3, "r2"), { type: "answer", requestId: "r1", decision: "allow" });
@@ -321,11 +329,7 @@ describe("answers and refusals as the page shows them", () => {
   });
 
   it("a turn stopped while one request waits closes that one as cancelled and keeps the answered one's decision", () => {
-    const s = run(
-      streaming(),
-      approval(2, "r1"),
-      approval(3, "r2"),
-      answered(4, "r1", "allow"),
+    const s = oneAnsweredOneWaiting(
       ev({ type: "error", threadId: T, turnId: "turn-1", seq: 5, messageId: "a1", code: "cancelled", message: "Stopped." }),
     );
     expect(reply(s).approvals.map((a) => [a.requestId, a.decision])).toEqual([
@@ -337,5 +341,155 @@ describe("answers and refusals as the page shows them", () => {
   it("the same request heard twice (a replay) shows one card", () => {
     const s = run(streaming(), approval(2, "r1"), approval(2, "r1"));
     expect(reply(s).approvals.map((a) => a.requestId)).toEqual(["r1"]);
+  });
+});
+
+describe("turns heard in an unusual order", () => {
+  const done = (turnId: string, seq: number, messageId: string): ChatAction =>
+    ev({ type: "done", threadId: T, turnId, seq, messageId, sessionId: null, costUsd: null });
+
+  it("a message of this page queued, then started later with its own id, is shown once as started", () => {
+    const s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"), done("turn-1", 2, "a1"), started("turn-2", "u2", "a2", "l2"));
+    expect(view(s)).toEqual([
+      ["u1", "user", "complete"],
+      ["a1", "assistant", "complete"],
+      ["u2", "user", "complete"],
+      ["a2", "assistant", "streaming"],
+    ]);
+  });
+
+  it("another tab's turn starting while this page's send is unanswered leaves the send waiting", () => {
+    const s = run(opened(), send("l1", "mine"), started("turn-9", "u9", "a9"));
+    expect(s.pending?.localId).toBe("l1");
+    expect(s.messages.find((m) => m.id === "l1")).toMatchObject({ content: "mine", pending: true });
+    expect(s.stale).toBe(true);
+  });
+
+  it("a send the store already shows when its turn starts is shown once", () => {
+    let s = run(opened(), send("l1", "first"));
+    s = run(s, history([stored({ id: "u1", role: "user", content: "first" })]), started("turn-1", "u1", "a1", "l1"));
+    expect(view(s)).toEqual([
+      ["u1", "user", "complete"],
+      ["a1", "assistant", "streaming"],
+    ]);
+    expect(s.pending).toBeNull();
+  });
+
+  it("this page's own send starting needs no new read of the store", () => {
+    expect(streaming().stale).toBe(false);
+  });
+
+  it("a turn starting while the page still followed an earlier one reads the store and follows the new one from its start", () => {
+    let s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"));
+    s = run(s, started("turn-2", "u2", "a2"), token(1, "new", "turn-2"));
+    expect(s.stale).toBe(true);
+    expect(reply(s, "a2").content).toBe("new");
+    expect(reply(s).content).toBe("Working");
+  });
+
+  it("a turn followed from its middle whose start is heard afterwards keeps one reply and its place in the stream", () => {
+    let s = followedFromMiddle([stored({ id: "u1", role: "user", content: "hi" })], "abc");
+    s = run(s, started("turn-5", "u5", "a5"), token(1, "abc", "turn-5"), token(2, "d", "turn-5"));
+    expect(s.messages.map((m) => [m.id, m.content, m.status])).toEqual([
+      ["u1", "hi", "complete"],
+      ["a5", "abcd", "streaming"],
+    ]);
+  });
+
+  it("a turn followed from its middle, named by the store, then heard starting keeps its place in the stream", () => {
+    let s = followedFromMiddle([stored({ id: "u1", role: "user", content: "hi" })], "abc");
+    s = run(
+      s,
+      history([stored({ id: "u1", role: "user", content: "hi" }), stored({ id: "a5", role: "assistant", content: "ab", status: "streaming" })]),
+      started("turn-5", "u5", "a5"),
+      token(1, "abc", "turn-5"),
+      token(2, "d", "turn-5"),
+    );
+    expect(reply(s, "a5").content).toBe("abcd");
+  });
+
+  it("after watching names a turn the page did not see start, its reply shows as being written and the store is read", () => {
+    for (const before of [[], [stored({ id: "u1", role: "user", content: "hi" })]]) {
+      const s = run(opened(before), ev(watching("turn-5")));
+      expect(s.messages.map((m) => [m.role, m.content, m.status])).toEqual([
+        ...before.map((m) => [m.role, m.content, m.status]),
+        ["assistant", "", "streaming"],
+      ]);
+      expect(s.stale).toBe(true);
+    }
+  });
+
+  it("watching that names another turn than the one followed follows the new turn in its own reply", () => {
+    let s = run(streaming(), { type: "connection_lost" }, ev(watching("turn-2")), token(1, "new", "turn-2"));
+    s = run(s, done("turn-2", 2, "a2"));
+    expect(s.messages.map((m) => [m.id, m.content])).toEqual([
+      ["u1", "first"],
+      ["a1", "Working"],
+      ["a2", "new"],
+    ]);
+  });
+
+  it("a reply followed from its middle that ends in an error takes its message's id", () => {
+    const s = followedFromMiddle(
+      [stored({ id: "u1", role: "user", content: "hi" })],
+      "abc",
+      ev({ type: "error", threadId: T, turnId: "turn-5", seq: 2, messageId: "a5", code: "agent_error", message: "boom" }),
+    );
+    expect(s.messages.map((m) => [m.id, m.content, m.status])).toEqual([
+      ["u1", "hi", "complete"],
+      ["a5", "abc", "error"],
+    ]);
+  });
+
+  it("a reply followed from its middle that ends in an error naming no message keeps its text", () => {
+    const s = followedFromMiddle(
+      [],
+      "abc",
+      ev({ type: "error", threadId: T, turnId: "turn-5", seq: 2, code: "agent_error", message: "boom" }),
+    );
+    // The list is keyed by message id: the reply keeps one.
+    expect(s.messages.map((m) => [typeof m.id, m.content, m.status])).toEqual([["string", "abc", "error"]]);
+  });
+
+  it("two queued messages: removing one keeps the other", () => {
+    const s = run(
+      streaming(),
+      send("l2", "second"),
+      queued("u2", 1, "l2"),
+      send("l3", "third"),
+      queued("u3", 2, "l3"),
+      ev({ type: "unqueued", threadId: T, messageId: "u2" }),
+    );
+    expect(queuedMessages(s).map((m) => m.id)).toEqual(["u3"]);
+  });
+
+  it("a queued message of this page is no longer shown as being sent", () => {
+    const s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"));
+    expect(s.messages.find((m) => m.id === "u2")?.pending).toBe(false);
+  });
+});
+
+describe("approval cards and the store", () => {
+  it("history read after a request keeps the cards on the reply that asked, and gives none to the other messages", () => {
+    const s = run(
+      streaming(),
+      approval(2, "r1"),
+      history([stored({ id: "u1", role: "user", content: "first" }), stored({ id: "a1", role: "assistant", content: "Working", status: "streaming" })]),
+    );
+    expect(s.messages.map((m) => [m.id, m.approvals.map((a) => a.requestId)])).toEqual([
+      ["u1", []],
+      ["a1", ["r1"]],
+    ]);
+  });
+
+  it("a refused answer gives its buttons back, also when the reply has an answered card", () => {
+    const s = oneAnsweredOneWaiting(
+      { type: "answer", requestId: "r2", decision: "deny" },
+      ev({ type: "error", threadId: T, code: "invalid_message", message: "No." }),
+    );
+    expect(reply(s).approvals.map((a) => [a.requestId, a.decision, a.answering])).toEqual([
+      ["r1", "allow", null],
+      ["r2", null, null],
+    ]);
   });
 });

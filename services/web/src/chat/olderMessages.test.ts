@@ -27,4 +27,16 @@ describe("the newest page moving on", () => {
     expect(pushedOut(undefined, page(a))).toEqual([]);
     expect(pushedOut(page(a), page(a, message("b", 2)))).toEqual([]);
   });
+
+  it("hands over only what is older than the new page's first message, by time and then by id", () => {
+    const cases: [string, StoredMessage[], StoredMessage[], string[]][] = [
+      ["gone from the store, newer than the page", [message("a", 1), message("b", 2), message("c", 3)], [message("a", 1), message("c", 3), message("d", 4)], []],
+      ["pushed out at the same time, smaller id", [message("a", 2), message("b", 2)], [message("b", 2), message("c", 3)], ["a"]],
+      ["gone at the same time, larger id", [message("b", 2), message("c", 2)], [message("b", 2), message("d", 3)], []],
+      ["gone, later with a smaller id", [message("b", 2), message("a", 3)], [message("b", 2), message("c", 4)], []],
+    ];
+    for (const [what, previous, next, handed] of cases) {
+      expect(pushedOut(page(...previous), page(...next)).map((m) => m.id), what).toEqual(handed);
+    }
+  });
 });

@@ -140,6 +140,36 @@ describe("ChatSocket", () => {
     expect(FakeWebSocket.made).toHaveLength(1);
   });
 
+  it("a URL the browser will not open (new WebSocket throws) is retried after the backoff", async () => {
+    let bad = true;
+    const { socket, last } = socketUnderTest(() => Promise.resolve(bad ? "not a url" : "ws://x"));
+    vi.stubGlobal(
+      "WebSocket",
+      class extends FakeWebSocket {
+        constructor(url: string) {
+          if (url === "not a url") throw new SyntaxError("invalid URL");
+          super(url);
+        }
+      },
+    );
+    socket.start();
+    await settle();
+    expect(last()).toMatchObject({ status: "waiting", failures: 1 });
+    bad = false;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeWebSocket.made.map((ws) => ws.url)).toEqual(["ws://x"]);
+  });
+
+  it("a stop while the URL is fetched, then fails, schedules no retry", async () => {
+    const { socket, last } = socketUnderTest(() => Promise.reject(new Error("401")));
+    socket.start();
+    socket.stop();
+    await settle();
+    expect(last().status).toBe("stopped");
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(last().status).toBe("stopped");
+  });
+
   it("a gateway that refuses the page: the reason is shown, the failures keep counting, no drop", async () => {
     const { socket, onDrop, last } = socketUnderTest();
     socket.start();
