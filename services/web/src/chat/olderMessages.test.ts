@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
-import type { MessagePage } from "../api";
-import { pushedOut } from "./olderMessages";
+// @vitest-environment jsdom
+import { act, renderHook } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { api, type MessagePage } from "../api";
+import { pushedOut, useOlderMessages } from "./olderMessages";
 import type { StoredMessage } from "./protocol";
 
 const message = (id: string, at: number): StoredMessage => ({
@@ -38,5 +40,78 @@ describe("the newest page moving on", () => {
     for (const [what, previous, next, handed] of cases) {
       expect(pushedOut(page(...previous), page(...next)).map((m) => m.id), what).toEqual(handed);
     }
+  });
+});
+
+describe("older pages as the thread shows them", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The store answers each read of an older page with the next of `pages`, and counts the reads. */
+  function store(...pages: MessagePage[]) {
+    return vi.spyOn(api, "messages").mockImplementation(() => Promise.resolve(pages.shift()!));
+  }
+  const older = (cursor: string | null, ...messages: StoredMessage[]): MessagePage => ({ messages, olderCursor: cursor, newerCursor: null });
+
+  it("the unsaved new conversation, and a thread whose newest page is not read yet, have no older messages", () => {
+    const { result, rerender } = renderHook(({ id }: { id: string | null }) => useOlderMessages(id, undefined), {
+      initialProps: { id: null as string | null },
+    });
+    expect(result.current).toMatchObject({ messages: [], hasMore: false });
+    rerender({ id: "t" });
+    expect(result.current).toMatchObject({ messages: [], hasMore: false });
+  });
+
+  it("scrolling up reads the page before the newest one, shows it first, and stops at the start", async () => {
+    const reads = store(older(null, message("a", 1), message("b", 2)));
+    const { result } = renderHook(() => useOlderMessages("t", older("cur1", message("c", 3))));
+    expect(result.current).toMatchObject({ messages: [], hasMore: true, loading: false });
+    await act(() => result.current.loadOlder());
+    expect(reads).toHaveBeenCalledWith("t", { before: "cur1", limit: 100 });
+    expect(result.current.messages.map((m) => m.id)).toEqual(["a", "b"]);
+    expect(result.current).toMatchObject({ hasMore: false, loading: false });
+    await act(() => result.current.loadOlder());
+    expect(reads).toHaveBeenCalledTimes(1);
+  });
+
+  it("a jump to a message reads back page by page until it is found, and says when it is not", async () => {
+    const reads = store(older("cur2", message("x", 2)), older(null, message("a0", 0), message("a", 1)));
+    const { result } = renderHook(() => useOlderMessages("t", older("cur1", message("c", 3))));
+    let found = false;
+    await act(async () => {
+      found = await result.current.reach("a");
+    });
+    expect(found).toBe(true);
+    expect(reads.mock.calls.map(([, q]) => q?.before)).toEqual(["cur1", "cur2"]);
+    expect(result.current.messages.map((m) => m.id)).toEqual(["a0", "a", "x"]);
+    await act(async () => {
+      found = await result.current.reach("x");
+    });
+    expect(found).toBe(true);
+    await act(async () => {
+      found = await result.current.reach("nowhere");
+    });
+    expect(found).toBe(false);
+    expect(reads).toHaveBeenCalledTimes(2);
+  });
+
+  it("a scroll and a jump at once read the page once", async () => {
+    const reads = store(older(null, message("a", 1)));
+    const { result } = renderHook(() => useOlderMessages("t", older("cur1", message("c", 3))));
+    await act(() => Promise.all([result.current.loadOlder(), result.current.reach("a")]));
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(result.current.messages.map((m) => m.id)).toEqual(["a"]);
+  });
+
+  it("messages pushed out of the newest page join the older ones once; another thread starts with none", async () => {
+    const { result, rerender } = renderHook(({ id, newest }) => useOlderMessages(id, newest), {
+      initialProps: { id: "t", newest: older("cur1", message("b", 2), message("c", 3)) },
+    });
+    rerender({ id: "t", newest: older("cur2", message("c", 3), message("d", 4)) });
+    rerender({ id: "t", newest: older("cur3", message("d", 4), message("e", 5)) });
+    expect(result.current.messages.map((m) => m.id)).toEqual(["b", "c"]);
+    rerender({ id: "other", newest: older(null, message("z", 9)) });
+    expect(result.current).toMatchObject({ messages: [], hasMore: false });
   });
 });
