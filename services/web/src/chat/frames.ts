@@ -1,9 +1,8 @@
 // Reading frames from the gateway: defensive parsing and what a frame means for a turn.
 
-import { SERVER_EVENT_TYPES, THREAD_EVENT_TYPES, type MessageStatus, type ServerEvent, type ThreadEvent } from "./protocol";
+import { SERVER_EVENT_TYPES, type MessageStatus, type ServerEvent } from "./protocol";
 
 const SERVER_TYPES: ReadonlySet<string> = new Set(SERVER_EVENT_TYPES);
-const THREAD_TYPES: ReadonlySet<string> = new Set(THREAD_EVENT_TYPES);
 
 /**
  * The final status of a reply whose turn ended with this error code, as the store will show it
@@ -13,11 +12,6 @@ export function statusForErrorCode(code: string): MessageStatus {
   if (code === "cancelled") return "cancelled";
   if (code === "interrupted") return "interrupted";
   return "error";
-}
-
-/** Thread events (no `seq`, not replayed) as opposed to a turn's numbered events. */
-export function isThreadEvent(event: ServerEvent): event is ThreadEvent {
-  return THREAD_TYPES.has(event.type);
 }
 
 /** Parse one text frame; null for anything that is not a server event we know. Never throws. */
