@@ -34,12 +34,14 @@ SANDBOX_SETTINGS = ("SANDBOX_HOST", "SANDBOX_PORT", "SANDBOX_TOKEN", "SANDBOX_WO
 
 
 def _pipe_with_prefix(stream: IO[bytes], prefix: str, sink: IO[str], keep: list[str]) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode(errors="replace").rstrip("\n")
-        keep.append(line)
-        del keep[:-2000]
-        sink.write(f"{prefix} {line}\n")
-        sink.flush()
+    """Copy a service's output to `sink` line by line; the reader owns the pipe and closes it at EOF."""
+    with contextlib.suppress(OSError, ValueError), stream:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            keep.append(line)
+            del keep[:-2000]
+            sink.write(f"{prefix} {line}\n")
+            sink.flush()
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Service:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def start(self, sink: IO[str], colour: str) -> None:
         self.process = subprocess.Popen(
@@ -56,9 +59,10 @@ class Service:
         )
         prefix = f"\033[{colour}m{self.name:>10} |\033[0m" if sink.isatty() else f"{self.name:>10} |"
         assert self.process.stdout is not None
-        threading.Thread(
+        self.reader = threading.Thread(
             target=_pipe_with_prefix, args=(self.process.stdout, prefix, sink, self.log), daemon=True
-        ).start()
+        )
+        self.reader.start()
 
     def signal(self, signum: int) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -73,19 +77,20 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
-            self._close_pipe()
+            self._join_reader()
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait(5)
-            self._close_pipe()
+            self._join_reader()
 
-    def _close_pipe(self) -> None:
-        # The reader thread ends at EOF; closing here keeps ResourceWarnings out of the test run.
-        if self.process is not None and self.process.stdout is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.process.stdout.close()
+    def _join_reader(self) -> None:
+        # The reader closes the pipe at EOF: wait for it, so the last lines are in `log` and no read
+        # races a close from this thread. A pipe a stray grandchild still holds open stays with its
+        # daemon reader (closing a buffered reader mid-read would block on its lock).
+        if self.reader is not None:
+            self.reader.join(timeout=5)
 
     def lines_with(self, text: str, at_least: int = 1, timeout: float = 5) -> list[str]:
         """Log lines containing `text`, waiting up to `timeout` for `at_least` of them (logs come through a pipe)."""
