@@ -82,6 +82,7 @@ async def test_turn_counters_move_by_exactly_the_turns_of_each_outcome(services:
 
 async def test_relay_metrics_count_every_frame_of_a_turn_and_its_bytes(services: Services, database: Database) -> None:
     before = await asyncio.to_thread(scrape, metrics_url(services))
+    jobs_before = services.worker.jobs_complete
     client = await ChatClient.open(services.gateway_url)
     try:
         await client.send({"type": "message", "threadId": await new_thread(database), "content": "hello"})
@@ -97,6 +98,11 @@ async def test_relay_metrics_count_every_frame_of_a_turn_and_its_bytes(services:
                     break
     finally:
         await client.close()
+    # The worker counts a frame's replay-log bytes once its append returned, which can be after the
+    # gateway relayed the final frame: the job's end is when every count is in.
+    async with asyncio.timeout(10):
+        while services.worker.jobs_complete <= jobs_before:
+            await asyncio.sleep(0.01)
     after = await asyncio.to_thread(scrape, metrics_url(services))
     # Each frame of the turn was published once, reached this gateway once and went to its one follower.
     assert len(frames) > 3
