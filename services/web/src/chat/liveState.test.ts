@@ -1,7 +1,7 @@
 // The chat state under the live protocol: queued messages, turns started elsewhere, `watching`,
 // approvals. (chatState.test.ts covers sending, streaming, errors and resume.)
 import { describe, expect, it } from "vitest";
-import { chatReducer, initialChatState, queuedMessages, waitingApprovals, type ChatAction, type ChatState } from "./chatState";
+import { canSend, chatReducer, initialChatState, queuedMessages, waitingApprovals, type ChatAction, type ChatState } from "./chatState";
 import { resumeFor } from "./following";
 import type { ServerEvent, StoredMessage, WatchingEvent } from "./protocol";
 
@@ -466,6 +466,25 @@ describe("turns heard in an unusual order", () => {
   it("a queued message of this page is no longer shown as being sent", () => {
     const s = run(streaming(), send("l2", "second"), queued("u2", 1, "l2"));
     expect(s.messages.find((m) => m.id === "u2")?.pending).toBe(false);
+  });
+
+  it("a send the store already shows as queued when its queued answer arrives is shown once, and the next can be sent", () => {
+    const s = run(
+      streaming(),
+      send("l2", "second"),
+      history([
+        stored({ id: "u1", role: "user", content: "first" }),
+        stored({ id: "a1", role: "assistant", content: "Working", status: "streaming" }),
+        stored({ id: "u2", role: "user", content: "second", status: "queued" }),
+      ]),
+      queued("u2", 1, "l2"),
+    );
+    expect(view(s)).toEqual([
+      ["u1", "user", "complete"],
+      ["a1", "assistant", "streaming"],
+      ["u2", "user", "queued"],
+    ]);
+    expect(canSend(s)).toBe(true);
   });
 });
 

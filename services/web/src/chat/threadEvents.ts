@@ -52,9 +52,14 @@ export function applyStarted(state: ChatState, e: Extract<ServerEvent, { type: "
 }
 
 export function applyQueued(state: ChatState, e: Extract<ServerEvent, { type: "queued" }>): ChatState {
-  if (state.messages.some((m) => m.id === e.messageId)) return state;
   const pending = state.pending;
-  if (!pending || !answersPending(state, e.clientMessageId)) return { ...state, stale: true };
+  const ours = pending !== null && answersPending(state, e.clientMessageId);
+  if (state.messages.some((m) => m.id === e.messageId)) {
+    if (!ours) return state;
+    // The store was re-read after this page's send: it already shows the queued message; drop the local copy.
+    return { ...state, messages: state.messages.filter((m) => m.id !== pending.localId), pending: null, notice: null };
+  }
+  if (!ours) return { ...state, stale: true };
   const messages = mapMessage(state.messages, pending.localId, (m) => ({
     ...m,
     id: e.messageId,
