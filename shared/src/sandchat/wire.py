@@ -38,33 +38,36 @@ class _Wire(msgspec.Struct, rename="camel", tag_field="type", omit_defaults=True
     pass
 
 
+class _OnThread(_Wire):
+    """Every frame but ``error`` names its thread, first: msgspec puts a base's fields before its own."""
+
+    thread_id: str
+
+
 # --- client -> server -------------------------------------------------------------------------
 
 
-class SendMessage(_Wire, tag="message"):
-    thread_id: str
+class SendMessage(_OnThread, tag="message"):
     content: str
     # The sender's own name for the message, echoed in the `started` or `queued` that answers it, so
     # a client tells its answer from another tab's message arriving at the same moment.
     client_message_id: str | None = None
 
 
-class Cancel(_Wire, tag="cancel"):
-    thread_id: str
+class Cancel(_OnThread, tag="cancel"):
+    """Stop the thread's running turn; it ends with an ``error`` frame coded ``cancelled``."""
 
 
-class Resume(_Wire, tag="resume"):
-    thread_id: str
+class Resume(_OnThread, tag="resume"):
     after_seq: Annotated[int, msgspec.Meta(le=MAX_SEQ)] = 0
 
 
 Decision = Literal["allow", "allow_always", "deny"]
 
 
-class Approve(_Wire, tag="approve"):
+class Approve(_OnThread, tag="approve"):
     """A person's answer to an approval request; the first answer to a request wins."""
 
-    thread_id: str
     request_id: str
     decision: Decision
     message: str | None = None
@@ -72,20 +75,17 @@ class Approve(_Wire, tag="approve"):
     answers: dict[str, str] | None = None
 
 
-class Watch(_Wire, tag="watch"):
+class Watch(_OnThread, tag="watch"):
     """Follow a thread: every turn that starts on it, and its queue, from now on."""
 
-    thread_id: str
 
-
-class Retry(_Wire, tag="retry"):
+class Retry(_OnThread, tag="retry"):
     """Run the thread's last message again: its reply ended in an error, a stop or an interruption.
 
     Answered like a message (``started``, whose ``userMessageId`` is the message run again), or with
     an error; the failed reply stays in the thread and a new reply follows it.
     """
 
-    thread_id: str
     client_message_id: str | None = None
 
 
@@ -94,20 +94,17 @@ ClientRequest = SendMessage | Cancel | Resume | Approve | Watch | Retry
 # --- server -> client -------------------------------------------------------------------------
 
 
-class _TurnFrame(_Wire):
+class _TurnFrame(_OnThread):
     """The fields every numbered event of a turn begins with; ``seq`` is its place in the turn's replay log.
 
-    msgspec puts a base's fields first: each such frame encodes ``type``, ``threadId``, ``turnId``,
-    ``seq``, then its own fields.
+    Each such frame encodes ``type``, ``threadId``, ``turnId``, ``seq``, then its own fields.
     """
 
-    thread_id: str
     turn_id: str
     seq: int
 
 
-class Started(_Wire, tag="started"):
-    thread_id: str
+class Started(_OnThread, tag="started"):
     turn_id: str
     user_message_id: str
     message_id: str
@@ -135,8 +132,7 @@ class Status(_TurnFrame, tag="status"):
     message: str
 
 
-class Title(_Wire, tag="title"):
-    thread_id: str
+class Title(_OnThread, tag="title"):
     title: str
 
 
@@ -159,27 +155,24 @@ class ApprovalAnswered(_TurnFrame, tag="approval_answered"):
     decision: Resolution
 
 
-class Queued(_Wire, tag="queued"):
+class Queued(_OnThread, tag="queued"):
     """A message sent while a turn runs: stored, and it starts when the turns before it have ended."""
 
-    thread_id: str
     message_id: str
     position: int
     # Only in the answer to the sender of the message (see SendMessage).
     client_message_id: str | None = None
 
 
-class Unqueued(_Wire, tag="unqueued"):
+class Unqueued(_OnThread, tag="unqueued"):
     """A queued message was removed before it started."""
 
-    thread_id: str
     message_id: str
 
 
-class Watching(_Wire, tag="watching"):
+class Watching(_OnThread, tag="watching"):
     """The answer to ``watch``: the turn running on the thread now, if any (resume it to catch up)."""
 
-    thread_id: str
     turn_id: str | None
 
 

@@ -18,6 +18,7 @@ export interface SendMessageRequest {
   clientMessageId?: string | null;
 }
 
+/** Stop the thread's running turn; it ends with an ``error`` frame coded ``cancelled``. */
 export interface CancelRequest {
   type: "cancel";
   threadId: string;
