@@ -6,13 +6,18 @@ tool); the gateway and the worker run in this process against real Redis and a r
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from sandchat import threads
 from sandchat.database import Database
+from sandchat.models import Thread
+from sqlalchemy import select
 
 from tests.e2e.chat_client import ChatClient, Event
+from tests.gateway.in_process import eventually
 from tests.services.conftest import OpenClient, Services, watch
 from tests.turns.conftest import new_thread
 
@@ -166,6 +171,39 @@ async def test_allow_always_holds_for_the_thread_and_is_not_asked_again(
     await asked.client.message(asked.thread_id, "[[touch]] again please")
     await until(asked.client, "done", seen)
     assert [event["type"] for event in seen].count("approval") == 0
+    async with database.reading() as session:
+        thread = await threads.get_thread(session, asked.thread_id)
+    assert thread is not None
+    assert thread.allowed_tools == [{"toolName": "Bash", "ruleContent": "touch touched.txt"}]
+
+
+@contextlib.asynccontextmanager
+async def thread_row_held(database: Database, thread_id: str) -> AsyncIterator[None]:
+    """Hold back every write of the thread's row: PostgreSQL locks the row, SQLite the whole database
+    (its writers begin IMMEDIATE)."""
+    async with database.transaction() as session:
+        await session.execute(select(Thread.id).where(Thread.id == thread_id).with_for_update())
+        yield
+
+
+async def test_an_answer_still_being_stored_when_the_agent_finishes_is_announced_before_the_end(
+    services: Services, database: Database, open_client: OpenClient
+) -> None:
+    asked = await ask(database, open_client)
+    running = services.context.running[asked.started["turnId"]]
+    async with thread_row_held(database, asked.thread_id):
+        # The agent has its answer and finishes while the rule it was granted waits to be stored.
+        await asked.answer("allow_always")
+
+        async def agent_finished() -> bool:
+            return running.agent is None
+
+        await eventually(agent_finished, 15, "the agent's end")
+    seen: list[Event] = []
+    await until(asked.client, "done", seen)
+    numbered = [event for event in seen if "seq" in event]
+    assert [event["seq"] for event in numbered] == sorted({event["seq"] for event in numbered})
+    assert [event["type"] for event in numbered][-2:] == ["approval_answered", "done"]
     async with database.reading() as session:
         thread = await threads.get_thread(session, asked.thread_id)
     assert thread is not None

@@ -166,9 +166,12 @@ class TurnPublisher:
         if frames:
             await self.context.turns.store.publish(self.info.turn_id, frames)
 
-    def settle(self) -> None:
-        """The turn is ending: its final write holds the whole text, so no progress write is due."""
-        self.context.progress.forget(self.info.message_id)
+    async def settle(self) -> None:
+        """The turn is ending, its agent let go: an answer still being delivered is announced first (its
+        ``approval_answered`` takes its seq before the final event), and no progress write is due (the
+        final write holds the whole text)."""
+        async with self.running.answering:  # later deliveries find no agent and do nothing
+            self.context.progress.forget(self.info.message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +286,7 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         finally:
             running.agent = None
             context.pool.checkin(agent)
-        publisher.settle()
+        await publisher.settle()
         await _settle_session(info, remembering)
         ending, result = _conclude(context, user is not None, outcome)
         with tracing.tracer().start_as_current_span("turn.end", attributes={"outcome": ending.outcome}):
@@ -291,13 +294,13 @@ async def _run(context: WorkerContext, info: TurnInfo, last_seq: int, running: R
         return ending.outcome
     except asyncio.CancelledError:
         # The worker is shutting down: say so and free the thread (its agent is ended with the pool).
-        publisher.settle()
+        await publisher.settle()
         await _settle_session(info, remembering)
         await asyncio.shield(finish_turn(turns, info, publisher.transcript, SHUTDOWN))
         raise
     except Exception as exc:
         log.exception("turn %s failed", info.turn_id)
-        publisher.settle()
+        await publisher.settle()
         await _settle_session(info, remembering)
         try:
             await finish_turn(turns, info, publisher.transcript, failed(f"Internal error: {type(exc).__name__}."))
