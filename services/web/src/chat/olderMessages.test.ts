@@ -104,6 +104,51 @@ describe("older pages as the thread shows them", () => {
     expect(result.current.messages.map((m) => m.id)).toEqual(["a"]);
   });
 
+  /** A read of an older page that answers only when the test says so. */
+  function slowStore() {
+    let answer: (page: MessagePage) => void = () => undefined;
+    const reads = vi.spyOn(api, "messages").mockImplementation(
+      () =>
+        new Promise<MessagePage>((resolve) => {
+          answer = resolve;
+        }),
+    );
+    return { reads, answer: (page: MessagePage) => answer(page) };
+  }
+
+  it("says it is loading while a page is read, and no longer once it has come", async () => {
+    const { answer } = slowStore();
+    const { result } = renderHook(() => useOlderMessages("t", older("cur1", message("c", 3))));
+    let scrolled: Promise<void> = Promise.resolve();
+    act(() => {
+      scrolled = result.current.loadOlder();
+    });
+    expect(result.current.loading).toBe(true);
+    await act(async () => {
+      answer(older(null, message("a", 1)));
+      await scrolled;
+    });
+    expect(result.current).toMatchObject({ loading: false, hasMore: false });
+    expect(result.current.messages.map((m) => m.id)).toEqual(["a"]);
+  });
+
+  it("a page that comes after the person switched threads is not shown in the other thread", async () => {
+    const { answer } = slowStore();
+    const { result, rerender } = renderHook(({ id, newest }) => useOlderMessages(id, newest), {
+      initialProps: { id: "t", newest: older("cur1", message("c", 3)) },
+    });
+    let scrolled: Promise<void> = Promise.resolve();
+    act(() => {
+      scrolled = result.current.loadOlder();
+    });
+    rerender({ id: "other", newest: older("other-cur", message("z", 9)) });
+    await act(async () => {
+      answer(older(null, message("a", 1)));
+      await scrolled;
+    });
+    expect(result.current).toMatchObject({ messages: [], hasMore: true, loading: false });
+  });
+
   it("messages pushed out of the newest page join the older ones once; another thread starts with none", async () => {
     const { result, rerender } = renderHook(({ id, newest }) => useOlderMessages(id, newest), {
       initialProps: { id: "t", newest: older("cur1", message("b", 2), message("c", 3)) },
