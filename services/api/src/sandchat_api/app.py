@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sandchat.database import Database
 from sandchat.settings import Settings
 from sandchat.turns.store import TurnStore
+from sandchat.unavailable import why
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.accounts import create_token, list_tokens, me, revoke_token, sign_in, sign_out
@@ -46,7 +47,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             await database.log_startup()
         except (SQLAlchemyError, OSError) as exc:  # the API still starts; /health reports the database
-            log.warning("database unreachable at start (%s); /health will report it", type(exc).__name__)
+            log.warning("database unreachable at start (%s); /health will report it", why(exc))
         try:
             yield
         finally:

@@ -14,7 +14,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
-from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE, why
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Respo
 
 
 def on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    log.warning("%s: database unavailable: %s", _where(request), type(exc).__name__)
+    log.warning("%s: database unavailable: %s", _where(request), why(exc))
     return _detail({"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": DATABASE_UNAVAILABLE})
 
 

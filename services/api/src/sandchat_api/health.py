@@ -11,6 +11,7 @@ from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
 from redis.exceptions import RedisError
 from sandchat.agent_health import read_report
+from sandchat.unavailable import why
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_api.agent_login import agent_login_answer
@@ -27,7 +28,7 @@ async def _database_state(database: DatabaseDep) -> str:
     try:
         await asyncio.wait_for(database.ping(), CHECK_TIMEOUT_S)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        log.warning("health: database unreachable: %s", type(exc).__name__)
+        log.warning("health: database unreachable: %s", why(exc))
         return "unreachable"
     return "ok"
 

@@ -31,7 +31,7 @@ from sandchat.turns.beginning import (
 )
 from sandchat.turns.ending import finish_turn
 from sandchat.turns.outcomes import CANCELLED
-from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
+from sandchat.unavailable import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE, why
 from sqlalchemy.exc import SQLAlchemyError
 
 from sandchat_gateway.connection import ChatConnection
@@ -70,7 +70,7 @@ class Chat:
             connection.send_error(_thread_id_of(frame), "agent_error", REDIS_UNAVAILABLE)
         except (SQLAlchemyError, OSError) as exc:
             metrics.BACKEND_ERRORS.labels("database", "request").inc()
-            log.warning("request failed, database unavailable: %s", type(exc).__name__)
+            log.warning("request failed, database unavailable: %s", why(exc))
             connection.send_error(_thread_id_of(frame), "agent_error", DATABASE_UNAVAILABLE)
         except Exception:
             log.exception("request failed")
