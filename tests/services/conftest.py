@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,22 @@ def service_settings() -> dict[str, object]:
     return {}
 
 
+# A service that takes longer than this to stop is stuck: the test fails naming it, with every task's stack.
+STOP_TIMEOUT_S = 30.0
+
+
+async def stopped_in_time(work: Awaitable[object], what: str) -> None:
+    """Await a service's stop; if it hangs, print where every task waits and fail naming it."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
+    if not done:
+        for other in asyncio.all_tasks():
+            other.print_stack(file=sys.stderr)
+        task.cancel()
+        raise AssertionError(f"{what} did not stop within {STOP_TIMEOUT_S:g} s (task stacks on stderr)")
+    task.result()
+
+
 @contextlib.asynccontextmanager
 async def gateway_running(**settings: object) -> AsyncIterator[Settings]:
     """The gateway's server in this process on a free port, with ``settings``, until the block ends."""
@@ -77,7 +94,7 @@ async def gateway_running(**settings: object) -> AsyncIterator[Settings]:
         yield served
     finally:
         stop.set()
-        await asyncio.gather(gateway, return_exceptions=True)
+        await stopped_in_time(asyncio.gather(gateway, return_exceptions=True), "the gateway")
 
 
 @pytest.fixture
@@ -105,7 +122,7 @@ async def services(
         finally:
             working.cancel()
             await asyncio.gather(working, return_exceptions=True)
-            await stop_worker(worker)
+            await stopped_in_time(stop_worker(worker), "the worker")
             await client.aclose()
 
 
