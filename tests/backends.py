@@ -12,6 +12,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -130,14 +131,41 @@ async def _admin(url: str, statement: str) -> None:
 
 
 @contextmanager
-def fresh_postgres_database(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+def fresh_postgres_database(admin_url: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for one test (empty, or a copy of ``template``), dropped afterwards."""
     name = f"sandchat_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    copy_of = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"{copy_of}'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def migrated_postgres_template(admin_url: str) -> Iterator[str]:
+    """A database migrated to head once, for the tests of one process to copy (``CREATE DATABASE … TEMPLATE``
+    copies files: much faster than running every migration again per test)."""
+    with fresh_postgres_database(admin_url) as url:
+        migrate(url)
+        yield str(make_url(url).database)
+
+
+def migrated_sqlite_template(folder: Path) -> Path:
+    """A SQLite file migrated to head once, for the tests of one process to copy."""
+    path = folder / "migrated.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def copy_sqlite(template: Path, destination: Path) -> None:
+    """A consistent copy of a SQLite database (the backup API: whatever its WAL still holds comes along)."""
+    source, target = sqlite3.connect(template), sqlite3.connect(destination)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def alembic_config(database_url: str) -> Config:

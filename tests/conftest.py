@@ -80,18 +80,31 @@ async def redis(redis_url: str, redis_namespace: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This process's SQLite database migrated to head, which each test copies."""
+    return backends.migrated_sqlite_template(tmp_path_factory.mktemp("migrated"))
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_admin_url: str) -> Iterator[str]:
+    """The name of this process's PostgreSQL database migrated to head, which each test copies."""
+    with backends.migrated_postgres_template(postgres_admin_url) as name:
+        yield name
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database of each backend (the test runs once per backend)."""
+    """A migrated, empty database of each backend (the test runs once per backend): a copy of one
+    migrated once per process (tests/foundation/test_migrations.py runs the migrations themselves)."""
     if request.param == "sqlite":
         _used.setdefault("sqlite", "a file per test under pytest's tmp_path")
-        url = f"sqlite+aiosqlite:///{tmp_path / 'sandchat.db'}"
-        backends.migrate(url)
-        yield url
+        path = tmp_path / "sandchat.db"
+        backends.copy_sqlite(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     admin_url = request.getfixturevalue("postgres_admin_url")
-    with backends.fresh_postgres_database(admin_url) as url:
-        backends.migrate(url)
+    with backends.fresh_postgres_database(admin_url, template=request.getfixturevalue("migrated_postgres")) as url:
         yield url
 
 
