@@ -22,9 +22,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
-from sandchat_dev.stack import free_port
+from sandchat_dev.stack import free_port, migrate
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,14 +164,3 @@ def copy_sqlite(template: Path, destination: Path) -> None:
     finally:
         target.close()
         source.close()
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    return config
-
-
-def migrate(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)

@@ -14,6 +14,7 @@ from sandchat.database import Database, create_engine
 from sandchat.models import LOCAL_USER_ID, Base
 from sandchat.search import search
 from sandchat.search_schema import is_model_object
+from sandchat_dev.stack import alembic_config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -50,9 +51,9 @@ async def test_models_and_migrations_do_not_drift(database_url: str) -> None:
 def test_upgrade_creates_and_downgrade_removes_both_tables(database_url: str) -> None:
     # Alembic's env.py runs its own event loop, so this test is synchronous.
     assert {"thread", "message"} <= asyncio.run(_tables(database_url))
-    command.downgrade(backends.alembic_config(database_url), "base")
+    command.downgrade(alembic_config(database_url), "base")
     assert not {"thread", "message"} & asyncio.run(_tables(database_url))
-    command.upgrade(backends.alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url), "head")
     assert {"thread", "message"} <= asyncio.run(_tables(database_url))
 
 
@@ -126,7 +127,7 @@ async def _after_upgrade(url: str) -> tuple[list[tuple[str, str]], int, list[str
 
 
 def test_upgrade_from_a_single_user_database_keeps_every_thread_message_and_search_hit(database_url: str) -> None:
-    config = backends.alembic_config(database_url)
+    config = alembic_config(database_url)
     command.downgrade(config, "7c3e9f41a2d8")
     asyncio.run(_fill_single_user_database(database_url))
     command.upgrade(config, "head")
@@ -159,7 +160,7 @@ async def _search_objects(url: str) -> list[tuple[str, ...]]:
 def test_the_owners_revision_leaves_the_search_objects_as_the_search_revision_made_them(database_url: str) -> None:
     # d4a8b2c61e07 rebuilds `thread` on SQLite, which drops its search triggers; it makes them again
     # from 7c3e9f41a2d8's own statements, on the way up and on the way down.
-    config = backends.alembic_config(database_url)
+    config = alembic_config(database_url)
     command.downgrade(config, "5a1c0e7d9b21")
     command.upgrade(config, "7c3e9f41a2d8")
     made = asyncio.run(_search_objects(database_url))

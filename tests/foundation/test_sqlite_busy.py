@@ -10,8 +10,7 @@ from pathlib import Path
 
 from sandchat import threads
 from sandchat.database import Database
-
-from tests import backends
+from sandchat_dev.stack import migrate
 
 HOLD_S = 1.5
 
@@ -32,7 +31,7 @@ def _hold_write_lock(path: Path, held: threading.Event, released: threading.Even
 async def test_writers_wait_for_a_held_write_lock_and_all_succeed(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     url = f"sqlite+aiosqlite:///{path}"
-    await asyncio.to_thread(backends.migrate, url)
+    await asyncio.to_thread(migrate, url)
     databases = [Database(url) for _ in range(3)]  # like the gateway, worker and API processes
     async with databases[0].transaction() as session:
         thread_id = (await threads.create_thread(session)).id

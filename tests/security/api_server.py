@@ -18,6 +18,7 @@ import uvicorn
 from sandchat.settings import Settings
 from sandchat_api.app import create_app
 from sandchat_api.http_server import server_config
+from sandchat_dev.stack import migrate
 
 from tests import backends
 
@@ -49,11 +50,11 @@ def database_of(backend: str, tmp: Path, postgres_admin_url: str | None) -> Iter
     """A migrated, empty database of ``backend`` (sqlite or postgresql)."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'sandchat.db'}"
-        backends.migrate(url)
+        migrate(url)
         yield url
         shutil.rmtree(tmp, ignore_errors=True)
         return
     assert postgres_admin_url is not None
     with backends.fresh_postgres_database(postgres_admin_url) as url:
-        backends.migrate(url)
+        migrate(url)
         yield url

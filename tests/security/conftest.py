@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sandchat_dev.stack import migrate
 
-from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
@@ -90,7 +90,7 @@ def auth_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iter
 @pytest.fixture(scope="module")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("migrated") / "sandchat.db"
-    backends.migrate(f"sqlite+aiosqlite:///{path}")
+    migrate(f"sqlite+aiosqlite:///{path}")
     return path
 
 

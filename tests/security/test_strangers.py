@@ -17,9 +17,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sandchat_dev.stack import free_port
+from sandchat_dev.stack import free_port, migrate
 
-from tests.backends import migrate
 from tests.e2e.conftest import stack_settings
 from tests.stack import BIN, Service, stack_env
 

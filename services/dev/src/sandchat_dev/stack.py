@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from alembic import command
+from alembic.config import Config
 from sandchat.settings import Settings
 
 # The checkout: the launcher runs from an editable install (services/dev/src/sandchat_dev/).
@@ -164,16 +166,7 @@ class Stack:
         return service
 
     def start(self, workers: int = 1, timeout: float = 60) -> None:
-        migrate = subprocess.run(
-            [str(BIN / "alembic"), "upgrade", "head"],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if migrate.returncode != 0:
-            raise RuntimeError(f"migrations failed:\n{migrate.stderr}")
+        migrate(self.env.get("DATABASE_URL"))
         to_sandbox = self._add_sandbox() if self.env.get("AGENT_RUNNER") == "sandbox" else {}
         self.add("api", "sandchat-api")
         for index, port in enumerate(self.gateway_ports):
@@ -228,6 +221,35 @@ class Stack:
             service.signal(signal.SIGTERM)
         for service in reversed(self.services):
             service.stop()
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    """The project's migrations, for ``database_url`` (else DATABASE_URL, as the services read it)."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(database_url: str | None = None, revision: str = "head") -> None:
+    """Bring the database to ``revision``, in this process (no interpreter to start and import again).
+
+    In a thread of its own: the migrations run their own event loop, and the caller may be inside one.
+    """
+    failures: list[Exception] = []
+
+    def upgrade() -> None:
+        try:
+            command.upgrade(alembic_config(database_url), revision)
+        except Exception as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=upgrade, name="migrate")
+    thread.start()
+    thread.join()
+    if failures:
+        raise RuntimeError(f"migrations failed: {failures[0]}") from failures[0]
 
 
 def free_port() -> int:
