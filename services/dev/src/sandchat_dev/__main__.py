@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--gateways", type=int, default=1)
     args = parser.parse_args()
 
+    # The services run from the checkout; so does the launcher, for the same .env and the same
+    # relative paths (the default DATABASE_URL is ./data/sandchat.db, migrated here, used there).
+    os.chdir(ROOT)
     settings = load_settings()
     env = stack_env()
     private_redis: subprocess.Popen[bytes] | None = None
