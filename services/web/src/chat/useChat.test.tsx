@@ -6,8 +6,9 @@ import { act, cleanup, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { AppConfig } from "../api";
-import type { ClientRequest, ServerEvent, StoredMessage } from "./protocol";
-import { useChat } from "./useChat";
+import type { ThreadPages } from "../threadList";
+import type { ClientRequest, ServerEvent, StoredMessage, Thread } from "./protocol";
+import { messagesKey, threadsKey, useChat } from "./useChat";
 
 const T = "thread-1";
 const config: AppConfig = { gatewayUrl: "ws://gateway.test/chat", runner: "simulator", authRequired: false };
@@ -66,8 +67,10 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
+let client = new QueryClient();
+
 function mount(threadId: string | null = T) {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const wrapper = ({ children }: { children: ReactNode }) => (
     <QueryClientProvider client={client}>{children}</QueryClientProvider>
   );
@@ -138,6 +141,64 @@ describe("useChat follows the open thread", () => {
       result.current.answer("r1", { decision: "deny", message: "not now" });
     });
     expect(latest().sent.at(-1)).toEqual({ type: "approve", threadId: T, requestId: "r1", decision: "deny", message: "not now" });
+  });
+});
+
+describe("useChat keeps the thread list and the stored messages current", () => {
+  const thread = (title: string): Thread => ({
+    id: T,
+    title,
+    claudeSessionId: null,
+    createdAt: "2025-01-01T00:00:00Z",
+    updatedAt: "2025-01-01T00:00:00Z",
+  });
+  const listed = (title: string): ThreadPages => ({
+    pages: [{ threads: [thread(title)], nextCursor: null }],
+    pageParams: [null],
+  });
+  const listStale = () => client.getQueryState(threadsKey)?.isInvalidated ?? false;
+  const messagesStale = () => client.getQueryState(messagesKey(T))?.isInvalidated ?? false;
+
+  it("a resume the gateway has nothing for reads the thread's messages again and shows what the store holds", async () => {
+    const { result } = await watchingThread();
+    await waitFor(() => expect(reply(result.current)?.content).toBe("Hel"));
+    stored = [stored[0]!, { ...stored[1]!, content: "Hello, all of it", status: "complete" }];
+    act(() => latest().emit({ type: "watching", threadId: T, turnId: "turn-1" }));
+    expect(latest().sent.at(-1)).toEqual({ type: "resume", threadId: T, afterSeq: 0 });
+    act(() => latest().emit({ type: "error", threadId: T, code: "invalid_message", message: "Nothing to resume." }));
+    await waitFor(() => expect(reply(result.current)).toMatchObject({ content: "Hello, all of it", status: "complete" }));
+    expect(result.current.state.turn).toBeNull();
+  });
+
+  it("a title renames the thread in the list at once; a request, its answer and a reply's end mark the list for a new read", async () => {
+    await watchingThread();
+    client.setQueryData(threadsKey, listed("New conversation"));
+    act(() => latest().emit({ type: "title", threadId: T, title: "Plans for Monday" }));
+    expect(client.getQueryData<ThreadPages>(threadsKey)?.pages[0]?.threads[0]?.title).toBe("Plans for Monday");
+    expect(listStale()).toBe(true);
+    const frames: ServerEvent[] = [
+      { type: "watching", threadId: T, turnId: "turn-1" },
+      { type: "approval", threadId: T, turnId: "turn-1", seq: 1, requestId: "r1", tool: "Bash", input: {}, suggestions: [] },
+      { type: "approval_answered", threadId: T, turnId: "turn-1", seq: 2, requestId: "r1", decision: "allow" },
+      { type: "done", threadId: T, turnId: "turn-1", seq: 3, messageId: "a1", sessionId: null, costUsd: null },
+    ];
+    for (const frame of frames.slice(1)) {
+      client.setQueryData(threadsKey, listed("Plans for Monday"));
+      if (frame.type === "approval") act(() => latest().emit(frames[0]!));
+      act(() => latest().emit(frame));
+      expect(listStale(), frame.type).toBe(true);
+    }
+    expect(messagesStale()).toBe(true);
+  });
+
+  it("a token changes neither the list nor the stored messages", async () => {
+    await watchingThread();
+    client.setQueryData(threadsKey, listed("Plans"));
+    act(() => {
+      latest().emit({ type: "watching", threadId: T, turnId: "turn-1" });
+      latest().emit(token(1, "Hel"));
+    });
+    expect([listStale(), messagesStale()]).toEqual([false, false]);
   });
 });
 
