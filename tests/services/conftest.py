@@ -121,7 +121,7 @@ async def services(
             yield Services(settings, Turns.connect(client, settings.redis_keys, database), worker)
         finally:
             working.cancel()
-            await asyncio.gather(working, return_exceptions=True)
+            await stopped_in_time(asyncio.gather(working, return_exceptions=True), "the worker's main task")
             await stopped_in_time(stop_worker(worker), "the worker")
             await client.aclose()
 

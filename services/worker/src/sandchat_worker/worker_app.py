@@ -124,8 +124,11 @@ class TurnWorker(Worker):
         # arq's loop calls this back to back (poll_delay=0); the wait between polls happens here.
         self.wake.clear()
         await super()._poll_iteration()
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it is cancelled
+        # just as the event is set, and the worker's loop would then never see its own cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), self.idle_poll_s)
+            async with asyncio.timeout(self.idle_poll_s):
+                await self.wake.wait()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # arq takes each job it reads in four round trips (WATCH, EXISTS, ZSCORE, MULTI/EXEC), one job
