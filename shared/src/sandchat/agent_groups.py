@@ -30,12 +30,14 @@ from sandchat.agent_env import RUN_MARKER
 log = logging.getLogger(__name__)
 
 PROC: Final = Path("/proc")
-# How long one reaping goes on scanning while it finds marked processes or one mid-exec, how many scans
-# in a row it spends on a process mid-exec, and the pause between scans. A scan of /proc takes a few
-# milliseconds; an exec is over in well under one.
+# After its last kill, how long a reaping keeps looking while it meets a process mid-exec (an exec is
+# over in well under a millisecond, but a loaded host may not run the process for a while); the pause
+# between scans, doubling up to the longest; and how long a reaping may go on at all (a marked process
+# it cannot kill is seen on every scan).
 SETTLE_S: Final = 0.5
-EXEC_RESCANS: Final = 3
 RESCAN_PAUSE_S: Final = 0.002
+LONGEST_RESCAN_PAUSE_S: Final = 0.05
+KILL_WINDOW_S: Final = 5.0
 _PF_KTHREAD: Final = 0x00200000  # the kernel-thread bit of /proc/<pid>/stat's flags (field 9)
 
 
@@ -147,27 +149,31 @@ def _kill_marked(runs: set[str]) -> int:
 
     One scan is not enough: a marked process may fork between being read and being killed (its child
     can take a pid the scan has passed), and a child inside ``execve`` reads as no environment at all
-    until the new program's is set up. So the scan repeats while it kills, and a few times while it
-    meets a process mid-exec, for at most SETTLE_S.
+    until the new program's is set up. So the scan repeats while it kills, and while it meets a process
+    mid-exec, for up to SETTLE_S after its last kill.
     """
     markers = {f"{RUN_MARKER}={run}".encode() for run in runs}
     killed: set[int] = set()
-    deadline = time.monotonic() + SETTLE_S
-    exec_rescans = 0
+    started = time.monotonic()
+    settled_at = started + SETTLE_S
+    pause = RESCAN_PAUSE_S
     while True:
         marked, execing = _scan(markers, skip=killed)
         for pid in marked:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
-        # A process mid-exec may be anyone's: look again a few times only (an exec takes well under a
-        # millisecond), so that a busy host's own execs do not keep every reaping scanning.
-        if not marked and (not execing or exec_rescans == EXEC_RESCANS):
+        now = time.monotonic()
+        if marked:  # what it forked before dying may show up on the next scan
+            settled_at, pause = now + SETTLE_S, RESCAN_PAUSE_S
+        elif not execing or now >= settled_at:
+            # A process mid-exec may be anyone's: a busy host's own execs make a reaping look again for
+            # SETTLE_S at most, at growing intervals.
             return len(killed)
-        exec_rescans = 0 if marked else exec_rescans + 1
-        if time.monotonic() > deadline:
+        if now - started >= KILL_WINDOW_S:
             return len(killed)
-        time.sleep(RESCAN_PAUSE_S)
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_RESCAN_PAUSE_S)
 
 
 def _scan(markers: set[bytes], skip: set[int]) -> tuple[list[int], bool]:
