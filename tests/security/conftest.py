@@ -7,15 +7,14 @@ Whatever the tests do to the stack, its logs are scanned at the end: the token m
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from sandchat_dev.stack import migrate
 
+from tests import backends
 from tests.e2e.chat_client import ChatClient
 from tests.e2e.conftest import stack_settings
 from tests.stack import Stack, running_stack
@@ -87,15 +86,8 @@ def auth_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iter
     assert not leaked, f"the token appears in {len(leaked)} log lines, e.g. {leaked[0]!r}"
 
 
-@pytest.fixture(scope="module")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("migrated") / "sandchat.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
 def sqlite_url(migrated_sqlite: Path, tmp_path: Path) -> str:
-    """An empty, migrated database of the test's own (a copy: migrating takes longer than most tests)."""
-    shutil.copyfile(migrated_sqlite, tmp_path / "sandchat.db")
+    """An empty, migrated database of the test's own (a copy of the process's migrated one, tests/conftest.py)."""
+    backends.copy_sqlite(migrated_sqlite, tmp_path / "sandchat.db")
     return f"sqlite+aiosqlite:///{tmp_path / 'sandchat.db'}"
