@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 
-Client = AsyncTestClient[Litestar]
+from tests.api_client import ApiClient, api_client
+
+Client = ApiClient
 
 
 @pytest.fixture
@@ -27,5 +27,5 @@ async def client(
     settings = build_settings(
         database_url=database_url, redis_url=redis_url, redis_namespace=redis_namespace, **api_settings
     )
-    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
+    async with api_client(create_app(settings)) as test_client:
         yield test_client

@@ -10,15 +10,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sandchat import accounts
 from sandchat.database import Database
 from sandchat.settings import build_settings
 from sandchat_api.app import create_app
 from sqlalchemy import text
 
-Client = AsyncTestClient[Litestar]
+from tests.api_client import ApiClient, api_client
+
+Client = ApiClient
 KEY = "agent-login-test-key-0123456789abcdef"
 SECRET = "sk-ant-oat01-alice-never-shown-0001"
 Serve = Callable[..., AbstractAsyncContextManager[Client]]
@@ -35,7 +35,7 @@ def serve(database_url: str, redis_url: str, redis_namespace: str) -> Serve:
             auth_mode="accounts",
             **{"secret_key": KEY, **overrides},
         )
-        async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1:8000") as client:
+        async with api_client(create_app(settings)) as client:
             yield client
 
     return serving

@@ -62,3 +62,23 @@ async def test_writers_wait_for_a_held_write_lock_and_all_succeed(tmp_path: Path
     for database in databases:
         await database.close()
     assert sorted(message.content for message in stored) == sorted(f"message {index}" for index in range(30))
+
+
+async def test_a_ping_and_the_startup_line_answer_while_another_connection_writes(tmp_path: Path) -> None:
+    """A service starting (or a health check) while another holds the write lock answers at once."""
+    path = tmp_path / "busy.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(migrate, url)
+    database = Database(url)
+    held, released = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, held, released))
+    holder.start()
+    try:
+        await asyncio.to_thread(held.wait, 5)
+        await database.ping()
+        line = await database.describe()
+        assert not released.is_set(), "the ping and the startup line waited for the writer"
+    finally:
+        await asyncio.to_thread(holder.join)
+        await database.close()
+    assert "journal_mode=wal" in line

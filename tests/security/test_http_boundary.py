@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sandchat.settings import Settings, build_settings
 from sandchat_api.app import create_app
 from sandchat_api.errors import PLAIN_DETAILS
@@ -20,9 +18,9 @@ from sandchat_api.web import NO_SUCH_ASSET, SECURITY_HEADERS
 from sandchat_dev.stack import free_port
 
 from tests import backends
+from tests.api_client import PAGE, ApiClient, api_client
 
-Client = AsyncTestClient[Litestar]
-PAGE = "http://127.0.0.1:8000"
+Client = ApiClient
 TOKEN = "tok-http-boundary"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ASSETS = backends.ROOT / "services" / "web" / "dist" / "assets"
@@ -38,7 +36,7 @@ async def client(
 ) -> AsyncIterator[Client]:
     token = {"auth_token": TOKEN} if request.param == "token" else {}
     settings = _settings(sqlite_url, redis_url, redis_namespace, **token)
-    async with AsyncTestClient(app=create_app(settings), base_url=PAGE) as test_client:
+    async with api_client(create_app(settings)) as test_client:
         test_client.headers.update(BEARER if token else {})
         yield test_client
 
@@ -46,7 +44,7 @@ async def client(
 @pytest.fixture
 async def open_client(sqlite_url: str, redis_url: str, redis_namespace: str) -> AsyncIterator[Client]:
     """Without AUTH_TOKEN: for what the token does not change."""
-    async with AsyncTestClient(app=create_app(_settings(sqlite_url, redis_url, redis_namespace)), base_url=PAGE) as c:
+    async with api_client(create_app(_settings(sqlite_url, redis_url, redis_namespace))) as c:
         yield c
 
 
@@ -124,7 +122,7 @@ async def test_config_names_a_configured_gateway_address(open_client: Client, ho
 
 async def test_config_never_echoes_the_request_s_host(sqlite_url: str, redis_url: str, redis_namespace: str) -> None:
     settings = _settings(sqlite_url, redis_url, redis_namespace, allowed_hosts="*")
-    async with AsyncTestClient(app=create_app(settings), base_url=PAGE) as client:
+    async with api_client(create_app(settings)) as client:
         body = (await client.get("/config", headers={"Host": "evil.example:8000"})).json()
     assert body["gatewayUrl"] == "ws://127.0.0.1:8001/chat"
 
@@ -202,7 +200,7 @@ async def test_a_newline_in_a_path_never_starts_a_log_line(
         redis_namespace=redis_namespace,
     )
     caplog.set_level(logging.WARNING)
-    async with AsyncTestClient(app=create_app(settings), base_url=PAGE) as client:
+    async with api_client(create_app(settings)) as client:
         response = await client.get("/threads/x%0a2026-01-01 ERROR forged line/messages")
     assert response.status_code == 503
     logged = [record.getMessage() for record in caplog.records if "unavailable" in record.getMessage()]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar.testing import AsyncTestClient
 from sandchat import threads
 from sandchat.database import Database
 from sandchat_api.app import create_app
 from sandchat_gateway.chat import NOTHING_TO_RESUME
 
+from tests.api_client import api_client
 from tests.e2e.chat_client import ChatClient
 from tests.services.conftest import OpenClient, Services, watch
 from tests.turns.conftest import new_thread
@@ -94,7 +94,7 @@ async def test_a_thread_deleted_after_a_socket_used_it_answers_watch_and_resume_
     assert (await watch(client, thread_id))["type"] == "watching"
     await client.send({"type": "resume", "threadId": thread_id, "afterSeq": 0})
     assert (await client.receive())["message"] == NOTHING_TO_RESUME
-    async with AsyncTestClient(app=create_app(services.settings), base_url="http://127.0.0.1:8000") as http:
+    async with api_client(create_app(services.settings)) as http:
         assert (await http.delete(f"/threads/{thread_id}")).status_code == 204
     answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for request in ({"type": "watch"}, {"type": "resume", "afterSeq": 0}):

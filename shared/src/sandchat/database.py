@@ -77,6 +77,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, for statements that only read (a ping, the startup line): never the write lock.
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._serialize_writes = make_url(url).drivername.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
         self._write_lock_loop: asyncio.AbstractEventLoop | None = None
@@ -114,15 +116,15 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        """Raise if the database does not answer."""
-        async with self.engine.connect() as connection:
+        """Raise if the database does not answer (it does even while another connection writes)."""
+        async with self._reader.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def describe(self) -> str:
         """One startup log line: which backend, and for SQLite whether WAL is on."""
         url = make_url(self.url)
         if url.drivername.startswith("sqlite"):
-            async with self.engine.connect() as connection:
+            async with self._reader.connect() as connection:
                 mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
                 busy = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
                 keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
