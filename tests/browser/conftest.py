@@ -30,8 +30,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 TABLET: ViewportSize = {"width": 768, "height": 1024}
 
-# Replies long and slow enough to watch them stream, stop them, and reload in the middle of one.
-SIMULATOR = {"SIMULATOR_TOKENS": "80", "SIMULATOR_DELAY_MS": "50"}
+# A reply streams 80 deltas in under a second; a test that acts while one streams (stops it, reloads,
+# restarts the gateway, queues behind it) sends "[[slow]]", a reply of 200 deltas 50 ms apart.
+SIMULATOR = {"SIMULATOR_TOKENS": "80", "SIMULATOR_DELAY_MS": "10"}
 
 
 @pytest.fixture(scope="session")

@@ -94,10 +94,10 @@ def test_a_failed_creation_keeps_the_text_in_the_box(chat: ChatPage) -> None:
 
 def test_reply_streams_in_token_by_token_and_renders_markdown(chat: ChatPage) -> None:
     chat.new_thread()
-    chat.send("[[markdown]] show me some code")
+    chat.send("[[markdown]] [[slow]] show me some code")
     reply = chat.reply()
     expect(reply).to_have_attribute("data-status", "streaming")
-    expect(reply).to_contain_text("You said: [[markdown]] show me some code", timeout=REPLY_TIMEOUT_MS)
+    expect(reply).to_contain_text("You said: [[markdown]] [[slow]] show me some code", timeout=REPLY_TIMEOUT_MS)
     lengths = {len(reply.inner_text())}
     while reply.get_attribute("data-status") == "streaming":
         lengths.add(len(reply.inner_text()))
@@ -227,7 +227,7 @@ def test_scrolling_up_stops_following_and_the_button_returns_to_the_end(chat: Ch
     chat.new_thread()
     for n in range(3):
         chat.ask(f"Message number {n} " + "with some words " * 20)
-    chat.send("One more, long")
+    chat.send("[[slow]] One more, long")
     listing = chat.page.get_by_test_id("message-list")
     listing.hover()  # scroll up the way a reader does, with the mouse wheel
     chat.page.mouse.wheel(0, -20_000)

@@ -23,7 +23,7 @@ AGENT_OFFLINE = "Agent is offline. Check the Docker sandbox."
 def test_gateway_restart_shows_the_indicator_then_reconnects_and_the_reply_continues(page: Page, stack: Stack) -> None:
     chat = ChatPage(page, stack).open()
     chat.new_thread()
-    chat.send("Keep going while the gateway restarts")
+    chat.send("[[slow]] Keep going while the gateway restarts")
     reply = chat.reply()
     expect(reply).to_contain_text("You said:")
     gateway = stack.service("gateway")

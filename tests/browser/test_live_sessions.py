@@ -101,7 +101,7 @@ def test_bash_edit_and_question_are_asked_in_the_chat_and_answered(chat: ChatPag
 
 def test_messages_sent_while_it_works_are_queued_and_removable(chat: ChatPage) -> None:
     chat.new_thread()
-    chat.send("Tell me about the first thing")
+    chat.send("[[slow]] Tell me about the first thing")
     expect(chat.reply()).to_have_attribute("data-status", "streaming")
     expect(chat.page.get_by_test_id("stop-button")).to_be_visible()
     queue(chat, "then the second thing")
@@ -111,14 +111,15 @@ def test_messages_sent_while_it_works_are_queued_and_removable(chat: ChatPage) -
     screenshot(chat.page, "queued-messages")
     queued.last.get_by_role("button", name="Remove this queued message").click()
     expect(queued).to_have_count(1)
-    chat.wait_reply(index=0)
+    chat.page.get_by_test_id("stop-button").click()  # the long reply ends, and the one left in line starts
+    chat.wait_reply("cancelled", index=0)
     expect(chat.replies()).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
     expect(chat.reply()).to_contain_text("You said: then the second thing", timeout=REPLY_TIMEOUT_MS)
     chat.wait_reply()
     expect(queued).to_have_count(0)
-    expect(chat.user_messages()).to_have_text(["Tell me about the first thing", "then the second thing"])
+    expect(chat.user_messages()).to_have_text(["[[slow]] Tell me about the first thing", "then the second thing"])
     assert [m["content"] for m in chat.stored_messages() if m["role"] == "user"] == [
-        "Tell me about the first thing",
+        "[[slow]] Tell me about the first thing",
         "then the second thing",
     ]
 
@@ -138,7 +139,7 @@ def test_stop_keeps_the_reply_and_the_next_message_streams(chat: ChatPage) -> No
     assert chat.reply_text() == plain_words(str(stored[-1]["content"]))
     assert chat.reply_text().startswith("You said: [[slow]] Tell me a long story")
 
-    chat.send("And now a short one")
+    chat.send("[[slow]] And now the next one")
     expect(chat.reply()).to_have_attribute("data-status", "streaming")
     samples = chat.watch_reply_until_done()
     assert samples, "the next reply should stream"

@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -32,8 +33,13 @@ DISABLED: Final = "This account is disabled."
 BAD_USERNAME: Final = "A user name is letters, digits and . _ @ + - (starting with a letter or digit), at most 254."
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so that a wrong name takes as long as a wrong password.
-_DUMMY_HASH: Final = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that a wrong name takes as long as a wrong
+    password. Made at the first sign-in, not at import: every service imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -65,7 +71,7 @@ def hash_password(password: str) -> str:
 
 def password_matches(user: User | None, password: str) -> bool:
     """Whether ``password`` is the user's (always the cost of one argon2 check, user or not)."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         matches = _hasher.verify(stored, password[:MAX_PASSWORD_CHARS])
     except (VerifyMismatchError, VerificationError, InvalidHashError):
