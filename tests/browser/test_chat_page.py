@@ -233,8 +233,12 @@ def test_scrolling_up_stops_following_and_the_button_returns_to_the_end(chat: Ch
     chat.page.mouse.wheel(0, -20_000)
     button = chat.page.get_by_test_id("scroll-to-bottom")
     expect(button).to_be_visible()
-    chat.wait_reply()
+    # The reply goes on growing below the reader (a few lines), and the page stays where they are.
+    height = listing.evaluate("el => el.scrollHeight")
+    chat.page.wait_for_function("([el, h]) => el.scrollHeight > h + 60", arg=[listing.element_handle(), height])
     assert listing.evaluate("el => el.scrollTop") < 50, "the page must not jump while the reader is up"
+    chat.page.get_by_test_id("stop-button").click()
+    chat.wait_reply("cancelled")
     button.click()
     chat.page.wait_for_function(
         "() => { const el = document.querySelector('[data-testid=message-list]');"

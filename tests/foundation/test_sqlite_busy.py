@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from sandchat import threads
-from sandchat.database import Database
+from sandchat.database import Database, _connect_sqlite
 from sandchat_dev.stack import migrate
 
 HOLD_S = 1.5
@@ -82,3 +82,26 @@ async def test_a_ping_and_the_startup_line_answer_while_another_connection_write
         await asyncio.to_thread(holder.join)
         await database.close()
     assert "journal_mode=wal" in line
+
+
+async def test_a_connection_stopped_while_its_close_waits_still_closes(tmp_path: Path) -> None:
+    """SQLAlchemy drops a connection cancelled mid-statement by closing it and, when that is cancelled
+    too (a service stopping), stopping it: the close must still end, or the event loop never finishes."""
+    path = tmp_path / "busy.db"
+    sqlite3.connect(path).close()
+    connection = await _connect_sqlite(str(path))
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    busy = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))  # its thread waits for the lock
+    closing = asyncio.ensure_future(connection.close())  # queued behind it
+    await asyncio.sleep(0.05)
+    stopped = connection.stop()
+    closing.cancel()
+    await asyncio.sleep(0.05)
+    blocker.execute("COMMIT")
+    blocker.close()
+    done, _ = await asyncio.wait({closing}, timeout=10)
+    assert stopped is not None
+    await stopped  # the thread has finished its queue
+    await asyncio.gather(busy, return_exceptions=True)
+    assert done, "the close waits for a thread that has already stopped"

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -31,6 +34,31 @@ def _prepare_sqlite_file(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, whose worker thread is told to stop once only.
+
+    SQLAlchemy drops a connection whose task was cancelled mid-statement: it closes it in a shielded
+    task and, if that wait is cancelled too (a service stopping, every task cancelled at once), stops
+    it. aiosqlite's ``close()`` then stops it again in its ``finally``, after the thread has already
+    exited on the first stop, and waits for an answer that never comes: the event loop can never
+    finish, and the process hangs on its way out.
+    """
+
+    _stop_queued = False
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        if self._stop_queued:
+            return None
+        self._stop_queued = True
+        return super().stop()
+
+
+async def _connect_sqlite(path: str) -> aiosqlite.Connection:
+    connection = _SqliteConnection(partial(sqlite3.connect, path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000), 64)
+    connection._thread.daemon = True  # as SQLAlchemy's own aiosqlite connect does: never keep a process alive
+    return await connection
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -62,7 +90,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets its pragmas on every new connection."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
+        path = make_url(url).database or ":memory:"
+        engine = create_async_engine(url, async_creator=partial(_connect_sqlite, path), **options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
