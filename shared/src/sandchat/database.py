@@ -55,8 +55,9 @@ class _SqliteConnection(aiosqlite.Connection):
         return super().stop()
 
 
-async def _connect_sqlite(path: str) -> aiosqlite.Connection:
-    connection = _SqliteConnection(partial(sqlite3.connect, path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000), 64)
+async def _connect_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+    """A connection as aiosqlite's own ``connect`` makes it (``sqlite3.connect``'s arguments), stopped once only."""
+    connection = _SqliteConnection(partial(sqlite3.connect, *args, **kwargs), 64)
     connection._thread.daemon = True  # as SQLAlchemy's own aiosqlite connect does: never keep a process alive
     return await connection
 
@@ -90,8 +91,11 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets its pragmas on every new connection."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        path = make_url(url).database or ":memory:"
-        engine = create_async_engine(url, async_creator=partial(_connect_sqlite, path), **options)
+        # The file and flags exactly as SQLAlchemy reads them from the URL (absolute path, uri=true…).
+        sqlite_url = make_url(url)
+        args, kwargs = sqlite_url.get_dialect()().create_connect_args(sqlite_url)
+        kwargs["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        engine = create_async_engine(url, async_creator=partial(_connect_sqlite, *args, **kwargs), **options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
