@@ -252,11 +252,20 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
         raise RuntimeError(f"migrations failed: {failures[0]}") from failures[0]
 
 
+# Ports this process has handed out. A port is not bound until its service starts, so without this the
+# next call could get the same one (a stack's gateway and its worker's metrics once did).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and never one this process handed out before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def stack_env(**overrides: str) -> dict[str, str]:
