@@ -43,16 +43,18 @@ class _SqliteConnection(aiosqlite.Connection):
     task and, if that wait is cancelled too (a service stopping, every task cancelled at once), stops
     it. aiosqlite's ``close()`` then stops it again in its ``finally``, after the thread has already
     exited on the first stop, and waits for an answer that never comes: the event loop can never
-    finish, and the process hangs on its way out.
+    finish, and the process hangs on its way out. Here a second stop waits for the first one's
+    answer, so the close also ends only once the thread has finished its queue.
     """
 
     _stop_queued = False
+    _stopped: asyncio.Future[Any] | None = None
 
     def stop(self) -> asyncio.Future[Any] | None:
-        if self._stop_queued:
-            return None
-        self._stop_queued = True
-        return super().stop()
+        if not self._stop_queued:
+            self._stop_queued = True
+            self._stopped = super().stop()
+        return self._stopped
 
 
 async def _connect_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
