@@ -94,10 +94,10 @@ async def test_a_connection_stopped_while_its_close_waits_still_closes(tmp_path:
     blocker.execute("BEGIN IMMEDIATE")
     busy = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))  # its thread waits for the lock
     closing = asyncio.ensure_future(connection.close())  # queued behind it
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # both tasks take their first step: the statement and the close are queued
     stopped = connection.stop()
     closing.cancel()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the close takes its cancel, and stops the connection a second time
     blocker.execute("COMMIT")
     blocker.close()
     done, _ = await asyncio.wait({closing}, timeout=10)
