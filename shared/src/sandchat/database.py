@@ -30,12 +30,6 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
 READ_ONLY: Final = "sandchat_read_only"
 
 
-def _prepare_sqlite_file(url: str) -> None:
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
 class _SqliteConnection(aiosqlite.Connection):
     """aiosqlite's connection, whose worker thread is told to stop once only.
 
@@ -92,11 +86,13 @@ def _on_sqlite_begin(connection: Connection) -> None:
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets its pragmas on every new connection."""
     if url.startswith("sqlite"):
-        _prepare_sqlite_file(url)
-        # The file and flags exactly as SQLAlchemy reads them from the URL (absolute path, uri=true…).
+        # The file and flags exactly as SQLAlchemy reads them from the URL (absolute path, uri=true…);
+        # the file's folder is made here, the file by SQLite.
         sqlite_url = make_url(url)
         args, kwargs = sqlite_url.get_dialect()().create_connect_args(sqlite_url)
         kwargs["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        if args[0] != ":memory:" and not kwargs.get("uri"):
+            Path(args[0]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, async_creator=partial(_connect_sqlite, *args, **kwargs), **options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
