@@ -16,10 +16,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _uuid(name: str, *, nullable: bool = False) -> sa.Column[str]:
+    """A uuid column: 36 characters, the text form."""
+    return sa.Column(name, sa.String(length=36), nullable=nullable)
+
+
 def upgrade() -> None:
     op.create_table(
         "thread",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        _uuid("id"),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("claude_session_id", sa.String(length=100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -29,13 +34,13 @@ def upgrade() -> None:
     op.create_index("ix_thread_updated_at", "thread", ["updated_at", "id"], unique=False)
     op.create_table(
         "message",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("thread_id", sa.String(length=36), nullable=False),
+        _uuid("id"),
+        _uuid("thread_id"),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("turn_id", sa.String(length=36), nullable=True),
+        _uuid("turn_id", nullable=True),
         sa.Column("meta", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("role IN ('user', 'assistant')", name=op.f("ck_message_role")),

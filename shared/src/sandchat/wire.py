@@ -44,14 +44,24 @@ class _OnThread(_Wire):
     thread_id: str
 
 
+class _NamedBySender(_OnThread, kw_only=True):
+    """A message, or the answer to one, that may carry the sender's own name for the message.
+
+    A client names its message (``clientMessageId``) so that it tells the ``started`` or ``queued``
+    answering it from another tab's message arriving at the same moment; the name is echoed only in
+    the answer to the sender. Keyword-only, so it is encoded after the frame's own fields.
+    """
+
+    client_message_id: str | None = None
+
+
 # --- client -> server -------------------------------------------------------------------------
 
 
-class SendMessage(_OnThread, tag="message"):
+class SendMessage(_NamedBySender, tag="message"):
+    """Send a message: it starts a turn (``started``), or waits behind the running one (``queued``)."""
+
     content: str
-    # The sender's own name for the message, echoed in the `started` or `queued` that answers it, so
-    # a client tells its answer from another tab's message arriving at the same moment.
-    client_message_id: str | None = None
 
 
 class Cancel(_OnThread, tag="cancel"):
@@ -59,6 +69,8 @@ class Cancel(_OnThread, tag="cancel"):
 
 
 class Resume(_OnThread, tag="resume"):
+    """Catch up on the thread's running or last turn: its events after ``after_seq``, then live ones."""
+
     after_seq: Annotated[int, msgspec.Meta(le=MAX_SEQ)] = 0
 
 
@@ -79,19 +91,21 @@ class Watch(_OnThread, tag="watch"):
     """Follow a thread: every turn that starts on it, and its queue, from now on."""
 
 
-class Retry(_OnThread, tag="retry"):
+class Retry(_NamedBySender, tag="retry"):
     """Run the thread's last message again: its reply ended in an error, a stop or an interruption.
 
     Answered like a message (``started``, whose ``userMessageId`` is the message run again), or with
     an error; the failed reply stays in the thread and a new reply follows it.
     """
 
-    client_message_id: str | None = None
-
 
 ClientRequest = SendMessage | Cancel | Resume | Approve | Watch | Retry
 
 # --- server -> client -------------------------------------------------------------------------
+
+
+# Turn events, in the order a turn sends them: numbered by ``seq`` and kept in the turn's replay log
+# (TurnEvent below).
 
 
 class _TurnFrame(_OnThread):
@@ -104,42 +118,40 @@ class _TurnFrame(_OnThread):
     seq: int
 
 
-class Started(_OnThread, tag="started"):
-    turn_id: str
-    user_message_id: str
-    message_id: str
-    # Only in the answer to the sender of the message (see SendMessage).
-    client_message_id: str | None = None
-
-
 class Token(_TurnFrame, tag="token"):
+    """A piece of the reply's text; append it."""
+
     text: str
 
 
-class Tool(_TurnFrame, tag="tool"):
+class Status(_TurnFrame, tag="status"):
+    """A line about the agent's state, e.g. its API is retrying."""
+
+    message: str
+
+
+class _ToolFrame(_TurnFrame):
+    """A frame about one tool call, named by the agent's ``tool_use_id``."""
+
     tool_use_id: str
+
+
+class Tool(_ToolFrame, tag="tool"):
+    """The agent calls a tool, at this point of the text."""
+
     name: str
     input: Any
 
 
-class ToolResult(_TurnFrame, tag="tool_result"):
-    tool_use_id: str
-    output: str
-    is_error: bool
-
-
-class Status(_TurnFrame, tag="status"):
-    message: str
-
-
-class Title(_OnThread, tag="title"):
-    title: str
-
-
-class Approval(_TurnFrame, tag="approval"):
-    """The agent asks before using a tool; it waits until a person answers (or the turn ends)."""
+class _ApprovalFrame(_TurnFrame):
+    """A frame about one approval request, named by its ``request_id``."""
 
     request_id: str
+
+
+class Approval(_ApprovalFrame, tag="approval"):
+    """The agent asks before using a tool; it waits until a person answers (or the turn ends)."""
+
     tool: str
     input: Any
     suggestions: list[Any]
@@ -150,18 +162,56 @@ class Approval(_TurnFrame, tag="approval"):
 Resolution = Literal["allow", "allow_always", "deny", "interrupted", "cancelled", "expired"]
 
 
-class ApprovalAnswered(_TurnFrame, tag="approval_answered"):
-    request_id: str
+class ApprovalAnswered(_ApprovalFrame, tag="approval_answered"):
+    """How an approval request ended; the request is closed."""
+
     decision: Resolution
 
 
-class Queued(_OnThread, tag="queued"):
+class ToolResult(_ToolFrame, tag="tool_result"):
+    """What a tool call returned."""
+
+    output: str
+    is_error: bool
+
+
+class Done(_TurnFrame, tag="done"):
+    """The reply is complete: the last event of its turn."""
+
+    message_id: str
+    session_id: str | None
+    cost_usd: float | None
+    duration_ms: int | None = None
+
+
+class Error(_Wire, tag="error"):
+    """A request refused, or a turn ended badly (then the last event of the turn, with its ``seq``)."""
+
+    thread_id: str | None
+    code: ErrorCode
+    message: str
+    turn_id: str | None = None
+    seq: int | None = None
+    message_id: str | None = None
+
+
+# Thread events: published to the thread's watchers, never numbered or logged (ThreadEvent below).
+
+
+class Started(_NamedBySender, tag="started"):
+    """A turn starts: it answers the user message ``user_message_id`` with the reply ``message_id``."""
+
+    turn_id: str
+    user_message_id: str
+    message_id: str
+
+
+class Queued(_NamedBySender, tag="queued"):
     """A message sent while a turn runs: stored, and it starts when the turns before it have ended."""
 
     message_id: str
-    position: int
-    # Only in the answer to the sender of the message (see SendMessage).
-    client_message_id: str | None = None
+    # 1: it starts next.
+    position: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class Unqueued(_OnThread, tag="unqueued"):
@@ -170,26 +220,19 @@ class Unqueued(_OnThread, tag="unqueued"):
     message_id: str
 
 
+class Title(_OnThread, tag="title"):
+    """The thread's title changed (after its first message)."""
+
+    title: str
+
+
+# The answer to ``watch``.
+
+
 class Watching(_OnThread, tag="watching"):
     """The answer to ``watch``: the turn running on the thread now, if any (resume it to catch up)."""
 
     turn_id: str | None
-
-
-class Done(_TurnFrame, tag="done"):
-    message_id: str
-    session_id: str | None
-    cost_usd: float | None
-    duration_ms: int | None = None
-
-
-class Error(_Wire, tag="error"):
-    thread_id: str | None
-    code: ErrorCode
-    message: str
-    turn_id: str | None = None
-    seq: int | None = None
-    message_id: str | None = None
 
 
 ServerEvent = (

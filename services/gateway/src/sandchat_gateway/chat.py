@@ -174,13 +174,19 @@ class Chat:
     ) -> None:
         async def on_accepted(accepted: TurnBegun | MessageQueued) -> None:
             if isinstance(accepted, MessageQueued):
-                connection.tell_queued(wire.Queued(thread_id, accepted.message_id, accepted.position, client_id))
+                connection.tell_queued(
+                    wire.Queued(thread_id, accepted.message_id, accepted.position, client_message_id=client_id)
+                )
                 return
             info = accepted.info
             metrics.TURNS_STARTED.inc()
             span.set_attribute("turn_id", info.turn_id)
             await connection.follow(info.turn_id, first_token_from=received_at)
-            connection.send(wire.Started(thread_id, info.turn_id, info.user_message_id, info.message_id, client_id))
+            connection.send(
+                wire.Started(
+                    thread_id, info.turn_id, info.user_message_id, info.message_id, client_message_id=client_id
+                )
+            )
 
         await connection.watch(thread_id)
         with tracing.tracer().start_as_current_span("chat.message", attributes={"thread_id": thread_id}) as span:

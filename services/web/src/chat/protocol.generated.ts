@@ -11,6 +11,7 @@ export type Resolution = "allow" | "allow_always" | "deny" | "interrupted" | "ca
 export type PermissionMode = "bypassPermissions" | "acceptEdits" | "default" | "plan";
 export type ThreadActivity = "idle" | "running" | "waiting";
 
+/** Send a message: it starts a turn (``started``), or waits behind the running one (``queued``). */
 export interface SendMessageRequest {
   type: "message";
   threadId: string;
@@ -24,6 +25,7 @@ export interface CancelRequest {
   threadId: string;
 }
 
+/** Catch up on the thread's running or last turn: its events after ``after_seq``, then live ones. */
 export interface ResumeRequest {
   type: "resume";
   threadId: string;
@@ -58,6 +60,7 @@ export interface RetryRequest {
   clientMessageId?: string | null;
 }
 
+/** A turn starts: it answers the user message ``user_message_id`` with the reply ``message_id``. */
 export interface StartedEvent {
   type: "started";
   threadId: string;
@@ -67,6 +70,7 @@ export interface StartedEvent {
   clientMessageId?: string | null;
 }
 
+/** A piece of the reply's text; append it. */
 export interface TokenEvent {
   type: "token";
   threadId: string;
@@ -75,6 +79,7 @@ export interface TokenEvent {
   text: string;
 }
 
+/** The agent calls a tool, at this point of the text. */
 export interface ToolEvent {
   type: "tool";
   threadId: string;
@@ -85,6 +90,7 @@ export interface ToolEvent {
   input: unknown;
 }
 
+/** What a tool call returned. */
 export interface ToolResultEvent {
   type: "tool_result";
   threadId: string;
@@ -95,6 +101,7 @@ export interface ToolResultEvent {
   isError: boolean;
 }
 
+/** A line about the agent's state, e.g. its API is retrying. */
 export interface StatusEvent {
   type: "status";
   threadId: string;
@@ -103,12 +110,14 @@ export interface StatusEvent {
   message: string;
 }
 
+/** The thread's title changed (after its first message). */
 export interface TitleEvent {
   type: "title";
   threadId: string;
   title: string;
 }
 
+/** The reply is complete: the last event of its turn. */
 export interface DoneEvent {
   type: "done";
   threadId: string;
@@ -120,6 +129,7 @@ export interface DoneEvent {
   durationMs?: number | null;
 }
 
+/** A request refused, or a turn ended badly (then the last event of the turn, with its ``seq``). */
 export interface ErrorEvent {
   type: "error";
   threadId: string | null;
@@ -143,6 +153,7 @@ export interface ApprovalEvent {
   toolUseId?: string | null;
 }
 
+/** How an approval request ended; the request is closed. */
 export interface ApprovalAnsweredEvent {
   type: "approval_answered";
   threadId: string;
