@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import msgspec
 from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,17 +113,19 @@ class EmptySearchError(ValueError):
     """A search with no word in it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(msgspec.Struct, frozen=True):
+    """A piece of a snippet; ``hit`` when it is a searched word."""
+
     text: str
     hit: bool
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
+class SearchHit(msgspec.Struct, frozen=True, rename="camel"):
+    """One result of a search, as ``GET /search`` answers it: docs/protocol.md's SearchResult."""
+
     thread_id: str
     thread_title: str
-    # None when the hit is the thread's title.
+    # None (null) when the hit is the thread's title.
     message_id: str | None
     role: str | None
     created_at: datetime

@@ -30,6 +30,17 @@ class InvalidCursorError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeStart:
+    """One turn's start to store: the user's message and the ids its turn chose beforehand."""
+
+    thread_id: str
+    content: str
+    turn_id: str
+    user_message_id: str | None = None
+    reply_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Exchange:
     """What starting a turn stored: the user's message, the empty streaming reply, a new title; and the
     thread as the transaction read it (its session, mode and rules: what the turn's agent starts with)."""
@@ -137,17 +148,6 @@ async def add_message(
     await session.execute(update(Thread).where(Thread.id == thread_id).values(updated_at=utcnow()))
     await session.flush()
     return message
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeStart:
-    """One turn's start to store: the user's message and the ids its turn chose beforehand."""
-
-    thread_id: str
-    content: str
-    turn_id: str
-    user_message_id: str | None = None
-    reply_id: str | None = None
 
 
 async def begin_exchange(

@@ -29,6 +29,7 @@ from sandchat.agent_users import AgentLogin, LoginKind, is_person
 
 from sandchat_api.auth import require_user
 from sandchat_api.deps import DatabaseDep, PrincipalDep, SettingsDep
+from sandchat_api.schemas import RequestBody, ResponseBody
 
 OPERATORS_AGENT: Final = (
     "This stack has no accounts: the agent uses the operator's own login, and nobody stores one here."
@@ -38,7 +39,7 @@ ONE_LINE: Final = "The credential is one line without spaces: paste exactly what
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SECRET_CHARS)]
 
 
-class SetAgentLogin(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class SetAgentLogin(RequestBody):
     """``kind``: oauth_token (from `claude setup-token`) or api_key; ``secret``: the credential itself."""
 
     kind: LoginKind
@@ -50,7 +51,7 @@ class SetAgentLogin(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
             raise ValueError(ONE_LINE)
 
 
-class AgentLoginOut(msgspec.Struct, rename="camel"):
+class AgentLoginOut(ResponseBody):
     """Whether your agent is logged in, and with what kind of credential; never the credential."""
 
     is_set: bool
@@ -65,7 +66,7 @@ class AgentLoginOut(msgspec.Struct, rename="camel"):
         return cls(state.is_set, state.kind, state.updated_at, report.status, report.message)
 
 
-class AgentLoginEnvelope(msgspec.Struct, rename="camel"):
+class AgentLoginEnvelope(ResponseBody):
     agent_login: AgentLoginOut
 
 

@@ -15,8 +15,12 @@ from sandchat.wire import ThreadActivity
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TITLE_MAX_LENGTH)]
 
 
-class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    pass
+class RequestBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """A request's JSON: camelCase keys; a key this server does not know is refused, not ignored."""
+
+
+class ResponseBody(msgspec.Struct, rename="camel"):
+    """An answer's JSON: camelCase keys, as the web client reads them."""
 
 
 def _check_title(title: str | None) -> None:
@@ -25,14 +29,14 @@ def _check_title(title: str | None) -> None:
         raise ValueError("the title contains a NUL character")
 
 
-class CreateThread(_Body):
+class CreateThread(RequestBody):
     title: Title | None = None
 
     def __post_init__(self) -> None:
         _check_title(self.title)
 
 
-class UpdateThread(_Body):
+class UpdateThread(RequestBody):
     title: Title | None = None
     permission_mode: PermissionMode | None = None
 
@@ -40,7 +44,7 @@ class UpdateThread(_Body):
         _check_title(self.title)
 
 
-class ForkThread(_Body):
+class ForkThread(RequestBody):
     """Edit a past user message: a new thread with the messages before it (its agent session forked there)."""
 
     message_id: Annotated[str, msgspec.Meta(max_length=64)]
@@ -51,14 +55,14 @@ class ForkThread(_Body):
 Activity = ThreadActivity
 
 
-class ForkOrigin(msgspec.Struct, rename="camel"):
+class ForkOrigin(ResponseBody):
     """The thread a fork was made from and the user message that was edited (the origin may be deleted)."""
 
     thread_id: str
     message_id: str | None
 
 
-class ThreadOut(msgspec.Struct, rename="camel"):
+class ThreadOut(ResponseBody):
     id: str
     title: str
     claude_session_id: str | None
@@ -88,12 +92,12 @@ class ThreadEnvelope(msgspec.Struct):
     thread: ThreadOut
 
 
-class ThreadList(msgspec.Struct, rename="camel"):
+class ThreadList(ResponseBody):
     threads: list[ThreadOut]
     next_cursor: str | None
 
 
-class MessageOut(msgspec.Struct, rename="camel"):
+class MessageOut(ResponseBody):
     id: str
     thread_id: str
     role: str
@@ -117,14 +121,14 @@ class MessageOut(msgspec.Struct, rename="camel"):
         )
 
 
-class MessageList(msgspec.Struct, rename="camel"):
+class MessageList(ResponseBody):
     messages: list[MessageOut]
     # Pass back as `before` (older) or `after` (newer) for the next page that way; null at either end.
     older_cursor: str | None = None
     newer_cursor: str | None = None
 
 
-class SandboxHealth(msgspec.Struct, rename="camel"):
+class SandboxHealth(ResponseBody):
     status: str
     message: str
     # When a worker last reported the agent's state (ISO 8601, UTC); None when none ever did.
@@ -140,7 +144,7 @@ class Health(msgspec.Struct, omit_defaults=True):
     agent_login: Any = msgspec.field(default=None, name="agentLogin")
 
 
-class ClientConfig(msgspec.Struct, rename="camel"):
+class ClientConfig(ResponseBody):
     gateway_url: str
     runner: str
     # Whether the page needs a ticket to open the WebSocket (every mode but none).
@@ -153,37 +157,17 @@ class WebSocketTicket(msgspec.Struct):
     ticket: str
 
 
-class SnippetPart(msgspec.Struct):
-    text: str
-    hit: bool
-
-
-class SearchResult(msgspec.Struct, rename="camel"):
-    thread_id: str
-    thread_title: str
-    # null when the thread's title matched
-    message_id: str | None
-    role: str | None
-    created_at: datetime
-    snippet: list[SnippetPart]
-
-    @classmethod
-    def of(cls, hit: SearchHit) -> SearchResult:
-        parts = [SnippetPart(segment.text, segment.hit) for segment in hit.snippet]
-        return cls(hit.thread_id, hit.thread_title, hit.message_id, hit.role, hit.created_at, parts)
-
-
-class SearchResults(msgspec.Struct, rename="camel"):
-    results: list[SearchResult]
+class SearchResults(ResponseBody):
+    results: list[SearchHit]
     next_cursor: str | None
 
 
-class SignIn(_Body):
+class SignIn(RequestBody):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=USERNAME_MAX_LENGTH)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_CHARS)]
 
 
-class Me(msgspec.Struct, rename="camel"):
+class Me(ResponseBody):
     id: str
     username: str
     is_admin: bool
@@ -191,11 +175,11 @@ class Me(msgspec.Struct, rename="camel"):
     auth_mode: str
 
 
-class NewTokenRequest(_Body):
+class NewTokenRequest(RequestBody):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_NAME_MAX_CHARS)]
 
 
-class TokenOut(msgspec.Struct, rename="camel"):
+class TokenOut(ResponseBody):
     id: str
     name: str
     # The token's last four characters, to tell tokens apart.

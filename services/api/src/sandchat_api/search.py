@@ -11,7 +11,7 @@ from sandchat import search as full_text
 from sandchat.threads import InvalidCursorError
 
 from sandchat_api.deps import DatabaseDep, PrincipalDep
-from sandchat_api.schemas import SearchResult, SearchResults
+from sandchat_api.schemas import SearchResults
 
 NO_WORDS: Final = "Search for at least one word (letters or digits)."
 BAD_CURSOR: Final = "The cursor is not one this service handed out."
@@ -34,4 +34,4 @@ async def search(
         raise ValidationException(NO_WORDS) from None
     except InvalidCursorError:
         raise ValidationException(BAD_CURSOR) from None
-    return SearchResults([SearchResult.of(hit) for hit in page.hits], page.next_cursor)
+    return SearchResults(page.hits, page.next_cursor)

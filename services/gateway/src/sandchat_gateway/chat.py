@@ -114,8 +114,10 @@ class Chat:
                 await self.resume(connection, request)
             case wire.Approve():
                 await self.approve(connection, request)
-            case wire.Watch():
-                await self.watch(connection, request)
+            case wire.Watch():  # answered by the turn running now, if any
+                await connection.watch(request.thread_id)
+                running = await self.turns.store.running_turn(request.thread_id)
+                connection.send(wire.Watching(request.thread_id, running))
             case wire.Retry():
                 await self.retry(connection, request)
             case _:  # mypy fails here when a request type of the union has no arm
@@ -230,10 +232,6 @@ class Chat:
             connection.send_error(thread_id, "invalid_message", NOTHING_TO_APPROVE)
         elif outcome == "answered already":
             connection.send_error(thread_id, "invalid_message", ANSWERED_ALREADY)
-
-    async def watch(self, connection: ChatConnection, request: wire.Watch) -> None:
-        await connection.watch(request.thread_id)
-        connection.send(wire.Watching(request.thread_id, await self.turns.store.running_turn(request.thread_id)))
 
     async def _owns(self, connection: ChatConnection, thread_id: str) -> bool:
         """Whether the thread exists and is the connection's user's.

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -46,29 +47,25 @@ from websockets.http11 import Request, Response
 from sandchat_sandbox.agent_run import AgentRun
 from sandchat_sandbox.tokens import token_matches
 
-log = logging.getLogger(__name__)
-
 # The worker sends its run request right after the handshake.
 REQUEST_TIMEOUT_S: Final = 10.0
 
+log = logging.getLogger(__name__)
 
+
+@dataclass(slots=True)
 class SandboxServer:
-    def __init__(
-        self,
-        token: str,
-        claude_bin: str,
-        workspace: str,
-        env_passthrough: tuple[str, ...] = (),
-        *,
-        shared_login: bool = False,
-    ) -> None:
-        self._token = token
-        self.claude_bin = claude_bin
-        self.workspace = workspace
-        self.env_passthrough = env_passthrough
-        # AGENT_SHARED_LOGIN here: whether this sandbox's own login may serve a person without one.
-        self.shared_login = shared_login
-        self.runs = 0
+    """Answers a worker's run requests on a WebSocket: runs the agent CLI and streams what it prints."""
+
+    # What a worker must present (or its hash, see sandchat_sandbox.tokens); never shown in a repr.
+    token: str = field(repr=False)
+    claude_bin: str
+    workspace: str
+    env_passthrough: tuple[str, ...] = ()
+    # AGENT_SHARED_LOGIN here: whether this sandbox's own login may serve a person without one.
+    shared_login: bool = field(default=False, kw_only=True)
+    # Agent runs started so far.
+    runs: int = field(default=0, init=False)
 
     # --- the opening handshake -------------------------------------------------------------------
 
@@ -82,7 +79,7 @@ class SandboxServer:
         if path != protocol.RUN_PATH:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Not found: runs are at {protocol.RUN_PATH}.\n")
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token_matches(presented.strip(), self._token):
+        if scheme.lower() != "bearer" or not token_matches(presented.strip(), self.token):
             log.warning("refused a run without a valid SANDBOX_TOKEN from %s", _peer(connection))
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "A valid SANDBOX_TOKEN is required.\n")
         return None

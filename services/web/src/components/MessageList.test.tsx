@@ -36,16 +36,8 @@ const conversation = [
 ];
 
 function list(onAnswer = vi.fn(), onRemoveQueued = vi.fn()) {
-  render(
-    <MessageList
-      threadId="t"
-      messages={conversation}
-      loading={false}
-      empty={null}
-      onAnswer={onAnswer}
-      onRemoveQueued={onRemoveQueued}
-    />,
-  );
+  const props = { threadId: "t", messages: conversation, loading: false, empty: null, onAnswer, onRemoveQueued };
+  render(<MessageList {...props} />);
   return { onAnswer, onRemoveQueued };
 }
 

@@ -146,23 +146,23 @@ class _PendingToolUse:
     partial_json: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
 class AgentStreamParser:
     """Feed it lines; it returns the events in each and keeps the turn's session id and result."""
 
-    def __init__(self) -> None:
-        self.session_id: str | None = None
-        self.result: AgentResult | None = None
-        # The uuid of this turn's last entry in the session's chain (an `assistant` or `user` line):
-        # where a fork of the session that keeps this turn ends (--resume-session-at).
-        self.last_entry: str | None = None
-        # Set on the first `api_retry` caused by rejected credentials: retrying cannot help.
-        self.auth_failed = False
-        self.skipped_lines = 0
-        self._control: list[ControlMessage] = []
-        self._pending_tools: dict[int, _PendingToolUse] = {}
-        self._emitted_tool_ids: set[str] = set()
-        # API messages whose text arrived as deltas; their `assistant` copy must not repeat it.
-        self._streamed_messages: set[str] = set()
+    session_id: str | None = None
+    result: AgentResult | None = None
+    # The uuid of this turn's last entry in the session's chain (an `assistant` or `user` line):
+    # where a fork of the session that keeps this turn ends (--resume-session-at).
+    last_entry: str | None = None
+    # Set on the first `api_retry` caused by rejected credentials: retrying cannot help.
+    auth_failed: bool = False
+    skipped_lines: int = 0
+    _control: list[ControlMessage] = field(default_factory=list, init=False)
+    _pending_tools: dict[int, _PendingToolUse] = field(default_factory=dict, init=False)
+    _emitted_tool_ids: set[str] = field(default_factory=set, init=False)
+    # API messages whose text arrived as deltas; their `assistant` copy must not repeat it.
+    _streamed_messages: set[str] = field(default_factory=set, init=False)
 
     def begin_turn(self) -> None:
         """Forget the last turn's result and stream state (a live process runs many turns); keep the session."""

@@ -35,11 +35,6 @@ from sandchat.turns.thread_queue import announce, begin_next, dispatch, new_turn
 
 log = logging.getLogger(__name__)
 
-STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
-DISPATCH_FAILED: Final = "Your message was stored but could not be sent to a worker; try again."
-NO_SUCH_THREAD: Final = "No thread with this id."
-NOTHING_TO_RETRY: Final = "Nothing to retry: the last reply in this thread did not end in an error or a stop."
-BUSY_RETRY: Final = "A reply is running in this thread; stop it first, or wait for it to end."
 # Tries of the store transaction when SQLite stays busy past its timeout.
 STORE_ATTEMPTS: Final = 3
 
@@ -63,6 +58,17 @@ class MessageRefused:
 
 
 Submitted = TurnBegun | MessageQueued | MessageRefused
+
+# The sentences of the refusals, and each refusal's code and sentence, paired once.
+STORE_FAILED: Final = "Your message could not be stored (the database is unavailable); try again."
+NO_SUCH_THREAD: Final = "No thread with this id."
+NOTHING_TO_RETRY: Final = "Nothing to retry: the last reply in this thread did not end in an error or a stop."
+BUSY_RETRY: Final = "A reply is running in this thread; stop it first, or wait for it to end."
+_UNSTORED: Final = MessageRefused("agent_error", STORE_FAILED)
+_NO_THREAD: Final = MessageRefused("thread_not_found", NO_SUCH_THREAD)
+_BUSY: Final = MessageRefused("thread_busy", BUSY_RETRY)
+_NO_RETRY: Final = MessageRefused("invalid_message", NOTHING_TO_RETRY)
+
 # Called once the message is stored, before anyone else hears of it: the sender is answered first
 # (and, for a turn, follows it before it is dispatched, so it misses none of its events).
 OnAccepted = Callable[[TurnBegun | MessageQueued], Awaitable[None]]
@@ -78,7 +84,7 @@ async def submit(
             user_id = await thread_owner(turns, thread_id)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("thread %s: could not read its owner: %s", thread_id, type(exc).__name__)
-            return MessageRefused("agent_error", STORE_FAILED)
+            return _UNSTORED
     info = new_turn(thread_id, new_id(), user_id)
     if not await turns.store.begin(info):
         return await _queue(turns, thread_id, content, info.user_message_id, on_accepted)
@@ -90,15 +96,15 @@ async def submit_retry(turns: Turns, thread_id: str, on_accepted: OnAccepted, *,
     """Run ``user_id``'s thread's last message again after its reply failed or was stopped (a new reply)."""
     async with turns.database.reading() as session:
         if await threads.get_thread(session, thread_id, owner_id=user_id) is None:
-            return MessageRefused("thread_not_found", NO_SUCH_THREAD)
+            return _NO_THREAD
         target = await threads.retryable_message(session, thread_id)
     if target is None:
         if await turns.store.running_turn(thread_id) is not None:
-            return MessageRefused("thread_busy", BUSY_RETRY)
-        return MessageRefused("invalid_message", NOTHING_TO_RETRY)
+            return _BUSY
+        return _NO_RETRY
     info = new_turn(thread_id, target.id, user_id)
     if not await turns.store.begin(info):
-        return MessageRefused("thread_busy", BUSY_RETRY)
+        return _BUSY
     with turn_context(info.turn_id, thread_id):
         try:
             async with turns.database.transaction() as session:
@@ -106,10 +112,10 @@ async def submit_retry(turns: Turns, thread_id: str, on_accepted: OnAccepted, *,
         except (SQLAlchemyError, OSError) as exc:
             log.warning("thread %s: could not store the retry: %s", thread_id, type(exc).__name__)
             await _end_unstored(turns, info)
-            return MessageRefused("agent_error", STORE_FAILED)
+            return _UNSTORED
         if not stored:  # another tab retried or sent first
             await turns.store.end(thread_id, info.turn_id, happened=False)
-            return MessageRefused("invalid_message", NOTHING_TO_RETRY)
+            return _NO_RETRY
         begun = TurnBegun(info, None)
         await on_accepted(begun)
         await announce(turns, info, None)
@@ -126,10 +132,10 @@ async def _start(turns: Turns, info: TurnInfo, content: str, on_accepted: OnAcce
         # The write may have happened after all (a commit whose answer was lost): end the turn
         # properly, so that a reply stored after all gets its final status.
         await _end_unstored(turns, info)
-        return MessageRefused("agent_error", STORE_FAILED)
+        return _UNSTORED
     if exchange is None:
         await turns.store.end(thread_id, info.turn_id, happened=False)
-        return MessageRefused("thread_not_found", NO_SUCH_THREAD)
+        return _NO_THREAD
     begun = TurnBegun(info, exchange.title)
     await on_accepted(begun)
     # The worker needs nothing else to start the agent; the watchers' `started` goes out meanwhile.
@@ -175,9 +181,9 @@ async def _queue(turns: Turns, thread_id: str, content: str, message_id: str, on
         message = None  # the thread was deleted meanwhile
     except (SQLAlchemyError, OSError) as exc:
         log.warning("thread %s: could not queue the message: %s", thread_id, type(exc).__name__)
-        return MessageRefused("agent_error", STORE_FAILED)
+        return _UNSTORED
     if message is None:
-        return MessageRefused("thread_not_found", NO_SUCH_THREAD)
+        return _NO_THREAD
     queued = MessageQueued(message_id, position)
     await on_accepted(queued)
     try:

@@ -310,16 +310,9 @@ class TurnStore(RedisPart[Redis]):
     async def claim(self, turn_id: str, worker: str) -> ClaimedTurn | None:
         """Take a queued turn for ``worker``; ``None`` if it ended or another worker took it."""
         keys = self.keys
-        reply = await self._start(
-            keys=[
-                keys.turn_info(turn_id),
-                keys.turn_finished(turn_id),
-                keys.turn_alive(turn_id),
-                keys.turn_cancel(turn_id),
-                keys.turn_log(turn_id),
-            ],
-            args=[worker, ALIVE_TTL_S],
-        )
+        # _START's KEYS, all of this turn: its info, finished mark, alive mark, cancel flag and log.
+        names = (keys.turn_info, keys.turn_finished, keys.turn_alive, keys.turn_cancel, keys.turn_log)
+        reply = await self._start(keys=[name(turn_id) for name in names], args=[worker, ALIVE_TTL_S])
         if not reply:
             return None
         flat, cancel, last_seq = reply
