@@ -44,10 +44,16 @@ def _message(thread_id: str, content: str) -> Event:
 
 
 async def _answer(client: Client) -> Event:
-    """The one answer to a message: `started` (with a title perhaps) or an error, and nothing else."""
+    """The one answer to a message: `started`, `queued` or an error, and nothing else.
+
+    A `title` is a thread event, not an answer: the title a started turn gave its thread comes when it
+    comes, before or after the answer to the next message.
+    """
     answer = await client.receive()
+    while answer["type"] == "title":
+        answer = await client.receive()
     later = await before_the_next_answer(client)
-    rest = [event for event in later if event["type"] != "title" or answer["type"] != "started"]
+    rest = [event for event in later if event["type"] != "title"]
     assert rest == [], f"more than one answer: {answer} then {rest}"
     return answer
 
@@ -182,3 +188,48 @@ async def _fail_the_database_at_each_step(
         await client.send(_message(thread_id, first))
         faults.heal()
         await _check_the_aftermath(gateway, database, thread_id, first, await _answer(client), step, DATABASE_ERRORS)
+
+
+async def _a_turn_holding(gateway: InProcessGateway, database: Database) -> tuple[str, Client]:
+    """A new thread whose turn holds it (no worker runs here), and the client that started it."""
+    thread_id = await new_thread(database)
+    client = gateway.client()
+    await client.send(_message(thread_id, "the turn that holds the thread"))
+    assert (await _answer(client))["type"] == "started"
+    return thread_id, client
+
+
+async def _stored(database: Database, thread_id: str, content: str) -> list[tuple[str, str]]:
+    async with database.reading() as session:
+        return [(m.role, m.status) for m in await threads.list_messages(session, thread_id) if m.content == content]
+
+
+async def test_the_database_failing_at_any_step_of_queueing_a_message_answers_once_and_loses_nothing(
+    faults_and_gateway: tuple[RedisFaults, InProcessGateway], database: Database
+) -> None:
+    _, gateway = faults_and_gateway
+    with DatabaseFaults(database) as faults:
+        thread_id, client = await _a_turn_holding(gateway, database)
+        before = faults.steps
+        await client.send(_message(thread_id, "queued behind it"))
+        assert (await _answer(client))["type"] == "queued"
+        steps = faults.steps - before
+        assert steps >= 3, "write the message, count its place, commit"
+        for step in range(1, steps + 1):
+            thread_id, client = await _a_turn_holding(gateway, database)
+            second = f"words queued before the database failed at step {step}"
+            faults.arm(step)
+            await client.send(_message(thread_id, second))
+            faults.heal()
+            answer = await _answer(client)
+            if answer["type"] == "queued":
+                assert await _stored(database, thread_id, second) == [("user", "queued")], step
+            else:
+                refused = (answer["type"], answer["code"], answer["message"])
+                assert refused == ("error", "agent_error", STORE_FAILED), (step, answer)
+                # Not told it was queued, the message may be queued or not: a fault before the commit
+                # loses it, one that loses the commit's answer keeps it (it runs after the turn).
+                assert await _stored(database, thread_id, second) in ([], [("user", "queued")]), step
+            # The thread takes the next message as usual.
+            await client.send(_message(thread_id, "and again"))
+            assert (await _answer(client))["type"] == "queued", step

@@ -53,7 +53,7 @@ REQUEST_TIMEOUT_S: Final = 10.0
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class SandboxServer:
     """Answers a worker's run requests on a WebSocket: runs the agent CLI and streams what it prints."""
 

@@ -146,7 +146,7 @@ class _PendingToolUse:
     partial_json: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class AgentStreamParser:
     """Feed it lines; it returns the events in each and keeps the turn's session id and result."""
 
