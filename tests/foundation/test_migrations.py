@@ -19,6 +19,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tests import backends
+from tests.migration_sql import RELEASED, by_revision, offline_sql
 
 
 async def _tables(url: str) -> set[str]:
@@ -55,6 +56,15 @@ def test_upgrade_creates_and_downgrade_removes_both_tables(database_url: str) ->
     assert not {"thread", "message"} & asyncio.run(_tables(database_url))
     command.upgrade(alembic_config(database_url), "head")
     assert {"thread", "message"} <= asyncio.run(_tables(database_url))
+
+
+def test_released_revisions_still_emit_the_sql_they_were_released_with() -> None:
+    released = by_revision(RELEASED.read_text())
+    now = by_revision(offline_sql())
+    changed = [revision for revision, sql in released.items() if now.get(revision) != sql]
+    assert changed == [], f"released revisions whose SQL changed (or that are gone): {changed}"
+    unrecorded = [revision for revision in now if revision not in released]
+    assert unrecorded == [], f"record the new revisions {unrecorded}: see tests/migration_sql.py"
 
 
 def test_revision_files_have_dated_names() -> None:
