@@ -7,6 +7,8 @@ a new revision is recorded there once it is part of main:
     .venv/bin/python -m tests.migration_sql > tests/data/released_migrations.postgresql.sql
 
 The one value that changes from run to run, the moment a data migration stamps, is written ``'<now>'``.
+A new SQLAlchemy or alembic may write the same schema differently: then read the difference, and record
+again only if it changes nothing a database would hold.
 """
 
 from __future__ import annotations
