@@ -9,12 +9,15 @@ only, and none of the other services' settings in its environment.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -257,13 +260,34 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
 _handed_out: set[int] = set()
 
 
+@functools.cache
+def _claims() -> int:
+    """The file whose byte N a process locks to claim port N (test runs start stacks in several processes).
+
+    A POSIX record lock belongs to its process and ends with it, however it ends; the file stays open
+    for the process's life, since closing any descriptor of it would drop the process's locks.
+    """
+    path = Path(tempfile.gettempdir()) / f"sandchat-ports-{os.getuid()}.lock"
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _claim(port: int) -> bool:
+    """Whether ``port`` is now this process's: no other live process claimed it."""
+    try:
+        fcntl.lockf(_claims(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:  # EAGAIN or EACCES: another process holds it
+        return False
+    return True
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, and never one this process handed out before."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and never one handed out before by this
+    process or by another that is still running (the kernel hands a free port out again until it is bound)."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port not in _handed_out:
+        if port not in _handed_out and _claim(port):
             _handed_out.add(port)
             return port
 
