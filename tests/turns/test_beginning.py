@@ -92,6 +92,7 @@ async def test_a_message_to_a_missing_thread_is_refused_and_leaves_no_lock(turns
 
     assert refused == MessageRefused("thread_not_found", "No thread with this id.")
     assert await turns.store.running_turn("7a0c2c3e-0000-4000-8000-000000000000") is None
+    assert await turns.store.latest_turn("7a0c2c3e-0000-4000-8000-000000000000") is None  # nothing to resume
     assert await turns.store.active() == []
 
 
