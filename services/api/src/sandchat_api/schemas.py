@@ -135,13 +135,13 @@ class SandboxHealth(ResponseBody):
     checked_at: str | None = None
 
 
-class Health(msgspec.Struct, omit_defaults=True):
+class Health(ResponseBody, omit_defaults=True):
     status: str
     database: str
     redis: str
     sandbox: SandboxHealth
     # Whether *your* agent is logged in (sandchat_api.agent_login), when the request says who you are.
-    agent_login: Any = msgspec.field(default=None, name="agentLogin")
+    agent_login: Any = None
 
 
 class ClientConfig(ResponseBody):
